@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Publishes the native AOT binary `cube` (plus, once the engine exists, libonnxruntime.so) into
+# one folder: artifacts/dist/cube by default, or the folder given as $1.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root/artifacts/dist}
+mkdir -p "$out"
+dotnet publish "$root/src/Appliance/Appliance.csproj" -c Release -r linux-x64 -o "$out" --nologo -v quiet -p:DebugType=none "${@:2}" >&2
+rm -f "$out"/*.dbg
+echo "$out/cube"

@@ -1,0 +1,69 @@
+namespace Appliance.Core.Formats;
+
+/// <summary>
+/// Reads a whole donefile. Bad lines are collected as errors (file + line) and skipped, so one
+/// bad line never hides the good ones; callers decide whether an error is fatal. As in the
+/// original, a last line without its newline is still being written and is ignored.
+/// </summary>
+public static class DonefileReader
+{
+    public static IReadOnlyList<DonefileEntry> Read(string path, List<InputFormatException> errors)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            errors.Add(InputFormatException.AtLine(path, 0, $"cannot read: {e.Message}"));
+            return [];
+        }
+
+        return Parse(text, path, errors);
+    }
+
+    public static IReadOnlyList<DonefileEntry> Parse(string text, string path, List<InputFormatException> errors)
+    {
+        var entries = new List<DonefileEntry>();
+        var lineNumber = 0L;
+        var start = 0;
+        while (start < text.Length)
+        {
+            var newline = text.IndexOf('\n', start);
+            if (newline < 0)
+            {
+                break; // unterminated fragment: the producer is still appending it
+            }
+
+            lineNumber++;
+            var line = text.AsSpan(start, newline - start).Trim();
+            start = newline + 1;
+            if (line.IsEmpty)
+            {
+                continue;
+            }
+
+            try
+            {
+                entries.Add(DonefileEntry.Parse(line.ToString(), path, lineNumber));
+            }
+            catch (InputFormatException e)
+            {
+                errors.Add(e);
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>Appends one line and flushes it to disk; the producer side of the protocol.</summary>
+    public static void Append(string path, DonefileEntry entry)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(entry.ToLine() + "\n");
+        stream.Write(bytes);
+        stream.Flush(flushToDisk: true);
+    }
+}

@@ -1,0 +1,15 @@
+namespace Appliance.Core.Formats;
+
+/// <summary>The parsed header of a SequenceFile (reference/cube.md §1.1).</summary>
+public sealed record SequenceFileHeader(
+    byte Version,
+    string KeyClass,
+    string ValueClass,
+    int MetadataCount,
+    byte[] Sync,
+    long FirstRecordOffset)
+{
+    public const string BytesWritableClass = "org.apache.hadoop.io.BytesWritable";
+    public const string LongWritableClass = "org.apache.hadoop.io.LongWritable";
+    public const int SyncSize = 16;
+}

@@ -1,0 +1,24 @@
+using System.Runtime.InteropServices;
+
+namespace Appliance.Core.Native;
+
+/// <summary>The few libc calls the store needs that .NET's MemoryMappedFile does not expose
+/// (MAP_POPULATE, madvise). Linux x64 values.</summary>
+internal static partial class LibC
+{
+    public const int ProtRead = 0x1;
+    public const int MapShared = 0x01;
+    public const int MapPopulate = 0x8000;
+    public const int MadvRandom = 1;
+    public const int MadvWillNeed = 3;
+    public static readonly nint MapFailed = -1;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint mmap(nint addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int munmap(nint addr, nuint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int madvise(nint addr, nuint length, int advice);
+}

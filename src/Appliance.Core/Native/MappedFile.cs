@@ -1,0 +1,87 @@
+using System.IO.Hashing;
+using Microsoft.Win32.SafeHandles;
+
+namespace Appliance.Core.Native;
+
+/// <summary>
+/// A whole file mapped read-only (<c>mmap(PROT_READ, MAP_SHARED)</c>). Unsafe code stays here and in
+/// <see cref="Storage.MappedShard"/>: callers get a base pointer and spans.
+/// <list type="bullet">
+/// <item><c>populate</c> = MAP_POPULATE + MADV_WILLNEED: every page is read in and mapped before the
+/// call returns, so the first lookups do not fault (the original's <c>--in_mem true</c>).</item>
+/// <item>otherwise MADV_RANDOM: lookups touch single records, so kernel read-ahead would only
+/// evict useful pages (tables larger than RAM, <c>--in_mem false</c>).</item>
+/// </list>
+/// </summary>
+internal sealed unsafe class MappedFile : IDisposable
+{
+    private nint _address;
+
+    private MappedFile(string path, nint address, long length)
+    {
+        Path = path;
+        _address = address;
+        Length = length;
+    }
+
+    public string Path { get; }
+
+    public long Length { get; }
+
+    public byte* Pointer => (byte*)_address;
+
+    public static MappedFile Open(string path, bool populate)
+    {
+        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        var length = RandomAccess.GetLength(handle);
+        if (length == 0)
+        {
+            throw new IOException($"{path}: file is empty");
+        }
+
+        var flags = LibC.MapShared | (populate ? LibC.MapPopulate : 0);
+        var fd = (int)handle.DangerousGetHandle();
+        var address = LibC.mmap(0, (nuint)length, LibC.ProtRead, flags, fd, 0);
+        if (address == LibC.MapFailed)
+        {
+            throw new IOException($"{path}: mmap of {length} bytes failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        }
+
+        // Advice is a hint: a failure changes performance, never correctness, so it is not an error.
+        _ = LibC.madvise(address, (nuint)length, populate ? LibC.MadvWillNeed : LibC.MadvRandom);
+        return new MappedFile(path, address, length);
+    }
+
+    /// <summary>XxHash128 of the mapped bytes, lowercase hex (in ≤ 1 GiB steps: spans are int-sized).</summary>
+    public string ComputeXxHash128()
+    {
+        var hash = new XxHash128();
+        const long Step = 1L << 30;
+        for (long at = 0; at < Length; at += Step)
+        {
+            var count = (int)Math.Min(Step, Length - at);
+            hash.Append(new ReadOnlySpan<byte>(Pointer + at, count));
+        }
+
+        return Convert.ToHexStringLower(hash.GetCurrentHash());
+    }
+
+    public ReadOnlySpan<byte> Span(long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset + length > Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{Path}: [{offset}, +{length}) is outside the file ({Length} bytes)");
+        }
+
+        return new ReadOnlySpan<byte>(Pointer + offset, length);
+    }
+
+    public void Dispose()
+    {
+        var address = Interlocked.Exchange(ref _address, 0);
+        if (address != 0)
+        {
+            _ = LibC.munmap(address, (nuint)Length);
+        }
+    }
+}

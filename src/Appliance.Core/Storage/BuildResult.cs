@@ -1,0 +1,10 @@
+namespace Appliance.Core.Storage;
+
+/// <summary>What a build produced, with timings for the operator.</summary>
+public sealed record BuildResult(
+    string Directory,
+    VersionInfo Info,
+    IReadOnlyList<string> InputFiles,
+    long InputBytes,
+    int Passes,
+    TimeSpan Elapsed);

@@ -1,0 +1,167 @@
+using System.Buffers;
+
+namespace Appliance.Core.Storage;
+
+/// <summary>
+/// What a shard serves at one moment: a base package plus its deltas in id order; for each key
+/// the newest layer holding it wins. Immutable. Holds a reference on every layer, so layers shared
+/// with the next view (the base, earlier deltas) stay mapped until no view uses them.
+/// </summary>
+public sealed class ShardView : RefCounted
+{
+    private readonly MappedShard[] _layers;
+
+    private ShardView(MappedShard[] layers)
+    {
+        _layers = layers;
+    }
+
+    public IReadOnlyList<MappedShard> Layers => _layers;
+
+    public MappedShard Base => _layers[0];
+
+    public string BaseVersion => _layers[0].Manifest.Version;
+
+    /// <summary>Id of the newest layer.</summary>
+    public string Version => _layers[^1].Manifest.Version;
+
+    /// <summary>The original server's version string: "&lt;base&gt;" for a base, "&lt;base&gt;_&lt;patch&gt;" with deltas.</summary>
+    public string VersionLabel => _layers.Length == 1 ? BaseVersion : $"{BaseVersion}_{Version}";
+
+    /// <summary>Keys summed over layers (a key present in several layers counts once per layer).</summary>
+    public long Keys => _layers.Sum(l => l.Keys);
+
+    public long MappedBytes => _layers.Sum(l => l.MappedBytes);
+
+    public ValueCodec Codec => _layers[0].Codec;
+
+    public int Dimension => _layers[0].Manifest.Dimension;
+
+    /// <summary>A view of one base package. Takes its own reference on the layer.</summary>
+    public static ShardView OfBase(MappedShard basePackage)
+    {
+        if (!basePackage.Manifest.IsBase)
+        {
+            throw new InvalidOperationException($"{basePackage.Directory} is a delta (of base {basePackage.Manifest.Base}), not a base");
+        }
+
+        return FromLayers([basePackage]);
+    }
+
+    /// <summary>This view plus one more delta on top. The delta must patch this view's base and be
+    /// newer than its newest layer, with the same shard, codec and dimension.</summary>
+    public ShardView WithDelta(MappedShard delta)
+    {
+        var m = delta.Manifest;
+        var b = Base.Manifest;
+        string? problem = null;
+        if (m.IsBase)
+        {
+            problem = "it is a base, not a delta";
+        }
+        else if (m.Base != BaseVersion)
+        {
+            problem = $"it patches base {m.Base} but the live base is {BaseVersion}";
+        }
+        else if (VersionId.Compare(m.Version, Version) <= 0)
+        {
+            problem = $"its version {m.Version} is not newer than the live version {Version}";
+        }
+        else if (m.Dict != b.Dict || m.Shard != b.Shard || m.ShardCount != b.ShardCount)
+        {
+            problem = $"it is {m.Dict} shard {m.Shard}/{m.ShardCount}, the live view is {b.Dict} shard {b.Shard}/{b.ShardCount}";
+        }
+        else if (m.Codec != b.Codec || (m.Dimension != b.Dimension && m.Keys > 0 && b.Keys > 0))
+        {
+            problem = $"its values are {m.Codec}×{m.Dimension}, the base's are {b.Codec}×{b.Dimension}";
+        }
+
+        if (problem is not null)
+        {
+            throw new InvalidOperationException($"delta {delta.Directory} cannot be applied: {problem}");
+        }
+
+        return FromLayers([.. _layers, delta]);
+    }
+
+    public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
+    {
+        _layers[^1].Lookup(keys, results);
+        if (_layers.Length > 1)
+        {
+            LookupOlderLayers(keys, results);
+        }
+    }
+
+    protected override void OnDrained()
+    {
+        foreach (var layer in _layers)
+        {
+            layer.Release();
+        }
+    }
+
+    private static ShardView FromLayers(MappedShard[] layers)
+    {
+        for (var i = 0; i < layers.Length; i++)
+        {
+            if (!layers[i].TryAddRef())
+            {
+                for (var j = 0; j < i; j++)
+                {
+                    layers[j].Release();
+                }
+
+                throw new InvalidOperationException($"{layers[i].Directory} was already unmapped");
+            }
+        }
+
+        return new ShardView(layers);
+    }
+
+    /// <summary>Keys the newest layer did not hold are asked of the next older layer, and so on.</summary>
+    private void LookupOlderLayers(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
+    {
+        var positions = ArrayPool<int>.Shared.Rent(keys.Length);
+        var missingKeys = ArrayPool<ulong>.Shared.Rent(keys.Length);
+        var found = ArrayPool<ValueRef>.Shared.Rent(keys.Length);
+        try
+        {
+            var missing = 0;
+            for (var i = 0; i < keys.Length; i++)
+            {
+                if (!results[i].Found)
+                {
+                    positions[missing] = i;
+                    missingKeys[missing++] = keys[i];
+                }
+            }
+
+            for (var layer = _layers.Length - 2; layer >= 0 && missing > 0; layer--)
+            {
+                _layers[layer].Lookup(missingKeys.AsSpan(0, missing), found.AsSpan(0, missing));
+                var still = 0;
+                for (var j = 0; j < missing; j++)
+                {
+                    if (found[j].Found)
+                    {
+                        results[positions[j]] = found[j];
+                    }
+                    else
+                    {
+                        positions[still] = positions[j];
+                        missingKeys[still++] = missingKeys[j];
+                    }
+                }
+
+                missing = still;
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(positions);
+            ArrayPool<ulong>.Shared.Return(missingKeys);
+            ArrayPool<ValueRef>.Shared.Return(found);
+        }
+    }
+}

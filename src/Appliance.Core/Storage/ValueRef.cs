@@ -1,0 +1,25 @@
+namespace Appliance.Core.Storage;
+
+/// <summary>
+/// The answer for one key of a batch lookup: where the value sits in a mapped shard. Valid only
+/// while the <see cref="ShardLease"/> it came from is held. <see cref="Found"/> is false for a
+/// missing key (a value may legitimately be empty, so length alone cannot say).
+/// </summary>
+public readonly unsafe struct ValueRef
+{
+    private readonly byte* _pointer;
+
+    internal ValueRef(byte* pointer, int length)
+    {
+        _pointer = pointer;
+        Length = length;
+    }
+
+    public static ValueRef Missing => default;
+
+    public bool Found => _pointer != null;
+
+    public int Length { get; }
+
+    public ReadOnlySpan<byte> Span => new(_pointer, Length);
+}

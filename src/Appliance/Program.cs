@@ -1,0 +1,66 @@
+using Appliance.Cli;
+using Appliance.Core.Formats;
+
+namespace Appliance;
+
+/// <summary>
+/// <c>cube</c>: one binary, every role and tool. Parses the command, runs it, maps failures to
+/// exit codes: 0 success, 1 bad input or a failed operation (message names the file/line/offset),
+/// 2 a command line that cannot be run (message names the flag).
+/// </summary>
+internal static class Program
+{
+    private const string Usage = """
+        usage: cube COMMAND [options]    (cube COMMAND --help for each command's options)
+
+        commands:
+          build       build shard packages (base or delta) from SequenceFiles or text
+          lookup      answer keys from packages on disk
+          kv          SequenceFile tools: dump, from-text, gen
+          version     print the version
+        """;
+
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            Console.Out.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        var rest = args[1..];
+        try
+        {
+            return args[0] switch
+            {
+                "build" => BuildCommand.Run(rest),
+                "lookup" => LookupCommand.Run(rest),
+                "kv" => KvCommand.Run(rest),
+                "version" or "--version" => PrintVersion(),
+                _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"cube {args[0]}: {e.Message}");
+            return 2;
+        }
+        catch (InputFormatException e)
+        {
+            Console.Error.WriteLine($"cube {args[0]}: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"cube {args[0]}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int PrintVersion()
+    {
+        var version = typeof(Program).Assembly.GetName().Version;
+        Console.Out.WriteLine($"cube {version?.ToString(3)} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier})");
+        return 0;
+    }
+}
