@@ -119,38 +119,8 @@ internal static class KvCommand
             throw new UsageException($"{target} already exists; pick another --id");
         }
 
-        var temporary = Path.Combine(outRoot, id, $".tmp-{kind}-{Environment.ProcessId}");
-        Directory.CreateDirectory(temporary);
-        long records = 0;
-        try
-        {
-            var writers = Enumerable.Range(0, parts)
-                .Select(p => SequenceFileWriter.Create(Path.Combine(temporary, $"part-{p:D5}"), seed is { } s ? s + p : null))
-                .ToArray();
-            try
-            {
-                using var reader = TextKvReader.Open(input);
-                while (reader.MoveNext())
-                {
-                    writers[records++ % parts].Write(reader.Key, reader.Value);
-                }
-            }
-            finally
-            {
-                foreach (var w in writers)
-                {
-                    w.Dispose();
-                }
-            }
-
-            Directory.Move(temporary, target);
-        }
-        catch
-        {
-            Directory.Delete(temporary, recursive: true);
-            throw;
-        }
-
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        var records = TextTableConverter.Convert(input, target, parts, seed);
         var entry = new DonefileEntry(id, patchOf ?? id, target);
         var donefile = Path.Combine(outRoot, "donefile", patchOf is null ? "base.txt" : "patch.txt");
         DonefileReader.Append(donefile, entry);

@@ -1,0 +1,85 @@
+using Appliance.Core.Formats;
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Tests.Storage;
+
+/// <summary>Helpers that write input files and build packages for storage tests.</summary>
+internal static class TestTables
+{
+    public static void WriteSequenceFile(string path, IEnumerable<(ulong Key, byte[] Value)> records)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var writer = SequenceFileWriter.Create(path, seed: 1);
+        foreach (var (k, v) in records)
+        {
+            writer.Write(k, v);
+        }
+    }
+
+    public static BuildResult Build(string input, string output, string version, int shards = 2, string? baseId = null, ValueCodec codec = ValueCodec.Raw) =>
+        TableBuilder.Build(new BuildOptions
+        {
+            InputPath = input,
+            OutputPath = output,
+            Dict = "test",
+            Shards = shards,
+            Mode = baseId is null ? "base" : "delta",
+            Version = version,
+            Base = baseId,
+            Codec = codec,
+        });
+
+    /// <summary>Opens every shard of the newest base of <paramref name="output"/> plus its deltas.</summary>
+    public static ShardStore[] OpenAll(string output, bool inMemory = true)
+    {
+        var serving = PackageCatalog.ResolveNewest(output, "test") ?? throw new InvalidOperationException("no base");
+        var stores = new ShardStore[serving.Base.Info.ShardCount];
+        for (var s = 0; s < stores.Length; s++)
+        {
+            stores[s] = new ShardStore(inMemory);
+            stores[s].LoadBase(serving.Base.ShardDirectory(s), serving.Deltas.Select(d => d.ShardDirectory(s)));
+        }
+
+        return stores;
+    }
+
+    /// <summary>Asserts every key of <paramref name="expected"/>, plus <paramref name="absent"/>, answers as the dictionary says.</summary>
+    public static void AssertMatches(ShardStore[] stores, Dictionary<ulong, byte[]> expected, IReadOnlyList<ulong> absent)
+    {
+        var keys = expected.Keys.Concat(absent).ToArray();
+        var shards = (ulong)stores.Length;
+        var mismatches = 0;
+        foreach (var group in keys.GroupBy(k => (int)(k % shards)))
+        {
+            using var lease = stores[group.Key].Acquire();
+            var batch = group.ToArray();
+            var results = new ValueRef[batch.Length];
+            for (var start = 0; start < batch.Length; start += 100)
+            {
+                var n = Math.Min(100, batch.Length - start);
+                lease.View!.Lookup(batch.AsSpan(start, n), results.AsSpan(start, n));
+            }
+
+            for (var i = 0; i < batch.Length; i++)
+            {
+                var ok = expected.TryGetValue(batch[i], out var value)
+                    ? results[i].Found && results[i].Span.SequenceEqual(value)
+                    : !results[i].Found;
+                if (!ok && mismatches++ < 5)
+                {
+                    Assert.Fail($"key {batch[i]}: expected {(value is null ? "MISSING" : Convert.ToHexStringLower(value))}, got {(results[i].Found ? Convert.ToHexStringLower(results[i].Span) : "MISSING")}");
+                }
+            }
+        }
+
+        Assert.Equal(0, mismatches);
+    }
+
+    public static void DisposeAll(ShardStore[] stores)
+    {
+        foreach (var s in stores)
+        {
+            s.Dispose();
+        }
+    }
+}
