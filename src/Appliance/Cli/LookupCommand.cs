@@ -31,7 +31,7 @@ internal static class LookupCommand
             return 0;
         }
 
-        var data = a.Require("data");
+        var data = Path.GetFullPath(a.Require("data"));
         var dict = a.Require("dict");
         var keys = ReadKeys(a.Positionals);
         var serving = PackageCatalog.ResolveNewest(data, dict)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test: publishes the native binary (the end-to-end tests run it as users do), then
+# runs all test projects and prints one plain summary line "N passed, N failed[, N skipped]".
+# Exit status is non-zero if anything failed or nothing ran.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+if ! bin=$("$root/scripts/publish.sh" 2>"$logs/publish.log"); then
+  cat "$logs/publish.log" >&2
+  echo "publish failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export CUBE_BIN="$bin"
+echo "testing with $CUBE_BIN"
+
+passed=0; failed=0; skipped=0; status=0
+for project in tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  echo "== $name"
+  dotnet test "$project" -c Release --nologo >"$logs/$name.log" 2>&1
+  rc=$?
+  grep -E "^\s+(Failed|Skipped) |Error Message|Assert|^\s+at Appliance" "$logs/$name.log" | head -80
+  line=$(grep -E "^(Passed|Failed)!" "$logs/$name.log" | tail -1)
+  if [ -z "$line" ]; then
+    tail -40 "$logs/$name.log"
+    echo "$name: no test summary (build failure?)"
+    failed=$((failed + 1)); status=1
+    continue
+  fi
+  echo "$line"
+  p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line")
+  f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line")
+  s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  [ "$rc" -ne 0 ] && status=1
+done
+
+[ "$passed" -eq 0 ] && status=1
+[ "$failed" -ne 0 ] && status=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status
