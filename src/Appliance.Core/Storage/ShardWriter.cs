@@ -39,33 +39,19 @@ internal static class ShardWriter
             buffers[b].Keys.CopyTo(keys.AsSpan((int)starts[b]));
         }
 
-        // Pass 1: insert entry numbers in input order; a later duplicate replaces the earlier one.
-        var distinct = Insert(keys, slots, bucketCount);
+        // Pass 1: insert entry numbers in input order; a later duplicate replaces the earlier one
+        // in the same slot. slotOf[e] remembers where entry e went.
+        var slotOf = new int[total];
+        var distinct = Insert(keys, slots, slotOf, bucketCount);
 
-        // Pass 2: write the winning records in bucket order and turn entry numbers into offsets.
+        // Pass 2: walk the entries in input order (sequential reads of the buffers), write each
+        // entry that still owns its slot, and turn the slot's entry number into a record offset.
         Directory.CreateDirectory(directory);
         FileDigest valuesDigest;
         using (var values = new HashingFileWriter(Path.Combine(directory, ShardLayout.ValuesFileName)))
         {
             ShardLayout.WriteValuesHeader(values.Reserve(ShardLayout.HeaderSize), codec, dimension, distinct);
-            var buffer = 0;
-            for (var s = 0; s < slots.Length; s++)
-            {
-                var slot = slots[s];
-                if (slot == 0)
-                {
-                    continue;
-                }
-
-                var entry = (long)(slot & EntryMask);
-                buffer = Locate(starts, entry, buffer);
-                var local = (int)(entry - starts[buffer]);
-                var value = buffers[buffer].Value(local);
-                var offset = values.Position;
-                WriteRecord(values, keys[entry], value);
-                slots[s] = ShardLayout.MakeSlot(ShardLayout.SlotFingerprint(slot), (ulong)offset);
-            }
-
+            WriteWinners(values, buffers, starts, slots, slotOf);
             valuesDigest = values.Complete();
         }
 
@@ -90,7 +76,7 @@ internal static class ShardWriter
         return (indexDigest, valuesDigest, distinct);
     }
 
-    private static unsafe long Insert(ulong[] keys, ulong[] slots, ulong bucketCount)
+    private static unsafe long Insert(ulong[] keys, ulong[] slots, int[] slotOf, ulong bucketCount)
     {
         const int Ahead = 16;
         long distinct = 0;
@@ -124,17 +110,11 @@ internal static class ShardWriter
                         for (var s = 0; s < ShardLayout.SlotsPerBucket; s++)
                         {
                             var slot = p[s];
-                            if (slot == 0)
+                            if (slot == 0 || ((slot & ~EntryMask) == tag && keys[(long)(slot & EntryMask)] == key))
                             {
+                                distinct += slot == 0 ? 1 : 0;
                                 p[s] = tag | (ulong)entry;
-                                distinct++;
-                                placed = true;
-                                break;
-                            }
-
-                            if ((slot & ~EntryMask) == tag && keys[(long)(slot & EntryMask)] == key)
-                            {
-                                p[s] = tag | (ulong)entry;
+                                slotOf[entry] = (int)((bucket * ShardLayout.SlotsPerBucket) + (ulong)s);
                                 placed = true;
                                 break;
                             }
@@ -154,26 +134,36 @@ internal static class ShardWriter
         return distinct;
     }
 
-    private static int Locate(long[] starts, long entry, int hint)
+    private static unsafe void WriteWinners(HashingFileWriter values, IReadOnlyList<EntryBuffer> buffers, long[] starts, ulong[] slots, int[] slotOf)
     {
-        if (entry >= starts[hint] && entry < starts[hint + 1])
+        const int Ahead = 16;
+        fixed (ulong* slotBase = slots)
         {
-            return hint;
-        }
+            for (var b = 0; b < buffers.Count; b++)
+            {
+                var buffer = buffers[b];
+                var first = starts[b];
+                for (var i = 0; i < buffer.Count; i++)
+                {
+                    var entry = first + i;
+                    if (Sse.IsSupported && i + Ahead < buffer.Count)
+                    {
+                        Sse.Prefetch0(slotBase + slotOf[entry + Ahead]);
+                    }
 
-        var i = Array.BinarySearch(starts, 0, starts.Length - 1, entry);
-        if (i < 0)
-        {
-            i = ~i - 1;
-        }
+                    var position = slotOf[entry];
+                    var slot = slotBase[position];
+                    if ((long)(slot & EntryMask) != entry)
+                    {
+                        continue; // a later occurrence of this key owns the slot
+                    }
 
-        // Skip empty buffers that share the same start.
-        while (starts[i + 1] <= entry)
-        {
-            i++;
+                    var offset = values.Position;
+                    WriteRecord(values, buffer.Key(i), buffer.Value(i));
+                    slotBase[position] = ShardLayout.MakeSlot(ShardLayout.SlotFingerprint(slot), (ulong)offset);
+                }
+            }
         }
-
-        return i;
     }
 
     private static void WriteRecord(HashingFileWriter values, ulong key, ReadOnlySpan<byte> value)
