@@ -40,5 +40,6 @@ public sealed record ShardManifest
 
     public string Created { get; init; } = string.Empty;
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsBase => Mode == "base";
 }

@@ -50,7 +50,7 @@ public static class TableBuilder
             long keys = 0;
             long records = 0;
             var dimension = -1;
-            var created = DateTimeOffset.UtcNow.ToString("O");
+            var created = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
             for (var pass = 0; pass < passes; pass++)
             {
                 var shardsInPass = Enumerable.Range(0, options.Shards).Where(s => s % passes == pass).ToArray();
