@@ -43,6 +43,29 @@ public sealed class TableBuilderTests
     }
 
     [Fact]
+    public void InputLargerThanTheMemoryBudgetIsBuiltInSeveralPassesWithTheSameResult()
+    {
+        using var dir = new TempDirectory();
+        var rows = Enumerable.Range(0, 20_000).Select(i => ((ulong)i * 31, BitConverter.GetBytes(i * 3L))).ToList();
+        TestTables.WriteSequenceFile(dir.Combine("in", "a"), rows);
+        TestTables.WriteSequenceFile(dir.Combine("in", "b"), rows.Take(500).Select(r => (r.Item1, new byte[] { 9 })));
+        var onePass = TestTables.Build(dir.Combine("in"), dir.Combine("o1"), "1", shards: 5);
+        var severalPasses = TableBuilder.Build(new BuildOptions
+        {
+            InputPath = dir.Combine("in"), OutputPath = dir.Combine("o2"), Dict = "test", Shards = 5, Version = "1", MemoryBudget = 100_000,
+        });
+        Assert.Equal(1, onePass.Passes);
+        Assert.Equal(5, severalPasses.Passes);
+        Assert.Equal(onePass.Info.Keys, severalPasses.Info.Keys);
+        for (var s = 0; s < 5; s++)
+        {
+            Assert.Equal(
+                MappedShard.ReadManifest(dir.Combine("o1", "1_1", $"test_part{s}")).Values,
+                MappedShard.ReadManifest(dir.Combine("o2", "1_1", $"test_part{s}")).Values);
+        }
+    }
+
+    [Fact]
     public void EverythingLandsInTheRightShardAndEmptyShardsAreLoadable()
     {
         using var dir = new TempDirectory();

@@ -1,4 +1,4 @@
-namespace Appliance.E2E.Tests;
+namespace Appliance.Testing;
 
 /// <summary>A fresh directory under the system temp folder, removed on dispose.</summary>
 internal sealed class TempDirectory : IDisposable
