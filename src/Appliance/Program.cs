@@ -16,6 +16,7 @@ internal static class Program
         commands:
           build       build shard packages (base or delta) from SequenceFiles or text
           lookup      answer keys from packages on disk
+          run         run roles (server) until SIGTERM; --check validates the configuration
           kv          SequenceFile tools: dump, from-text, gen
           version     print the version
         """;
@@ -36,6 +37,7 @@ internal static class Program
                 "build" => BuildCommand.Run(rest),
                 "lookup" => LookupCommand.Run(rest),
                 "kv" => KvCommand.Run(rest),
+                "run" => RunCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

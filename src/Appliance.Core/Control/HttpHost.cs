@@ -1,0 +1,79 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Core.Control;
+
+/// <summary>
+/// The process's HTTP port (Kestrel, minimal APIs): <c>GET /status</c> (JSON, one object per role)
+/// and <c>GET /metrics</c> (Prometheus text) for every role in the process; roles add their own
+/// routes through <paramref name="mapRoutes"/>.
+/// </summary>
+public static class HttpHost
+{
+    public static WebApplication Build(IPAddress bind, int port, IReadOnlyList<IRoleReporter> roles, LogLevel logLevel, Action<WebApplication>? mapRoutes = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(logLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.WebHost.ConfigureKestrel(k => k.Listen(bind, port));
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        var app = builder.Build();
+        var started = DateTimeOffset.UtcNow;
+        app.MapGet("/status", (HttpContext context) => WriteStatus(context, roles, started));
+        app.MapGet("/metrics", (HttpContext context) =>
+        {
+            var metrics = new MetricsWriter();
+            metrics.Gauge("cube_uptime_seconds", "Seconds since the process started.", Math.Round((DateTimeOffset.UtcNow - started).TotalSeconds, 3));
+            foreach (var role in roles)
+            {
+                role.WriteMetrics(metrics);
+            }
+
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            return context.Response.WriteAsync(metrics.ToString());
+        });
+        mapRoutes?.Invoke(app);
+        return app;
+    }
+
+    private static async Task WriteStatus(HttpContext context, IReadOnlyList<IRoleReporter> roles, DateTimeOffset started)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("cube_version", typeof(HttpHost).Assembly.GetName().Version?.ToString(3));
+            writer.WriteNumber("uptime_seconds", Math.Round((DateTimeOffset.UtcNow - started).TotalSeconds, 3));
+            writer.WriteStartArray("roles");
+            foreach (var role in roles)
+            {
+                writer.WriteStringValue(role.Role);
+            }
+
+            writer.WriteEndArray();
+            foreach (var role in roles)
+            {
+                writer.WritePropertyName(role.Role);
+                role.WriteStatus(writer);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)).ConfigureAwait(false);
+    }
+}

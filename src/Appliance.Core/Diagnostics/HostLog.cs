@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Core.Diagnostics;
+
+/// <summary>Process lifecycle messages (event ids 1-99).</summary>
+internal static partial class HostLog
+{
+    [LoggerMessage(1, LogLevel.Information, "ready: data port {Port}, http port {HttpPort}")]
+    public static partial void Ready(ILogger logger, int port, int httpPort);
+
+    [LoggerMessage(2, LogLevel.Information, "stopping: draining connections")]
+    public static partial void Stopping(ILogger logger);
+
+    [LoggerMessage(3, LogLevel.Information, "stopped")]
+    public static partial void Stopped(ILogger logger);
+}

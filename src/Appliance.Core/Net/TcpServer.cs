@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Appliance.Core.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Core.Net;
+
+/// <summary>
+/// The data-plane listener: accepts TCP connections and runs each as an async loop on the thread
+/// pool (no thread per connection; one core can carry all of them). Stopping refuses new
+/// connections, lets every open one finish the requests it has received, then closes them.
+/// </summary>
+public sealed class TcpServer : IAsyncDisposable
+{
+    private readonly IPEndPoint _endpoint;
+    private readonly IFrameHandler _handler;
+    private readonly ServerLimits _limits;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<Socket, Task> _connections = new();
+    private Socket? _listener;
+    private Task? _acceptLoop;
+    private long _accepted;
+
+    public TcpServer(IPEndPoint endpoint, IFrameHandler handler, ServerLimits limits, ILogger logger)
+    {
+        _endpoint = endpoint;
+        _handler = handler;
+        _limits = limits;
+        _logger = logger;
+    }
+
+    public int Port { get; private set; }
+
+    public int OpenConnections => _connections.Count;
+
+    public long AcceptedConnections => Interlocked.Read(ref _accepted);
+
+    /// <summary>Binds and listens (throws if the port is taken), then accepts in the background.</summary>
+    public void Start()
+    {
+        var listener = new Socket(_endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(_endpoint);
+            listener.Listen(1024);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        NetLog.Listening(_logger, listener.LocalEndPoint!.ToString()!);
+        _acceptLoop = AcceptLoopAsync(listener);
+    }
+
+    public async Task StopAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        NetLog.Draining(_logger, _connections.Count);
+        _stopping.Cancel();
+        _listener?.Dispose();
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+
+        var all = Task.WhenAll(_connections.Values);
+        if (await Task.WhenAny(all, Task.Delay(_limits.DrainTimeout)).ConfigureAwait(false) != all)
+        {
+            NetLog.DrainTimedOut(_logger, _connections.Count);
+            foreach (var socket in _connections.Keys)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            {
+                // Out of descriptors or buffers: back off instead of spinning; existing
+                // connections keep being served.
+                NetLog.AcceptBackoff(_logger, e.SocketErrorCode.ToString(), 100);
+                await Task.Delay(100).ConfigureAwait(false);
+                continue;
+            }
+            catch (SocketException e)
+            {
+                // A connection reset before we accepted it, and the like: transient.
+                NetLog.AcceptBackoff(_logger, e.SocketErrorCode.ToString(), 0);
+                continue;
+            }
+
+            Interlocked.Increment(ref _accepted);
+            if (_connections.Count >= _limits.MaxConnections)
+            {
+                NetLog.TooManyConnections(_logger, socket.RemoteEndPoint?.ToString() ?? "?", _connections.Count);
+                socket.Dispose();
+                continue;
+            }
+
+            socket.NoDelay = true;
+            var task = RunConnectionAsync(socket);
+            _connections[socket] = task;
+            if (task.IsCompleted)
+            {
+                _connections.TryRemove(socket, out _); // it ended before it was registered
+            }
+        }
+    }
+
+    private async Task RunConnectionAsync(Socket socket)
+    {
+        await Task.Yield(); // leave the accept loop before the first receive
+        var remote = socket.RemoteEndPoint?.ToString() ?? "?";
+        var reason = "closed by peer";
+        try
+        {
+            using var connection = new FrameConnection(socket, _handler, _limits);
+            await connection.RunAsync(_stopping.Token).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            reason = e.SocketErrorCode.ToString();
+        }
+        catch (ObjectDisposedException)
+        {
+            reason = "closed at shutdown";
+        }
+        finally
+        {
+            try
+            {
+                socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // already gone
+            }
+
+            socket.Dispose();
+            _connections.TryRemove(socket, out _);
+            NetLog.ConnectionEnded(_logger, remote, reason);
+        }
+    }
+}

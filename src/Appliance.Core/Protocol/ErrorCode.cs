@@ -1,0 +1,26 @@
+namespace Appliance.Core.Protocol;
+
+/// <summary>Error reply codes (docs/protocol.md). Never renumber.</summary>
+public enum ErrorCode : ushort
+{
+    /// <summary>The frame could not be parsed (bad magic, version, length or payload). The server closes the connection after it.</summary>
+    BadFrame = 1,
+
+    /// <summary>The opcode is not one this server serves.</summary>
+    UnknownOpcode = 2,
+
+    /// <summary>The dict named in the request is not served here.</summary>
+    UnknownDict = 3,
+
+    /// <summary>The server has no live version yet.</summary>
+    NotReady = 4,
+
+    /// <summary>The request is well formed but not acceptable (too many keys, bad sample…).</summary>
+    BadRequest = 5,
+
+    /// <summary>The server is draining and takes no new requests.</summary>
+    ShuttingDown = 6,
+
+    /// <summary>Anything else went wrong on the server.</summary>
+    Internal = 7,
+}

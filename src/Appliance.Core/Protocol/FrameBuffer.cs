@@ -1,0 +1,124 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Appliance.Core.Protocol;
+
+/// <summary>
+/// A growable output buffer of whole frames. A frame is opened (its header reserved), its payload
+/// written through <see cref="GetSpan"/>/<see cref="Advance"/>, and closed, which fills in the
+/// header with the final payload length. Both the server (replies) and the client (requests) write
+/// through it, so frame layout is produced in one place.
+/// </summary>
+public sealed class FrameBuffer
+{
+    private byte[] _buffer;
+    private int _length;
+    private int _frameStart = -1;
+    private FrameHeader _open;
+
+    public FrameBuffer(int initialCapacity = 64 << 10)
+    {
+        _buffer = new byte[initialCapacity];
+    }
+
+    public int Length => _length;
+
+    public ReadOnlyMemory<byte> Written => _buffer.AsMemory(0, _length);
+
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _length);
+
+    public void Clear()
+    {
+        _length = 0;
+        _frameStart = -1;
+    }
+
+    public void BeginFrame(Opcode opcode, FrameFlags flags, uint requestId)
+    {
+        if (_frameStart >= 0)
+        {
+            throw new InvalidOperationException("a frame is already open");
+        }
+
+        GetSpan(FrameHeader.Size);
+        _frameStart = _length;
+        _open = new FrameHeader(opcode, flags, requestId, 0);
+        _length += FrameHeader.Size;
+    }
+
+    /// <summary>Closes the open frame; returns its payload length.</summary>
+    public int EndFrame()
+    {
+        var payload = _length - _frameStart - FrameHeader.Size;
+        (_open with { PayloadLength = payload }).Write(_buffer.AsSpan(_frameStart));
+        _frameStart = -1;
+        return payload;
+    }
+
+    /// <summary>Drops the open frame (e.g. to replace it with an error reply).</summary>
+    public void AbandonFrame()
+    {
+        if (_frameStart >= 0)
+        {
+            _length = _frameStart;
+            _frameStart = -1;
+        }
+    }
+
+    public Span<byte> GetSpan(int size)
+    {
+        if (_buffer.Length - _length < size)
+        {
+            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + size));
+        }
+
+        return _buffer.AsSpan(_length);
+    }
+
+    public void Advance(int count) => _length += count;
+
+    public void Write(ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(GetSpan(bytes.Length));
+        _length += bytes.Length;
+    }
+
+    public void WriteUInt16(ushort value)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(GetSpan(2), value);
+        _length += 2;
+    }
+
+    public void WriteUInt32(uint value)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(GetSpan(4), value);
+        _length += 4;
+    }
+
+    public void WriteUInt64(ulong value)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(GetSpan(8), value);
+        _length += 8;
+    }
+
+    /// <summary>A u16 byte length, then the UTF-8 bytes (truncated to 65535 bytes).</summary>
+    public void WriteShortString(string text)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        var span = GetSpan(2 + max);
+        var n = Encoding.UTF8.GetBytes(text, span[2..]);
+        n = Math.Min(n, ushort.MaxValue);
+        BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)n);
+        _length += 2 + n;
+    }
+
+    /// <summary>A whole error reply: <c>u16 code | u16 length | UTF-8 message</c>.</summary>
+    public void WriteError(Opcode opcode, uint requestId, ErrorCode code, string message)
+    {
+        AbandonFrame();
+        BeginFrame(opcode, FrameFlags.Response | FrameFlags.Error, requestId);
+        WriteUInt16((ushort)code);
+        WriteShortString(message);
+        EndFrame();
+    }
+}

@@ -1,0 +1,26 @@
+using System.Net;
+
+namespace Appliance.Core.Serving;
+
+/// <summary>Settings of the server role; every field is documented with its flag and default in
+/// <c>cube run --help</c>.</summary>
+public sealed record ServerOptions
+{
+    public IPAddress Bind { get; init; } = IPAddress.Any;
+
+    public int Port { get; init; } = 8000;
+
+    public required string DataDir { get; init; }
+
+    public required string Dict { get; init; }
+
+    public int Shard { get; init; }
+
+    public bool InMemory { get; init; } = true;
+
+    public int MaxPayloadBytes { get; init; } = Protocol.FrameHeader.DefaultMaxPayload;
+
+    /// <summary>Poll the data directory for newer versions every this many seconds (0 = never;
+    /// the agent role drives versions when it runs).</summary>
+    public int WatchSeconds { get; init; }
+}

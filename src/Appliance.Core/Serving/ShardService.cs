@@ -1,0 +1,168 @@
+using System.Text;
+using System.Text.Json;
+using Appliance.Core.Net;
+using Appliance.Core.Protocol;
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Serving;
+
+/// <summary>
+/// The server role's request handler: ping, lookup and status against one shard of one dict.
+/// Request errors (unknown dict, malformed payload, unknown opcode) are error replies; the
+/// connection stays open. While no version is live every key is answered as missing.
+/// </summary>
+public sealed class ShardService : IFrameHandler
+{
+    /// <summary>Keys per lookup request accepted (a request is one shard's part of a batch).</summary>
+    public const int MaxKeysPerRequest = 1 << 20;
+
+    [ThreadStatic]
+    private static Scratch? t_scratch;
+
+    private readonly byte[] _dictUtf8;
+    private (ShardView? View, byte[] Label) _label = (null, []);
+
+    public ShardService(string dict, int shard, ShardStore store)
+    {
+        Dict = dict;
+        Shard = shard;
+        Store = store;
+        _dictUtf8 = Encoding.UTF8.GetBytes(dict);
+    }
+
+    public string Dict { get; }
+
+    public int Shard { get; }
+
+    public ShardStore Store { get; }
+
+    public ServingStats Stats { get; } = new();
+
+    /// <summary>Open data-plane connections, for status (set by the host).</summary>
+    public Func<int> Connections { get; set; } = () => 0;
+
+    public void Handle(in FrameHeader header, ReadOnlySpan<byte> payload, FrameBuffer output)
+    {
+        Stats.Request();
+        try
+        {
+            switch (header.Opcode)
+            {
+                case Opcode.Ping:
+                    output.BeginFrame(Opcode.Ping, FrameFlags.Response, header.RequestId);
+                    output.Write(payload);
+                    output.EndFrame();
+                    break;
+                case Opcode.Lookup:
+                    Lookup(header.RequestId, payload, output);
+                    break;
+                case Opcode.Status:
+                    output.BeginFrame(Opcode.Status, FrameFlags.Response, header.RequestId);
+                    output.Write(JsonSerializer.SerializeToUtf8Bytes(GetStatus(), ServingJsonContext.Default.ShardStatus));
+                    output.EndFrame();
+                    break;
+                default:
+                    Stats.Error();
+                    output.WriteError(header.Opcode, header.RequestId, ErrorCode.UnknownOpcode, $"opcode {(byte)header.Opcode} is not served by a shard server");
+                    break;
+            }
+        }
+        catch (ProtocolException e)
+        {
+            Stats.Error();
+            output.WriteError(header.Opcode, header.RequestId, ErrorCode.BadRequest, e.Message);
+        }
+    }
+
+    public ShardStatus GetStatus()
+    {
+        using var lease = Store.Acquire();
+        var view = lease.View;
+        return new ShardStatus
+        {
+            Role = "server",
+            Dict = Dict,
+            Shard = Shard,
+            LiveVersion = view?.VersionLabel ?? string.Empty,
+            BaseVersion = view?.BaseVersion ?? string.Empty,
+            Layers = view?.Layers.Select(l => l.Manifest.Version).ToList() ?? [],
+            Keys = view?.Keys ?? 0,
+            BytesMapped = view?.MappedBytes ?? 0,
+            InMemory = Store.InMemory,
+            UptimeSeconds = Math.Round((DateTimeOffset.UtcNow - Stats.Started).TotalSeconds, 3),
+            Requests = Stats.Requests,
+            Lookups = Stats.Lookups,
+            KeysLookedUp = Stats.Keys,
+            Misses = Stats.Misses,
+            Errors = Stats.Errors,
+            Connections = Connections(),
+            Switches = Store.Switches,
+        };
+    }
+
+    private void Lookup(uint requestId, ReadOnlySpan<byte> payload, FrameBuffer output)
+    {
+        var scratch = t_scratch ??= new Scratch();
+        var capacity = Math.Min(LookupCodec.PeekKeyCount(payload), MaxKeysPerRequest);
+        scratch.Ensure(capacity);
+        var count = LookupCodec.ReadRequest(payload, out var dict, scratch.Keys);
+        if (!dict.SequenceEqual(_dictUtf8))
+        {
+            Stats.Error();
+            output.WriteError(Opcode.Lookup, requestId, ErrorCode.UnknownDict, $"dict '{Encoding.UTF8.GetString(dict)}' is not served here (this server serves '{Dict}' shard {Shard})");
+            return;
+        }
+
+        var keys = scratch.Keys.AsSpan(0, count);
+        var results = scratch.Results.AsSpan(0, count);
+        using var lease = Store.Acquire();
+        var view = lease.View;
+        if (view is null)
+        {
+            results.Clear();
+        }
+        else
+        {
+            view.Lookup(keys, results);
+        }
+
+        var misses = 0;
+        foreach (var r in results)
+        {
+            misses += r.Found ? 0 : 1;
+        }
+
+        Stats.Lookup(count, misses);
+        LookupCodec.WriteResponse(output, requestId, LabelOf(view), results);
+    }
+
+    /// <summary>The live view's version label as UTF-8, computed once per view.</summary>
+    private byte[] LabelOf(ShardView? view)
+    {
+        var cached = _label;
+        if (ReferenceEquals(cached.View, view))
+        {
+            return cached.Label;
+        }
+
+        var label = view is null ? [] : Encoding.UTF8.GetBytes(view.VersionLabel);
+        _label = (view, label);
+        return label;
+    }
+
+    private sealed class Scratch
+    {
+        public ulong[] Keys { get; private set; } = new ulong[256];
+
+        public ValueRef[] Results { get; private set; } = new ValueRef[256];
+
+        public void Ensure(int count)
+        {
+            if (Keys.Length < count)
+            {
+                Keys = new ulong[count];
+                Results = new ValueRef[count];
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+namespace Appliance.Core.Serving;
+
+/// <summary>What <c>GET /status</c> (and the status opcode) report for a server role.</summary>
+public sealed record ShardStatus
+{
+    public required string Role { get; init; }
+
+    public required string Dict { get; init; }
+
+    public required int Shard { get; init; }
+
+    /// <summary>"&lt;base&gt;" or "&lt;base&gt;_&lt;patch&gt;", empty while nothing is live.</summary>
+    public required string LiveVersion { get; init; }
+
+    public required string BaseVersion { get; init; }
+
+    public required IReadOnlyList<string> Layers { get; init; }
+
+    public required long Keys { get; init; }
+
+    public required long BytesMapped { get; init; }
+
+    public required bool InMemory { get; init; }
+
+    public required double UptimeSeconds { get; init; }
+
+    public required long Requests { get; init; }
+
+    public required long Lookups { get; init; }
+
+    public required long KeysLookedUp { get; init; }
+
+    public required long Misses { get; init; }
+
+    public required long Errors { get; init; }
+
+    public required int Connections { get; init; }
+
+    public required long Switches { get; init; }
+}

@@ -1,0 +1,235 @@
+using System.Net;
+using Appliance.Core.Control;
+using Appliance.Core.Formats;
+using Appliance.Core.Serving;
+using Microsoft.Extensions.DependencyInjection;
+using Appliance.Core.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Cli;
+
+/// <summary>
+/// <c>cube run --roles ROLES [options]</c>: runs a set of roles in this process until SIGTERM or
+/// SIGINT, then drains. <c>--check</c> validates flags and config files, prints the effective
+/// settings and exits (0 valid, 2 invalid) without starting anything.
+/// </summary>
+internal static class RunCommand
+{
+    private static readonly string[] KnownRoles = ["server", "agent", "transfer", "engine"];
+    private static readonly string[] AvailableRoles = ["server"];
+
+    private static readonly OptionSpec[] Options =
+    [
+        new("roles", "comma-separated roles: server (agent, transfer, engine and all are not in this build yet)", Meta: "ROLES"),
+        new("check", "validate flags and files, print the effective settings, exit 0 (valid) or 2", IsFlag: true),
+        new("flagfile", "gflags-style file of --name=value lines (the original conf/gflags.conf); command-line flags win", Meta: "FILE"),
+        new("bind", "address the data and HTTP ports listen on", "0.0.0.0", Meta: "ADDR"),
+        new("port", "binary data-plane port", "8000", Meta: "PORT"),
+        new("http-port", "HTTP port for /status and /metrics", "8001", Meta: "PORT"),
+        new("data-dir", "server: a builder's output directory (newest base of the shard + its deltas is served)", Meta: "DIR"),
+        new("dict", "server: dict name", Meta: "NAME"),
+        new("shard", "server: shard index served", "0", Meta: "I"),
+        new("in_mem", "server: fault shard files into RAM at load (false: values stay in the page cache)", "true", Meta: "BOOL"),
+        new("watch-seconds", "server: poll --data-dir for newer versions every S seconds (0 = off)", "0", Meta: "S"),
+        new("max-frame-mb", "largest request payload accepted", "64", Meta: "MB"),
+        new("log-level", "trace, debug, information, warning, error", "information", Meta: "LEVEL"),
+        new("dict_split", "accepted from the original gflags.conf; ignored (one index per shard needs no splitting)", "1", Meta: "N"),
+        new("log_dir", "accepted from the original gflags.conf; ignored (logs go to stdout / journald)", Meta: "DIR"),
+    ];
+
+    public static int Run(string[] args)
+    {
+        var initial = ParsedArgs.Parse(args, Options);
+        if (initial.HelpRequested)
+        {
+            Console.Out.WriteLine(ParsedArgs.Usage("cube run --roles ROLES [options]", "Runs roles in this process until SIGTERM/SIGINT, then drains connections and exits 0.", Options));
+            return 0;
+        }
+
+        var a = WithFlagfile(args, initial);
+        var roles = ParseRoles(a.Require("roles"));
+        var server = roles.Contains("server") ? ServerOptionsFrom(a) : null;
+        var httpPort = a.Int("http-port", 0, 65535);
+        var logLevel = ParseLogLevel(a.Require("log-level"));
+        if (server is not null)
+        {
+            CheckServer(server);
+        }
+
+        if (a.Flag("check"))
+        {
+            PrintSettings(roles, server, httpPort, a);
+            return 0;
+        }
+
+        return Serve(server!, httpPort, logLevel);
+    }
+
+    private static int Serve(ServerOptions server, int httpPort, LogLevel logLevel)
+    {
+        var reporters = new List<IRoleReporter>();
+        var app = HttpHost.Build(server.Bind, httpPort, reporters, logLevel);
+        var loggers = app.Services.GetRequiredService<ILoggerFactory>();
+        var role = new ServerRole(server, loggers);
+        reporters.Add(new ShardReporter(role.Service));
+        var log = loggers.CreateLogger("cube");
+        try
+        {
+            role.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+            app.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or InputFormatException)
+        {
+            Console.Error.WriteLine($"cube run: cannot start: {e.Message}");
+            role.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            return 1;
+        }
+
+        HostLog.Ready(log, role.Port, httpPort);
+        app.WaitForShutdownAsync().GetAwaiter().GetResult();
+        HostLog.Stopping(log);
+        role.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        HostLog.Stopped(log);
+        return 0;
+    }
+
+    /// <summary>Flag-file lines become options in front of the command line, so the command line wins.</summary>
+    private static ParsedArgs WithFlagfile(string[] args, ParsedArgs initial)
+    {
+        if (initial.Get("flagfile") is not { } path)
+        {
+            return initial;
+        }
+
+        var known = Options.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var merged = new List<string>();
+        foreach (var (name, value, line) in GflagsFile.Read(path))
+        {
+            if (!known.Contains(name) || name is "flagfile" or "check")
+            {
+                throw new UsageException($"{path}: line {line}: unknown flag --{name}");
+            }
+
+            merged.Add($"--{name}={value}");
+        }
+
+        merged.AddRange(args);
+        return ParsedArgs.Parse(merged, Options);
+    }
+
+    private static HashSet<string> ParseRoles(string text)
+    {
+        var roles = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+        if (roles.Contains("all"))
+        {
+            throw new UsageException("--roles all needs the agent, transfer and engine roles, which are not in this build yet; use --roles server");
+        }
+
+        foreach (var role in roles)
+        {
+            if (!KnownRoles.Contains(role))
+            {
+                throw new UsageException($"--roles: unknown role '{role}' (known: {string.Join(", ", KnownRoles)})");
+            }
+
+            if (!AvailableRoles.Contains(role))
+            {
+                throw new UsageException($"--roles: the {role} role is not in this build yet");
+            }
+        }
+
+        return roles.Count > 0 ? roles : throw new UsageException("--roles: no role given");
+    }
+
+    private static ServerOptions ServerOptionsFrom(ParsedArgs a)
+    {
+        var bindText = a.Require("bind");
+        if (!IPAddress.TryParse(bindText, out var bind))
+        {
+            throw new UsageException($"option --bind: '{bindText}' is not an IP address");
+        }
+
+        var dict = a.Require("dict");
+        if (!Core.Storage.TableBuilder.IsValidDictName(dict))
+        {
+            throw new UsageException($"option --dict: '{dict}' is not a valid dict name");
+        }
+
+        if (a.Int("dict_split", 1, 1024) != 1)
+        {
+            Console.Error.WriteLine("cube run: note: --dict_split is ignored; each shard has one index");
+        }
+
+        return new ServerOptions
+        {
+            Bind = bind,
+            Port = a.Int("port", 0, 65535),
+            DataDir = Path.GetFullPath(a.Require("data-dir")),
+            Dict = dict,
+            Shard = a.Int("shard", 0, 65535),
+            InMemory = a.Flag("in_mem"),
+            WatchSeconds = a.Int("watch-seconds", 0, 86400),
+            MaxPayloadBytes = a.Int("max-frame-mb", 1, 1024) << 20,
+        };
+    }
+
+    private static void CheckServer(ServerOptions server)
+    {
+        if (!Directory.Exists(server.DataDir))
+        {
+            throw new UsageException($"option --data-dir: {server.DataDir} does not exist");
+        }
+    }
+
+    private static LogLevel ParseLogLevel(string text) => text switch
+    {
+        "trace" => LogLevel.Trace,
+        "debug" => LogLevel.Debug,
+        "information" or "info" => LogLevel.Information,
+        "warning" or "warn" => LogLevel.Warning,
+        "error" => LogLevel.Error,
+        _ => throw new UsageException($"option --log-level: '{text}' is not trace, debug, information, warning or error"),
+    };
+
+    private static void PrintSettings(HashSet<string> roles, ServerOptions? server, int httpPort, ParsedArgs a)
+    {
+        var w = Console.Out;
+        w.WriteLine($"roles          {string.Join(",", roles)}");
+        w.WriteLine($"http-port      {httpPort}");
+        if (server is not null)
+        {
+            w.WriteLine($"bind           {server.Bind}");
+            w.WriteLine($"port           {server.Port}");
+            w.WriteLine($"data-dir       {server.DataDir}");
+            w.WriteLine($"dict           {server.Dict}");
+            w.WriteLine($"shard          {server.Shard}");
+            w.WriteLine($"in_mem         {server.InMemory.ToString().ToLowerInvariant()}");
+            w.WriteLine($"watch-seconds  {server.WatchSeconds}");
+            w.WriteLine($"max-frame-mb   {server.MaxPayloadBytes >> 20}");
+            var serving = Core.Storage.PackageCatalog.ResolveNewest(server.DataDir, server.Dict);
+            if (serving is { } s)
+            {
+                if (s.Base.Info.ShardCount <= server.Shard)
+                {
+                    throw new UsageException($"option --shard {server.Shard}: version {s.Base.Info.Version} has only {s.Base.Info.ShardCount} shard(s)");
+                }
+
+                var deltas = s.Deltas.Count == 0 ? string.Empty : " + deltas " + string.Join(", ", s.Deltas.Select(d => d.Info.Version));
+                w.WriteLine($"would serve    base {s.Base.Info.Version}{deltas} ({s.Base.Info.ShardCount} shards)");
+            }
+            else
+            {
+                w.WriteLine("would serve    nothing yet (no complete base of this dict in --data-dir)");
+            }
+        }
+
+        if (a.Get("flagfile") is { } flagfile)
+        {
+            w.WriteLine($"flagfile       {Path.GetFullPath(flagfile)}");
+        }
+
+        w.WriteLine("configuration is valid");
+    }
+}
