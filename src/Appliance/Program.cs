@@ -18,6 +18,7 @@ internal static class Program
           lookup      answer keys from packages on disk
           run         run roles (server) until SIGTERM; --check validates the configuration
           kv          SequenceFile tools: dump, from-text, gen
+          bench       load generators: bench lookup
           version     print the version
         """;
 
@@ -38,6 +39,7 @@ internal static class Program
                 "lookup" => LookupCommand.Run(rest),
                 "kv" => KvCommand.Run(rest),
                 "run" => RunCommand.Run(rest),
+                "bench" => BenchCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

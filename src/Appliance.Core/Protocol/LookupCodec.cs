@@ -8,7 +8,8 @@ namespace Appliance.Core.Protocol;
 /// <code>
 /// request:  u16 dict length | dict (UTF-8) | u32 key count N | N × u64 key
 /// response: u16 version length | version (UTF-8, "&lt;base&gt;" or "&lt;base&gt;_&lt;patch&gt;")
-///           | u32 N | N × u32 entry | the found values' bytes, concatenated in key order
+///           | u8 value codec (ValueCodec: how to decode the values) | u32 N | N × u32 entry
+///           | the found values' bytes, concatenated in key order
 ///           entry = the value's length, or 0xFFFFFFFF for a missing key
 /// </code>
 /// One entry per requested key, in request order; duplicate keys are answered each time.
@@ -58,11 +59,12 @@ public static class LookupCodec
     /// <summary>Key count of a request payload, for sizing scratch space: (remaining bytes) / 8.</summary>
     public static int PeekKeyCount(ReadOnlySpan<byte> payload) => payload.Length / 8;
 
-    public static void WriteResponse(FrameBuffer buffer, uint requestId, ReadOnlySpan<byte> versionUtf8, ReadOnlySpan<ValueRef> results)
+    public static void WriteResponse(FrameBuffer buffer, uint requestId, ReadOnlySpan<byte> versionUtf8, ValueCodec codec, ReadOnlySpan<ValueRef> results)
     {
         buffer.BeginFrame(Opcode.Lookup, FrameFlags.Response, requestId);
         buffer.WriteUInt16((ushort)versionUtf8.Length);
         buffer.Write(versionUtf8);
+        buffer.Write([(byte)codec]);
         buffer.WriteUInt32((uint)results.Length);
         var entries = buffer.GetSpan(results.Length * 4);
         for (var i = 0; i < results.Length; i++)
@@ -83,11 +85,12 @@ public static class LookupCodec
     }
 
     /// <summary>Parses a response into per-key value slices of <paramref name="payload"/>
-    /// (offset, length; length −1 = missing). Returns the version.</summary>
-    public static string ReadResponse(ReadOnlySpan<byte> payload, Span<(int Offset, int Length)> values)
+    /// (offset, length; length −1 = missing). Returns the version and the value codec.</summary>
+    public static (string Version, ValueCodec Codec) ReadResponse(ReadOnlySpan<byte> payload, Span<(int Offset, int Length)> values)
     {
         var reader = new PayloadReader(payload);
         var version = Encoding.UTF8.GetString(reader.ReadShortBytes("version"));
+        var codec = (ValueCodec)reader.ReadBytes(1, "value codec")[0];
         var count = reader.ReadUInt32("key count");
         if (count != (uint)values.Length)
         {
@@ -119,6 +122,6 @@ public static class LookupCodec
             throw new ProtocolException($"{payload.Length - offset} unexpected bytes after the values");
         }
 
-        return version;
+        return (version, codec);
     }
 }

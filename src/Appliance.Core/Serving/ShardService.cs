@@ -133,7 +133,7 @@ public sealed class ShardService : IFrameHandler
         }
 
         Stats.Lookup(count, misses);
-        LookupCodec.WriteResponse(output, requestId, LabelOf(view), results);
+        LookupCodec.WriteResponse(output, requestId, LabelOf(view), view?.Codec ?? ValueCodec.Raw, results);
     }
 
     /// <summary>The live view's version label as UTF-8, computed once per view.</summary>

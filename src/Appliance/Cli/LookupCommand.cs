@@ -13,8 +13,9 @@ internal static class LookupCommand
 {
     private static readonly OptionSpec[] Options =
     [
-        new("data", "a builder's output directory", Meta: "DIR"),
-        new("dict", "dict name", Meta: "NAME"),
+        new("data", "a builder's output directory (answer from packages on disk)", Meta: "DIR"),
+        new("conf", "the client's cube.conf (answer from a live cluster)", Meta: "FILE"),
+        new("dict", "dict name (with --conf: default is the first dict in the file)", Meta: "NAME"),
         new("floats", "print values as floats (decoded with the package's codec) instead of hex", IsFlag: true),
         new("in_mem", "fault the whole package into memory first", "false", Meta: "BOOL"),
     ];
@@ -25,15 +26,20 @@ internal static class LookupCommand
         if (a.HelpRequested)
         {
             Console.Out.WriteLine(ParsedArgs.Usage(
-                "cube lookup --data DIR --dict NAME [--floats] KEY... (or - to read keys from stdin)",
-                "Looks keys up in the newest complete base of DIR plus its deltas. Prints KEY<TAB>VALUE or KEY<TAB>MISSING.",
+                "cube lookup (--data DIR | --conf cube.conf) --dict NAME [--floats] KEY... (or - to read keys from stdin)",
+                "Looks keys up in the newest complete base of DIR plus its deltas, or in a live cluster.\nPrints KEY<TAB>VALUE, KEY<TAB>MISSING, or (cluster) KEY<TAB>FAILED when the key's shard could not answer.",
                 Options));
             return 0;
         }
 
+        var keys = ReadKeys(a.Positionals);
+        if (a.Get("conf") is { } conf)
+        {
+            return FromCluster(conf, a.Get("dict"), a.Flag("floats"), keys).GetAwaiter().GetResult();
+        }
+
         var data = Path.GetFullPath(a.Require("data"));
         var dict = a.Require("dict");
-        var keys = ReadKeys(a.Positionals);
         var serving = PackageCatalog.ResolveNewest(data, dict)
             ?? throw new UsageException($"--data {data}: no complete base of dict '{dict}' found");
         var shardCount = serving.Base.Info.ShardCount;
@@ -76,13 +82,44 @@ internal static class LookupCommand
             }
         }
 
+        Print(lines);
+        return 0;
+    }
+
+    private static async Task<int> FromCluster(string confPath, string? dict, bool floats, List<ulong> keys)
+    {
+        var dicts = Core.Formats.CubeConfReader.Read(confPath);
+        dict ??= dicts[0].DictName;
+        await using var client = new Core.Client.CubeClient(dicts, connectionsPerReplica: 1);
+        using var result = await client.LookupAsync(dict, keys.ToArray()).ConfigureAwait(false);
+        var lines = new string[keys.Count];
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var text = result.Status[i] switch
+            {
+                Core.Client.KeyStatus.Found => ValueText.Format(result.Value(i), floats, result.Codec),
+                Core.Client.KeyStatus.Missing => "MISSING",
+                _ => "FAILED",
+            };
+            lines[i] = $"{keys[i].ToString(CultureInfo.InvariantCulture)}\t{text}";
+        }
+
+        Print(lines);
+        foreach (var (shard, error) in result.Errors)
+        {
+            Console.Error.WriteLine($"cube lookup: shard {shard} failed: {error}");
+        }
+
+        return result.FailedKeys == 0 ? 0 : 1;
+    }
+
+    private static void Print(string[] lines)
+    {
         using var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16);
         foreach (var line in lines)
         {
             output.WriteLine(line);
         }
-
-        return 0;
     }
 
     private static List<ulong> ReadKeys(List<string> positionals)

@@ -1,0 +1,276 @@
+using System.Net.Sockets;
+using Appliance.Core.Protocol;
+
+namespace Appliance.Core.Client;
+
+/// <summary>
+/// One pipelined connection to a data-plane server. Any number of requests may be in flight;
+/// replies are matched to callers by request id, in whatever order they come. Requests written
+/// while a send is in progress are coalesced into the next send. When the connection fails, every
+/// request in flight on it fails with <see cref="ConnectionFailedException"/>.
+/// </summary>
+public sealed class ClientConnection : IAsyncDisposable
+{
+    /// <summary>Largest reply accepted (a reply carries the values, so it may exceed a request).</summary>
+    public const int MaxReplyPayload = 256 << 20;
+
+    private readonly Socket _socket;
+    private readonly object _lock = new();
+    private readonly Dictionary<uint, TaskCompletionSource<Reply>> _waiting = [];
+    private FrameBuffer _pending = new();
+    private FrameBuffer _sending = new();
+    private bool _writing;
+    private uint _nextId;
+    private Exception? _failure;
+    private readonly Task _readLoop;
+
+    private ClientConnection(Socket socket, NodeAddress address)
+    {
+        _socket = socket;
+        Address = address;
+        _readLoop = ReadLoopAsync();
+    }
+
+    public NodeAddress Address { get; }
+
+    public bool IsHealthy => Volatile.Read(ref _failure) is null;
+
+    public int InFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiting.Count;
+            }
+        }
+    }
+
+    public static async Task<ClientConnection> ConnectAsync(NodeAddress address, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        try
+        {
+            await socket.ConnectAsync(address.Host, address.Port, limit.Token).ConfigureAwait(false);
+            return new ClientConnection(socket, address);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            socket.Dispose();
+            var why = e is OperationCanceledException ? $"no connection within {timeout.TotalMilliseconds:F0} ms" : e.Message;
+            throw new ConnectionFailedException($"{address}: connect failed: {why}", e);
+        }
+    }
+
+    /// <summary>Sends one request whose frame <paramref name="write"/> puts into the buffer with the
+    /// given request id; completes with the reply. Cancelling forgets the request (a late reply is dropped).</summary>
+    public Task<Reply> SendAsync<TState>(TState state, Action<FrameBuffer, uint, TState> write, CancellationToken cancellationToken = default)
+    {
+        var reply = new TaskCompletionSource<Reply>(TaskCreationOptions.RunContinuationsAsynchronously);
+        uint id;
+        bool startWriter;
+        lock (_lock)
+        {
+            if (_failure is not null)
+            {
+                return Task.FromException<Reply>(new ConnectionFailedException($"{Address}: connection failed: {_failure.Message}", _failure));
+            }
+
+            id = ++_nextId;
+            write(_pending, id, state);
+            _waiting[id] = reply;
+            startWriter = !_writing;
+            _writing = true;
+        }
+
+        if (startWriter)
+        {
+            _ = WriteLoopAsync();
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            var registration = cancellationToken.Register(() => Forget(id, cancellationToken));
+            _ = reply.Task.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return reply.Task;
+    }
+
+    public Task<Reply> LookupAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken = default) =>
+        SendAsync((dict, keys), static (buffer, id, s) => LookupCodec.WriteRequest(buffer, id, s.dict, s.keys.Span), cancellationToken);
+
+    public Task<Reply> PingAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(0, static (buffer, id, _) =>
+        {
+            buffer.BeginFrame(Opcode.Ping, FrameFlags.None, id);
+            buffer.EndFrame();
+        }, cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        Fail(new ConnectionFailedException($"{Address}: connection closed by the client"));
+        try
+        {
+            await _readLoop.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // closing
+        }
+    }
+
+    private void Forget(uint id, CancellationToken token)
+    {
+        TaskCompletionSource<Reply>? reply;
+        lock (_lock)
+        {
+            _waiting.Remove(id, out reply);
+        }
+
+        reply?.TrySetCanceled(token);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                lock (_lock)
+                {
+                    if (_pending.Length == 0 || _failure is not null)
+                    {
+                        _writing = false;
+                        return;
+                    }
+
+                    (_pending, _sending) = (_sending, _pending);
+                }
+
+                var bytes = _sending.Written;
+                while (!bytes.IsEmpty)
+                {
+                    var sent = await _socket.SendAsync(bytes, SocketFlags.None).ConfigureAwait(false);
+                    bytes = bytes[sent..];
+                }
+
+                _sending.Clear();
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            Fail(e);
+            lock (_lock)
+            {
+                _writing = false;
+            }
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var buffer = new byte[64 << 10];
+        var start = 0;
+        var end = 0;
+        try
+        {
+            while (true)
+            {
+                var received = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None).ConfigureAwait(false);
+                if (received == 0)
+                {
+                    Fail(new ConnectionFailedException($"{Address}: the server closed the connection"));
+                    return;
+                }
+
+                end += received;
+                var needed = 0;
+                while (true)
+                {
+                    var available = buffer.AsSpan(start, end - start);
+                    var scan = FrameScanner.TryScan(available, MaxReplyPayload, out var header, out var error);
+                    if (scan == ScanResult.NeedMoreData)
+                    {
+                        needed = header.FrameLength;
+                        break;
+                    }
+
+                    if (scan == ScanResult.InvalidData || !header.IsResponse)
+                    {
+                        Fail(new ConnectionFailedException($"{Address}: invalid reply: {error ?? "not a response frame"}"));
+                        return;
+                    }
+
+                    Complete(header, available.Slice(FrameHeader.Size, header.PayloadLength));
+                    start += header.FrameLength;
+                }
+
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+                else if (start > 0)
+                {
+                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                    end -= start;
+                    start = 0;
+                }
+
+                if (needed > buffer.Length)
+                {
+                    Array.Resize(ref buffer, Math.Max(needed, buffer.Length * 2));
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            Fail(e);
+        }
+    }
+
+    private void Complete(FrameHeader header, ReadOnlySpan<byte> payload)
+    {
+        TaskCompletionSource<Reply>? waiting;
+        lock (_lock)
+        {
+            _waiting.Remove(header.RequestId, out waiting);
+        }
+
+        if (waiting is null)
+        {
+            return; // the caller gave up on it (timeout or cancel)
+        }
+
+        var reply = new Reply(header, payload);
+        if (!waiting.TrySetResult(reply))
+        {
+            reply.Dispose();
+        }
+    }
+
+    private void Fail(Exception cause)
+    {
+        List<TaskCompletionSource<Reply>> failed;
+        lock (_lock)
+        {
+            if (_failure is not null)
+            {
+                return;
+            }
+
+            _failure = cause;
+            failed = [.. _waiting.Values];
+            _waiting.Clear();
+        }
+
+        _socket.Dispose();
+        var error = cause as ConnectionFailedException ?? new ConnectionFailedException($"{Address}: connection failed: {cause.Message}", cause);
+        foreach (var waiting in failed)
+        {
+            waiting.TrySetException(error);
+        }
+    }
+}

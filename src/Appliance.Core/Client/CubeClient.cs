@@ -1,0 +1,140 @@
+using Appliance.Core.Protocol;
+
+namespace Appliance.Core.Client;
+
+/// <summary>
+/// The cluster client (DESIGN §6): splits a batch by <c>key % shards</c> (only shards that got
+/// keys are asked), sends the per-shard requests in parallel over pooled pipelined connections,
+/// and merges the answers back into request order. Keys of a shard that could not answer are
+/// <see cref="KeyStatus.Failed"/>, never empty values.
+/// </summary>
+public sealed class CubeClient : IAsyncDisposable
+{
+    private readonly Dictionary<string, (DictConf Conf, ShardChannel[] Shards)> _dicts = new(StringComparer.Ordinal);
+
+    public CubeClient(IReadOnlyList<DictConf> dicts, int connectionsPerReplica = 2)
+    {
+        foreach (var conf in dicts)
+        {
+            _dicts[conf.DictName] = (conf, Enumerable.Range(0, conf.Shards).Select(s => new ShardChannel(s, conf, connectionsPerReplica)).ToArray());
+        }
+    }
+
+    public IEnumerable<string> DictNames => _dicts.Keys;
+
+    public DictConf Conf(string dict) => Lookup(dict).Conf;
+
+    public async Task<LookupResult> LookupAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken = default)
+    {
+        var (conf, channels) = Lookup(dict);
+        var shards = (ulong)conf.Shards;
+        var span = keys.Span;
+
+        // Split: positions[s] are the indexes of the keys routed to shard s, in request order.
+        var counts = new int[conf.Shards];
+        foreach (var key in span)
+        {
+            counts[(int)(key % shards)]++;
+        }
+
+        var shardKeys = new ulong[conf.Shards][];
+        var positions = new int[conf.Shards][];
+        for (var s = 0; s < conf.Shards; s++)
+        {
+            shardKeys[s] = counts[s] == 0 ? [] : new ulong[counts[s]];
+            positions[s] = counts[s] == 0 ? [] : new int[counts[s]];
+            counts[s] = 0;
+        }
+
+        for (var i = 0; i < span.Length; i++)
+        {
+            var s = (int)(span[i] % shards);
+            shardKeys[s][counts[s]] = span[i];
+            positions[s][counts[s]++] = i;
+        }
+
+        var tasks = new Task<ShardAnswer>?[conf.Shards];
+        for (var s = 0; s < conf.Shards; s++)
+        {
+            if (counts[s] > 0)
+            {
+                tasks[s] = channels[s].LookupAsync(shardKeys[s], cancellationToken);
+            }
+        }
+
+        var answers = new ShardAnswer?[conf.Shards];
+        for (var s = 0; s < conf.Shards; s++)
+        {
+            if (tasks[s] is { } task)
+            {
+                answers[s] = await task.ConfigureAwait(false);
+            }
+        }
+
+        return Merge(keys.Length, positions, answers);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (_, channels) in _dicts.Values)
+        {
+            foreach (var channel in channels)
+            {
+                await channel.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private (DictConf Conf, ShardChannel[] Shards) Lookup(string dict) =>
+        _dicts.TryGetValue(dict, out var entry) ? entry : throw new ArgumentException($"dict '{dict}' is not in the client configuration (has: {string.Join(", ", _dicts.Keys)})", nameof(dict));
+
+    private static LookupResult Merge(int count, int[][] positions, ShardAnswer?[] answers)
+    {
+        var status = new KeyStatus[count];
+        var values = new (int, int, int)[count];
+        var versions = new string?[answers.Length];
+        var codec = Storage.ValueCodec.Raw;
+        for (var s = 0; s < answers.Length; s++)
+        {
+            var answer = answers[s];
+            if (answer is null)
+            {
+                continue;
+            }
+
+            var shardPositions = positions[s];
+            if (answer.Succeeded)
+            {
+                var slices = new (int Offset, int Length)[shardPositions.Length];
+                try
+                {
+                    (versions[s], codec) = LookupCodec.ReadResponse(answer.Reply!.Payload, slices);
+                }
+                catch (ProtocolException e)
+                {
+                    answer.Dispose();
+                    answers[s] = answer = ShardAnswer.Failure($"shard {s}: malformed reply from {answer.Replica}: {e.Message}", answer.Replica);
+                }
+
+                if (answer.Succeeded)
+                {
+                    for (var j = 0; j < shardPositions.Length; j++)
+                    {
+                        var p = shardPositions[j];
+                        status[p] = slices[j].Length < 0 ? KeyStatus.Missing : KeyStatus.Found;
+                        values[p] = (s, slices[j].Offset, Math.Max(0, slices[j].Length));
+                    }
+
+                    continue;
+                }
+            }
+
+            foreach (var p in shardPositions)
+            {
+                status[p] = KeyStatus.Failed;
+            }
+        }
+
+        return new LookupResult(status, values, answers, versions, codec);
+    }
+}

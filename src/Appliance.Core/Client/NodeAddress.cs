@@ -1,0 +1,22 @@
+using System.Globalization;
+
+namespace Appliance.Core.Client;
+
+/// <summary>One replica's data-plane address.</summary>
+public sealed record NodeAddress(string Host, int Port)
+{
+    public override string ToString() => $"{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
+
+    public static bool TryParse(string text, out NodeAddress address)
+    {
+        address = new NodeAddress(string.Empty, 0);
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        address = new NodeAddress(text[..colon].Trim('[', ']'), port);
+        return true;
+    }
+}

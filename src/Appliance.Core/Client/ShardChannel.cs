@@ -1,0 +1,172 @@
+using System.Diagnostics;
+
+namespace Appliance.Core.Client;
+
+/// <summary>
+/// The replicas of one shard and the policy for asking them: pick a replica with the load
+/// balancer; after <see cref="DictConf.BackupRequestMs"/> without a reply send the same request to
+/// another replica (first reply wins); on a failure try another replica up to
+/// <see cref="DictConf.Retry"/> times; give up at <see cref="DictConf.TimeoutMs"/>.
+/// </summary>
+public sealed class ShardChannel : IAsyncDisposable
+{
+    private readonly ReplicaPool[] _replicas;
+    private readonly DictConf _conf;
+    private int _next;
+
+    public ShardChannel(int shard, DictConf conf, int connectionsPerReplica)
+    {
+        Shard = shard;
+        _conf = conf;
+        var connectTimeout = TimeSpan.FromMilliseconds(Math.Max(conf.TimeoutMs, 100));
+        _replicas = conf.Replicas[shard].Select(a => new ReplicaPool(a, connectionsPerReplica, connectTimeout)).ToArray();
+    }
+
+    public int Shard { get; }
+
+    public IReadOnlyList<ReplicaPool> Replicas => _replicas;
+
+    public async Task<ShardAnswer> LookupAsync(ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_conf.TimeoutMs);
+        var tried = new HashSet<int>();
+        var attempts = new List<(Task<Reply> Task, int Replica)>();
+        var retriesLeft = _conf.Retry;
+        var lastError = "no replica tried";
+        var lastReplica = string.Empty;
+        attempts.Add(Send(Pick(tried), keys, deadline.Token));
+        var backup = _conf.BackupRequestMs > 0 && _replicas.Length > 1 ? Task.Delay(_conf.BackupRequestMs, deadline.Token) : null;
+        var timeout = Task.Delay(Timeout.Infinite, deadline.Token);
+        try
+        {
+            while (true)
+            {
+                var waitOn = new List<Task>(attempts.Count + 2) { timeout };
+                waitOn.AddRange(attempts.Select(a => (Task)a.Task));
+                if (backup is not null)
+                {
+                    waitOn.Add(backup);
+                }
+
+                var done = await Task.WhenAny(waitOn).ConfigureAwait(false);
+                if (done == timeout)
+                {
+                    var why = cancellationToken.IsCancellationRequested ? "cancelled" : $"no reply within {_conf.TimeoutMs} ms";
+                    return ShardAnswer.Failure($"shard {Shard}: {why} (last error: {lastError})", lastReplica);
+                }
+
+                if (done == backup)
+                {
+                    backup = null;
+                    if (tried.Count < _replicas.Length)
+                    {
+                        attempts.Add(Send(Pick(tried), keys, deadline.Token));
+                    }
+
+                    continue;
+                }
+
+                var index = attempts.FindIndex(a => a.Task == done);
+                var attempt = attempts[index];
+                attempts.RemoveAt(index);
+                lastReplica = _replicas[attempt.Replica].Address.ToString();
+                try
+                {
+                    var reply = await attempt.Task.ConfigureAwait(false);
+                    if (reply.Header.IsError)
+                    {
+                        var error = Protocol.ErrorPayload.Read(reply.Payload);
+                        reply.Dispose();
+                        var exception = new ServerErrorException(lastReplica, error.Code, error.Message);
+                        if (!exception.IsRetryable)
+                        {
+                            return ShardAnswer.Failure($"shard {Shard}: {exception.Message}", lastReplica);
+                        }
+
+                        throw exception;
+                    }
+
+                    return ShardAnswer.Success(reply, lastReplica);
+                }
+                catch (Exception e) when (e is ConnectionFailedException or ServerErrorException or OperationCanceledException)
+                {
+                    lastError = e.Message;
+                }
+
+                if (retriesLeft > 0 && tried.Count < _replicas.Length)
+                {
+                    retriesLeft--;
+                    attempts.Add(Send(Pick(tried), keys, deadline.Token));
+                }
+                else if (retriesLeft > 0 && attempts.Count == 0)
+                {
+                    // Every replica was tried once; go round again while time and retries remain.
+                    retriesLeft--;
+                    tried.Clear();
+                    attempts.Add(Send(Pick(tried), keys, deadline.Token));
+                }
+                else if (attempts.Count == 0)
+                {
+                    return ShardAnswer.Failure($"shard {Shard}: {lastError} (after {stopwatch.ElapsedMilliseconds} ms)", lastReplica);
+                }
+            }
+        }
+        finally
+        {
+            await deadline.CancelAsync().ConfigureAwait(false);
+            foreach (var (task, _) in attempts)
+            {
+                _ = task.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private (Task<Reply> Task, int Replica) Send(int replica, ReadOnlyMemory<ulong> keys, CancellationToken token)
+    {
+        var dict = _conf.DictName;
+        return (SendTo(_replicas[replica], dict, keys, token), replica);
+    }
+
+    private static async Task<Reply> SendTo(ReplicaPool replica, string dict, ReadOnlyMemory<ulong> keys, CancellationToken token)
+    {
+        var connection = await replica.GetAsync().WaitAsync(token).ConfigureAwait(false);
+        return await connection.LookupAsync(dict, keys, token).ConfigureAwait(false);
+    }
+
+    /// <summary>The next replica by the load balancer, preferring replicas not yet tried for this
+    /// request and not marked down.</summary>
+    private int Pick(HashSet<int> tried)
+    {
+        var n = _replicas.Length;
+        var candidates = Enumerable.Range(0, n).Where(i => !tried.Contains(i)).ToList();
+        var up = candidates.Where(i => !_replicas[i].IsDown).ToList();
+        var pool = up.Count > 0 ? up : candidates.Count > 0 ? candidates : Enumerable.Range(0, n).ToList();
+        int chosen;
+        switch (_conf.LoadBalancer)
+        {
+            case "random":
+                chosen = pool[Random.Shared.Next(pool.Count)];
+                break;
+            case "la":
+                chosen = pool.MinBy(i => _replicas[i].InFlight);
+                break;
+            default:
+                var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)n);
+                chosen = pool.MinBy(i => (i - start + n) % n);
+                break;
+        }
+
+        tried.Add(chosen);
+        return chosen;
+    }
+}

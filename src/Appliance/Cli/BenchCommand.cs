@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Globalization;
+using Appliance.Core.Client;
+using Appliance.Core.Formats;
+
+namespace Appliance.Cli;
+
+/// <summary>
+/// <c>cube bench lookup</c>: a load generator for a cluster, through the real client.
+/// Closed loop (default): connections × pipeline requests always in flight. Open loop
+/// (<c>--rate R</c>): requests start on a fixed schedule whether or not earlier ones finished, and
+/// latency is measured from the scheduled start, so queueing shows up instead of being hidden.
+/// </summary>
+internal static class BenchCommand
+{
+    private static readonly OptionSpec[] Options =
+    [
+        new("conf", "the client's cube.conf", Meta: "FILE"),
+        new("dict", "dict name", "the first dict in --conf", Meta: "NAME"),
+        new("keys", "file of keys (one per line) to draw from at random", Meta: "FILE"),
+        new("key-range", "draw keys uniformly from [0, N)", Meta: "N"),
+        new("batch", "keys per request", "100", Meta: "N"),
+        new("connections", "connections per replica", "2", Meta: "C"),
+        new("pipeline", "closed loop: requests in flight per connection", "8", Meta: "P"),
+        new("duration", "seconds to measure", "10", Meta: "S"),
+        new("warmup", "seconds to run before measuring", "1", Meta: "S"),
+        new("rate", "open loop: requests per second (0 = closed loop)", "0", Meta: "R"),
+        new("seed", "random seed", "1", Meta: "S"),
+    ];
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] != "lookup")
+        {
+            Console.Out.WriteLine("usage: cube bench lookup --conf cube.conf (--keys FILE | --key-range N) [options]   (cube bench lookup --help)");
+            return 2;
+        }
+
+        var a = ParsedArgs.Parse(args[1..], Options);
+        if (a.HelpRequested)
+        {
+            Console.Out.WriteLine(ParsedArgs.Usage("cube bench lookup --conf cube.conf (--keys FILE | --key-range N) [options]", "Load generator: prints keys/s, requests/s and latency p50/p90/p99/p99.9.", Options));
+            return 0;
+        }
+
+        var dicts = CubeConfReader.Read(a.Require("conf"));
+        var dict = a.Has("dict") ? a.Require("dict") : dicts[0].DictName;
+        var keys = a.Has("keys") ? LoadKeys(a.Require("keys")) : null;
+        var range = a.Has("key-range") ? a.Long("key-range", 1) : 0;
+        if (keys is null && range == 0)
+        {
+            throw new UsageException("give --keys FILE or --key-range N");
+        }
+
+        var settings = new Settings(
+            dict,
+            keys,
+            range,
+            a.Int("batch", 1, 1 << 20),
+            a.Int("connections", 1, 1024),
+            a.Int("pipeline", 1, 4096),
+            TimeSpan.FromSeconds(a.Long("duration", 1, 86400)),
+            TimeSpan.FromSeconds(a.Long("warmup", 0, 3600)),
+            a.Long("rate", 0),
+            a.Int("seed"));
+        return RunAsync(dicts, settings).GetAwaiter().GetResult();
+    }
+
+    private sealed record Settings(string Dict, ulong[]? Keys, long Range, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed);
+
+    private sealed class Totals
+    {
+        public long Requests;
+        public long Keys;
+        public long Failed;
+        public long Missing;
+        public string? FirstError;
+        public LatencyRecorder Latency { get; } = new();
+    }
+
+    private static async Task<int> RunAsync(IReadOnlyList<DictConf> dicts, Settings s)
+    {
+        await using var client = new CubeClient(dicts, s.Connections);
+        var shards = client.Conf(s.Dict).Shards;
+        var mode = s.Rate > 0 ? $"open loop at {s.Rate} requests/s" : $"closed loop, {s.Connections} connection(s)/replica × {s.Pipeline} in flight";
+        Console.Out.WriteLine($"dict {s.Dict} ({shards} shard(s)), batch {s.Batch}, {mode}, warmup {s.Warmup.TotalSeconds:F0} s, measure {s.Duration.TotalSeconds:F0} s");
+
+        // Warm up (connections, JIT-free AOT code paths, page cache), then measure from zero.
+        if (s.Warmup > TimeSpan.Zero)
+        {
+            await Drive(client, s, new Totals(), s.Warmup).ConfigureAwait(false);
+        }
+
+        var totals = new Totals();
+        var clock = Stopwatch.StartNew();
+        await Drive(client, s, totals, s.Duration).ConfigureAwait(false);
+        var seconds = clock.Elapsed.TotalSeconds;
+        var p = totals.Latency.Percentiles(50, 90, 99, 99.9, 100);
+        var inv = CultureInfo.InvariantCulture;
+        Console.Out.WriteLine(string.Create(inv, $"requests {totals.Requests}  ({totals.Requests / seconds:F0} requests/s)"));
+        Console.Out.WriteLine(string.Create(inv, $"keys     {totals.Keys}  ({totals.Keys / seconds / 1e6:F3} M keys/s)  missing {totals.Missing}  failed {totals.Failed}"));
+        Console.Out.WriteLine(string.Create(inv, $"latency  p50 {p[0]} us  p90 {p[1]} us  p99 {p[2]} us  p99.9 {p[3]} us  max {p[4]} us"));
+        if (totals.FirstError is not null)
+        {
+            Console.Out.WriteLine($"first error: {totals.FirstError}");
+        }
+
+        return totals.Failed == 0 ? 0 : 1;
+    }
+
+    private static Task Drive(CubeClient client, Settings s, Totals totals, TimeSpan duration) =>
+        s.Rate > 0 ? OpenLoop(client, s, totals, duration) : ClosedLoop(client, s, totals, duration);
+
+    private static async Task ClosedLoop(CubeClient client, Settings s, Totals totals, TimeSpan duration)
+    {
+        var replicas = client.Conf(s.Dict).Replicas.Max(r => r.Count);
+        var workers = s.Connections * s.Pipeline * replicas;
+        var end = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
+        {
+            var random = new Random(s.Seed * 7919 + w);
+            var keys = new ulong[s.Batch];
+            while (Stopwatch.GetTimestamp() < end)
+            {
+                Fill(keys, s, random);
+                var start = Stopwatch.GetTimestamp();
+                await OneRequest(client, s, keys, totals, start).ConfigureAwait(false);
+            }
+        }))).ConfigureAwait(false);
+    }
+
+    private static async Task OpenLoop(CubeClient client, Settings s, Totals totals, TimeSpan duration)
+    {
+        var random = new Random(s.Seed);
+        var interval = Stopwatch.Frequency / (double)s.Rate;
+        var begin = Stopwatch.GetTimestamp();
+        var total = (long)(duration.TotalSeconds * s.Rate);
+        var inFlight = new List<Task>();
+        for (long i = 0; i < total; i++)
+        {
+            var due = begin + (long)(i * interval);
+            var wait = due - Stopwatch.GetTimestamp();
+            if (wait > Stopwatch.Frequency / 1000)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(wait / (double)Stopwatch.Frequency)).ConfigureAwait(false);
+            }
+
+            var keys = new ulong[s.Batch];
+            Fill(keys, s, random);
+            inFlight.Add(OneRequest(client, s, keys, totals, due));
+            if (inFlight.Count > 4096)
+            {
+                inFlight.RemoveAll(t => t.IsCompleted);
+            }
+        }
+
+        await Task.WhenAll(inFlight).ConfigureAwait(false);
+    }
+
+    private static async Task OneRequest(CubeClient client, Settings s, ulong[] keys, Totals totals, long start)
+    {
+        using var result = await client.LookupAsync(s.Dict, keys).ConfigureAwait(false);
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        totals.Latency.Record(elapsed.TotalMicroseconds);
+        Interlocked.Increment(ref totals.Requests);
+        Interlocked.Add(ref totals.Keys, keys.Length);
+        var failed = 0;
+        var missing = 0;
+        foreach (var status in result.Status)
+        {
+            failed += status == KeyStatus.Failed ? 1 : 0;
+            missing += status == KeyStatus.Missing ? 1 : 0;
+        }
+
+        if (failed > 0)
+        {
+            Interlocked.Add(ref totals.Failed, failed);
+            Interlocked.CompareExchange(ref totals.FirstError, result.Errors.FirstOrDefault().Error, null);
+        }
+
+        Interlocked.Add(ref totals.Missing, missing);
+    }
+
+    private static void Fill(ulong[] keys, Settings s, Random random)
+    {
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = s.Keys is { } pool ? pool[random.Next(pool.Length)] : (ulong)random.NextInt64(s.Range);
+        }
+    }
+
+    private static ulong[] LoadKeys(string path) =>
+        File.ReadLines(path).Select(l => l.Split('\t', ':')[0].Trim()).Where(l => l.Length > 0)
+            .Select(l => ulong.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out var k) ? k : throw new UsageException($"{path}: '{l}' is not a key")).ToArray();
+}
