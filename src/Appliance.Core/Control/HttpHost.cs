@@ -49,6 +49,13 @@ public static class HttpHost
         return app;
     }
 
+    /// <summary>The port Kestrel actually listens on (differs from the configured one when that is 0).</summary>
+    public static int BoundPort(WebApplication app)
+    {
+        var url = app.Urls.FirstOrDefault();
+        return url is not null && Uri.TryCreate(url.Replace("[::]", "localhost", StringComparison.Ordinal).Replace("0.0.0.0", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri.Port : 0;
+    }
+
     private static async Task WriteStatus(HttpContext context, IReadOnlyList<IRoleReporter> roles, DateTimeOffset started)
     {
         context.Response.ContentType = "application/json; charset=utf-8";

@@ -27,7 +27,7 @@ public sealed class ServerRole : IHostedService, IAsyncDisposable
         _logger = loggers.CreateLogger("cube.server");
         Store = new ShardStore(options.InMemory);
         Service = new ShardService(options.Dict, options.Shard, Store);
-        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), Service, new ServerLimits { MaxPayloadBytes = options.MaxPayloadBytes }, loggers.CreateLogger("cube.net"));
+        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), Service, new ServerLimits { MaxPayloadBytes = options.MaxPayloadBytes, SendTimeout = options.SendTimeout }, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
     }
 

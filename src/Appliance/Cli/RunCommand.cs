@@ -33,6 +33,7 @@ internal static class RunCommand
         new("in_mem", "server: fault shard files into RAM at load (false: values stay in the page cache)", "true", Meta: "BOOL"),
         new("watch-seconds", "server: poll --data-dir for newer versions every S seconds (0 = off)", "0", Meta: "S"),
         new("max-frame-mb", "largest request payload accepted", "64", Meta: "MB"),
+        new("send-timeout-ms", "a client that does not read its replies for this long is disconnected", "10000", Meta: "MS"),
         new("log-level", "trace, debug, information, warning, error", "information", Meta: "LEVEL"),
         new("dict_split", "accepted from the original gflags.conf; ignored (one index per shard needs no splitting)", "1", Meta: "N"),
         new("log_dir", "accepted from the original gflags.conf; ignored (logs go to stdout / journald)", Meta: "DIR"),
@@ -86,7 +87,7 @@ internal static class RunCommand
             return 1;
         }
 
-        HostLog.Ready(log, role.Port, httpPort);
+        HostLog.Ready(log, role.Port, HttpHost.BoundPort(app));
         app.WaitForShutdownAsync().GetAwaiter().GetResult();
         HostLog.Stopping(log);
         role.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -172,6 +173,7 @@ internal static class RunCommand
             InMemory = a.Flag("in_mem"),
             WatchSeconds = a.Int("watch-seconds", 0, 86400),
             MaxPayloadBytes = a.Int("max-frame-mb", 1, 1024) << 20,
+            SendTimeout = TimeSpan.FromMilliseconds(a.Int("send-timeout-ms", 1, 3_600_000)),
         };
     }
 

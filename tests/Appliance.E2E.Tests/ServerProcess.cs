@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Appliance.E2E.Tests;
+
+/// <summary>A <c>cube run</c> process on 127.0.0.1 with OS-chosen ports, read from its "ready" log
+/// line. Disposing kills it if it is still running.</summary>
+public sealed partial class ServerProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource<(int, int)> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ServerProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public int DataPort { get; private set; }
+
+    public int HttpPort { get; private set; }
+
+    public int Pid => _process.Id;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public static ServerProcess StartServer(string dataDir, string dict, int shard, params string[] extra) =>
+        Start(["run", "--roles", "server", "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--data-dir", dataDir, "--dict", dict, "--shard", shard.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra]);
+
+    public static ServerProcess Start(params string[] args)
+    {
+        var info = new ProcessStartInfo(CubeProcess.BinaryPath)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var server = new ServerProcess(Process.Start(info)!);
+        server._process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
+        server._process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
+        server._process.BeginOutputReadLine();
+        server._process.BeginErrorReadLine();
+        server._process.EnableRaisingEvents = true;
+        server._process.Exited += (_, _) => server._ready.TrySetException(new InvalidOperationException($"cube exited with {server._process.ExitCode} before it was ready:\n{server.Output}"));
+        if (!server._ready.Task.Wait(TimeSpan.FromSeconds(30)))
+        {
+            server.Dispose();
+            throw new TimeoutException($"cube was not ready within 30 s:\n{server.Output}");
+        }
+
+        (server.DataPort, server.HttpPort) = server._ready.Task.Result;
+        return server;
+    }
+
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            Signal("CONT");
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"ready: data port (\d+), http port (\d+)")]
+    private static partial Regex ReadyLine();
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        var match = ReadyLine().Match(line);
+        if (match.Success)
+        {
+            _ready.TrySetResult((int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+}
