@@ -16,7 +16,17 @@ public sealed class ClientConnection : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly object _lock = new();
-    private readonly Dictionary<uint, TaskCompletionSource<Reply>> _waiting = [];
+    /// <summary>A request unanswered this long is failed and forgotten, so a server that hangs
+    /// while keeping its connection open cannot make the client hold requests forever.</summary>
+    public static readonly TimeSpan MaxPendingAge = TimeSpan.FromSeconds(30);
+
+    private readonly Dictionary<uint, (TaskCompletionSource<Reply> Reply, long Since)> _waiting = [];
+    private readonly Timer _sweeper;
+    /// <summary>Set while this thread delivers replies from a read loop: requests issued by those
+    /// continuations are collected and written with one send after the batch of replies.</summary>
+    [ThreadStatic]
+    private static ClientConnection? t_delivering;
+
     private FrameBuffer _pending = new();
     private FrameBuffer _sending = new();
     private bool _writing;
@@ -29,6 +39,7 @@ public sealed class ClientConnection : IAsyncDisposable
         _socket = socket;
         Address = address;
         _readLoop = ReadLoopAsync();
+        _sweeper = new Timer(static c => ((ClientConnection)c!).Sweep(), this, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
     }
 
     public NodeAddress Address { get; }
@@ -68,7 +79,9 @@ public sealed class ClientConnection : IAsyncDisposable
     /// given request id; completes with the reply. Cancelling forgets the request (a late reply is dropped).</summary>
     public Task<Reply> SendAsync<TState>(TState state, Action<FrameBuffer, uint, TState> write, CancellationToken cancellationToken = default)
     {
-        var reply = new TaskCompletionSource<Reply>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations run on the read loop when the reply arrives (no thread hop per reply).
+        // They must not block: callers only parse the reply and issue further requests.
+        var reply = new TaskCompletionSource<Reply>();
         uint id;
         bool startWriter;
         lock (_lock)
@@ -80,9 +93,9 @@ public sealed class ClientConnection : IAsyncDisposable
 
             id = ++_nextId;
             write(_pending, id, state);
-            _waiting[id] = reply;
-            startWriter = !_writing;
-            _writing = true;
+            _waiting[id] = (reply, Environment.TickCount64);
+            startWriter = !_writing && t_delivering != this;
+            _writing |= startWriter;
         }
 
         if (startWriter)
@@ -111,6 +124,7 @@ public sealed class ClientConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
         Fail(new ConnectionFailedException($"{Address}: connection closed by the client"));
         try
         {
@@ -124,13 +138,39 @@ public sealed class ClientConnection : IAsyncDisposable
 
     private void Forget(uint id, CancellationToken token)
     {
-        TaskCompletionSource<Reply>? reply;
+        (TaskCompletionSource<Reply> Reply, long) entry;
+        bool found;
         lock (_lock)
         {
-            _waiting.Remove(id, out reply);
+            found = _waiting.Remove(id, out entry);
         }
 
-        reply?.TrySetCanceled(token);
+        if (found)
+        {
+            entry.Reply.TrySetCanceled(token);
+        }
+    }
+
+    private void Sweep()
+    {
+        var cutoff = Environment.TickCount64 - (long)MaxPendingAge.TotalMilliseconds;
+        List<TaskCompletionSource<Reply>>? expired = null;
+        lock (_lock)
+        {
+            foreach (var (id, (reply, since)) in _waiting)
+            {
+                if (since < cutoff)
+                {
+                    (expired ??= []).Add(reply);
+                    _waiting.Remove(id);
+                }
+            }
+        }
+
+        foreach (var reply in expired ?? [])
+        {
+            reply.TrySetException(new TimeoutException($"{Address}: no reply within {MaxPendingAge.TotalSeconds:F0} s"));
+        }
     }
 
     private async Task WriteLoopAsync()
@@ -204,9 +244,20 @@ public sealed class ClientConnection : IAsyncDisposable
                         return;
                     }
 
-                    Complete(header, available.Slice(FrameHeader.Size, header.PayloadLength));
+                    t_delivering = this;
+                    try
+                    {
+                        Complete(header, available.Slice(FrameHeader.Size, header.PayloadLength));
+                    }
+                    finally
+                    {
+                        t_delivering = null;
+                    }
+
                     start += header.FrameLength;
                 }
+
+                FlushDeferred();
 
                 if (start == end)
                 {
@@ -231,21 +282,38 @@ public sealed class ClientConnection : IAsyncDisposable
         }
     }
 
-    private void Complete(FrameHeader header, ReadOnlySpan<byte> payload)
+    /// <summary>Writes what the continuations of the last batch of replies queued.</summary>
+    private void FlushDeferred()
     {
-        TaskCompletionSource<Reply>? waiting;
         lock (_lock)
         {
-            _waiting.Remove(header.RequestId, out waiting);
+            if (_writing || _pending.Length == 0)
+            {
+                return;
+            }
+
+            _writing = true;
         }
 
-        if (waiting is null)
+        _ = WriteLoopAsync();
+    }
+
+    private void Complete(FrameHeader header, ReadOnlySpan<byte> payload)
+    {
+        (TaskCompletionSource<Reply> Reply, long) waiting;
+        bool found;
+        lock (_lock)
+        {
+            found = _waiting.Remove(header.RequestId, out waiting);
+        }
+
+        if (!found)
         {
             return; // the caller gave up on it (timeout or cancel)
         }
 
         var reply = new Reply(header, payload);
-        if (!waiting.TrySetResult(reply))
+        if (!waiting.Reply.TrySetResult(reply))
         {
             reply.Dispose();
         }
@@ -262,11 +330,12 @@ public sealed class ClientConnection : IAsyncDisposable
             }
 
             _failure = cause;
-            failed = [.. _waiting.Values];
+            failed = [.. _waiting.Values.Select(w => w.Reply)];
             _waiting.Clear();
         }
 
         _socket.Dispose();
+        _sweeper.Dispose();
         var error = cause as ConnectionFailedException ?? new ConnectionFailedException($"{Address}: connection failed: {cause.Message}", cause);
         foreach (var waiting in failed)
         {

@@ -28,16 +28,44 @@ public sealed class ShardChannel : IAsyncDisposable
 
     public async Task<ShardAnswer> LookupAsync(ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken)
     {
+        // Fast path, the common case: one request, answered before the backup delay (or the
+        // timeout). It costs one timer instead of the general path's bookkeeping.
+        var tried = new HashSet<int>();
+        var first = Send(Pick(tried), keys, CancellationToken.None);
+        var patience = TimeSpan.FromMilliseconds(_conf.BackupRequestMs > 0 && _replicas.Length > 1 ? _conf.BackupRequestMs : _conf.TimeoutMs);
+        try
+        {
+            var reply = await first.Task.WaitAsync(patience, cancellationToken).ConfigureAwait(false);
+            if (!reply.Header.IsError)
+            {
+                return ShardAnswer.Success(reply, _replicas[first.Replica].Address.ToString());
+            }
+
+            reply.Dispose();
+        }
+        catch (Exception e) when (e is TimeoutException or ConnectionFailedException or OperationCanceledException)
+        {
+            // fall through to the general path, which takes over the first attempt
+        }
+
+        return await LookupSlowAsync(keys, tried, first, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Backup requests, retries and the deadline, continuing from a first attempt that
+    /// did not succeed in time (it may still be in flight, failed, or an error reply).</summary>
+    private async Task<ShardAnswer> LookupSlowAsync(ReadOnlyMemory<ulong> keys, HashSet<int> tried, (Task<Reply> Task, int Replica) first, CancellationToken cancellationToken)
+    {
         var stopwatch = Stopwatch.StartNew();
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_conf.TimeoutMs);
-        var tried = new HashSet<int>();
-        var attempts = new List<(Task<Reply> Task, int Replica)>();
+        var elapsed = first.Task.IsCompleted ? 0 : (_conf.BackupRequestMs > 0 && _replicas.Length > 1 ? _conf.BackupRequestMs : _conf.TimeoutMs);
+        deadline.CancelAfter(Math.Max(1, _conf.TimeoutMs - elapsed));
+        var attempts = new List<(Task<Reply> Task, int Replica)> { first };
         var retriesLeft = _conf.Retry;
         var lastError = "no replica tried";
         var lastReplica = string.Empty;
-        attempts.Add(Send(Pick(tried), keys, deadline.Token));
-        var backup = _conf.BackupRequestMs > 0 && _replicas.Length > 1 ? Task.Delay(_conf.BackupRequestMs, deadline.Token) : null;
+
+        // The fast path already waited out the backup delay: send the backup request now.
+        Task? backup = !first.Task.IsCompleted && _conf.BackupRequestMs > 0 && _replicas.Length > 1 ? Task.CompletedTask : null;
         var timeout = Task.Delay(Timeout.Infinite, deadline.Token);
         try
         {
@@ -90,7 +118,7 @@ public sealed class ShardChannel : IAsyncDisposable
 
                     return ShardAnswer.Success(reply, lastReplica);
                 }
-                catch (Exception e) when (e is ConnectionFailedException or ServerErrorException or OperationCanceledException)
+                catch (Exception e) when (e is ConnectionFailedException or ServerErrorException or OperationCanceledException or TimeoutException)
                 {
                     lastError = e.Message;
                 }

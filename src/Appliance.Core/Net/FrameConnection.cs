@@ -10,7 +10,7 @@ namespace Appliance.Core.Net;
 /// many answers per system call. A frame that cannot be parsed gets a BadFrame error reply and the
 /// connection is closed (its byte stream can no longer be trusted); nothing else is affected.
 /// </summary>
-internal sealed class FrameConnection(Socket socket, IFrameHandler handler, ServerLimits limits) : IDisposable
+internal sealed class FrameConnection(Socket socket, IFrameHandler handler, ServerLimits limits, TransportStats stats) : IDisposable
 {
     private const int InitialBuffer = 64 << 10;
 
@@ -40,7 +40,8 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
             }
 
             end += received;
-            var keepOpen = HandleFrames(input, ref start, end, output, out var needed);
+            var keepOpen = HandleFrames(input, ref start, end, output, out var needed, out var frames);
+            stats.Received(received, frames);
             if (output.Length > 0 && !await SendAsync(output.Written).ConfigureAwait(false))
             {
                 return;
@@ -74,9 +75,10 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
 
     /// <summary>Handles every whole frame in input[start..end); false if the stream is invalid.
     /// <paramref name="needed"/> is the length of the incomplete frame at the end, once its header is in.</summary>
-    private bool HandleFrames(byte[] input, ref int start, int end, FrameBuffer output, out int needed)
+    private bool HandleFrames(byte[] input, ref int start, int end, FrameBuffer output, out int needed, out int frames)
     {
         needed = 0;
+        frames = 0;
         while (true)
         {
             var available = input.AsSpan(start, end - start);
@@ -90,6 +92,7 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
                     }
 
                     handler.Handle(header, available.Slice(FrameHeader.Size, header.PayloadLength), output);
+                    frames++;
                     start += header.FrameLength;
                     break;
                 case ScanResult.NeedMoreData:
@@ -114,6 +117,7 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
             while (!bytes.IsEmpty)
             {
                 var sent = await socket.SendAsync(bytes, SocketFlags.None, _sendTimeout.Token).ConfigureAwait(false);
+                stats.Sent(sent);
                 bytes = bytes[sent..];
             }
 

@@ -35,6 +35,8 @@ public sealed class TcpServer : IAsyncDisposable
 
     public int OpenConnections => _connections.Count;
 
+    public TransportStats Stats { get; } = new();
+
     public long AcceptedConnections => Interlocked.Read(ref _accepted);
 
     /// <summary>Binds and listens (throws if the port is taken), then accepts in the background.</summary>
@@ -144,7 +146,7 @@ public sealed class TcpServer : IAsyncDisposable
         var reason = "closed by peer";
         try
         {
-            using var connection = new FrameConnection(socket, _handler, _limits);
+            using var connection = new FrameConnection(socket, _handler, _limits, Stats);
             await connection.RunAsync(_stopping.Token).ConfigureAwait(false);
         }
         catch (SocketException e)

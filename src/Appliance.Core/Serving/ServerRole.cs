@@ -29,6 +29,7 @@ public sealed class ServerRole : IHostedService, IAsyncDisposable
         Service = new ShardService(options.Dict, options.Shard, Store);
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), Service, new ServerLimits { MaxPayloadBytes = options.MaxPayloadBytes, SendTimeout = options.SendTimeout }, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
+        Service.Transport = _tcp.Stats;
     }
 
     public ShardStore Store { get; }

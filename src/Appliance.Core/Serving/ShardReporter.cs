@@ -22,6 +22,10 @@ public sealed class ShardReporter(ShardService service) : IRoleReporter
         metrics.Counter("cube_server_key_misses_total", "Keys looked up and not found.", s.Misses, labels);
         metrics.Counter("cube_server_errors_total", "Requests answered with an error reply.", s.Errors, labels);
         metrics.Counter("cube_server_version_switches_total", "Live version switches.", s.Switches, labels);
+        metrics.Counter("cube_server_socket_reads_total", "Socket reads on the data port (requests per read shows pipelining).", s.Receives, labels);
+        metrics.Counter("cube_server_socket_writes_total", "Socket writes on the data port.", s.Sends, labels);
+        metrics.Counter("cube_server_received_bytes_total", "Bytes received on the data port.", s.BytesIn, labels);
+        metrics.Counter("cube_server_sent_bytes_total", "Bytes sent on the data port.", s.BytesOut, labels);
         metrics.Gauge("cube_server_live_keys", "Keys in the live view (summed over its layers).", s.Keys, labels);
         metrics.Gauge("cube_server_mapped_bytes", "Bytes of shard files mapped by the live view.", s.BytesMapped, labels);
         metrics.Gauge("cube_server_connections", "Open data-plane connections.", s.Connections, labels);

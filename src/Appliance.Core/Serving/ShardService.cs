@@ -41,6 +41,9 @@ public sealed class ShardService : IFrameHandler
     /// <summary>Open data-plane connections, for status (set by the host).</summary>
     public Func<int> Connections { get; set; } = () => 0;
 
+    /// <summary>Transport counters, for status (set by the host).</summary>
+    public TransportStats? Transport { get; set; }
+
     public void Handle(in FrameHeader header, ReadOnlySpan<byte> payload, FrameBuffer output)
     {
         Stats.Request();
@@ -97,6 +100,10 @@ public sealed class ShardService : IFrameHandler
             Errors = Stats.Errors,
             Connections = Connections(),
             Switches = Store.Switches,
+            Receives = Transport?.Receives ?? 0,
+            Sends = Transport?.Sends ?? 0,
+            BytesIn = Transport?.BytesIn ?? 0,
+            BytesOut = Transport?.BytesOut ?? 0,
         };
     }
 

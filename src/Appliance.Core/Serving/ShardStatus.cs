@@ -37,4 +37,13 @@ public sealed record ShardStatus
     public required int Connections { get; init; }
 
     public required long Switches { get; init; }
+
+    /// <summary>Socket reads; requests ÷ receives is how many requests one read carried.</summary>
+    public long Receives { get; init; }
+
+    public long Sends { get; init; }
+
+    public long BytesIn { get; init; }
+
+    public long BytesOut { get; init; }
 }

@@ -124,6 +124,7 @@ public sealed unsafe class MappedShard : RefCounted
 
         Span<ulong> hashes = stackalloc ulong[Chunk];
         Span<ulong> where = stackalloc ulong[Chunk];
+        Span<ulong> overflow = stackalloc ulong[Chunk];
         for (var start = 0; start < keys.Length; start += Chunk)
         {
             var n = Math.Min(Chunk, keys.Length - start);
@@ -138,18 +139,56 @@ public sealed unsafe class MappedShard : RefCounted
 
             for (var i = 0; i < n; i++)
             {
-                var bucket = _slots + where[i] * ShardLayout.SlotsPerBucket;
+                var home = where[i];
+                var bucket = _slots + home * ShardLayout.SlotsPerBucket;
+                var match = MatchBucket(bucket, KeyHash.Fingerprint(hashes[i]), out var empty);
+                if (match != 0)
+                {
+                    var offset = ShardLayout.SlotRecordOffset(bucket[BitOperations.TrailingZeroCount(match)]);
+                    where[i] = offset;
+
+                    // A record (key, length, value) often straddles two cache lines: fetch both,
+                    // or copying the value out takes the second miss unhidden.
+                    Prefetch(_records + offset);
+                    Prefetch(_records + offset + 64);
+                }
+                else if (empty != 0)
+                {
+                    where[i] = Miss;
+                }
+                else
+                {
+                    // Home bucket full and no fingerprint match: the key, if present, overflowed
+                    // into the next bucket (about 6% of keys at load factor 0.75). Start that miss
+                    // now and probe it in the next pass instead of walking it unprefetched.
+                    where[i] = Slow;
+                    overflow[i] = home + 1 == _bucketCount ? 0 : home + 1;
+                    Prefetch(_slots + (overflow[i] * ShardLayout.SlotsPerBucket));
+                }
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                if (where[i] != Slow)
+                {
+                    continue;
+                }
+
+                var bucket = _slots + (overflow[i] * ShardLayout.SlotsPerBucket);
                 var match = MatchBucket(bucket, KeyHash.Fingerprint(hashes[i]), out var empty);
                 if (match != 0)
                 {
                     var offset = ShardLayout.SlotRecordOffset(bucket[BitOperations.TrailingZeroCount(match)]);
                     where[i] = offset;
                     Prefetch(_records + offset);
+                    Prefetch(_records + offset + 64);
                 }
-                else
+                else if (empty != 0)
                 {
-                    where[i] = empty != 0 ? Miss : Slow;
+                    where[i] = Miss;
                 }
+
+                // else: a second overflow (rare): FindSlow walks on.
             }
 
             for (var i = 0; i < n; i++)
