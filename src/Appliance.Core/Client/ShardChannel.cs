@@ -41,7 +41,7 @@ public sealed class ShardChannel : IAsyncDisposable
                 return ShardAnswer.Success(reply, _replicas[first.Replica].Address.ToString());
             }
 
-            reply.Dispose();
+            // An error reply: the general path reads it, decides on a retry and disposes it.
         }
         catch (Exception e) when (e is TimeoutException or ConnectionFailedException or OperationCanceledException)
         {
