@@ -22,10 +22,12 @@ public sealed class ClientConnection : IAsyncDisposable
 
     private readonly Dictionary<uint, (TaskCompletionSource<Reply> Reply, long Since)> _waiting = [];
     private readonly Timer _sweeper;
-    /// <summary>Set while this thread delivers replies from a read loop: requests issued by those
-    /// continuations are collected and written with one send after the batch of replies.</summary>
+    /// <summary>Non-null while this thread is corked (see <see cref="Cork"/>): connections that got
+    /// requests meanwhile, to be flushed when the cork is removed.</summary>
     [ThreadStatic]
-    private static ClientConnection? t_delivering;
+    private static List<ClientConnection>? t_corked;
+
+    private bool _deferred;
 
     private FrameBuffer _pending = new();
     private FrameBuffer _sending = new();
@@ -94,8 +96,13 @@ public sealed class ClientConnection : IAsyncDisposable
             id = ++_nextId;
             write(_pending, id, state);
             _waiting[id] = (reply, Environment.TickCount64);
-            startWriter = !_writing && t_delivering != this;
+            startWriter = !_writing && t_corked is null;
             _writing |= startWriter;
+            if (!_writing && !_deferred && t_corked is { } corked)
+            {
+                _deferred = true;
+                corked.Add(this);
+            }
         }
 
         if (startWriter)
@@ -227,37 +234,19 @@ public sealed class ClientConnection : IAsyncDisposable
                 }
 
                 end += received;
-                var needed = 0;
-                while (true)
+                bool valid;
+                int needed;
+                using (Cork())
                 {
-                    var available = buffer.AsSpan(start, end - start);
-                    var scan = FrameScanner.TryScan(available, MaxReplyPayload, out var header, out var error);
-                    if (scan == ScanResult.NeedMoreData)
-                    {
-                        needed = header.FrameLength;
-                        break;
-                    }
-
-                    if (scan == ScanResult.InvalidData || !header.IsResponse)
-                    {
-                        Fail(new ConnectionFailedException($"{Address}: invalid reply: {error ?? "not a response frame"}"));
-                        return;
-                    }
-
-                    t_delivering = this;
-                    try
-                    {
-                        Complete(header, available.Slice(FrameHeader.Size, header.PayloadLength));
-                    }
-                    finally
-                    {
-                        t_delivering = null;
-                    }
-
-                    start += header.FrameLength;
+                    // Requests issued by the continuations of this batch of replies go out
+                    // together when the cork comes off.
+                    valid = DeliverFrames(buffer, ref start, end, out needed);
                 }
 
-                FlushDeferred();
+                if (!valid)
+                {
+                    return;
+                }
 
                 if (start == end)
                 {
@@ -282,11 +271,72 @@ public sealed class ClientConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes what the continuations of the last batch of replies queued.</summary>
+    /// <summary>Completes the callers of every whole reply in buffer[start..end); false (and the
+    /// connection failed) if the bytes are not valid replies.</summary>
+    private bool DeliverFrames(byte[] buffer, ref int start, int end, out int needed)
+    {
+        needed = 0;
+        while (true)
+        {
+            var available = buffer.AsSpan(start, end - start);
+            var scan = FrameScanner.TryScan(available, MaxReplyPayload, out var header, out var error);
+            if (scan == ScanResult.NeedMoreData)
+            {
+                needed = header.FrameLength;
+                return true;
+            }
+
+            if (scan == ScanResult.InvalidData || !header.IsResponse)
+            {
+                Fail(new ConnectionFailedException($"{Address}: invalid reply: {error ?? "not a response frame"}"));
+                return false;
+            }
+
+            Complete(header, available.Slice(FrameHeader.Size, header.PayloadLength));
+            start += header.FrameLength;
+        }
+    }
+
+    /// <summary>
+    /// Until the returned scope is disposed, requests this thread sends on any connection are
+    /// queued, then each connection writes its queue with one send. The read loop corks while it
+    /// delivers a reply, so the requests its continuations issue go out together; a caller that
+    /// starts many requests at once can cork too. Nested corks are no-ops.
+    /// </summary>
+    public static CorkScope Cork()
+    {
+        if (t_corked is not null)
+        {
+            return default;
+        }
+
+        t_corked = [];
+        return new CorkScope(true);
+    }
+
+    /// <summary>Removes the cork and flushes what it held back.</summary>
+    public readonly struct CorkScope(bool owner) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!owner || t_corked is not { } corked)
+            {
+                return;
+            }
+
+            t_corked = null;
+            foreach (var connection in corked)
+            {
+                connection.FlushDeferred();
+            }
+        }
+    }
+
     private void FlushDeferred()
     {
         lock (_lock)
         {
+            _deferred = false;
             if (_writing || _pending.Length == 0)
             {
                 return;

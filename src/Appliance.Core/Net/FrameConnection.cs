@@ -13,6 +13,7 @@ namespace Appliance.Core.Net;
 internal sealed class FrameConnection(Socket socket, IFrameHandler handler, ServerLimits limits, TransportStats stats) : IDisposable
 {
     private const int InitialBuffer = 64 << 10;
+    private const int CoalesceLimit = 256 << 10;
 
     private CancellationTokenSource _sendTimeout = new();
 
@@ -42,17 +43,6 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
             end += received;
             var keepOpen = HandleFrames(input, ref start, end, output, out var needed, out var frames);
             stats.Received(received, frames);
-            if (output.Length > 0 && !await SendAsync(output.Written).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            output.Clear();
-            if (!keepOpen)
-            {
-                return;
-            }
-
             if (start == end)
             {
                 start = end = 0;
@@ -69,6 +59,25 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
                 // The frame in progress is larger than the buffer; its header already passed the
                 // size check, so this allocation is bounded by the maximum frame size.
                 Array.Resize(ref input, Math.Max(needed, input.Length * 2));
+            }
+
+            // Under load more requests are usually already waiting: read them too and answer
+            // all with one send (each send costs a system call and a wake-up of the peer). An
+            // idle connection pays one FIONREAD and sends at once, so latency does not suffer.
+            if (keepOpen && output.Length < CoalesceLimit && end < input.Length && socket.Available > 0)
+            {
+                continue;
+            }
+
+            if (output.Length > 0 && !await SendAsync(output.Written).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            output.Clear();
+            if (!keepOpen)
+            {
+                return;
             }
         }
     }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Server throughput per core, cube vs Redis MGET, on the same keys in one run.
+#   1M keys 0..999999, 40-byte values (10 float32), batch 100, the same connections and pipelining.
+#   Each server is pinned to core 0, its load generator to core 1; per-core figures divide by the
+#   CPU time the server process really used (from /proc), so a generator that saturates first
+#   cannot flatter or hide the server.
+# Usage: bench/server-vs-redis.sh [--duration S] [--connections C] [--pipeline P]
+# Installs redis-server (apt-get) if missing; starts its own instances on 127.0.0.1 and stops them.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+duration=10; connections=2; pipeline=32
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --pipeline) pipeline=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration S] [--connections C] [--pipeline P]" >&2; exit 2 ;;
+  esac
+done
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+fi
+command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
+
+work=$(mktemp -d /tmp/cube-vs-redis.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+cube=$("$root/scripts/publish.sh")
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+echo "== table: 1M keys (0..999999), 40-byte values"
+"$cube" kv gen --keys 1000000 --key-range 1000000 --dim 10 --seed 5 --out "$work/table.txt" >/dev/null
+"$cube" build --input "$work/table.txt" --input-format text --output "$work/packages" --dict bench --shards 1 --version 1 2>/dev/null >/dev/null
+port=$((20000 + RANDOM % 20000))
+cat > "$work/cube.conf" <<CONF
+[{"dict_name": "bench", "shard": 1, "dup": 1, "timeout": 5000, "retry": 0, "backup_request": 0, "type": "ipport_list", "nodes": [{"ipport_list": "list://127.0.0.1:$port"}]}]
+CONF
+
+echo "== cube server (core 0) ← cube bench lookup (core 1), $connections connections × $pipeline in flight, batch 100"
+taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
+server=$!; pids+=("$server")
+for _ in $(seq 50); do grep -q "ready:" "$work/server.log" && break; sleep 0.1; done
+t0=$(cpu_ticks "$server")
+taskset -c 1 "$cube" bench lookup --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --pipeline "$pipeline" --duration "$duration" | tee "$work/cube-closed.txt"
+t1=$(cpu_ticks "$server")
+cube_rps=$(awk '/^requests/ {gsub(/[()]/, "", $3); print $3}' "$work/cube-closed.txt")
+cube_keys=$(awk '/^keys/ {print $2}' "$work/cube-closed.txt")
+cube_p99=$(awk '/^latency/ {print $9}' "$work/cube-closed.txt")
+cube_cpu=$(python3 -c "print(($t1 - $t0) / $hz / $duration)")
+half=$(python3 -c "print(int($cube_rps / 2))")
+echo "== cube open loop at half the closed-loop maximum: $half requests/s"
+taskset -c 1 "$cube" bench lookup --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --rate "$half" --duration "$duration" | tee "$work/cube-open.txt"
+cube_half_p99=$(awk '/^latency/ {print $9}' "$work/cube-open.txt")
+kill "$server"; wait "$server" 2>/dev/null || true
+
+echo "== redis-server (core 0) ← redis-benchmark MGET of 100 random keys (core 1), $connections connections × $pipeline pipelined"
+rport=$((port + 2))
+taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no --logfile "$work/redis.log" &
+redis=$!; pids+=("$redis")
+for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+python3 - "$work/table.txt" > "$work/load.resp" <<'PY'
+import struct, sys
+out = sys.stdout.buffer
+for line in open(sys.argv[1]):
+    key, floats = line.rstrip("\n").split("\t")
+    value = struct.pack("<10f", *map(float, floats.split()))
+    name = b"k:%012d" % int(key)
+    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(value), value))
+PY
+redis-cli -p "$rport" --pipe < "$work/load.resp" | tail -1
+keys_cmd=$(for _ in $(seq 100); do printf 'k:__rand_int__ '; done)
+requests=$(python3 -c "print(int(max(20000, min(2000000, $cube_rps / 10 * $duration))))")
+r0=$(cpu_ticks "$redis"); start=$(date +%s.%N)
+# shellcheck disable=SC2086
+taskset -c 1 redis-benchmark -p "$rport" -c "$connections" -P "$pipeline" -n "$requests" -r 1000000 --precision 3 MGET $keys_cmd | tr '\r' '\n' | grep -E "throughput summary|latency summary|avg|^ +[0-9]" | tail -4 | tee "$work/redis.txt"
+end=$(date +%s.%N); r1=$(cpu_ticks "$redis")
+redis_rps=$(awk '/throughput summary/ {print $3}' "$work/redis.txt")
+redis_p99=$(awk 'f {print $5; exit} /avg/ {f=1}' "$work/redis.txt")
+redis_cpu=$(python3 -c "print(($r1 - $r0) / $hz / ($end - $start))")
+
+python3 - <<PY
+cube_rps, cube_cpu, redis_rps, redis_cpu = $cube_rps, $cube_cpu, $redis_rps, $redis_cpu
+cube_kps = cube_rps * 100; redis_kps = redis_rps * 100
+cube_core = cube_kps / max(cube_cpu, 1e-9); redis_core = redis_kps / max(redis_cpu, 1e-9)
+print()
+print("| server | keys/s | server CPU (cores) | keys/s per server core | p99 at max | p99 at half max |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| cube  | {cube_kps/1e6:.2f} M | {cube_cpu:.2f} | {cube_core/1e6:.2f} M | {int('$cube_p99')} us | {int('$cube_half_p99')} us |")
+print(f"| redis MGET | {redis_kps/1e6:.2f} M | {redis_cpu:.2f} | {redis_core/1e6:.2f} M | {float('$redis_p99')*1000:.0f} us | - |")
+print(f"cube / redis, keys/s per server core: {cube_core / redis_core:.1f}x")
+PY
