@@ -21,4 +21,9 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int madvise(nint addr, nuint length, int advice);
+
+    /// <summary>Sleeps with the kernel's high-resolution timers (tens of µs), where
+    /// Thread.Sleep rounds to milliseconds.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int usleep(uint microseconds);
 }

@@ -129,8 +129,9 @@ internal static class BenchCommand
         }))).ConfigureAwait(false);
     }
 
-    /// <summary>Starts requests on a fixed schedule from a dedicated thread (sleeping when the next
-    /// start is far, yielding when it is near, since timer wake-ups are only millisecond-precise).
+    /// <summary>Starts requests on a fixed schedule from a dedicated thread that sleeps on the
+    /// kernel's high-resolution timer until the next start (spinning would steal the core from the
+    /// thread that reads replies; Thread.Sleep is only millisecond-precise).
     /// Latency counts from the scheduled start, so a late dispatcher or a queue shows up in it.</summary>
     private static async Task OpenLoop(CubeClient client, Settings s, Totals totals, TimeSpan duration)
     {
@@ -142,22 +143,14 @@ internal static class BenchCommand
             var interval = Stopwatch.Frequency / (double)s.Rate;
             var begin = Stopwatch.GetTimestamp();
             var total = (long)(duration.TotalSeconds * s.Rate);
-            var nearly = Stopwatch.Frequency / 500; // 2 ms
             for (long i = 0; i < total;)
             {
                 var now = Stopwatch.GetTimestamp();
                 var due = begin + (long)(i * interval);
                 if (now < due)
                 {
-                    if (due - now > nearly)
-                    {
-                        Thread.Sleep(1);
-                    }
-                    else
-                    {
-                        Thread.Yield();
-                    }
-
+                    var micros = (due - now) * 1_000_000 / Stopwatch.Frequency;
+                    _ = Core.Native.LibC.usleep((uint)Math.Clamp(micros, 10, 100_000));
                     continue;
                 }
 
