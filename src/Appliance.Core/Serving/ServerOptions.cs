@@ -25,4 +25,8 @@ public sealed record ServerOptions
     /// <summary>Poll the data directory for newer versions every this many seconds (0 = never;
     /// the agent role drives versions when it runs).</summary>
     public int WatchSeconds { get; init; }
+
+    /// <summary>The agent role decides what is live: nothing is loaded from the data directory at
+    /// start (the agent restores its last activated version).</summary>
+    public bool Managed { get; init; }
 }

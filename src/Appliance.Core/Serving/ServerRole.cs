@@ -42,7 +42,7 @@ public sealed class ServerRole : IHostedService, IAsyncDisposable
     /// opens the data port.</summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (!RefreshFromDataDir() && Store.Live is null)
+        if (!_options.Managed && !RefreshFromDataDir() && Store.Live is null)
         {
             ServingLog.NothingToServe(_logger, _options.Dict, _options.Shard, _options.DataDir);
         }

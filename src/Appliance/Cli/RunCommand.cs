@@ -1,5 +1,7 @@
 using System.Net;
 using Appliance.Core.Control;
+using Appliance.Core.Control.Agent;
+using Appliance.Core.Control.Transfer;
 using Appliance.Core.Formats;
 using Appliance.Core.Serving;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,16 +19,19 @@ namespace Appliance.Cli;
 internal static class RunCommand
 {
     private static readonly string[] KnownRoles = ["server", "agent", "transfer", "engine"];
-    private static readonly string[] AvailableRoles = ["server"];
+    private static readonly string[] AvailableRoles = ["server", "agent", "transfer"];
 
     private static readonly OptionSpec[] Options =
     [
-        new("roles", "comma-separated roles: server (agent, transfer, engine and all are not in this build yet)", Meta: "ROLES"),
+        new("roles", "comma-separated roles: server, agent (needs server), transfer (engine and all are not in this build yet)", Meta: "ROLES"),
         new("check", "validate flags and files, print the effective settings, exit 0 (valid) or 2", IsFlag: true),
         new("flagfile", "gflags-style file of --name=value lines (the original conf/gflags.conf); command-line flags win", Meta: "FILE"),
         new("bind", "address the data and HTTP ports listen on", "0.0.0.0", Meta: "ADDR"),
         new("port", "binary data-plane port", "8000", Meta: "PORT"),
-        new("http-port", "HTTP port for /status and /metrics", "8001", Meta: "PORT"),
+        new("http-port", "HTTP port for /status, /metrics and the control plane", "8099 for a transfer alone, else 8001", Meta: "PORT"),
+        new("token-file", "agent, transfer: file holding the bearer token mutating requests must carry (transfer: overrides token_file in its config)", Meta: "FILE"),
+        new("transfer", "agent: the transfer's HTTP address, the only origin packages are downloaded from", Meta: "URL"),
+        new("config", "transfer: transfer.conf (the original INI form, or the same keys as JSON)", Meta: "FILE"),
         new("data-dir", "server: a builder's output directory (newest base of the shard + its deltas is served)", Meta: "DIR"),
         new("dict", "server: dict name", Meta: "NAME"),
         new("shard", "server: shard index served", "0", Meta: "I"),
@@ -50,47 +55,140 @@ internal static class RunCommand
 
         var a = WithFlagfile(args, initial);
         var roles = ParseRoles(a.Require("roles"));
-        var server = roles.Contains("server") ? ServerOptionsFrom(a) : null;
-        var httpPort = a.Int("http-port", 0, 65535);
+        var server = roles.Contains("server") ? ServerOptionsFrom(a) with { Managed = roles.Contains("agent") } : null;
+        var httpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : roles.SetEquals(["transfer"]) ? 8099 : 8001;
         var logLevel = ParseLogLevel(a.Require("log-level"));
         if (server is not null)
         {
             CheckServer(server);
         }
 
+        var agent = roles.Contains("agent") ? AgentOptionsFrom(a, server) : null;
+        var transfer = roles.Contains("transfer") ? TransferFrom(a) : default;
         if (a.Flag("check"))
         {
             PrintSettings(roles, server, httpPort, a);
+            if (agent is not null)
+            {
+                Console.Out.WriteLine($"transfer       {agent.Transfer}");
+            }
+
+            if (transfer.Options is { } t)
+            {
+                PrintTransfer(t);
+            }
+
+            Console.Out.WriteLine("configuration is valid");
             return 0;
         }
 
-        return Serve(server!, httpPort, logLevel);
+        return Serve(server, agent, transfer, httpPort, logLevel, a.Require("bind"));
     }
 
-    private static int Serve(ServerOptions server, int httpPort, LogLevel logLevel)
+    private static AgentOptions AgentOptionsFrom(ParsedArgs a, ServerOptions? server)
     {
+        if (server is null)
+        {
+            throw new UsageException("--roles: the agent role controls the server role of its own process; run --roles server,agent");
+        }
+
+        var text = a.Require("transfer");
+        if (!Uri.TryCreate(text.EndsWith('/') ? text : text + "/", UriKind.Absolute, out var transfer) || transfer.Scheme is not ("http" or "https"))
+        {
+            throw new UsageException($"option --transfer: '{text}' is not an http(s) URL");
+        }
+
+        return new AgentOptions
+        {
+            DataDir = server.DataDir,
+            Dict = server.Dict,
+            Shard = server.Shard,
+            Transfer = transfer,
+            Token = BearerToken.FromFile(a.Require("token-file")),
+        };
+    }
+
+    private static (TransferOptions? Options, BearerToken? Token) TransferFrom(ParsedArgs a)
+    {
+        var options = TransferConfReader.Read(a.Require("config"));
+        var tokenFile = a.Get("token-file") ?? options.TokenFile
+            ?? throw new UsageException("the transfer needs a bearer token: --token-file FILE or token_file: in its config");
+        return (options, BearerToken.FromFile(tokenFile));
+    }
+
+    private static void PrintTransfer(TransferOptions t)
+    {
+        var w = Console.Out;
+        w.WriteLine($"dict_name      {t.DictName}");
+        w.WriteLine($"mode           {t.Mode}");
+        w.WriteLine($"donefile       {t.DonefileAddress}");
+        w.WriteLine($"output         {t.OutputAddress}");
+        w.WriteLine($"tmp            {t.TmpAddress}");
+        w.WriteLine($"shards×copies  {t.ShardNum}×{t.CopyNum}");
+        for (var s = 0; s < t.ShardNum; s++)
+        {
+            w.WriteLine($"  shard {s}      agents {string.Join(", ", t.Agents[s])}");
+        }
+
+        w.WriteLine($"down_policy    {t.DownPolicy} (max_attempts {t.MaxAttempts}, parallelism {t.Parallelism})");
+        foreach (var (key, value) in t.Ignored)
+        {
+            w.WriteLine($"note           {key}: {value} is accepted from the original and not needed (the builder runs in-process; agents download from this HTTP port)");
+        }
+    }
+
+    private static int Serve(ServerOptions? server, AgentOptions? agentOptions, (TransferOptions? Options, BearerToken? Token) transferOptions, int httpPort, LogLevel logLevel, string bindText)
+    {
+        var bind = IPAddress.Parse(bindText);
         var reporters = new List<IRoleReporter>();
-        var app = HttpHost.Build(server.Bind, httpPort, reporters, logLevel);
+        var app = HttpHost.Build(bind, httpPort, reporters, logLevel);
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
-        var role = new ServerRole(server, loggers);
-        reporters.Add(new ShardReporter(role.Service));
+        var http = app.Services.GetRequiredService<IHttpClientFactory>().CreateClient("cube");
         var log = loggers.CreateLogger("cube");
+        var role = server is null ? null : new ServerRole(server, loggers);
+        AgentRole? agent = null;
+        TransferRole? transfer = null;
         try
         {
-            role.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+            if (role is not null)
+            {
+                reporters.Add(new ShardReporter(role.Service));
+            }
+
+            if (agentOptions is not null)
+            {
+                agent = new AgentRole(agentOptions, role!.Store, http, loggers.CreateLogger("cube.agent"));
+                agent.LoadActive();
+                AgentEndpoints.Map(app, agent);
+                reporters.Add(new AgentReporter(agent));
+            }
+
+            if (transferOptions.Options is { } t)
+            {
+                transfer = new TransferRole(t, transferOptions.Token!, http, loggers.CreateLogger("cube.transfer"));
+                TransferEndpoints.Map(app, transfer);
+                reporters.Add(new TransferReporter(transfer));
+            }
+
+            role?.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
             app.StartAsync().GetAwaiter().GetResult();
+            transfer?.Start();
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or InputFormatException)
         {
             Console.Error.WriteLine($"cube run: cannot start: {e.Message}");
-            role.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            role?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             return 1;
         }
 
-        HostLog.Ready(log, role.Port, HttpHost.BoundPort(app));
+        HostLog.Ready(log, role?.Port ?? 0, HttpHost.BoundPort(app));
+        SystemdNotifier.Notify("READY=1");
         app.WaitForShutdownAsync().GetAwaiter().GetResult();
+        SystemdNotifier.Notify("STOPPING=1");
         HostLog.Stopping(log);
-        role.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        transfer?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        role?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        agent?.Dispose();
         app.DisposeAsync().AsTask().GetAwaiter().GetResult();
         HostLog.Stopped(log);
         return 0;
@@ -125,7 +223,7 @@ internal static class RunCommand
         var roles = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
         if (roles.Contains("all"))
         {
-            throw new UsageException("--roles all needs the agent, transfer and engine roles, which are not in this build yet; use --roles server");
+            throw new UsageException("--roles all needs the engine role, which is not in this build yet; use --roles server,agent,transfer");
         }
 
         foreach (var role in roles)
@@ -232,6 +330,5 @@ internal static class RunCommand
             w.WriteLine($"flagfile       {Path.GetFullPath(flagfile)}");
         }
 
-        w.WriteLine("configuration is valid");
     }
 }

@@ -1,0 +1,16 @@
+namespace Appliance.Core.Control.Agent;
+
+/// <summary>Settings of the agent role (it shares --data-dir, --dict and --shard with the server role).</summary>
+public sealed record AgentOptions
+{
+    public required string DataDir { get; init; }
+
+    public required string Dict { get; init; }
+
+    public required int Shard { get; init; }
+
+    /// <summary>The only origin packages are downloaded from (the transfer's HTTP port).</summary>
+    public required Uri Transfer { get; init; }
+
+    public required BearerToken Token { get; init; }
+}

@@ -1,0 +1,342 @@
+using System.Text.Json;
+using Appliance.Core.Diagnostics;
+using Appliance.Core.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Core.Control.Agent;
+
+/// <summary>
+/// The agent role: on the serving host, in the server's process, it stages versions (downloads
+/// them from the configured transfer origin, verifies every checksum), activates one (an atomic
+/// switch of the server's store) and retires old ones — on authenticated HTTP commands. Every path
+/// is built from validated ids under --data-dir; nothing runs through a shell. The version last
+/// activated is recorded in ACTIVE.json and served again after a restart.
+/// <code>
+/// data-dir/ACTIVE.json                          {"base","version"} last activated
+/// data-dir/&lt;base&gt;_&lt;version&gt;/version.json       staged (complete and verified) versions
+/// data-dir/&lt;base&gt;_&lt;version&gt;/&lt;dict&gt;_part&lt;i&gt;/
+/// data-dir/.downloads/&lt;base&gt;_&lt;version&gt;/…       downloads in progress (*.part, resumable)
+/// </code>
+/// </summary>
+public sealed class AgentRole : IDisposable
+{
+    private const string ActiveFile = "ACTIVE.json";
+
+    private readonly AgentOptions _options;
+    private readonly ShardStore _store;
+    private readonly HttpClient _http;
+    private readonly ILogger _logger;
+    private readonly object _lock = new();
+    private readonly Dictionary<string, (Task Task, PackageDownloader Downloader, string? Error)> _staging = [];
+    private readonly SemaphoreSlim _activation = new(1, 1);
+    private long _downloads;
+    private long _activations;
+    private string? _lastError;
+
+    public AgentRole(AgentOptions options, ShardStore store, HttpClient http, ILogger logger)
+    {
+        _options = options;
+        _store = store;
+        _http = http;
+        _logger = logger;
+        Directory.CreateDirectory(options.DataDir);
+    }
+
+    public AgentOptions Options => _options;
+
+    public void Dispose() => _activation.Dispose();
+
+    /// <summary>Serves the version recorded in ACTIVE.json, if any (start-up).</summary>
+    public void LoadActive()
+    {
+        var path = Path.Combine(_options.DataDir, ActiveFile);
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        try
+        {
+            var marker = JsonSerializer.Deserialize(File.ReadAllBytes(path), ControlJsonContext.Default.ActiveMarker)
+                ?? throw new InvalidOperationException($"{path} is empty");
+            Activate(new VersionCommand { Version = marker.Version, Base = marker.Base }, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException or Formats.InputFormatException)
+        {
+            _lastError = $"restoring the active version from {path}: {e.Message}";
+            ControlLog.ActivateFailed(_logger, "(from ACTIVE.json)", "nothing", _lastError);
+        }
+    }
+
+    public AgentReply Stage(VersionCommand command)
+    {
+        if (Invalid(command, needMode: true) is { } error)
+        {
+            return Refuse("stage", error);
+        }
+
+        var label = Label(command);
+        if (Directory.Exists(VersionDirectory(command.Base, command.Version)))
+        {
+            return new AgentReply { Ok = true, State = "staged", LiveVersion = LiveLabel };
+        }
+
+        lock (_lock)
+        {
+            if (_staging.TryGetValue(label, out var job))
+            {
+                if (!job.Task.IsCompleted)
+                {
+                    return new AgentReply { Ok = true, State = "staging", LiveVersion = LiveLabel };
+                }
+
+                _staging.Remove(label);
+                if (job.Error is not null)
+                {
+                    // Report the failure once; the next stage command starts a new try (resuming).
+                    return new AgentReply { Ok = false, State = "failed", Error = job.Error, LiveVersion = LiveLabel };
+                }
+
+                return new AgentReply { Ok = true, State = "staged", LiveVersion = LiveLabel };
+            }
+
+            var downloader = new PackageDownloader(_http, _options.Transfer, _options.Token);
+            _staging[label] = (StageAsync(command, downloader), downloader, null);
+            return new AgentReply { Ok = true, State = "staging", LiveVersion = LiveLabel };
+        }
+    }
+
+    public async Task<AgentReply> Activate(VersionCommand command, CancellationToken cancellationToken)
+    {
+        if (Invalid(command, needMode: false) is { } error)
+        {
+            return Refuse("activate", error);
+        }
+
+        await _activation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var shardDirectory = ShardDirectory(command.Base, command.Version);
+            if (!Directory.Exists(VersionDirectory(command.Base, command.Version)))
+            {
+                return Fail(command, $"version {Label(command)} is not staged");
+            }
+
+            var manifest = MappedShard.ReadManifest(shardDirectory);
+            var patches = manifest.IsBase ? [] : manifest.Patches.Append(command.Version).ToList();
+            var live = _store.Live;
+            var wanted = patches.Count == 0 ? command.Base : $"{command.Base}_{command.Version}";
+            if (live?.VersionLabel == wanted && live.Layers.Count == patches.Count + 1)
+            {
+                return new AgentReply { Ok = true, State = "active", LiveVersion = wanted };
+            }
+
+            foreach (var patch in patches)
+            {
+                if (!Directory.Exists(VersionDirectory(command.Base, patch)))
+                {
+                    return Fail(command, $"version {Label(command)} needs patch {patch} of base {command.Base}, which is not staged");
+                }
+            }
+
+            var layers = live?.Layers.Select(l => l.Manifest.Version).ToList() ?? [];
+            if (!manifest.IsBase && live is not null && live.BaseVersion == command.Base && layers.Count <= patches.Count && layers.Skip(1).SequenceEqual(patches.Take(layers.Count - 1)))
+            {
+                foreach (var patch in patches.Skip(layers.Count - 1))
+                {
+                    _store.ApplyDelta(ShardDirectory(command.Base, patch));
+                }
+            }
+            else
+            {
+                _store.LoadBase(ShardDirectory(command.Base, command.Base), patches.Select(p => ShardDirectory(command.Base, p)));
+            }
+
+            AtomicFile.Write(Path.Combine(_options.DataDir, ActiveFile), JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version }, ControlJsonContext.Default.ActiveMarker));
+            Interlocked.Increment(ref _activations);
+            ControlLog.Activated(_logger, LiveLabel);
+            return new AgentReply { Ok = true, State = "active", LiveVersion = LiveLabel };
+        }
+        catch (Exception e) when (e is Formats.InputFormatException or IOException or InvalidOperationException)
+        {
+            return Fail(command, e.Message);
+        }
+        finally
+        {
+            _activation.Release();
+        }
+    }
+
+    public AgentReply Retire(VersionCommand command)
+    {
+        if (Invalid(command, needMode: false) is { } error)
+        {
+            return Refuse("retire", error);
+        }
+
+        var live = _store.Live;
+        if (live is not null && live.BaseVersion == command.Base && live.Layers.Any(l => l.Manifest.Version == command.Version))
+        {
+            return new AgentReply { Ok = false, State = "live", Error = $"version {Label(command)} is part of the live view {live.VersionLabel}", LiveVersion = LiveLabel };
+        }
+
+        var directory = VersionDirectory(command.Base, command.Version);
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+            ControlLog.Retired(_logger, Label(command));
+        }
+
+        var download = Path.Combine(_options.DataDir, ".downloads", Label(command));
+        if (Directory.Exists(download))
+        {
+            Directory.Delete(download, recursive: true);
+        }
+
+        return new AgentReply { Ok = true, State = "retired", LiveVersion = LiveLabel };
+    }
+
+    public AgentStatus GetStatus()
+    {
+        var live = _store.Live;
+        List<StagingProgress> staging;
+        lock (_lock)
+        {
+            staging = _staging.Select(kv => new StagingProgress
+            {
+                Version = kv.Key,
+                State = !kv.Value.Task.IsCompleted ? "staging" : kv.Value.Error is null ? "staged" : "failed",
+                Bytes = kv.Value.Downloader.Bytes,
+                TotalBytes = kv.Value.Downloader.TotalBytes,
+                ResumedBytes = kv.Value.Downloader.ResumedBytes,
+                Error = kv.Value.Error,
+            }).ToList();
+        }
+
+        return new AgentStatus
+        {
+            Dict = _options.Dict,
+            Shard = _options.Shard,
+            LiveVersion = live?.VersionLabel ?? string.Empty,
+            LiveBase = live?.BaseVersion ?? string.Empty,
+            LiveLayers = live?.Layers.Select(l => l.Manifest.Version).ToList() ?? [],
+            Staged = StagedVersions(),
+            Staging = staging,
+            Transfer = _options.Transfer.ToString(),
+            Downloads = Interlocked.Read(ref _downloads),
+            Activations = Interlocked.Read(ref _activations),
+            LastError = _lastError,
+        };
+    }
+
+    private string LiveLabel => _store.Live?.VersionLabel ?? string.Empty;
+
+    private static string Label(VersionCommand c) => VersionInfo.DirectoryName(c.Base, c.Version);
+
+    private string VersionDirectory(string baseId, string version) =>
+        Path.Combine(_options.DataDir, VersionInfo.DirectoryName(baseId, version));
+
+    private string ShardDirectory(string baseId, string version) =>
+        Path.Combine(VersionDirectory(baseId, version), VersionInfo.ShardDirectoryName(_options.Dict, _options.Shard));
+
+    private List<string> StagedVersions() =>
+        Directory.EnumerateDirectories(_options.DataDir)
+            .Where(d => File.Exists(Path.Combine(d, VersionInfo.FileName)))
+            .Select(Path.GetFileName)
+            .Order(StringComparer.Ordinal)
+            .ToList()!;
+
+    /// <summary>Checks a command: ids are digits (so no request text can reach a path), a base is
+    /// its own base, a delta is newer than its base.</summary>
+    private static string? Invalid(VersionCommand c, bool needMode)
+    {
+        if (!VersionId.IsValid(c.Version) || !VersionId.IsValid(c.Base))
+        {
+            return $"version '{c.Version}' and base '{c.Base}' must be ids of 1-19 digits";
+        }
+
+        var isBase = c.Version == c.Base;
+        if (!isBase && VersionId.Compare(c.Version, c.Base) <= 0)
+        {
+            return $"a delta's version {c.Version} must be newer than its base {c.Base}";
+        }
+
+        if (needMode && c.Mode != (isBase ? "base" : "delta"))
+        {
+            return $"mode '{c.Mode}' does not match version {c.Version} of base {c.Base}";
+        }
+
+        return null;
+    }
+
+    private AgentReply Refuse(string command, string error)
+    {
+        ControlLog.Refused(_logger, command, "-", error);
+        return new AgentReply { Ok = false, State = "refused", Error = error, LiveVersion = LiveLabel };
+    }
+
+    private AgentReply Fail(VersionCommand command, string error)
+    {
+        _lastError = error;
+        ControlLog.ActivateFailed(_logger, Label(command), LiveLabel, error);
+        return new AgentReply { Ok = false, State = "failed", Error = error, LiveVersion = LiveLabel };
+    }
+
+    private async Task StageAsync(VersionCommand command, PackageDownloader downloader)
+    {
+        await Task.Yield();
+        var label = Label(command);
+        ControlLog.Staging(_logger, label, command.Base, _options.Transfer.ToString());
+        Interlocked.Increment(ref _downloads);
+        string? error = null;
+        try
+        {
+            var shardName = VersionInfo.ShardDirectoryName(_options.Dict, _options.Shard);
+            var relative = $"{label}/{shardName}";
+            var manifest = await downloader.FetchManifestAsync(relative, CancellationToken.None).ConfigureAwait(false);
+            if (manifest.Dict != _options.Dict || manifest.Shard != _options.Shard || manifest.Version != command.Version || manifest.Base != command.Base || manifest.Mode != command.Mode)
+            {
+                throw new IOException($"the transfer's manifest is {manifest.Dict} shard {manifest.Shard} version {manifest.Version} (base {manifest.Base}, {manifest.Mode}); this agent serves {_options.Dict} shard {_options.Shard} and asked for {label} ({command.Mode})");
+            }
+
+            var work = Path.Combine(_options.DataDir, ".downloads", label);
+            var workShard = Path.Combine(work, shardName);
+            Directory.CreateDirectory(workShard);
+            downloader.Expect(manifest.Index.Bytes + manifest.Values.Bytes);
+            await downloader.DownloadAsync(relative, manifest.Values, workShard, CancellationToken.None).ConfigureAwait(false);
+            await downloader.DownloadAsync(relative, manifest.Index, workShard, CancellationToken.None).ConfigureAwait(false);
+            AtomicFile.Write(Path.Combine(workShard, ShardLayout.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, CoreJsonContext.Default.ShardManifest));
+            var info = new VersionInfo
+            {
+                Dict = manifest.Dict,
+                Version = manifest.Version,
+                Base = manifest.Base,
+                Mode = manifest.Mode,
+                Patches = manifest.Patches,
+                ShardCount = manifest.ShardCount,
+                Codec = manifest.Codec,
+                Dimension = manifest.Dimension,
+                Keys = manifest.Keys,
+                InputRecords = 0,
+                Created = manifest.Created,
+            };
+            AtomicFile.Write(Path.Combine(work, VersionInfo.FileName), JsonSerializer.SerializeToUtf8Bytes(info, CoreJsonContext.Default.VersionInfo));
+            Directory.Move(work, VersionDirectory(command.Base, command.Version));
+            ControlLog.Staged(_logger, label, downloader.Bytes, downloader.ResumedBytes);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or TaskCanceledException or JsonException or UnauthorizedAccessException)
+        {
+            error = e.Message;
+            _lastError = $"staging {label}: {error}";
+            ControlLog.StageFailed(_logger, label, error);
+        }
+
+        lock (_lock)
+        {
+            if (_staging.TryGetValue(label, out var job))
+            {
+                _staging[label] = (job.Task, job.Downloader, error);
+            }
+        }
+    }
+}

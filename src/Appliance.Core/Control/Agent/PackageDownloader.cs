@@ -1,0 +1,123 @@
+using System.IO.Hashing;
+using System.Net;
+using System.Net.Http.Headers;
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Control.Agent;
+
+/// <summary>
+/// Fetches one shard package from the transfer: the manifest, then each file into
+/// <c>&lt;file&gt;.part</c>, resuming an interrupted download with an HTTP range request, and
+/// verifying the whole file's XxHash128 against the manifest before it takes its final name. A
+/// file that fails verification is deleted, so the next try starts clean.
+/// </summary>
+internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken token)
+{
+    public long ResumedBytes { get; private set; }
+
+    public long Bytes { get; private set; }
+
+    public long TotalBytes { get; private set; }
+
+    public async Task<ShardManifest> FetchManifestAsync(string relative, CancellationToken cancellationToken)
+    {
+        using var request = Request(HttpMethod.Get, relative + "/" + ShardLayout.ManifestFileName);
+        using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new IOException($"GET {request.RequestUri}: HTTP {(int)response.StatusCode}");
+        }
+
+        var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        return System.Text.Json.JsonSerializer.Deserialize(bytes, CoreJsonContext.Default.ShardManifest)
+            ?? throw new IOException($"GET {request.RequestUri}: empty manifest");
+    }
+
+    /// <summary>Downloads <paramref name="file"/> into <paramref name="directory"/>, resuming any
+    /// <c>.part</c> left by an earlier try, and verifies it.</summary>
+    public async Task DownloadAsync(string relative, FileDigest file, string directory, CancellationToken cancellationToken)
+    {
+        var final = Path.Combine(directory, file.File);
+        if (File.Exists(final) && new FileInfo(final).Length == file.Bytes && Hash(final) == file.Xxh128)
+        {
+            Bytes += file.Bytes;
+            return;
+        }
+
+        var part = final + ".part";
+        var have = File.Exists(part) ? new FileInfo(part).Length : 0;
+        if (have > file.Bytes)
+        {
+            File.Delete(part);
+            have = 0;
+        }
+
+        ResumedBytes += have;
+        Bytes += have;
+        if (have < file.Bytes)
+        {
+            using var request = Request(HttpMethod.Get, relative + "/" + file.File);
+            if (have > 0)
+            {
+                request.Headers.Range = new RangeHeaderValue(have, null);
+            }
+
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.OK && have > 0)
+            {
+                // The origin ignored the range: start over.
+                Bytes -= have;
+                ResumedBytes -= have;
+                have = 0;
+            }
+            else if (!response.IsSuccessStatusCode)
+            {
+                throw new IOException($"GET {request.RequestUri}: HTTP {(int)response.StatusCode}");
+            }
+
+            await using var source = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            await using var target = new FileStream(part, have > 0 ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+            var buffer = new byte[1 << 16];
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                Bytes += read;
+            }
+
+            target.Flush(flushToDisk: true);
+        }
+
+        var length = new FileInfo(part).Length;
+        if (length != file.Bytes)
+        {
+            throw new IOException($"{file.File}: got {length} bytes, the manifest says {file.Bytes}; will resume");
+        }
+
+        var actual = Hash(part);
+        if (actual != file.Xxh128)
+        {
+            File.Delete(part);
+            throw new IOException($"{file.File}: checksum mismatch: XxHash128 is {actual}, the manifest says {file.Xxh128}; the package is corrupt and was refused");
+        }
+
+        File.Move(part, final, overwrite: true);
+    }
+
+    public void Expect(long total) => TotalBytes += total;
+
+    private HttpRequestMessage Request(HttpMethod method, string relative)
+    {
+        var request = new HttpRequestMessage(method, new Uri(origin, "packages/" + relative));
+        request.Headers.TryAddWithoutValidation("Authorization", token.HeaderValue);
+        return request;
+    }
+
+    private static string Hash(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        var hash = new XxHash128();
+        hash.Append(stream);
+        return Convert.ToHexStringLower(hash.GetCurrentHash());
+    }
+}

@@ -1,0 +1,18 @@
+namespace Appliance.Core.Control;
+
+/// <summary>Replaces a small file so that readers see the old or the new content, never a part:
+/// write a temporary sibling, flush it to disk, rename over the target.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, ReadOnlySpan<byte> bytes)
+    {
+        var temporary = $"{path}.tmp-{Environment.ProcessId}-{Environment.CurrentManagedThreadId}";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            stream.Write(bytes);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temporary, path, overwrite: true);
+    }
+}

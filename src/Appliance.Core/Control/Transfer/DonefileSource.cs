@@ -1,0 +1,103 @@
+using System.Text.RegularExpressions;
+using Appliance.Core.Formats;
+
+namespace Appliance.Core.Control.Transfer;
+
+/// <summary>
+/// Where the transfer reads donefiles and inputs: a local directory, or an http(s):// address
+/// (fetched through HttpClient and kept under tmp_address/../donefile like the original). A remote
+/// input directory is mirrored from its HTML index (the links it lists, not recursing), as the
+/// original's <c>wget -r -np -nd</c> did.
+/// </summary>
+internal sealed partial class DonefileSource(TransferOptions options, HttpClient http)
+{
+    private bool IsRemote => options.DonefileAddress.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+        || options.DonefileAddress.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+
+    public async Task<(IReadOnlyList<DonefileEntry> Entries, string Path)> ReadAsync(string name, List<InputFormatException> errors, CancellationToken cancellationToken)
+    {
+        if (!IsRemote)
+        {
+            var path = Path.Combine(options.DonefileAddress, name);
+            return (File.Exists(path) ? DonefileReader.Read(path, errors) : [], path);
+        }
+
+        var url = options.DonefileAddress.TrimEnd('/') + "/" + name;
+        using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return ([], url);
+        }
+
+        response.EnsureSuccessStatusCode();
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        var copy = Path.Combine(options.TmpAddress, "..", "donefile");
+        Directory.CreateDirectory(copy);
+        AtomicFile.Write(Path.Combine(copy, name), System.Text.Encoding.UTF8.GetBytes(text));
+        return (DonefileReader.Parse(text, url, errors), url);
+    }
+
+    /// <summary>A local directory holding the version's input: the input itself if local,
+    /// otherwise a mirror under tmp_address/../input/ (reused when complete).</summary>
+    public async Task<string> ResolveInputAsync(VersionRecord version, CancellationToken cancellationToken)
+    {
+        var input = version.Input;
+        if (!input.Contains("://", StringComparison.Ordinal) && !IsRemote)
+        {
+            return input;
+        }
+
+        var url = input.Contains("://", StringComparison.Ordinal) ? new Uri(input) : new Uri(new Uri(options.DonefileAddress), input);
+        var target = Path.GetFullPath(Path.Combine(options.TmpAddress, "..", "input", $"{options.DictName}_{version.Version}_{version.Depend}"));
+        if (Directory.Exists(target))
+        {
+            return target;
+        }
+
+        var temporary = target + ".tmp";
+        if (Directory.Exists(temporary))
+        {
+            Directory.Delete(temporary, true);
+        }
+
+        Directory.CreateDirectory(temporary);
+        using (var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false))
+        {
+            response.EnsureSuccessStatusCode();
+            if (response.Content.Headers.ContentType?.MediaType == "text/html")
+            {
+                var listing = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                var directory = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/");
+                foreach (Match link in Href().Matches(listing))
+                {
+                    var name = Uri.UnescapeDataString(link.Groups[1].Value);
+                    if (name.StartsWith('?') || name.StartsWith('/') || name.StartsWith('.') || name.EndsWith('/') || name.Contains("://", StringComparison.Ordinal) || name.Contains('/', StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    await DownloadFileAsync(new Uri(directory, link.Groups[1].Value), Path.Combine(temporary, name), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            else
+            {
+                await using var file = File.Create(Path.Combine(temporary, "part-00000"));
+                await response.Content.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        Directory.Move(temporary, target);
+        return target;
+    }
+
+    private async Task DownloadFileAsync(Uri url, string path, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        await using var file = File.Create(path);
+        await response.Content.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+    }
+
+    [GeneratedRegex("href=\"([^\"]+)\"", RegexOptions.IgnoreCase)]
+    private static partial Regex Href();
+}

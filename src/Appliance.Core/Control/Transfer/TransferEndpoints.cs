@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Appliance.Core.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Appliance.Core.Control.Transfer;
+
+/// <summary>
+/// The transfer's HTTP routes: the original query paths (<c>/dict/info</c>,
+/// <c>/instance/status</c>, <c>/dict/deploy/history</c>, in the original envelope), the package
+/// files agents download (<c>GET /packages/&lt;base&gt;_&lt;version&gt;/&lt;dict&gt;_part&lt;i&gt;/&lt;file&gt;</c>,
+/// with byte ranges so an interrupted download resumes), and <c>POST /transfer/poll</c>. Packages
+/// and POSTs need the bearer token.
+/// </summary>
+public static partial class TransferEndpoints
+{
+    private static readonly string[] PackageFiles = [ShardLayout.ManifestFileName, ShardLayout.IndexFileName, ShardLayout.ValuesFileName];
+
+    public static void Map(WebApplication app, TransferRole transfer)
+    {
+        app.MapGet("/dict/info", () => Query(transfer, s => new DictInfo
+        {
+            DictName = transfer.Options.DictName,
+            DictMode = transfer.Options.Mode,
+            ShardNum = transfer.Options.ShardNum,
+            CopyNum = transfer.Options.CopyNum,
+            InstNum = transfer.Options.InstanceCount,
+            DonefileAddr = transfer.Options.DonefileAddress,
+            OutputAddr = transfer.Options.OutputAddress,
+            TmpAddr = transfer.Options.TmpAddress,
+            DownPolicy = transfer.Options.DownPolicy,
+            Instances = s.History.LastOrDefault(v => v.Label == s.Current)?.Instances ?? [],
+            WaitVersionInfo = s.History.LastOrDefault(v => v.Status is not (VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed)),
+            CurrentVersionInfo = CurrentLineage(s),
+        }, ControlJsonContext.Default.EnvelopeDictInfo));
+        app.MapGet("/instance/status", () => Query(transfer, s =>
+            (s.History.LastOrDefault(v => v.Status is not (VersionStatus.Superseded or VersionStatus.Failed)) ?? s.History.LastOrDefault())?.Instances ?? [],
+            ControlJsonContext.Default.EnvelopeListInstanceRecord));
+        app.MapGet("/dict/deploy/history", () => Query(transfer, s => s.History.ToList(), ControlJsonContext.Default.EnvelopeListVersionRecord));
+        app.MapPost("/transfer/poll", (HttpContext context) =>
+        {
+            if (!transfer.Token.Accepts(context.Request))
+            {
+                return Results.Json(new Envelope<string>("255", "unauthorized", string.Empty), ControlJsonContext.Default.EnvelopeString, statusCode: 401);
+            }
+
+            transfer.Wake();
+            return Results.Json(new Envelope<string>("0", "query ok", "polling"), ControlJsonContext.Default.EnvelopeString);
+        });
+        app.MapGet("/packages/{version}/{shard}/{file}", (HttpContext context, string version, string shard, string file) => ServePackageFile(context, transfer, version, shard, file));
+    }
+
+    private static IResult Query<T>(TransferRole transfer, Func<TransferState, T> select, System.Text.Json.Serialization.Metadata.JsonTypeInfo<Envelope<T>> type)
+    {
+        lock (transfer.State)
+        {
+            // Serialise inside the lock: the rollout updates these records as it goes.
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(new Envelope<T>("0", "query ok", select(transfer.State)), type);
+            return Results.Bytes(bytes, "application/json");
+        }
+    }
+
+    private static List<VersionRecord> CurrentLineage(TransferState s)
+    {
+        var current = s.History.LastOrDefault(v => v.Label == s.Current);
+        return current is null ? [] : s.History.Where(v => v.Depend == current.Depend && v.Status is VersionStatus.Finished or VersionStatus.Superseded).ToList();
+    }
+
+    private static async Task ServePackageFile(HttpContext context, TransferRole transfer, string version, string shard, string file)
+    {
+        if (!transfer.Token.Accepts(context.Request))
+        {
+            context.Response.StatusCode = 401;
+            return;
+        }
+
+        // Every segment is checked against what a package can contain: no request text reaches
+        // the file system unvalidated.
+        if (!VersionDirectory().IsMatch(version) || shard != $"{transfer.Options.DictName}_part{ShardNumber(shard)}" || !PackageFiles.Contains(file))
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+
+        var path = Path.Combine(transfer.Options.OutputAddress, version, shard, file);
+        if (!File.Exists(path))
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        var length = stream.Length;
+        long from = 0;
+        if (context.Request.Headers.Range.ToString() is { Length: > 0 } range)
+        {
+            var m = RangeHeader().Match(range);
+            if (!m.Success || !long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out from) || from > length)
+            {
+                context.Response.StatusCode = 416;
+                context.Response.Headers.ContentRange = $"bytes */{length}";
+                return;
+            }
+
+            context.Response.StatusCode = 206;
+            context.Response.Headers.ContentRange = $"bytes {from}-{Math.Max(from, length - 1)}/{length}";
+        }
+
+        context.Response.ContentType = "application/octet-stream";
+        context.Response.ContentLength = length - from;
+        context.Response.Headers.AcceptRanges = "bytes";
+        stream.Seek(from, SeekOrigin.Begin);
+        var buffer = new byte[1 << 16];
+        var limit = transfer.Options.ServeBytesPerSecond;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        long sent = 0;
+        int read;
+        while ((read = await stream.ReadAsync(buffer, context.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted).ConfigureAwait(false);
+            sent += read;
+            if (limit > 0)
+            {
+                // Throttle: stay at or below the configured rate (the original's wget --limit-rate).
+                var due = TimeSpan.FromSeconds(sent / (double)limit) - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                if (due > TimeSpan.Zero)
+                {
+                    await Task.Delay(due, context.RequestAborted).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    private static string ShardNumber(string shard)
+    {
+        var at = shard.LastIndexOf("_part", StringComparison.Ordinal);
+        var digits = at < 0 ? string.Empty : shard[(at + 5)..];
+        return digits.Length is > 0 and <= 5 && digits.All(char.IsAsciiDigit) ? digits : "x";
+    }
+
+    [GeneratedRegex(@"^\d{1,19}_\d{1,19}$")]
+    private static partial Regex VersionDirectory();
+
+    [GeneratedRegex(@"^bytes=(\d+)-(\d*)$")]
+    private static partial Regex RangeHeader();
+}

@@ -1,0 +1,212 @@
+namespace Appliance.Core.Control.Transfer;
+
+/// <summary>The original transfer's response envelope: <c>{"success":"0","message":"query ok","data":…}</c>.</summary>
+public sealed record Envelope<T>(string Success, string Message, T Data);
+
+/// <summary>Status codes of a version (the original's DictVersionInfo.status where they exist).</summary>
+public static class VersionStatus
+{
+    public const int Building = 20;
+    public const int Staging = 30;
+    public const int Staged = 50;
+    public const int Enabling = 80;
+    public const int Finished = 90;
+    public const int Superseded = 95;
+    public const int Failed = 255;
+
+    public static string Name(int status) => status switch
+    {
+        Building => "building",
+        Staging => "staging",
+        Staged => "staged",
+        Enabling => "activating",
+        Finished => "active",
+        Superseded => "superseded",
+        Failed => "failed",
+        _ => "waiting",
+    };
+}
+
+/// <summary>Status codes of an instance (the original's DictInstance.status_id where they exist).</summary>
+public static class InstanceStatus
+{
+    public const int Init = 10;
+    public const int StageFailed = 30;
+    public const int Staged = 40;
+    public const int ActivateFailed = 90;
+    public const int Active = 100;
+    public const int Skipped = 250;
+
+    public static string Name(int status) => status switch
+    {
+        Init => "init",
+        StageFailed => "stage_failed",
+        Staged => "staged",
+        ActivateFailed => "activate_failed",
+        Active => "active",
+        Skipped => "skipped",
+        _ => "unknown",
+    };
+}
+
+/// <summary>One shard replica's progress with one version (field names follow the original's DictInstance).</summary>
+public sealed class InstanceRecord
+{
+    public string DictName { get; set; } = string.Empty;
+
+    public string Mode { get; set; } = string.Empty;
+
+    public string Version { get; set; } = string.Empty;
+
+    public string Depend { get; set; } = string.Empty;
+
+    public int Shard { get; set; }
+
+    public int Replica { get; set; }
+
+    public string AgentIp { get; set; } = string.Empty;
+
+    public int AgentPort { get; set; }
+
+    public int StatusId { get; set; } = InstanceStatus.Init;
+
+    public string Status { get; set; } = "init";
+
+    public int Attempts { get; set; }
+
+    public string? Error { get; set; }
+
+    public long DownloadStartTime { get; set; }
+
+    public long DownloadedTime { get; set; }
+
+    public long EnabledTime { get; set; }
+
+    public void Set(int status, string? error = null)
+    {
+        StatusId = status;
+        Status = InstanceStatus.Name(status);
+        Error = error;
+    }
+}
+
+/// <summary>One version's life (field names follow the original's DictVersionInfo, plus timings).</summary>
+public sealed class VersionRecord
+{
+    public string DictName { get; set; } = string.Empty;
+
+    public string Version { get; set; } = string.Empty;
+
+    /// <summary>The base this version belongs to (the original's "depend").</summary>
+    public string Depend { get; set; } = string.Empty;
+
+    public string Id { get; set; } = string.Empty;
+
+    public string Key { get; set; } = string.Empty;
+
+    /// <summary>"base" or "delta".</summary>
+    public string Mode { get; set; } = string.Empty;
+
+    public string Input { get; set; } = string.Empty;
+
+    public string Output { get; set; } = string.Empty;
+
+    public int Status { get; set; }
+
+    public string StatusStr { get; set; } = "waiting";
+
+    public string? Error { get; set; }
+
+    public int Attempts { get; set; }
+
+    public long CreateTime { get; set; }
+
+    public long FinishTime { get; set; }
+
+    public long NextRetryTime { get; set; }
+
+    public bool Built { get; set; }
+
+    public double BuildSeconds { get; set; }
+
+    public double StageSeconds { get; set; }
+
+    public double ActivateSeconds { get; set; }
+
+    public double TotalSeconds { get; set; }
+
+    public List<InstanceRecord> Instances { get; set; } = [];
+
+    public string Label => $"{Depend}_{Version}";
+
+    public bool IsBase => Mode == "base";
+
+    public void Set(int status, string? error = null)
+    {
+        Status = status;
+        StatusStr = VersionStatus.Name(status);
+        Error = error;
+    }
+}
+
+/// <summary>Everything the transfer must remember across restarts (tmp_address/transfer-state.json).</summary>
+public sealed class TransferState
+{
+    /// <summary>Label (&lt;base&gt;_&lt;version&gt;) of the version every shard serves.</summary>
+    public string? Current { get; set; }
+
+    public List<VersionRecord> History { get; set; } = [];
+
+    /// <summary>Donefile problems already reported ("file:line"), so each is logged once.</summary>
+    public List<string> Reported { get; set; } = [];
+}
+
+/// <summary>The original /dict/info document.</summary>
+public sealed record DictInfo
+{
+    public required string DictName { get; init; }
+
+    public required string DictMode { get; init; }
+
+    public required int ShardNum { get; init; }
+
+    public required int CopyNum { get; init; }
+
+    public required int InstNum { get; init; }
+
+    public required string DonefileAddr { get; init; }
+
+    public required string OutputAddr { get; init; }
+
+    public required string TmpAddr { get; init; }
+
+    public required string DownPolicy { get; init; }
+
+    public required List<InstanceRecord> Instances { get; init; }
+
+    public VersionRecord? WaitVersionInfo { get; init; }
+
+    public required List<VersionRecord> CurrentVersionInfo { get; init; }
+}
+
+/// <summary>The transfer's part of /status.</summary>
+public sealed record TransferStatus
+{
+    public required string Dict { get; init; }
+
+    public required string CurrentVersion { get; init; }
+
+    public string? InProgress { get; init; }
+
+    public string? InProgressStatus { get; init; }
+
+    public required int VersionsActivated { get; init; }
+
+    public required int VersionsFailed { get; init; }
+
+    public required int DonefileErrors { get; init; }
+
+    public required long Polls { get; init; }
+
+    public string? LastError { get; init; }
+}

@@ -1,0 +1,368 @@
+using System.Diagnostics;
+using Appliance.Core.Client;
+using Appliance.Core.Diagnostics;
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Control.Transfer;
+
+/// <summary>The rollout of one version: build → stage everywhere → activate everywhere → retire.</summary>
+public sealed partial class TransferRole
+{
+    private async Task DeployAsync(VersionRecord version, CancellationToken token)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            if (!version.Built)
+            {
+                version.Set(VersionStatus.Building);
+                Save();
+                await BuildAsync(version, token).ConfigureAwait(false);
+            }
+
+            version.Set(VersionStatus.Staging);
+            Save();
+            var staging = Stopwatch.GetTimestamp();
+            var problem = await StageAllAsync(version, token).ConfigureAwait(false);
+            version.StageSeconds += Since(staging);
+            if (problem is not null)
+            {
+                Failed(version, problem);
+                return;
+            }
+
+            version.Set(VersionStatus.Enabling);
+            Save();
+            var activating = Stopwatch.GetTimestamp();
+            problem = await ActivateAllAsync(version, token).ConfigureAwait(false);
+            version.ActivateSeconds += Since(activating);
+            if (problem is not null)
+            {
+                Failed(version, problem);
+                return;
+            }
+
+            string? previous;
+            lock (State)
+            {
+                previous = State.Current;
+                foreach (var old in State.History.Where(v => v.Status == VersionStatus.Finished))
+                {
+                    old.Set(VersionStatus.Superseded);
+                }
+
+                version.Set(VersionStatus.Finished);
+                version.FinishTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                version.TotalSeconds = version.FinishTime - version.CreateTime;
+                State.Current = version.Label;
+                _store.Save(State);
+            }
+
+            ControlLog.Transfer(_logger, $"{version.Label} is active on every shard (build {version.BuildSeconds:F1} s, stage {version.StageSeconds:F1} s, activate {version.ActivateSeconds:F1} s)");
+            if (version.IsBase)
+            {
+                await RetireLineagesAsync(version, token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is Formats.InputFormatException or IOException or InvalidOperationException or ArgumentException or HttpRequestException)
+        {
+            Failed(version, e.Message);
+        }
+        finally
+        {
+            _ = started;
+        }
+    }
+
+    private void Failed(VersionRecord version, string problem)
+    {
+        lock (State)
+        {
+            version.Attempts++;
+            version.Set(VersionStatus.Failed, problem);
+            version.NextRetryTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + Math.Min(600, 30 * version.Attempts);
+            _store.Save(State);
+        }
+
+        _lastError = $"{version.Label}: {problem}";
+        ControlLog.TransferWarning(_logger, $"{version.Label} failed, {State.Current ?? "nothing"} keeps serving: {problem}");
+    }
+
+    /// <summary>Builds unless a complete build of this version is already in the output (a restart
+    /// after the build, or a version built ahead of time).</summary>
+    private async Task BuildAsync(VersionRecord version, CancellationToken token)
+    {
+        var started = Stopwatch.GetTimestamp();
+        if (PackageCatalog.TryReadInfo(Path.Combine(version.Output, VersionInfo.FileName)) is { } info && info.Dict == _options.DictName && info.ShardCount == _options.ShardNum)
+        {
+            ControlLog.Transfer(_logger, $"{version.Label} is already built in {version.Output}; not building again");
+        }
+        else
+        {
+            var input = await _donefiles.ResolveInputAsync(version, token).ConfigureAwait(false);
+            ControlLog.Transfer(_logger, $"building {version.Label} from {input}");
+            await Task.Run(() => TableBuilder.Build(new BuildOptions
+            {
+                InputPath = input,
+                OutputPath = _options.OutputAddress,
+                Dict = _options.DictName,
+                Shards = _options.ShardNum,
+                Mode = version.Mode,
+                Version = version.Version,
+                Base = version.IsBase ? null : version.Depend,
+            }), token).ConfigureAwait(false);
+        }
+
+        version.Built = true;
+        version.BuildSeconds = Since(started);
+        Save();
+    }
+
+    /// <summary>Stages on every instance not staged yet. Null when the version may be activated:
+    /// every replica staged (policy wait) or, with policy skip, every shard has at least one.</summary>
+    private async Task<string?> StageAllAsync(VersionRecord version, CancellationToken token)
+    {
+        using var gate = new SemaphoreSlim(_options.Parallelism);
+        var todo = version.Instances.Where(i => i.StatusId is not (InstanceStatus.Staged or InstanceStatus.Active)).ToList();
+        await Task.WhenAll(todo.Select(async instance =>
+        {
+            await gate.WaitAsync(token).ConfigureAwait(false);
+            try
+            {
+                await StageInstanceAsync(version, instance, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        })).ConfigureAwait(false);
+
+        var staged = version.Instances.Where(i => i.StatusId is InstanceStatus.Staged or InstanceStatus.Active).ToList();
+        var missingShards = Enumerable.Range(0, _options.ShardNum).Where(s => !staged.Any(i => i.Shard == s)).ToList();
+        if (missingShards.Count > 0)
+        {
+            var why = version.Instances.Where(i => missingShards.Contains(i.Shard)).Select(i => $"shard {i.Shard} replica {i.Replica}: {i.Error}");
+            return $"shard(s) {string.Join(", ", missingShards)} could not stage it ({string.Join("; ", why)})";
+        }
+
+        if (_options.DownPolicy == "wait" && staged.Count < version.Instances.Count)
+        {
+            return $"{version.Instances.Count - staged.Count} replica(s) could not stage it and down_policy is wait";
+        }
+
+        return null;
+    }
+
+    /// <summary>Asks one agent to stage the version and waits until it has, with bounded retries
+    /// and backoff; the agent resumes an interrupted download on the next try.</summary>
+    private async Task StageInstanceAsync(VersionRecord version, InstanceRecord instance, CancellationToken token)
+    {
+        var agent = new NodeAddress(instance.AgentIp, instance.AgentPort);
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.StageTimeoutSeconds * (double)Stopwatch.Frequency);
+        instance.DownloadStartTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var backoff = TimeSpan.FromMilliseconds(500);
+        for (var attempt = 1; attempt <= _options.MaxAttempts && Stopwatch.GetTimestamp() < deadline; attempt++)
+        {
+            instance.Attempts++;
+            try
+            {
+                while (Stopwatch.GetTimestamp() < deadline)
+                {
+                    var reply = await _agents.StageAsync(agent, version, token).ConfigureAwait(false);
+                    if (reply.State == "staged")
+                    {
+                        instance.Set(InstanceStatus.Staged);
+                        instance.DownloadedTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                        Save();
+                        return;
+                    }
+
+                    if (!reply.Ok)
+                    {
+                        instance.Set(InstanceStatus.StageFailed, reply.Error);
+                        break;
+                    }
+
+                    await Task.Delay(200, token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+            {
+                if (token.IsCancellationRequested)
+                {
+                    throw;
+                }
+
+                instance.Set(InstanceStatus.StageFailed, $"agent {agent}: {e.Message}");
+            }
+
+            Save();
+            await Task.Delay(backoff, token).ConfigureAwait(false);
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+        }
+
+        if (_options.DownPolicy == "skip")
+        {
+            instance.Set(InstanceStatus.Skipped, instance.Error);
+            Save();
+        }
+    }
+
+    /// <summary>Activates on every staged instance. If a shard ends with no replica on the new
+    /// version, the instances already switched go back to the previous version, so clients never
+    /// keep a mix.</summary>
+    private async Task<string?> ActivateAllAsync(VersionRecord version, CancellationToken token)
+    {
+        using var gate = new SemaphoreSlim(_options.Parallelism);
+        var staged = version.Instances.Where(i => i.StatusId is InstanceStatus.Staged or InstanceStatus.Active).ToList();
+        await Task.WhenAll(staged.Select(async instance =>
+        {
+            await gate.WaitAsync(token).ConfigureAwait(false);
+            try
+            {
+                await ActivateInstanceAsync(version, instance, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        })).ConfigureAwait(false);
+        Save();
+
+        var missing = Enumerable.Range(0, _options.ShardNum).Where(s => !version.Instances.Any(i => i.Shard == s && i.StatusId == InstanceStatus.Active)).ToList();
+        if (missing.Count == 0)
+        {
+            return null;
+        }
+
+        var previous = State.History.LastOrDefault(v => v.Label == State.Current);
+        if (previous is not null)
+        {
+            foreach (var instance in version.Instances.Where(i => i.StatusId == InstanceStatus.Active))
+            {
+                var back = previous.Instances.FirstOrDefault(p => p.Shard == instance.Shard && p.Replica == instance.Replica);
+                if (back is not null)
+                {
+                    await ActivateInstanceAsync(previous, back, token).ConfigureAwait(false);
+                }
+
+                instance.Set(InstanceStatus.Staged, "rolled back: another shard could not activate");
+            }
+        }
+
+        return $"shard(s) {string.Join(", ", missing)} could not activate it; rolled back to {previous?.Label ?? "nothing"}";
+    }
+
+    private async Task ActivateInstanceAsync(VersionRecord version, InstanceRecord instance, CancellationToken token)
+    {
+        var agent = new NodeAddress(instance.AgentIp, instance.AgentPort);
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            try
+            {
+                var reply = await _agents.ActivateAsync(agent, version, token).ConfigureAwait(false);
+                if (reply.Ok)
+                {
+                    instance.Set(InstanceStatus.Active);
+                    instance.EnabledTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                    return;
+                }
+
+                instance.Set(InstanceStatus.ActivateFailed, reply.Error);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+            {
+                if (token.IsCancellationRequested)
+                {
+                    throw;
+                }
+
+                instance.Set(InstanceStatus.ActivateFailed, $"agent {agent}: {e.Message}");
+            }
+
+            await Task.Delay(500 * attempt, token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>After a new base is active: every version of older lineages is retired on every
+    /// agent (best effort; an agent that is down is retired when it catches up).</summary>
+    private async Task RetireLineagesAsync(VersionRecord current, CancellationToken token)
+    {
+        List<VersionRecord> old;
+        lock (State)
+        {
+            old = State.History.Where(v => v.Depend != current.Depend && v.Built).ToList();
+        }
+
+        foreach (var version in old)
+        {
+            await Task.WhenAll(_options.Agents.SelectMany(r => r).Select(async agent =>
+            {
+                try
+                {
+                    await _agents.RetireAsync(agent, version, token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+                {
+                    // best effort
+                }
+            })).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Replicas that were skipped, or restarted behind, get the current lineage staged in
+    /// order and the current version activated, once their agent answers again.</summary>
+    private async Task CatchUpAsync(CancellationToken token)
+    {
+        VersionRecord? current;
+        List<VersionRecord> lineage;
+        lock (State)
+        {
+            current = State.History.LastOrDefault(v => v.Label == State.Current);
+            if (current is null)
+            {
+                return;
+            }
+
+            lineage = State.History.Where(v => v.Depend == current.Depend && v.Status is VersionStatus.Finished or VersionStatus.Superseded && VersionId.Compare(v.Version, current.Version) <= 0)
+                .OrderBy(v => v.Version, Comparer<string>.Create(VersionId.Compare)).ToList();
+        }
+
+        foreach (var instance in current.Instances.Where(i => i.StatusId != InstanceStatus.Active).ToList())
+        {
+            var agent = new NodeAddress(instance.AgentIp, instance.AgentPort);
+            try
+            {
+                var status = await _agents.StatusAsync(agent, token).ConfigureAwait(false);
+                if (status.LiveVersion != (current.IsBase ? current.Depend : current.Label))
+                {
+                    foreach (var step in lineage)
+                    {
+                        var stepInstance = step.Instances.First(i => i.Shard == instance.Shard && i.Replica == instance.Replica);
+                        if (stepInstance.StatusId is not (InstanceStatus.Staged or InstanceStatus.Active) || step == current)
+                        {
+                            await StageInstanceAsync(step, stepInstance, token).ConfigureAwait(false);
+                        }
+                    }
+
+                    await ActivateInstanceAsync(current, instance, token).ConfigureAwait(false);
+                }
+                else
+                {
+                    instance.Set(InstanceStatus.Active);
+                }
+
+                if (instance.StatusId == InstanceStatus.Active)
+                {
+                    ControlLog.Transfer(_logger, $"shard {instance.Shard} replica {instance.Replica} caught up to {current.Label}");
+                }
+
+                Save();
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+            {
+                // still down: try again next poll
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using Appliance.Core.Diagnostics;
+using Appliance.Core.Formats;
+using Appliance.Core.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Core.Control.Transfer;
+
+/// <summary>
+/// The transfer role: polls the donefiles, builds each new version in-process, and rolls it out to
+/// every shard × replica: stage everywhere (download + verify), then activate everywhere, then
+/// retire what the new version replaces. Trigger rules are the original's (2019, reference/cube.md
+/// §5.2): a base newer than the current base starts a new lineage; patches of the current base are
+/// applied in id order. Progress is saved after every step, so a restarted transfer resumes where
+/// it stopped instead of redeploying.
+/// </summary>
+public sealed partial class TransferRole : IAsyncDisposable
+{
+    private readonly TransferOptions _options;
+    private readonly ILogger _logger;
+    private readonly TransferStateStore _store;
+    private readonly DonefileSource _donefiles;
+    private readonly AgentClient _agents;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly object _lock = new();
+    private Task? _loop;
+    private long _polls;
+    private string? _lastError;
+
+    public TransferRole(TransferOptions options, BearerToken token, HttpClient http, ILogger logger)
+    {
+        _options = options;
+        _logger = logger;
+        Token = token;
+        Directory.CreateDirectory(options.TmpAddress);
+        Directory.CreateDirectory(options.OutputAddress);
+        _store = new TransferStateStore(options.TmpAddress);
+        State = _store.Load();
+        _donefiles = new DonefileSource(options, http);
+        _agents = new AgentClient(http, token);
+    }
+
+    public TransferOptions Options => _options;
+
+    public BearerToken Token { get; }
+
+    /// <summary>The persisted state; read under <c>lock (State)</c> by the query endpoints.</summary>
+    internal TransferState State { get; }
+
+    public void Start() => _loop = Task.Run(LoopAsync);
+
+    /// <summary>Polls now instead of waiting for the next interval.</summary>
+    public void Wake() => _wake.Release();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // stopping
+            }
+        }
+
+        _stopping.Dispose();
+        _wake.Dispose();
+    }
+
+    public TransferStatus GetStatus()
+    {
+        lock (State)
+        {
+            var pending = State.History.LastOrDefault(v => v.Status is not (VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed));
+            return new TransferStatus
+            {
+                Dict = _options.DictName,
+                CurrentVersion = State.Current ?? string.Empty,
+                InProgress = pending?.Label,
+                InProgressStatus = pending?.StatusStr,
+                VersionsActivated = State.History.Count(v => v.Status is VersionStatus.Finished or VersionStatus.Superseded),
+                VersionsFailed = State.History.Count(v => v.Status == VersionStatus.Failed),
+                DonefileErrors = State.Reported.Count,
+                Polls = Interlocked.Read(ref _polls),
+                LastError = _lastError,
+            };
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                await PollOnceAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException or InputFormatException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                _lastError = e.Message;
+                ControlLog.TransferWarning(_logger, $"poll failed: {e.Message}");
+            }
+
+            try
+            {
+                await _wake.WaitAsync(TimeSpan.FromSeconds(_options.PollSeconds), token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One round: read donefiles, bring lagging replicas up to date, deploy what is next.</summary>
+    private async Task PollOnceAsync(CancellationToken token)
+    {
+        Interlocked.Increment(ref _polls);
+        var errors = new List<InputFormatException>();
+        var (bases, basePath) = await _donefiles.ReadAsync("base.txt", errors, token).ConfigureAwait(false);
+        var patches = _options.Mode == "base_delta" ? (await _donefiles.ReadAsync("patch.txt", errors, token).ConfigureAwait(false)).Entries : [];
+        bases = Monotonic(bases, basePath, errors, e => e.Key);
+        patches = Monotonic(patches, "patch.txt", errors, e => e.Key);
+        Report(errors);
+        await CatchUpAsync(token).ConfigureAwait(false);
+        while (!token.IsCancellationRequested && Next(bases, patches) is { } version)
+        {
+            await DeployAsync(version, token).ConfigureAwait(false);
+            if (version.Status != VersionStatus.Finished)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Lines whose id goes backwards (within one base for patches) are reported and skipped.</summary>
+    private static IReadOnlyList<DonefileEntry> Monotonic(IReadOnlyList<DonefileEntry> entries, string path, List<InputFormatException> errors, Func<DonefileEntry, string> group)
+    {
+        var kept = new List<DonefileEntry>();
+        var newest = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            var key = group(e);
+            if (e.Id != e.Key && path.EndsWith("base.txt", StringComparison.Ordinal))
+            {
+                errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"a base line must have id == key (id {e.Id}, key {e.Key})"));
+                continue;
+            }
+
+            if (newest.TryGetValue(path.EndsWith("base.txt", StringComparison.Ordinal) ? string.Empty : key, out var last) && VersionId.Compare(e.Id, last) <= 0)
+            {
+                errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"id {e.Id} is not newer than id {last} on an earlier line; skipped"));
+                continue;
+            }
+
+            newest[path.EndsWith("base.txt", StringComparison.Ordinal) ? string.Empty : key] = e.Id;
+            kept.Add(e);
+        }
+
+        return kept;
+    }
+
+    private void Report(List<InputFormatException> errors)
+    {
+        lock (State)
+        {
+            foreach (var e in errors)
+            {
+                var id = $"{e.Path}:{e.Location}:{e.Reason}";
+                if (!State.Reported.Contains(id))
+                {
+                    State.Reported.Add(id);
+                    ControlLog.TransferWarning(_logger, $"donefile: {e.Message}");
+                }
+            }
+        }
+    }
+
+    /// <summary>What to deploy next: a version left in progress (restart), else a newer base, else
+    /// the oldest patch of the current base newer than the current version. A failed version is
+    /// tried again after a pause.</summary>
+    private VersionRecord? Next(IReadOnlyList<DonefileEntry> bases, IReadOnlyList<DonefileEntry> patches)
+    {
+        lock (State)
+        {
+            var pending = State.History.FirstOrDefault(v => v.Status is not (VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed));
+            if (pending is not null)
+            {
+                return pending;
+            }
+
+            var current = State.History.LastOrDefault(v => v.Label == State.Current);
+            var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            var newestBase = bases.Count > 0 ? bases[^1] : null;
+            DonefileEntry? entry = null;
+            if (newestBase is not null && (current is null || VersionId.Compare(newestBase.Id, current.Depend) > 0))
+            {
+                entry = newestBase;
+            }
+            else if (current is not null)
+            {
+                entry = patches.Where(p => p.Key == current.Depend && VersionId.Compare(p.Id, current.Version) > 0)
+                    .OrderBy(p => p.Id, Comparer<string>.Create(VersionId.Compare)).FirstOrDefault();
+            }
+
+            if (entry is null)
+            {
+                return null;
+            }
+
+            var existing = State.History.LastOrDefault(v => v.Version == entry.Id && v.Depend == entry.Key);
+            if (existing is not null)
+            {
+                // Only a failed version can be here: retry it once its pause is over.
+                if (existing.Status != VersionStatus.Failed || existing.NextRetryTime > now)
+                {
+                    return null;
+                }
+
+                existing.Set(0);
+                return existing;
+            }
+
+            var record = new VersionRecord
+            {
+                DictName = _options.DictName,
+                Version = entry.Id,
+                Depend = entry.Key,
+                Id = entry.Id,
+                Key = entry.Key,
+                Mode = entry.IsBase ? "base" : "delta",
+                Input = entry.Input,
+                Output = Path.Combine(_options.OutputAddress, VersionInfo.DirectoryName(entry.Key, entry.Id)),
+                CreateTime = now,
+                Instances = NewInstances(entry.Id, entry.Key, entry.IsBase ? "base" : "delta"),
+            };
+            record.Set(0);
+            State.History.Add(record);
+            _store.Save(State);
+            ControlLog.Transfer(_logger, $"new {record.Mode} {record.Label} from {entry.Input}");
+            return record;
+        }
+    }
+
+    private List<InstanceRecord> NewInstances(string version, string depend, string mode)
+    {
+        var list = new List<InstanceRecord>();
+        for (var s = 0; s < _options.ShardNum; s++)
+        {
+            for (var r = 0; r < _options.CopyNum; r++)
+            {
+                var agent = _options.Agents[s][r];
+                list.Add(new InstanceRecord { DictName = _options.DictName, Mode = mode, Version = version, Depend = depend, Shard = s, Replica = r, AgentIp = agent.Host, AgentPort = agent.Port });
+            }
+        }
+
+        return list;
+    }
+
+    private void Save()
+    {
+        lock (State)
+        {
+            _store.Save(State);
+        }
+    }
+
+    private static double Since(long startTicks) => Stopwatch.GetElapsedTime(startTicks).TotalSeconds;
+}

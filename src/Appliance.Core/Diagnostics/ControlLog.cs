@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Core.Diagnostics;
+
+/// <summary>Log messages of the agent and transfer roles (event ids 300-399).</summary>
+internal static partial class ControlLog
+{
+    [LoggerMessage(300, LogLevel.Information, "agent: staging {Version} (base {Base}) from {Origin}")]
+    public static partial void Staging(ILogger logger, string version, string @base, string origin);
+
+    [LoggerMessage(301, LogLevel.Information, "agent: staged {Version}: {Bytes} bytes ({Resumed} resumed from an earlier try)")]
+    public static partial void Staged(ILogger logger, string version, long bytes, long resumed);
+
+    [LoggerMessage(302, LogLevel.Warning, "agent: staging {Version} failed: {Error}")]
+    public static partial void StageFailed(ILogger logger, string version, string error);
+
+    [LoggerMessage(303, LogLevel.Information, "agent: live version is now {Version}")]
+    public static partial void Activated(ILogger logger, string version);
+
+    [LoggerMessage(304, LogLevel.Warning, "agent: activating {Version} failed, {Live} keeps serving: {Error}")]
+    public static partial void ActivateFailed(ILogger logger, string version, string live, string error);
+
+    [LoggerMessage(305, LogLevel.Information, "agent: retired {Version}")]
+    public static partial void Retired(ILogger logger, string version);
+
+    [LoggerMessage(306, LogLevel.Warning, "agent: refused {Command} from {Remote}: {Reason}")]
+    public static partial void Refused(ILogger logger, string command, string remote, string reason);
+
+    [LoggerMessage(310, LogLevel.Information, "transfer: {Message}")]
+    public static partial void Transfer(ILogger logger, string message);
+
+    [LoggerMessage(311, LogLevel.Warning, "transfer: {Message}")]
+    public static partial void TransferWarning(ILogger logger, string message);
+}
