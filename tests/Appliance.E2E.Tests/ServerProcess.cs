@@ -79,8 +79,16 @@ public sealed partial class ServerProcess : IDisposable
 
     public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
 
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (!_process.HasExited)
         {
             Signal("CONT");

@@ -58,9 +58,9 @@ internal static class RunCommand
         var server = roles.Contains("server") ? ServerOptionsFrom(a) with { Managed = roles.Contains("agent") } : null;
         var httpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : roles.SetEquals(["transfer"]) ? 8099 : 8001;
         var logLevel = ParseLogLevel(a.Require("log-level"));
-        if (server is not null)
+        if (server is { Managed: false })
         {
-            CheckServer(server);
+            CheckServer(server); // with an agent, the agent creates and fills its data directory
         }
 
         var agent = roles.Contains("agent") ? AgentOptionsFrom(a, server) : null;

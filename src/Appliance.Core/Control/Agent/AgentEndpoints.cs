@@ -10,9 +10,11 @@ public static class AgentEndpoints
 {
     public static void Map(WebApplication app, AgentRole agent)
     {
+        // Activation maps and verifies packages and retiring deletes files: both leave the socket
+        // threads (which also carry the data plane) at once.
         app.MapPost("/agent/stage", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => Task.FromResult(agent.Stage(cmd)))));
-        app.MapPost("/agent/activate", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => agent.Activate(cmd, c.RequestAborted))));
-        app.MapPost("/agent/retire", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => Task.FromResult(agent.Retire(cmd)))));
+        app.MapPost("/agent/activate", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => Task.Run(() => agent.Activate(cmd, c.RequestAborted)))));
+        app.MapPost("/agent/retire", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => Task.Run(() => agent.Retire(cmd)))));
         app.MapGet("/agent/status", () => Results.Json(agent.GetStatus(), ControlJsonContext.Default.AgentStatus));
     }
 

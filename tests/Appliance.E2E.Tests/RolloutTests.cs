@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using Appliance.Core.Client;
+
+namespace Appliance.E2E.Tests;
+
+/// <summary>The control plane with real processes on loopback: a transfer rolling versions out to
+/// 2 shards × 2 replicas of server+agent, and the faults it must survive.</summary>
+public sealed class RolloutTests
+{
+    private static ulong[] Keys(int count, int seed) =>
+        Enumerable.Range(0, count).Select(i => (ulong)new Random(seed + i).NextInt64(1, long.MaxValue)).ToArray();
+
+    [Fact]
+    public async Task BaseTwoPatchesAndANewBaseRollOutUnderLoadWithoutAFailedLookup()
+    {
+        using var plane = new ControlPlane();
+        var baseKeys = Keys(20_000, 1);
+        plane.Publish("100", baseKeys);
+        plane.WaitActive("100_100");
+        await using var client = new CubeClient(plane.ClientConf());
+        await plane.AssertServesExpected(client, Keys(1000, 900_000));
+
+        long failed = 0;
+        long lookups = 0;
+        string? firstError = null;
+        using var stop = new CancellationTokenSource();
+        var load = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            var random = new Random(w);
+            var batch = new ulong[100];
+            var deadline = Stopwatch.StartNew();
+            while (!stop.IsCancellationRequested && deadline.Elapsed < TimeSpan.FromSeconds(120))
+            {
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    batch[i] = baseKeys[random.Next(baseKeys.Length)];
+                }
+
+                using var result = await client.LookupAsync(ControlPlane.Dict, batch);
+                if (result.FailedKeys > 0)
+                {
+                    Interlocked.Add(ref failed, result.FailedKeys);
+                    Interlocked.CompareExchange(ref firstError, $"{DateTime.UtcNow:HH:mm:ss.fff} {result.Errors.First().Error}", null);
+                }
+                Interlocked.Increment(ref lookups);
+            }
+        })).ToArray();
+
+        plane.Publish("101", baseKeys.Take(3000).Concat(Keys(2000, 50_000)), patchOf: "100");
+        await plane.WaitActiveAsync("100_101");
+        await plane.AssertServesExpected(client);
+        plane.Publish("102", baseKeys.Skip(1000).Take(3000), patchOf: "100");
+        await plane.WaitActiveAsync("100_102");
+        await plane.AssertServesExpected(client);
+        var newBase = baseKeys.Skip(10_000).Concat(Keys(5000, 70_000)).ToArray();
+        plane.Publish("200", newBase);
+        await plane.WaitActiveAsync("200_200");
+        await plane.AssertServesExpected(client, baseKeys.Take(100)); // keys only in the old lineage are gone
+
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+        Assert.True(failed == 0, $"{failed} keys failed; first: {firstError}");
+        Assert.True(lookups > 50, $"only {lookups} batches ran during the rollouts");
+
+        // The old lineage was retired on the agents; the original query endpoints report it all.
+        var agent = plane.AgentStatus(0, 0);
+        Assert.Equal(["200_200"], agent.GetProperty("staged").EnumerateArray().Select(e => e.GetString()));
+        var history = plane.Get($"http://127.0.0.1:{plane.TransferPort}/dict/deploy/history");
+        Assert.Equal("0", history.GetProperty("success").GetString());
+        Assert.Equal(["superseded", "superseded", "superseded", "active"], history.GetProperty("data").EnumerateArray().Select(v => v.GetProperty("status_str").GetString()));
+        var info = plane.Get($"http://127.0.0.1:{plane.TransferPort}/dict/info").GetProperty("data");
+        Assert.Equal(4, info.GetProperty("inst_num").GetInt32());
+        Assert.All(plane.Get($"http://127.0.0.1:{plane.TransferPort}/instance/status").GetProperty("data").EnumerateArray(),
+            i => Assert.Equal(100, i.GetProperty("status_id").GetInt32()));
+    }
+
+    [Fact]
+    public void BadDonefileLinesAreReportedWithTheirLineAndSkipped()
+    {
+        using var plane = new ControlPlane();
+        var keys = Keys(2000, 3);
+        File.WriteAllText(plane.Directory.Combine("done", "base.txt"), "this is not json\n{\"id\": \"90\", \"key\": \"90\"}\n");
+        plane.Publish("100", keys);
+        File.AppendAllText(plane.Directory.Combine("done", "base.txt"), "{\"id\": \"50\", \"key\": \"50\", \"input\": \"/nowhere\"}\n");
+        plane.WaitActive("100_100");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (plane.TransferStatus().GetProperty("donefile_errors").GetInt32() < 3 && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+
+        var log = plane.Transfer.Output;
+        Assert.Contains("base.txt: line 1: not JSON", log);
+        Assert.Contains("base.txt: line 2: missing field \"input\"", log);
+        Assert.Contains("base.txt: line 4: id 50 is not newer than id 100 on an earlier line; skipped", log);
+        Assert.Equal("100_100", plane.TransferStatus().GetProperty("current_version").GetString());
+    }
+
+    [Fact]
+    public void APackageWithOneFlippedByteIsRefusedAtStageAndTheOldVersionKeepsServing()
+    {
+        using var plane = new ControlPlane();
+        var keys = Keys(5000, 5);
+        plane.Publish("100", keys);
+        plane.WaitActive("100_100");
+
+        // Build version 300 ahead of time (the transfer will not build it again), then flip one
+        // byte of shard 1's values, as a bad disk or copy would.
+        plane.Publish("300", Keys(5000, 7));
+        var built = CubeProcess.Run(plane.Directory.Path, "build", "--input", plane.Directory.Combine("data", "300"), "--output", plane.Directory.Combine("output"), "--dict", ControlPlane.Dict, "--shards", "2", "--version", "300");
+        Assert.True(built.ExitCode == 0 || built.Stderr.Contains("already exists", StringComparison.Ordinal), built.Stderr);
+        var values = plane.Directory.Combine("output", "300_300", "emb_part1", "values.bin");
+        var bytes = File.ReadAllBytes(values);
+        bytes[bytes.Length / 2] ^= 0x40;
+        File.WriteAllBytes(values, bytes);
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (plane.TransferStatus().GetProperty("versions_failed").GetInt32() == 0 && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(200);
+        }
+
+        var status = plane.TransferStatus();
+        Assert.Equal(1, status.GetProperty("versions_failed").GetInt32());
+        Assert.Equal("100_100", status.GetProperty("current_version").GetString());
+        Assert.Contains("checksum mismatch", status.GetProperty("last_error").GetString());
+        Assert.Equal("100", plane.AgentStatus(1, 0).GetProperty("live_version").GetString());
+        Assert.Equal("100", plane.AgentStatus(0, 0).GetProperty("live_version").GetString()); // staged 300, never activated
+        Assert.Contains("300_300", plane.AgentStatus(0, 0).GetProperty("staged").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    [Fact]
+    public async Task CommandsWithoutTheTokenOrWithAPathAreRejectedAndWriteNothing()
+    {
+        using var plane = new ControlPlane();
+        var agentUrl = $"http://127.0.0.1:{plane.Agents[0][0].HttpPort}/agent/";
+        var dataDir = plane.Directory.Combine("agent00");
+        var before = Directory.EnumerateFileSystemEntries(dataDir, "*", SearchOption.AllDirectories).ToList();
+
+        using var noToken = await plane.Http.PostAsync(agentUrl + "stage", Json("{\"version\":\"100\",\"base\":\"100\",\"mode\":\"base\"}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, noToken.StatusCode);
+
+        foreach (var body in new[]
+        {
+            "{\"version\":\"../../etc\",\"base\":\"../../etc\",\"mode\":\"base\"}",
+            "{\"version\":\"100\",\"base\":\"/tmp/x\",\"mode\":\"delta\"}",
+            "{\"version\":\"100\",\"base\":\"100\",\"mode\":\"rm -rf /\"}",
+            "not json",
+        })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, agentUrl + "stage") { Content = Json(body) };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ControlPlane.Token);
+            using var response = await plane.Http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+
+        using (var wrong = new HttpRequestMessage(HttpMethod.Post, agentUrl + "activate") { Content = Json("{\"version\":\"100\",\"base\":\"100\"}") })
+        {
+            wrong.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "not-the-token-at-all");
+            using var response = await plane.Http.SendAsync(wrong);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        using var package = await plane.Http.GetAsync($"http://127.0.0.1:{plane.TransferPort}/packages/100_100/emb_part0/values.bin");
+        Assert.Equal(HttpStatusCode.Unauthorized, package.StatusCode);
+        using var poll = await plane.Http.PostAsync($"http://127.0.0.1:{plane.TransferPort}/transfer/poll", Json("{}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, poll.StatusCode);
+
+        Assert.Equal(before, Directory.EnumerateFileSystemEntries(dataDir, "*", SearchOption.AllDirectories).ToList());
+        Assert.Equal(string.Empty, plane.AgentStatus(0, 0).GetProperty("live_version").GetString());
+    }
+
+    [Fact]
+    public async Task AnAgentWithAnEmptyDataDirServesMissingAndARestartedAgentServesItsLastVersion()
+    {
+        using var plane = new ControlPlane();
+        await using (var empty = new CubeClient(plane.ClientConf()))
+        {
+            using var result = await empty.LookupAsync(ControlPlane.Dict, new ulong[] { 1, 2, 3, 4 });
+            Assert.All(result.Status, s => Assert.Equal(KeyStatus.Missing, s));
+        }
+
+        var keys = Keys(3000, 9);
+        plane.Publish("100", keys);
+        plane.WaitActive("100_100");
+        plane.Publish("101", keys.Take(500), patchOf: "100");
+        plane.WaitActive("100_101");
+        plane.Transfer.Dispose(); // nobody will tell the agents anything now
+        plane.RestartAgent(0, 0);
+        plane.RestartAgent(1, 1);
+        Assert.Equal("100_101", plane.AgentStatus(0, 0).GetProperty("live_version").GetString());
+        await using var client = new CubeClient(plane.ClientConf());
+        await plane.AssertServesExpected(client);
+    }
+
+    private static StringContent Json(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
+}
