@@ -195,5 +195,74 @@ public sealed class RolloutTests
         await plane.AssertServesExpected(client);
     }
 
+    [Fact]
+    public void ATransferKilledMidRolloutFinishesAfterARestartWithoutRedoingSteps()
+    {
+        // Downloads are throttled so that the kill lands while agents are staging.
+        using var plane = new ControlPlane(extraConf: "serve_bytes_per_second: 400000");
+        var keys = Keys(60_000, 11);
+        plane.Publish("100", keys);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!plane.Transfer.Output.Contains("building 100_100", StringComparison.Ordinal) || plane.AgentStatus(0, 0).GetProperty("staging").GetArrayLength() == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, plane.Transfer.Output);
+            Thread.Sleep(50);
+        }
+
+        plane.Transfer.Signal("KILL");
+        Assert.True(plane.Transfer.WaitForExit(TimeSpan.FromSeconds(10)));
+        plane.RestartTransfer();
+        plane.WaitActive("100_100", TimeSpan.FromSeconds(90));
+        Assert.Contains("resuming 100_100 at step 'staging' (built: True", plane.Transfer.Output);
+        Assert.DoesNotContain("building 100_100", plane.Transfer.Output); // the build was not repeated
+        for (var s = 0; s < 2; s++)
+        {
+            for (var r = 0; r < 2; r++)
+            {
+                // An agent that finished staging before the kill was not asked to stage again; one
+                // whose download the kill cut (the transfer is the origin) resumed where it stopped.
+                var agent = plane.AgentStatus(s, r);
+                var downloads = agent.GetProperty("downloads").GetInt64();
+                var resumed = agent.GetProperty("staging").EnumerateArray().Sum(x => x.GetProperty("resumed_bytes").GetInt64());
+                Assert.True(downloads == 1 || (downloads == 2 && resumed > 0), $"shard {s} replica {r}: {agent}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task AnAgentKilledMidDownloadResumesAndNeverActivatesAPartialPackage()
+    {
+        using var plane = new ControlPlane(extraConf: "serve_bytes_per_second: 300000");
+        var keys = Keys(60_000, 13);
+        plane.Publish("100", keys);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        long partial = 0;
+        while (partial == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, plane.Transfer.Output);
+            var staging = plane.AgentStatus(1, 0).GetProperty("staging");
+            partial = staging.GetArrayLength() == 0 ? 0 : staging[0].GetProperty("bytes").GetInt64();
+            Thread.Sleep(50);
+        }
+
+        Thread.Sleep(300);
+        plane.Agents[1][0].Signal("KILL");
+        Assert.True(plane.Agents[1][0].WaitForExit(TimeSpan.FromSeconds(10)));
+        var parts = Directory.EnumerateFiles(plane.Directory.Combine("agent10"), "*.part", SearchOption.AllDirectories).ToList();
+        Assert.NotEmpty(parts); // a partial download is on disk, under .downloads
+        Assert.False(File.Exists(plane.Directory.Combine("agent10", "ACTIVE.json")));
+        Assert.False(Directory.Exists(plane.Directory.Combine("agent10", "100_100")));
+
+        plane.RestartAgent(1, 0);
+        plane.WaitActive("100_100", TimeSpan.FromSeconds(90));
+        var status = plane.AgentStatus(1, 0);
+        Assert.Equal("100", status.GetProperty("live_version").GetString());
+        var resumed = status.GetProperty("staging").EnumerateArray().Sum(s => s.GetProperty("resumed_bytes").GetInt64());
+        Assert.True(resumed > 0, $"the download started over: {status}");
+        Assert.Empty(Directory.EnumerateFiles(plane.Directory.Combine("agent10"), "*.part", SearchOption.AllDirectories));
+        await using var client = new CubeClient(plane.ClientConf());
+        await plane.AssertServesExpected(client);
+    }
+
     private static StringContent Json(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
 }

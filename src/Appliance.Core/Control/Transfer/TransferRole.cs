@@ -23,7 +23,7 @@ public sealed partial class TransferRole : IAsyncDisposable
     private readonly AgentClient _agents;
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _wake = new(0);
-    private readonly object _lock = new();
+    private readonly HashSet<string> _resumed = [];
     private Task? _loop;
     private long _polls;
     private string? _lastError;
@@ -192,6 +192,12 @@ public sealed partial class TransferRole : IAsyncDisposable
             var pending = State.History.FirstOrDefault(v => v.Status is not (VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed));
             if (pending is not null)
             {
+                if (!_resumed.Contains(pending.Label))
+                {
+                    _resumed.Add(pending.Label);
+                    ControlLog.Transfer(_logger, $"resuming {pending.Label} at step '{pending.StatusStr}' (built: {pending.Built}, staged on {pending.Instances.Count(i => i.StatusId is InstanceStatus.Staged or InstanceStatus.Active)} of {pending.Instances.Count})");
+                }
+
                 return pending;
             }
 
