@@ -8,6 +8,11 @@ cd "$root"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
+# The systemd unit tests run systemd-analyze; a fresh machine may lack it.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq systemd) >/dev/null 2>&1 || echo "warning: could not install systemd (systemd-analyze)"
+fi
+
 if ! bin=$("$root/scripts/publish.sh" 2>"$logs/publish.log"); then
   cat "$logs/publish.log" >&2
   echo "publish failed"

@@ -1,0 +1,36 @@
+using System.Diagnostics;
+
+namespace Appliance.E2E.Tests;
+
+/// <summary>The unit files in scripts/systemd pass <c>systemd-analyze verify</c> (with ExecStart
+/// pointed at the binary under test, since verify checks the executable exists).</summary>
+public sealed class SystemdUnitTests
+{
+    public static TheoryData<string> Units => new() { "cube-node.service", "cube-transfer.service", "cube-engine.service" };
+
+    [Theory]
+    [MemberData(nameof(Units))]
+    public void UnitPassesSystemdAnalyzeVerify(string unit)
+    {
+        var root = Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath))!;
+        while (!File.Exists(Path.Combine(root, "Appliance.sln")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("repository root not found");
+        }
+
+        var text = File.ReadAllText(Path.Combine(root, "scripts", "systemd", unit));
+        Assert.Contains("Restart=on-failure", text);
+        Assert.Contains("NoNewPrivileges=yes", text);
+        Assert.Contains("ProtectSystem=strict", text);
+        Assert.Contains("StateDirectory=", text);
+        Assert.Contains("Type=notify", text);
+        using var dir = new TempDirectory();
+        var copy = dir.Combine(unit);
+        File.WriteAllText(copy, text.Replace("/usr/local/bin/cube", CubeProcess.BinaryPath, StringComparison.Ordinal));
+        var info = new ProcessStartInfo("systemd-analyze", ["verify", copy]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = Process.Start(info)!;
+        var errors = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(60_000));
+        Assert.True(process.ExitCode == 0 && errors.Trim().Length == 0, $"systemd-analyze verify {unit}: exit {process.ExitCode}\n{errors}");
+    }
+}
