@@ -140,28 +140,12 @@ public sealed unsafe class MappedShard : RefCounted
             for (var i = 0; i < n; i++)
             {
                 var home = where[i];
-                var bucket = _slots + home * ShardLayout.SlotsPerBucket;
-                var match = MatchBucket(bucket, KeyHash.Fingerprint(hashes[i]), out var empty);
-                if (match != 0)
-                {
-                    var offset = ShardLayout.SlotRecordOffset(bucket[BitOperations.TrailingZeroCount(match)]);
-                    where[i] = offset;
-
-                    // A record (key, length, value) often straddles two cache lines: fetch both,
-                    // or copying the value out takes the second miss unhidden.
-                    Prefetch(_records + offset);
-                    Prefetch(_records + offset + 64);
-                }
-                else if (empty != 0)
-                {
-                    where[i] = Miss;
-                }
-                else
+                where[i] = Probe(_slots + (home * ShardLayout.SlotsPerBucket), KeyHash.Fingerprint(hashes[i]));
+                if (where[i] == Slow)
                 {
                     // Home bucket full and no fingerprint match: the key, if present, overflowed
                     // into the next bucket (about 6% of keys at load factor 0.75). Start that miss
                     // now and probe it in the next pass instead of walking it unprefetched.
-                    where[i] = Slow;
                     overflow[i] = home + 1 == _bucketCount ? 0 : home + 1;
                     Prefetch(_slots + (overflow[i] * ShardLayout.SlotsPerBucket));
                 }
@@ -169,26 +153,11 @@ public sealed unsafe class MappedShard : RefCounted
 
             for (var i = 0; i < n; i++)
             {
-                if (where[i] != Slow)
+                if (where[i] == Slow)
                 {
-                    continue;
+                    // Slow again (a second overflow, rare): FindSlow walks on from the home bucket.
+                    where[i] = Probe(_slots + (overflow[i] * ShardLayout.SlotsPerBucket), KeyHash.Fingerprint(hashes[i]));
                 }
-
-                var bucket = _slots + (overflow[i] * ShardLayout.SlotsPerBucket);
-                var match = MatchBucket(bucket, KeyHash.Fingerprint(hashes[i]), out var empty);
-                if (match != 0)
-                {
-                    var offset = ShardLayout.SlotRecordOffset(bucket[BitOperations.TrailingZeroCount(match)]);
-                    where[i] = offset;
-                    Prefetch(_records + offset);
-                    Prefetch(_records + offset + 64);
-                }
-                else if (empty != 0)
-                {
-                    where[i] = Miss;
-                }
-
-                // else: a second overflow (rare): FindSlow walks on.
             }
 
             for (var i = 0; i < n; i++)
@@ -202,6 +171,27 @@ public sealed unsafe class MappedShard : RefCounted
                 };
             }
         }
+    }
+
+    /// <summary>Probes one bucket: the record offset of the first fingerprint match (its record
+    /// prefetched), <see cref="Miss"/> if the bucket has an empty slot (the key is absent), else
+    /// <see cref="Slow"/> (full bucket, no match: look further).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong Probe(ulong* bucket, uint fingerprint)
+    {
+        var match = MatchBucket(bucket, fingerprint, out var empty);
+        if (match == 0)
+        {
+            return empty != 0 ? Miss : Slow;
+        }
+
+        var offset = ShardLayout.SlotRecordOffset(bucket[BitOperations.TrailingZeroCount(match)]);
+
+        // A record (key, length, value) often straddles two cache lines: fetch both, or copying
+        // the value out takes the second miss unhidden.
+        Prefetch(_records + offset);
+        Prefetch(_records + offset + 64);
+        return offset;
     }
 
     /// <summary>One key, no batching (tools and tests).</summary>
