@@ -18,9 +18,18 @@ public sealed class ControlPlane : IDisposable
     public const string Token = "e2e-token-0123456789abcdef";
 
     private readonly string[] _extraConf;
+    private readonly string? _donefileAddress;
 
     public ControlPlane(int rows = 20_000, params string[] extraConf)
+        : this(null, rows, extraConf)
     {
+    }
+
+    /// <summary>With <paramref name="donefileAddress"/> the transfer polls that address instead of
+    /// the local done/ directory (e.g. an http:// file server).</summary>
+    public ControlPlane(string? donefileAddress, int rows = 20_000, params string[] extraConf)
+    {
+        _donefileAddress = donefileAddress;
         // The helpers below wait synchronously; never let that starve the client's callbacks.
         ThreadPool.SetMinThreads(32, 32);
         _extraConf = extraConf;
@@ -83,7 +92,7 @@ public sealed class ControlPlane : IDisposable
     /// <summary>Writes a table version (random values for <paramref name="keys"/>) as SequenceFiles,
     /// updates <see cref="Expected"/>, and appends the donefile line. A patch's keys are added to
     /// or replace the current ones; a base replaces everything.</summary>
-    public void Publish(string id, IEnumerable<ulong> keys, string? patchOf = null, int seed = 0)
+    public void Publish(string id, IEnumerable<ulong> keys, string? patchOf = null, int seed = 0, string? inputAs = null)
     {
         var random = new Random(seed == 0 ? int.Parse(id, CultureInfo.InvariantCulture) : seed);
         var rows = keys.Select(k =>
@@ -109,7 +118,7 @@ public sealed class ControlPlane : IDisposable
         }
 
         PendingExpected = next;
-        var line = new DonefileEntry(id, patchOf ?? id, input).ToLine() + "\n";
+        var line = new DonefileEntry(id, patchOf ?? id, inputAs ?? input).ToLine() + "\n";
         File.AppendAllText(Directory.Combine("done", patchOf is null ? "base.txt" : "patch.txt"), line);
     }
 
@@ -217,7 +226,7 @@ public sealed class ControlPlane : IDisposable
             download_mode: http
             wget_port: 8009
             buildtool_local: /opt/cube/cube-builder  # the builder runs in-process now
-            donefile_address: {Directory.Combine("done")}
+            donefile_address: {_donefileAddress ?? Directory.Combine("done")}
             output_address: {Directory.Combine("output")}
             tmp_address: {Directory.Combine("tmp")}
             shard_num: 2

@@ -264,5 +264,56 @@ public sealed class RolloutTests
         await plane.AssertServesExpected(client);
     }
 
+    [Fact]
+    public async Task DonefilesAndInputsAreFetchedOverHttp()
+    {
+        var root = new TempDirectory();
+        using var files = new StaticFileServer(root.Path);
+        using var plane = new ControlPlane($"http://127.0.0.1:{files.Port}/done");
+        Directory.CreateDirectory(root.Combine("done"));
+        var keys = Keys(4000, 15);
+
+        // The trainer's files sit on the file server: input paths in the donefile are paths on it,
+        // which the transfer prefixes with the donefile server's scheme, host and port.
+        plane.Publish("100", keys, inputAs: "/inputs/100");
+        Directory.CreateDirectory(root.Combine("inputs", "100"));
+        File.Copy(plane.Directory.Combine("data", "100", "part-00000"), root.Combine("inputs", "100", "part-00000"));
+        File.Copy(plane.Directory.Combine("done", "base.txt"), root.Combine("done", "base.txt"));
+        plane.WaitActive("100_100");
+        await using var client = new CubeClient(plane.ClientConf());
+        await plane.AssertServesExpected(client);
+        Assert.True(File.Exists(plane.Directory.Combine("tmp", "..", "donefile", "base.txt"))); // kept locally, like the original
+        root.Dispose();
+    }
+
+    [Fact]
+    public async Task AReplicaThatStaysDownIsSkippedAndCaughtUpWhenItReturns()
+    {
+        using var plane = new ControlPlane();
+        var keys = Keys(4000, 17);
+        plane.Publish("100", keys);
+        plane.WaitActive("100_100");
+        var (dataPort, httpPort) = (plane.Agents[1][1].DataPort, plane.Agents[1][1].HttpPort);
+        plane.Agents[1][1].Signal("KILL");
+        plane.Agents[1][1].WaitForExit(TimeSpan.FromSeconds(10));
+
+        plane.Publish("101", keys.Take(1000), patchOf: "100");
+        plane.WaitActive("100_101", TimeSpan.FromSeconds(90)); // policy skip: the other replica of shard 1 carries it
+        var instances = plane.Get($"http://127.0.0.1:{plane.TransferPort}/instance/status").GetProperty("data").EnumerateArray().ToList();
+        Assert.Equal(250, instances.Single(i => i.GetProperty("shard").GetInt32() == 1 && i.GetProperty("replica").GetInt32() == 1).GetProperty("status_id").GetInt32());
+
+        plane.Agents[1][1] = plane.StartAgent(1, 1, dataPort, httpPort);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (plane.AgentStatus(1, 1).GetProperty("live_version").GetString() != "100_101")
+        {
+            Assert.True(DateTime.UtcNow < deadline, plane.Transfer.Output);
+            Thread.Sleep(200);
+        }
+
+        Assert.Contains("shard 1 replica 1 caught up to 100_101", plane.Transfer.Output);
+        await using var client = new CubeClient(plane.ClientConf());
+        await plane.AssertServesExpected(client);
+    }
+
     private static StringContent Json(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
 }
