@@ -77,7 +77,18 @@ public sealed partial class ServerProcess : IDisposable
         kill.WaitForExit();
     }
 
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    /// <summary>Waits for the exit and then for the last output lines (the timed overload alone
+    /// returns before the asynchronous readers have seen them).</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return false;
+        }
+
+        _process.WaitForExit();
+        return true;
+    }
 
     private bool _disposed;
 
