@@ -19,6 +19,7 @@ internal static class Program
           run         run roles (server) until SIGTERM; --check validates the configuration
           kv          SequenceFile tools: dump, from-text, gen
           bench       load generators: bench lookup
+          features    what the CTR engine computes for Criteo lines (dense values, 26 keys)
           version     print the version
         """;
 
@@ -45,6 +46,7 @@ internal static class Program
                 "kv" => KvCommand.Run(rest),
                 "run" => RunCommand.Run(rest),
                 "bench" => BenchCommand.Run(rest),
+                "features" => FeaturesCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

@@ -1,0 +1,25 @@
+namespace Appliance.Core.Engine;
+
+/// <summary>
+/// Dense feature normalisation of the CTR-DNN (reference/ctr.md §1.2): missing → 0, otherwise
+/// (x − min[k]) / diff[k] with no clipping (large counts give values above 1, as in training).
+/// </summary>
+public sealed class DenseNormalizer(IReadOnlyList<float> min, IReadOnlyList<float> diff)
+{
+    public static readonly float[] CriteoMin = [0, -3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    public static readonly float[] CriteoDiff = [20, 603, 100, 50, 64000, 500, 100, 50, 500, 10, 10, 10, 50];
+
+    public static DenseNormalizer Criteo { get; } = new(CriteoMin, CriteoDiff);
+
+    public IReadOnlyList<float> Min { get; } = min;
+
+    public IReadOnlyList<float> Diff { get; } = diff;
+
+    public void Normalize(IReadOnlyList<double?> values, Span<float> destination)
+    {
+        for (var k = 0; k < values.Count; k++)
+        {
+            destination[k] = values[k] is { } x ? (float)((x - Min[k]) / Diff[k]) : 0f;
+        }
+    }
+}

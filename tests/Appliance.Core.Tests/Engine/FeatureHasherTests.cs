@@ -1,0 +1,104 @@
+using System.Text;
+using Appliance.Core.Engine;
+
+namespace Appliance.Core.Tests.Engine;
+
+/// <summary>The paddle hashing test vectors of reference/ctr.md §1.3, and Criteo parsing.</summary>
+public sealed class FeatureHasherTests
+{
+    /// <summary>Line 1 of shared/data/criteo-sample-1000.txt (unlabelled, 39 fields).</summary>
+    private const string Line1 = "\t29\t50\t5\t7260\t437\t1\t4\t14\t\t1\t0\t6\t5a9ed9b0\ta0e12995\ta1e14474\t08a40877\t25c83c98\t\t964d1fdd\t5b392875\ta73ee510\tde89c3d2\t59cd5ae7\t8d98db20\t8b216f7b\t1adce6ef\t78c64a1d\t3ecdadf7\t3486227d\t1616f155\t21ddcdc9\t5840adea\t2c277e62\t\t423fab69\t54c91918\t9b3e8820\te75c9ae9";
+
+    private static readonly ulong[] Line1PaddleIds =
+    [
+        230803, 391755, 58292, 139510, 286835, 25207, 237166, 718499, 27346, 372938, 931289, 860664,
+        539272, 202774, 447118, 832654, 228085, 767481, 880474, 31181, 728612, 26235, 761351, 509688,
+        901646, 833795,
+    ];
+
+    [Fact]
+    public void CPython2HashMatchesTheReference()
+    {
+        Assert.Equal(8281466769017718362L, FeatureHasher.CPython2Hash("145a9ed9b0"u8));
+        Assert.Equal(6409420710493644321L, FeatureHasher.CPython2Hash("135a9ed9b0"u8));
+        Assert.Equal(230803UL, FeatureHasher.PaddleKey(0, "5a9ed9b0"));
+        Assert.Equal(0L, FeatureHasher.CPython2Hash([]));
+    }
+
+    [Fact]
+    public void Line1GivesTheTrainingIds()
+    {
+        var sample = CriteoSample.Parse(Line1);
+        Assert.Null(sample.Label);
+        Assert.Equal(Line1PaddleIds, sample.Sparse.Select((token, slot) => FeatureHasher.PaddleKey(slot, token)));
+    }
+
+    [Fact]
+    public void Line1GivesTheReferenceDenseVector()
+    {
+        var sample = CriteoSample.Parse(Line1);
+        var dense = new float[13];
+        DenseNormalizer.Criteo.Normalize(sample.Dense, dense);
+        float[] expected = [0f, 0.0530680f, 0.5f, 0.1f, 0.1134375f, 0.874f, 0.01f, 0.08f, 0.028f, 0f, 0.1f, 0f, 0.12f];
+        for (var k = 0; k < 13; k++)
+        {
+            Assert.Equal(expected[k], dense[k], 6);
+        }
+    }
+
+    [Fact]
+    public void TheWholeSampleFileParsesAndHashesIntoTheTable()
+    {
+        var path = SampleFile();
+        var lines = File.ReadAllLines(path);
+        Assert.Equal(1000, lines.Length);
+        Assert.Equal(Line1, lines[0]);
+        foreach (var line in lines)
+        {
+            var sample = CriteoSample.Parse(line);
+            Assert.All(sample.Sparse.Select((t, s) => FeatureHasher.PaddleKey(s, t)), id => Assert.InRange(id, 0UL, 1_000_000UL));
+        }
+    }
+
+    [Fact]
+    public void Xxh64KeysSeparateSlotsAndUseAllBits()
+    {
+        var a = FeatureHasher.Xxh64Key(0, "5a9ed9b0");
+        var b = FeatureHasher.Xxh64Key(1, "5a9ed9b0");
+        Assert.NotEqual(a, b);
+        Assert.Equal(System.IO.Hashing.XxHash64.HashToUInt64([0, .. Encoding.ASCII.GetBytes("5a9ed9b0")]), a);
+        Assert.True(a > 1_000_001 || b > 1_000_001);
+    }
+
+    [Theory]
+    [InlineData("1\t2\t3", "3 fields; a Criteo sample has 40")]
+    [InlineData("\tx" + "\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1" + "\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta", "I2 = 'x' is not a number")]
+    [InlineData("2\t1" + "\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1" + "\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta\ta", "label '2' is not 0 or 1")]
+    public void MalformedLinesNameTheField(string line, string expected)
+    {
+        var e = Assert.Throws<FormatException>(() => CriteoSample.Parse(line));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void ALabelledLineIsRead()
+    {
+        var sample = CriteoSample.Parse("1\t" + Line1);
+        Assert.Equal(1, sample.Label);
+        Assert.Equal(29.0, sample.Dense[1]);
+        Assert.Equal("e75c9ae9", sample.Sparse[25]);
+    }
+
+    /// <summary>shared/data/criteo-sample-1000.txt, beside the repository (also on CI).</summary>
+    internal static string SampleFile()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Appliance.sln")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        var path = Path.GetFullPath(Path.Combine(dir ?? ".", "..", "shared", "data", "criteo-sample-1000.txt"));
+        return File.Exists(path) ? path : throw new FileNotFoundException($"the Criteo sample is expected at {path} (shared/ beside the repository)");
+    }
+}

@@ -1,0 +1,22 @@
+namespace Appliance.E2E.Tests;
+
+public sealed class FeaturesCommandTests
+{
+    [Fact]
+    public void PrintsDenseValuesAndPaddleKeysPerLineAndMarksBadLines()
+    {
+        using var dir = new TempDirectory();
+        var sample = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "..", "shared", "data", "criteo-sample-1000.txt");
+        var lines = File.ReadAllLines(sample).Take(3).Append("1\tnot\ta sample").ToArray();
+        File.WriteAllLines(dir.Combine("in.txt"), lines);
+        var r = CubeProcess.Run(dir.Path, "features", "--hash", "paddle", "in.txt");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal(4, r.Lines.Length);
+        var (dense, keys) = (r.Lines[0].Split('\t')[0], r.Lines[0].Split('\t')[1]);
+        Assert.Equal("0 0.053067993 0.5 0.1 0.1134375 0.874 0.01 0.08 0.028 0 0.1 0 0.12", dense);
+        Assert.StartsWith("230803 391755 58292 139510 286835 25207 ", keys);
+        Assert.EndsWith(" 509688 901646 833795", keys);
+        Assert.StartsWith("ERROR\t3 fields", r.Lines[3]);
+        Assert.Contains("in.txt: line 4: 3 fields", r.Stderr);
+    }
+}
