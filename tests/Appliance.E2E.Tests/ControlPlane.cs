@@ -58,11 +58,24 @@ public sealed class ControlPlane : IDisposable
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 
+    /// <summary>A port that is free now, chosen below Linux's ephemeral range (32768+), so the
+    /// port-0 listeners of the processes started meanwhile cannot take it before its owner binds it.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; ; attempt++)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException) when (attempt < 100)
+            {
+                // taken: try another
+            }
+        }
     }
 
     public ServerProcess StartAgent(int shard, int replica, int? dataPort = null, int? httpPort = null) =>
