@@ -1,0 +1,100 @@
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Engine;
+
+/// <summary>
+/// Criteo lines → P(click): parse (a bad line is that sample's error, the rest are scored),
+/// normalise the dense values, hash the 26 tokens to keys, fetch each distinct key once, decode
+/// (missing keys are zero vectors and counted), run the network.
+/// </summary>
+public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
+{
+    private long _samples;
+    private long _misses;
+    private long _errors;
+
+    public ModelPackage Model { get; } = model;
+
+    public long Samples => Interlocked.Read(ref _samples);
+
+    public long Misses => Interlocked.Read(ref _misses);
+
+    public long Errors => Interlocked.Read(ref _errors);
+
+    public async Task<ScoreResult> ScoreAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken = default)
+    {
+        var spec = Model.Spec;
+        var slots = spec.SparseSlots;
+        var dim = spec.EmbeddingDim;
+        var errors = new string?[lines.Count];
+        var rows = new List<int>(lines.Count);
+        var dense = new float[lines.Count * spec.DenseWidth];
+        var slotKeys = new ulong[lines.Count * slots];
+        var unique = new Dictionary<ulong, int>();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            CriteoSample sample;
+            try
+            {
+                sample = CriteoSample.Parse(lines[i]);
+            }
+            catch (FormatException e)
+            {
+                errors[i] = e.Message;
+                continue;
+            }
+
+            var row = rows.Count;
+            rows.Add(i);
+            Model.Normalizer.Normalize(sample.Dense, dense.AsSpan(row * spec.DenseWidth, spec.DenseWidth));
+            for (var s = 0; s < slots; s++)
+            {
+                var key = FeatureHasher.Key(Model.Hash, s, sample.Sparse[s]);
+                slotKeys[(row * slots) + s] = key;
+                unique.TryAdd(key, unique.Count);
+            }
+        }
+
+        var n = rows.Count;
+        var scores = new float?[lines.Count];
+        var missing = 0;
+        if (n > 0)
+        {
+            var keys = new ulong[unique.Count];
+            foreach (var (key, index) in unique)
+            {
+                keys[index] = key;
+            }
+
+            var vectors = new float[keys.Length * dim];
+            var found = new bool[keys.Length];
+            await source.GatherAsync(keys, vectors, dim, Model.Codec, found, cancellationToken).ConfigureAwait(false);
+            foreach (var f in found)
+            {
+                missing += f ? 0 : 1;
+            }
+
+            var embeddings = new float[n * slots * dim];
+            for (var r = 0; r < n; r++)
+            {
+                for (var s = 0; s < slots; s++)
+                {
+                    var index = unique[slotKeys[(r * slots) + s]];
+                    vectors.AsSpan(index * dim, dim).CopyTo(embeddings.AsSpan(((r * slots) + s) * dim));
+                }
+            }
+
+            var output = Model.Scorer.Score(spec.EmbeddingsInput, embeddings, slots * dim, spec.DenseInput, dense.AsSpan(0, n * spec.DenseWidth).ToArray(), spec.DenseWidth, spec.Output, n);
+            var width = output.Length / n;
+            for (var r = 0; r < n; r++)
+            {
+                scores[rows[r]] = output[(r * width) + spec.ClickColumn];
+            }
+        }
+
+        Interlocked.Add(ref _samples, n);
+        Interlocked.Add(ref _misses, missing);
+        Interlocked.Add(ref _errors, lines.Count - n);
+        return new ScoreResult(scores, errors, unique.Count, missing, Model.Timestamp);
+    }
+}

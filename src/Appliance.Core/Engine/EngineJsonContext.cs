@@ -1,0 +1,9 @@
+using System.Text.Json.Serialization;
+
+namespace Appliance.Core.Engine;
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(ModelSpec))]
+internal sealed partial class EngineJsonContext : JsonSerializerContext
+{
+}

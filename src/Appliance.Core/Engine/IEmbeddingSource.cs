@@ -1,0 +1,15 @@
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Engine;
+
+/// <summary>Where embeddings come from: the store in this process, or a remote cluster.</summary>
+public interface IEmbeddingSource
+{
+    /// <summary>Decodes the row of each key into <paramref name="vectors"/>[i × dim …]; a missing
+    /// key leaves zeros and <paramref name="found"/>[i] false. Throws
+    /// <see cref="EmbeddingUnavailableException"/> when a shard cannot answer and the policy says so.</summary>
+    Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken);
+}
+
+/// <summary>A shard could not answer (remote source, policy "error").</summary>
+public sealed class EmbeddingUnavailableException(string message) : Exception(message);

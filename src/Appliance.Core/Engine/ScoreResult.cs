@@ -1,0 +1,4 @@
+namespace Appliance.Core.Engine;
+
+/// <summary>Scores of one batch, in request order: P(click) per sample, or that sample's error.</summary>
+public sealed record ScoreResult(float?[] Scores, string?[] Errors, int UniqueKeys, int MissingKeys, string ModelVersion);
