@@ -20,6 +20,7 @@ internal static class Program
           kv          SequenceFile tools: dump, from-text, gen
           bench       load generators: bench lookup
           features    what the CTR engine computes for Criteo lines (dense values, 26 keys)
+          predict     score a Criteo file on an engine: AUC, log loss, QPS, latency
           version     print the version
         """;
 
@@ -47,6 +48,7 @@ internal static class Program
                 "run" => RunCommand.Run(rest),
                 "bench" => BenchCommand.Run(rest),
                 "features" => FeaturesCommand.Run(rest),
+                "predict" => PredictCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

@@ -31,4 +31,10 @@ internal static partial class ControlLog
 
     [LoggerMessage(311, LogLevel.Warning, "transfer: {Message}")]
     public static partial void TransferWarning(ILogger logger, string message);
+
+    [LoggerMessage(320, LogLevel.Information, "engine: model {Version} is live (was {Previous})")]
+    public static partial void ModelReloaded(ILogger logger, string version, string previous);
+
+    [LoggerMessage(321, LogLevel.Warning, "engine: model package refused, {Live} keeps serving: {Error}")]
+    public static partial void ModelRefused(ILogger logger, string live, string error);
 }

@@ -4,6 +4,9 @@ namespace Appliance.Core.Engine;
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(ModelSpec))]
-internal sealed partial class EngineJsonContext : JsonSerializerContext
+[JsonSerializable(typeof(PredictRequest))]
+[JsonSerializable(typeof(PredictResponse))]
+[JsonSerializable(typeof(EngineStatus))]
+public sealed partial class EngineJsonContext : JsonSerializerContext
 {
 }

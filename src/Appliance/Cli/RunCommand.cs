@@ -2,6 +2,7 @@ using System.Net;
 using Appliance.Core.Control;
 using Appliance.Core.Control.Agent;
 using Appliance.Core.Control.Transfer;
+using Appliance.Core.Engine;
 using Appliance.Core.Formats;
 using Appliance.Core.Serving;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,11 +20,15 @@ namespace Appliance.Cli;
 internal static class RunCommand
 {
     private static readonly string[] KnownRoles = ["server", "agent", "transfer", "engine"];
-    private static readonly string[] AvailableRoles = ["server", "agent", "transfer"];
+    private static readonly string[] AvailableRoles = ["server", "agent", "transfer", "engine"];
 
     private static readonly OptionSpec[] Options =
     [
-        new("roles", "comma-separated roles: server, agent (needs server), transfer (engine and all are not in this build yet)", Meta: "ROLES"),
+        new("roles", "comma-separated roles: server, agent (needs server), transfer, engine (all is not in this build yet)", Meta: "ROLES"),
+        new("model", "engine: model package directory (model.onnx, model.json, timestamp)", Meta: "DIR"),
+        new("local", "engine: serve embeddings from --data-dir (a builder's output) in this process", IsFlag: true),
+        new("conf", "engine: fetch embeddings from the cluster in this cube.conf", Meta: "FILE"),
+        new("on-shard-failure", "engine with --conf: zero (missing embeddings) or error (the request fails)", "zero", Meta: "POLICY"),
         new("check", "validate flags and files, print the effective settings, exit 0 (valid) or 2", IsFlag: true),
         new("flagfile", "gflags-style file of --name=value lines (the original conf/gflags.conf); command-line flags win", Meta: "FILE"),
         new("bind", "address the data and HTTP ports listen on", "0.0.0.0", Meta: "ADDR"),
@@ -55,12 +60,22 @@ internal static class RunCommand
 
         var a = WithFlagfile(args, initial);
         var roles = ParseRoles(a.Require("roles"));
+        if (roles.Contains("engine") && roles.Count > 1)
+        {
+            throw new UsageException("--roles: run the engine in a process of its own in this build (--roles engine)");
+        }
+
         var server = roles.Contains("server") ? ServerOptionsFrom(a) with { Managed = roles.Contains("agent") } : null;
-        var httpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : roles.SetEquals(["transfer"]) ? 8099 : 8001;
+        var httpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : roles.SetEquals(["transfer"]) ? 8099 : roles.SetEquals(["engine"]) ? 8010 : 8001;
         var logLevel = ParseLogLevel(a.Require("log-level"));
         if (server is { Managed: false })
         {
             CheckServer(server); // with an agent, the agent creates and fills its data directory
+        }
+
+        if (roles.Contains("engine"))
+        {
+            return ServeEngine(a, httpPort, logLevel); // validates and, with --check, stops there
         }
 
         var agent = roles.Contains("agent") ? AgentOptionsFrom(a, server) : null;
@@ -83,6 +98,85 @@ internal static class RunCommand
         }
 
         return Serve(server, agent, transfer, httpPort, logLevel, a.Require("bind"));
+    }
+
+    private static int ServeEngine(ParsedArgs a, int httpPort, LogLevel logLevel)
+    {
+        var modelDirectory = Path.GetFullPath(a.Require("model"));
+        var reporters = new List<IRoleReporter>();
+        var app = HttpHost.Build(IPAddress.Parse(a.Require("bind")), httpPort, reporters, logLevel);
+        var loggers = app.Services.GetRequiredService<ILoggerFactory>();
+        var log = loggers.CreateLogger("cube");
+        var stores = new List<Core.Storage.ShardStore>();
+        Core.Client.CubeClient? client = null;
+        EngineRole engine;
+        try
+        {
+            using var probe = ModelPackage.Load(modelDirectory);
+            var dict = probe.Spec.Dict;
+            IEmbeddingSource source;
+            string sourceName;
+            if (a.Flag("local"))
+            {
+                var dataDir = Path.GetFullPath(a.Require("data-dir"));
+                var serving = Core.Storage.PackageCatalog.ResolveNewest(dataDir, dict)
+                    ?? throw new UsageException($"--data-dir {dataDir}: no complete base of dict '{dict}' (named by model.json)");
+                for (var s = 0; s < serving.Base.Info.ShardCount; s++)
+                {
+                    var store = new Core.Storage.ShardStore(a.Flag("in_mem"));
+                    store.LoadBase(serving.Base.ShardDirectory(s), serving.Deltas.Select(d => d.ShardDirectory(s)));
+                    stores.Add(store);
+                }
+
+                source = new LocalEmbeddingSource(stores);
+                sourceName = $"local {dataDir} ({stores.Count} shards, version {stores[0].Live!.VersionLabel})";
+            }
+            else
+            {
+                var conf = a.Get("conf") ?? throw new UsageException("the engine needs --local (with --data-dir) or --conf cube.conf");
+                var policy = a.Require("on-shard-failure");
+                if (policy is not ("zero" or "error"))
+                {
+                    throw new UsageException($"option --on-shard-failure: '{policy}' is not zero or error");
+                }
+
+                client = new Core.Client.CubeClient(CubeConfReader.Read(conf));
+                source = new RemoteEmbeddingSource(client, dict, policy);
+                sourceName = $"remote {Path.GetFullPath(conf)} (on shard failure: {policy})";
+            }
+
+            engine = new EngineRole(modelDirectory, source, sourceName, loggers.CreateLogger("cube.engine"));
+            engine.Map(app);
+            reporters.Add(engine);
+            if (a.Flag("check"))
+            {
+                Console.Out.WriteLine($"roles          engine\nmodel          {modelDirectory} ({engine.GetStatus().ModelVersion})\nembeddings     {sourceName}\nhttp-port      {httpPort}\nconfiguration is valid");
+                return 0;
+            }
+
+            app.StartAsync().GetAwaiter().GetResult();
+            engine.Start();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or InputFormatException or System.Net.Sockets.SocketException)
+        {
+            Console.Error.WriteLine($"cube run: cannot start the engine: {e.Message}");
+            return 1;
+        }
+
+        HostLog.Ready(log, 0, HttpHost.BoundPort(app));
+        SystemdNotifier.Notify("READY=1");
+        app.WaitForShutdownAsync().GetAwaiter().GetResult();
+        SystemdNotifier.Notify("STOPPING=1");
+        engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        client?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        foreach (var store in stores)
+        {
+            store.Dispose();
+        }
+
+        app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        HostLog.Stopped(log);
+        return 0;
     }
 
     private static AgentOptions AgentOptionsFrom(ParsedArgs a, ServerOptions? server)

@@ -1,0 +1,59 @@
+namespace Appliance.Core.Engine;
+
+/// <summary>Body of POST /predict: Criteo lines, or structured samples (13 dense values, null for
+/// missing; 26 tokens), or both (lines first).</summary>
+public sealed record PredictRequest
+{
+    public IReadOnlyList<string>? Lines { get; init; }
+
+    public IReadOnlyList<StructuredSample>? Samples { get; init; }
+}
+
+public sealed record StructuredSample
+{
+    public IReadOnlyList<double?> Dense { get; init; } = [];
+
+    public IReadOnlyList<string> Sparse { get; init; } = [];
+
+    /// <summary>The same sample as an unlabelled Criteo line.</summary>
+    public string ToLine() =>
+        string.Join('\t', Dense.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty).Concat(Sparse));
+}
+
+/// <summary>Answer of POST /predict: P(click) per sample (null where that sample had an error).</summary>
+public sealed record PredictResponse
+{
+    public required string ModelVersion { get; init; }
+
+    public required IReadOnlyList<float?> Scores { get; init; }
+
+    public required IReadOnlyList<string?> Errors { get; init; }
+
+    public int MissingKeys { get; init; }
+}
+
+/// <summary>The engine's part of /status.</summary>
+public sealed record EngineStatus
+{
+    public required string Model { get; init; }
+
+    public required string ModelVersion { get; init; }
+
+    public required string Source { get; init; }
+
+    public required long Requests { get; init; }
+
+    public required long Samples { get; init; }
+
+    public required long SampleErrors { get; init; }
+
+    public required long MissingKeys { get; init; }
+
+    public required long Reloads { get; init; }
+
+    public required long ReloadFailures { get; init; }
+
+    public string? LastReloadError { get; init; }
+
+    public required double MeanBatch { get; init; }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using Appliance.Core.Engine;
+
+namespace Appliance.Cli;
+
+/// <summary>
+/// <c>cube predict --engine HOST:PORT --data FILE</c>: sends a Criteo file to an engine's
+/// POST /predict in batches from several connections; prints AUC and log loss when the file is
+/// labelled, throughput, and latency percentiles; optionally writes the scores.
+/// </summary>
+internal static class PredictCommand
+{
+    private static readonly OptionSpec[] Options =
+    [
+        new("engine", "the engine's HTTP address", "127.0.0.1:8010", Meta: "HOST:PORT"),
+        new("data", "Criteo lines (40 fields labelled, or 39)", Meta: "FILE"),
+        new("batch", "samples per request", "32", Meta: "N"),
+        new("connections", "requests in flight", "4", Meta: "C"),
+        new("out", "write one score per line (ERROR<TAB>reason for a refused sample)", Meta: "FILE"),
+    ];
+
+    public static int Run(string[] args)
+    {
+        var a = ParsedArgs.Parse(args, Options);
+        if (a.HelpRequested)
+        {
+            Console.Out.WriteLine(ParsedArgs.Usage("cube predict --engine HOST:PORT --data FILE [options]", "Scores a Criteo file on an engine: AUC and log loss (labelled data), QPS, latency.", Options));
+            return 0;
+        }
+
+        var lines = File.ReadAllLines(a.Require("data")).Where(l => l.Length > 0).ToArray();
+        var batch = a.Int("batch", 1, 100_000);
+        var connections = a.Int("connections", 1, 1024);
+        return RunAsync(a.Require("engine"), lines, batch, connections, a.Get("out")).GetAwaiter().GetResult();
+    }
+
+    private static async Task<int> RunAsync(string engine, string[] lines, int batch, int connections, string? outPath)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{engine}/"), Timeout = TimeSpan.FromSeconds(60) };
+        var scores = new float?[lines.Length];
+        var errors = new string?[lines.Length];
+        var latency = new LatencyRecorder();
+        var next = -1;
+        var batches = (lines.Length + batch - 1) / batch;
+        var failures = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(async _ =>
+        {
+            int b;
+            while ((b = Interlocked.Increment(ref next)) < batches)
+            {
+                var start = b * batch;
+                var slice = lines.Skip(start).Take(batch).ToList();
+                var began = Stopwatch.GetTimestamp();
+                using var response = await http.PostAsJsonAsync("predict", new PredictRequest { Lines = slice }, EngineJsonContext.Default.PredictRequest).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref failures);
+                    var why = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+                    for (var i = 0; i < slice.Count; i++)
+                    {
+                        errors[start + i] = $"HTTP {(int)response.StatusCode}: {why}";
+                    }
+
+                    continue;
+                }
+
+                var body = await response.Content.ReadFromJsonAsync(EngineJsonContext.Default.PredictResponse).ConfigureAwait(false);
+                latency.Record(Stopwatch.GetElapsedTime(began).TotalMicroseconds);
+                for (var i = 0; i < slice.Count; i++)
+                {
+                    scores[start + i] = body!.Scores[i];
+                    errors[start + i] = body.Errors[i];
+                }
+            }
+        })).ConfigureAwait(false);
+        var seconds = clock.Elapsed.TotalSeconds;
+
+        if (outPath is not null)
+        {
+            await File.WriteAllLinesAsync(outPath, scores.Select((s, i) => s is { } v ? v.ToString("R", CultureInfo.InvariantCulture) : $"ERROR\t{errors[i]}")).ConfigureAwait(false);
+        }
+
+        var scored = scores.Count(s => s is not null);
+        var inv = CultureInfo.InvariantCulture;
+        Console.Out.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  (batch {batch}, {connections} connection(s))"));
+        var labelled = lines.Select(l => l.Split('\t')).Select(f => f.Length == 40 && f[0] is "0" or "1" ? (int?)(f[0] == "1" ? 1 : 0) : null).ToArray();
+        if (labelled.All(l => l is not null) && scored > 0)
+        {
+            var pairs = scores.Select((s, i) => (s, labelled[i]!.Value)).Where(x => x.s is not null).Select(x => ((double)x.s!.Value, x.Value)).ToList();
+            Console.Out.WriteLine(string.Create(inv, $"AUC      {Metrics.Auc(pairs):F4}   log loss {Metrics.LogLoss(pairs):F4}"));
+        }
+
+        var p = latency.Percentiles(50, 90, 99, 99.9);
+        Console.Out.WriteLine(string.Create(inv, $"QPS      {scored / seconds:F0} samples/s  {batches / seconds:F0} requests/s"));
+        Console.Out.WriteLine(string.Create(inv, $"latency  p50 {p[0]} us  p90 {p[1]} us  p99 {p[2]} us  p99.9 {p[3]} us (per request)"));
+        return failures == 0 ? 0 : 1;
+    }
+}

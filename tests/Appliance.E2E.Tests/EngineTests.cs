@@ -1,0 +1,129 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text.Json;
+using Appliance.Core.Engine;
+using Appliance.Core.Formats;
+
+namespace Appliance.E2E.Tests;
+
+/// <summary>The engine role through the real binary, local shards: scores of the real Criteo sample
+/// equal a plain C# forward pass; the model reloads under load without a failed request; a bad
+/// package is refused while the live one keeps serving.</summary>
+public sealed class EngineTests
+{
+    private static string SampleFile() =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "..", "shared", "data", "criteo-sample-1000.txt"));
+
+    [Fact]
+    public async Task ScoresEqualTheForwardPassAndTheModelReloadsUnderLoad()
+    {
+        using var dir = new TempDirectory();
+        var lines = File.ReadAllLines(SampleFile());
+        var samples = lines.Select(l => CriteoSample.Parse(l)).ToList();
+        var table = new Dictionary<ulong, float[]>();
+        var random = new Random(5);
+        Directory.CreateDirectory(dir.Combine("in"));
+        using (var writer = SequenceFileWriter.Create(dir.Combine("in", "part-00000"), seed: 2))
+        {
+            var row = new byte[40];
+            foreach (var key in samples.SelectMany(s => s.Sparse.Select((t, slot) => FeatureHasher.PaddleKey(slot, t))).Distinct())
+            {
+                var v = Enumerable.Range(0, 10).Select(_ => (random.NextSingle() * 2) - 1).ToArray();
+                for (var d = 0; d < 10; d++)
+                {
+                    BinaryPrimitives.WriteSingleLittleEndian(row.AsSpan(d * 4), v[d]);
+                }
+
+                writer.Write(key, row);
+                table[key] = v;
+            }
+        }
+
+        CubeProcess.Run(dir.Path, "build", "--input", "in", "--output", "out", "--dict", "emb", "--shards", "2", "--version", "1", "--value-codec", "f32").Ok();
+        var first = DenseNetwork.Random(seed: 21);
+        ModelPackage.Write(dir.Combine("model"), first, new ModelSpec { Dict = "emb" }, "1");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"));
+        var address = $"127.0.0.1:{engine.HttpPort}";
+
+        var predicted = CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--batch", "50", "--connections", "2", "--out", "scores.txt").Ok();
+        Assert.Contains("samples  1000  scored 1000  refused 0", predicted.Stdout);
+        AssertScores(dir.Combine("scores.txt"), first, samples, table);
+
+        // Reload under load: a client keeps predicting while a new package is written.
+        using var load = new CancellationTokenSource();
+        var loadTask = Task.Run(() =>
+        {
+            var runs = new List<CubeProcess.Result>();
+            while (!load.IsCancellationRequested && runs.Count < 50)
+            {
+                runs.Add(CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--batch", "100", "--connections", "2"));
+            }
+
+            return runs;
+        });
+        var second = DenseNetwork.Random(seed: 22);
+        ModelPackage.Write(dir.Combine("model"), second, new ModelSpec { Dict = "emb" }, "2");
+        await WaitForVersion(address, "2");
+        await load.CancelAsync();
+        var results = await loadTask;
+        Assert.NotEmpty(results);
+        Assert.All(results, r => Assert.True(r.ExitCode == 0 && r.Stdout.Contains("refused 0", StringComparison.Ordinal), r.Stdout + r.Stderr));
+        CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--out", "scores2.txt").Ok();
+        AssertScores(dir.Combine("scores2.txt"), second, samples, table);
+
+        // A corrupt package is refused; version 2 keeps serving.
+        File.WriteAllBytes(dir.Combine("model", "model.onnx"), [1, 2, 3]);
+        File.WriteAllText(dir.Combine("model", "timestamp"), "3\n");
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        JsonElement status;
+        do
+        {
+            await Task.Delay(200);
+            status = JsonDocument.Parse(await http.GetStringAsync($"http://{address}/status")).RootElement.GetProperty("engine");
+        }
+        while (status.GetProperty("reload_failures").GetInt64() == 0 && DateTime.UtcNow < deadline);
+        Assert.Equal("2", status.GetProperty("model_version").GetString());
+        Assert.Contains("ONNX Runtime refused the model", status.GetProperty("last_reload_error").GetString());
+        CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--out", "scores3.txt").Ok();
+        AssertScores(dir.Combine("scores3.txt"), second, samples, table);
+    }
+
+    private static async Task WaitForVersion(string address, string version)
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            using var doc = JsonDocument.Parse(await http.GetStringAsync($"http://{address}/status"));
+            if (doc.RootElement.GetProperty("engine").GetProperty("model_version").GetString() == version)
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"model {version} not live");
+    }
+
+    private static void AssertScores(string path, DenseNetwork network, List<CriteoSample> samples, Dictionary<ulong, float[]> table)
+    {
+        var dense = new float[samples.Count * 13];
+        var embeddings = new float[samples.Count * 260];
+        for (var i = 0; i < samples.Count; i++)
+        {
+            DenseNormalizer.Criteo.Normalize(samples[i].Dense, dense.AsSpan(i * 13, 13));
+            for (var s = 0; s < 26; s++)
+            {
+                table[FeatureHasher.PaddleKey(s, samples[i].Sparse[s])].CopyTo(embeddings, (i * 260) + (s * 10));
+            }
+        }
+
+        var expected = network.Forward(embeddings, dense, samples.Count);
+        var actual = File.ReadAllLines(path).Select(l => float.Parse(l, CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(samples.Count, actual.Length);
+        var worst = actual.Select((a, i) => Math.Abs(a - expected[(i * 2) + 1])).Max();
+        Assert.True(worst <= 1e-5, $"largest difference {worst}");
+    }
+}
