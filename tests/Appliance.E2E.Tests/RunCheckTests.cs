@@ -30,7 +30,8 @@ public sealed class RunCheckTests(ClusterFixture table) : IClassFixture<ClusterF
     [Theory]
     [InlineData("--data-dir=missing", "option --data-dir:")]
     [InlineData("--shard=5", "option --shard 5: version 500 has only 2 shard(s)")]
-    [InlineData("--roles=server,engine", "the engine role is not in this build yet")]
+    [InlineData("--roles=server,engine", "run the engine in a process of its own in this build")]
+    [InlineData("--roles=all", "--roles all (every role in one process) is not in this build yet")]
     [InlineData("--bind=somewhere", "option --bind: 'somewhere' is not an IP address")]
     public void InvalidSettingsExitTwo(string flag, string expected)
     {

@@ -317,7 +317,7 @@ internal static class RunCommand
         var roles = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
         if (roles.Contains("all"))
         {
-            throw new UsageException("--roles all needs the engine role, which is not in this build yet; use --roles server,agent,transfer");
+            throw new UsageException("--roles all (every role in one process) is not in this build yet: run --roles server,agent,transfer and, in a second process, --roles engine");
         }
 
         foreach (var role in roles)
