@@ -14,12 +14,10 @@ public sealed class EngineTests
     private static string SampleFile() =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "..", "shared", "data", "criteo-sample-1000.txt"));
 
-    [Fact]
-    public async Task ScoresEqualTheForwardPassAndTheModelReloadsUnderLoad()
+    /// <summary>An embedding table for every key of the sample, built into 2 shards under dir/out.</summary>
+    private static (List<CriteoSample> Samples, Dictionary<ulong, float[]> Table) BuildTable(TempDirectory dir)
     {
-        using var dir = new TempDirectory();
-        var lines = File.ReadAllLines(SampleFile());
-        var samples = lines.Select(l => CriteoSample.Parse(l)).ToList();
+        var samples = File.ReadAllLines(SampleFile()).Select(l => CriteoSample.Parse(l)).ToList();
         var table = new Dictionary<ulong, float[]>();
         var random = new Random(5);
         Directory.CreateDirectory(dir.Combine("in"));
@@ -40,6 +38,14 @@ public sealed class EngineTests
         }
 
         CubeProcess.Run(dir.Path, "build", "--input", "in", "--output", "out", "--dict", "emb", "--shards", "2", "--version", "1", "--value-codec", "f32").Ok();
+        return (samples, table);
+    }
+
+    [Fact]
+    public async Task ScoresEqualTheForwardPassAndTheModelReloadsUnderLoad()
+    {
+        using var dir = new TempDirectory();
+        var (samples, table) = BuildTable(dir);
         var first = DenseNetwork.Random(seed: 21);
         ModelPackage.Write(dir.Combine("model"), first, new ModelSpec { Dict = "emb" }, "1");
         using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"));
@@ -87,6 +93,40 @@ public sealed class EngineTests
         Assert.Contains("ONNX Runtime refused the model", status.GetProperty("last_reload_error").GetString());
         CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--out", "scores3.txt").Ok();
         AssertScores(dir.Combine("scores3.txt"), second, samples, table);
+    }
+
+    [Fact]
+    public void RemoteShardsGiveTheSameScoresAndAnUnreachableShardFollowsThePolicy()
+    {
+        using var dir = new TempDirectory();
+        var (samples, table) = BuildTable(dir);
+        var network = DenseNetwork.Random(seed: 31);
+        ModelPackage.Write(dir.Combine("model"), network, new ModelSpec { Dict = "emb" }, "1");
+        using var shard0 = ServerProcess.StartServer(dir.Combine("out"), "emb", 0);
+        using var shard1 = ServerProcess.StartServer(dir.Combine("out"), "emb", 1);
+        File.WriteAllText(dir.Combine("cube.conf"), $$"""
+            [{"dict_name": "emb", "shard": 2, "dup": 1, "timeout": 300, "retry": 1, "backup_request": 0, "type": "ipport_list",
+              "nodes": [{"ipport_list": "list://127.0.0.1:{{shard0.DataPort}}"}, {"ipport_list": "list://127.0.0.1:{{shard1.DataPort}}"}]}]
+            """);
+        using var zero = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--conf", dir.Combine("cube.conf"));
+        using var strict = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--conf", dir.Combine("cube.conf"), "--on-shard-failure", "error");
+        CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{zero.HttpPort}", "--data", SampleFile(), "--batch", "64", "--out", "remote.txt").Ok();
+        AssertScores(dir.Combine("remote.txt"), network, samples, table);
+
+        shard1.Signal("KILL");
+        shard1.WaitForExit(TimeSpan.FromSeconds(10));
+        var started = DateTime.UtcNow;
+        var degraded = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{zero.HttpPort}", "--data", SampleFile(), "--batch", "200", "--out", "degraded.txt").Ok();
+        Assert.Contains("refused 0", degraded.Stdout); // policy zero: shard 1's embeddings are zero vectors
+        var failing = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{strict.HttpPort}", "--data", SampleFile(), "--batch", "200", "--out", "strict.txt");
+        Assert.Equal(1, failing.ExitCode);
+        Assert.Contains("HTTP 503", File.ReadAllText(dir.Combine("strict.txt")));
+        Assert.Contains("shard 1", File.ReadAllText(dir.Combine("strict.txt")));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(30), "requests must not hang past the client timeout");
+
+        // With shard 1 zeroed, the scores are those of the forward pass with zero vectors for its keys.
+        var zeroed = table.ToDictionary(kv => kv.Key, kv => kv.Key % 2 == 1 ? new float[10] : kv.Value);
+        AssertScores(dir.Combine("degraded.txt"), network, samples, zeroed);
     }
 
     private static async Task WaitForVersion(string address, string version)
