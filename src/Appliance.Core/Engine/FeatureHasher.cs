@@ -30,9 +30,12 @@ public static class FeatureHasher
 
     public static ulong PaddleKey(int slot, string token)
     {
-        var text = (PaddleFirstField + slot).ToString(System.Globalization.CultureInfo.InvariantCulture) + token;
-        var hash = CPython2Hash(Encoding.UTF8.GetBytes(text));
-        var id = hash % PaddleHashDim;
+        // "<field index><token>" as UTF-8 on the stack: no string or array per token.
+        var max = 11 + Encoding.UTF8.GetMaxByteCount(token.Length);
+        Span<byte> text = max <= 256 ? stackalloc byte[max] : new byte[max];
+        (PaddleFirstField + slot).TryFormat(text, out var n, default, System.Globalization.CultureInfo.InvariantCulture);
+        n += Encoding.UTF8.GetBytes(token, text[n..]);
+        var id = CPython2Hash(text[..n]) % PaddleHashDim;
         return (ulong)(id < 0 ? id + PaddleHashDim : id);
     }
 

@@ -1,0 +1,162 @@
+using System.Buffers.Binary;
+using Appliance.Core.Engine;
+using Appliance.Core.Engine.Onnx;
+using Appliance.Core.Storage;
+using BenchmarkDotNet.Attributes;
+
+namespace Appliance.Bench.Engine;
+
+/// <summary>
+/// The CTR engine in-process with a 1M-key table in local shards (2 shards, f32, dim 10), the
+/// 273→400→400→400→2 network, real Criteo lines: end to end (parse, hash, gather, ONNX Runtime)
+/// beside ONNX Runtime alone on the same batches, and the two other stages alone, so the share of
+/// each shows. One thread. Setup checks that end to end and ORT alone give the same scores.
+/// </summary>
+[MemoryDiagnoser]
+public class EngineBenchmarks
+{
+    private const int TableKeys = 1_000_000;
+
+    private readonly List<ShardStore> _stores = [];
+    private string _directory = null!;
+    private ModelPackage _model = null!;
+    private CtrEngine _engine = null!;
+    private LocalEmbeddingSource _source = null!;
+    private List<string> _lines = null!;
+    private float[] _embeddings = null!;
+    private float[] _dense = null!;
+    private ulong[] _uniqueKeys = null!;
+
+    [Params(1, 32, 256)]
+    public int Batch { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var sample = File.ReadAllLines(Path.Combine(RepositoryRoot(), "..", "shared", "data", "criteo-sample-1000.txt"));
+        _lines = Enumerable.Range(0, Batch).Select(i => sample[(i * 37) % sample.Length]).ToList();
+        var sampleKeys = sample.Select(l => CriteoSample.Parse(l)).SelectMany(s => s.Sparse.Select((t, slot) => FeatureHasher.PaddleKey(slot, t))).ToHashSet();
+
+        // 1M keys: every key of the sample plus random ones, 2 shards.
+        _directory = Path.Combine(Path.GetTempPath(), $"cube-engine-bench-{Environment.ProcessId}-{Batch}");
+        var buffers = new[] { new EntryBuffer(), new EntryBuffer() };
+        var random = new Random(1);
+        var row = new byte[40];
+        var keys = sampleKeys.ToList();
+        while (keys.Count < TableKeys)
+        {
+            keys.Add((ulong)random.NextInt64(2_000_000, long.MaxValue));
+        }
+
+        foreach (var key in keys)
+        {
+            for (var d = 0; d < 10; d++)
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(row.AsSpan(d * 4), (random.NextSingle() * 2) - 1);
+            }
+
+            buffers[key % 2].Add(key, row);
+        }
+
+        for (var s = 0; s < 2; s++)
+        {
+            var shard = Path.Combine(_directory, $"emb_part{s}");
+            var (index, values, distinct) = ShardWriter.Write(shard, [buffers[s]], ValueCodec.F32, 10);
+            var manifest = new ShardManifest { Dict = "emb", Shard = s, ShardCount = 2, Version = "1", Base = "1", Mode = "base", Codec = "f32", Dimension = 10, Keys = distinct, Index = index, Values = values };
+            File.WriteAllBytes(Path.Combine(shard, ShardLayout.ManifestFileName), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(manifest, Core.CoreJsonContext.Default.ShardManifest));
+            var store = new ShardStore(inMemory: true);
+            store.LoadBase(shard);
+            _stores.Add(store);
+        }
+
+        ModelPackage.Write(Path.Combine(_directory, "model"), DenseNetwork.Random(seed: 3), new ModelSpec { Dict = "emb" }, "1");
+        _model = ModelPackage.Load(Path.Combine(_directory, "model"));
+        _source = new LocalEmbeddingSource(_stores);
+        _engine = new CtrEngine(_model, _source);
+
+        // The exact tensors the engine builds, for ONNX Runtime alone.
+        _dense = new float[Batch * 13];
+        _embeddings = new float[Batch * 260];
+        var unique = new HashSet<ulong>();
+        for (var i = 0; i < Batch; i++)
+        {
+            var s = CriteoSample.Parse(_lines[i]);
+            DenseNormalizer.Criteo.Normalize(s.Dense, _dense.AsSpan(i * 13, 13));
+            for (var slot = 0; slot < 26; slot++)
+            {
+                var key = FeatureHasher.PaddleKey(slot, s.Sparse[slot]);
+                unique.Add(key);
+                var v = new float[10];
+                _source.GatherAsync([key], v, 10, ValueCodec.F32, new bool[1], CancellationToken.None).GetAwaiter().GetResult();
+                v.CopyTo(_embeddings, (i * 260) + (slot * 10));
+            }
+        }
+
+        _uniqueKeys = [.. unique];
+        var endToEnd = EndToEnd();
+        var alone = OnnxRuntimeAlone();
+        for (var i = 0; i < Batch; i++)
+        {
+            if (Math.Abs(endToEnd[i]!.Value - alone[(i * 2) + 1]) > 1e-6)
+            {
+                throw new InvalidOperationException($"sample {i}: end to end {endToEnd[i]}, ORT alone {alone[(i * 2) + 1]}");
+            }
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _model.Dispose();
+        foreach (var store in _stores)
+        {
+            store.Dispose();
+        }
+
+        Directory.Delete(_directory, true);
+    }
+
+    [Benchmark(Baseline = true)]
+    public float[] OnnxRuntimeAlone() =>
+        _model.Scorer.Score(OnnxModelWriter.EmbeddingsInput, _embeddings, 260, OnnxModelWriter.DenseInput, _dense, 13, OnnxModelWriter.Output, Batch);
+
+    [Benchmark]
+    public float?[] EndToEnd() => _engine.ScoreAsync(_lines).GetAwaiter().GetResult().Scores;
+
+    [Benchmark]
+    public float ParseNormaliseHash()
+    {
+        var dense = new float[13];
+        var sum = 0f;
+        foreach (var line in _lines)
+        {
+            var s = CriteoSample.Parse(line);
+            DenseNormalizer.Criteo.Normalize(s.Dense, dense);
+            for (var slot = 0; slot < 26; slot++)
+            {
+                sum += FeatureHasher.PaddleKey(slot, s.Sparse[slot]);
+            }
+        }
+
+        return sum;
+    }
+
+    [Benchmark]
+    public float[] Gather()
+    {
+        var vectors = new float[_uniqueKeys.Length * 10];
+        _source.GatherAsync(_uniqueKeys, vectors, 10, ValueCodec.F32, new bool[_uniqueKeys.Length], CancellationToken.None).GetAwaiter().GetResult();
+        return vectors;
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Appliance.sln")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        return dir ?? throw new InvalidOperationException("repository root not found");
+    }
+}
