@@ -27,6 +27,13 @@ public sealed class CubeClient : IAsyncDisposable
     public async Task<LookupResult> LookupAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken = default)
     {
         var (conf, channels) = Lookup(dict);
+        if (conf.Shards == 1)
+        {
+            // One shard: no split, no copy of the keys.
+            var single = await channels[0].LookupAsync(keys, cancellationToken).ConfigureAwait(false);
+            return Merge(keys.Length, [Identity(keys.Length)], [single]);
+        }
+
         var shards = (ulong)conf.Shards;
         var span = keys.Span;
 
@@ -83,6 +90,27 @@ public sealed class CubeClient : IAsyncDisposable
                 await channel.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    [ThreadStatic]
+    private static int[]? t_identity;
+
+    /// <summary>0, 1, …, count − 1 (positions of a single shard's keys), cached per thread.</summary>
+    private static int[] Identity(int count)
+    {
+        var identity = t_identity;
+        if (identity is null || identity.Length != count)
+        {
+            identity = new int[count];
+            for (var i = 0; i < count; i++)
+            {
+                identity[i] = i;
+            }
+
+            t_identity = identity;
+        }
+
+        return identity;
     }
 
     private (DictConf Conf, ShardChannel[] Shards) Lookup(string dict) =>

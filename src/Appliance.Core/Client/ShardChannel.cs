@@ -30,8 +30,7 @@ public sealed class ShardChannel : IAsyncDisposable
     {
         // Fast path, the common case: one request, answered before the backup delay (or the
         // timeout). It costs one timer instead of the general path's bookkeeping.
-        var tried = new HashSet<int>();
-        var first = Send(Pick(tried), keys, CancellationToken.None);
+        var first = Send(PickFirst(), keys, CancellationToken.None);
         var patience = TimeSpan.FromMilliseconds(_conf.BackupRequestMs > 0 && _replicas.Length > 1 ? _conf.BackupRequestMs : _conf.TimeoutMs);
         try
         {
@@ -48,7 +47,7 @@ public sealed class ShardChannel : IAsyncDisposable
             // fall through to the general path, which takes over the first attempt
         }
 
-        return await LookupSlowAsync(keys, tried, first, cancellationToken).ConfigureAwait(false);
+        return await LookupSlowAsync(keys, [first.Replica], first, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Backup requests, retries and the deadline, continuing from a first attempt that
@@ -169,6 +168,43 @@ public sealed class ShardChannel : IAsyncDisposable
     {
         var connection = await replica.GetAsync().WaitAsync(token).ConfigureAwait(false);
         return await connection.LookupAsync(dict, keys, token).ConfigureAwait(false);
+    }
+
+    /// <summary>The first replica for a request, by the load balancer, skipping replicas marked
+    /// down when another is up. Allocation-free: it runs once per shard request.</summary>
+    private int PickFirst()
+    {
+        var n = _replicas.Length;
+        if (n == 1)
+        {
+            return 0;
+        }
+
+        if (_conf.LoadBalancer == "la")
+        {
+            var best = -1;
+            for (var i = 0; i < n; i++)
+            {
+                if (!_replicas[i].IsDown && (best < 0 || _replicas[i].InFlight < _replicas[best].InFlight))
+                {
+                    best = i;
+                }
+            }
+
+            return best < 0 ? 0 : best;
+        }
+
+        var start = _conf.LoadBalancer == "random" ? Random.Shared.Next(n) : (int)((uint)Interlocked.Increment(ref _next) % (uint)n);
+        for (var i = 0; i < n; i++)
+        {
+            var candidate = (start + i) % n;
+            if (!_replicas[candidate].IsDown)
+            {
+                return candidate;
+            }
+        }
+
+        return start;
     }
 
     /// <summary>The next replica by the load balancer, preferring replicas not yet tried for this
