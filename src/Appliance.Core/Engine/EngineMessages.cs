@@ -55,5 +55,9 @@ public sealed record EngineStatus
 
     public string? LastReloadError { get; init; }
 
+    /// <summary>Mean samples per request received.</summary>
+    public required double MeanRequest { get; init; }
+
+    /// <summary>Mean samples per network run, after micro-batching requests together.</summary>
     public required double MeanBatch { get; init; }
 }

@@ -28,13 +28,16 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
     private long _reloadFailures;
     private string? _lastReloadError;
 
-    public EngineRole(string modelDirectory, IEmbeddingSource source, string sourceName, ILogger logger)
+    private readonly MicroBatcher _batcher;
+
+    public EngineRole(string modelDirectory, IEmbeddingSource source, string sourceName, ILogger logger, int maxBatch = 256, TimeSpan? maxWait = null)
     {
         _modelDirectory = modelDirectory;
         _source = source;
         _sourceName = sourceName;
         _logger = logger;
         _live = new Live(new CtrEngine(ModelPackage.Load(modelDirectory), source));
+        _batcher = new MicroBatcher(ScoreOnLiveAsync, maxBatch, maxWait ?? TimeSpan.FromMilliseconds(1));
     }
 
     public string Role => "engine";
@@ -46,13 +49,20 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
 
     public async Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _requests);
+        Interlocked.Add(ref _batched, lines.Count);
+        var result = await _batcher.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
+        return new PredictResponse { ModelVersion = result.ModelVersion, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys };
+    }
+
+    /// <summary>Scores one (micro-)batch on the live model, holding it until done so a reload
+    /// cannot release its session underneath.</summary>
+    private async Task<ScoreResult> ScoreOnLiveAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
+    {
         var live = Acquire();
         try
         {
-            Interlocked.Increment(ref _requests);
-            Interlocked.Add(ref _batched, lines.Count);
-            var result = await live.Engine.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
-            return new PredictResponse { ModelVersion = result.ModelVersion, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys };
+            return await live.Engine.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -76,7 +86,8 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
             Reloads = Interlocked.Read(ref _reloads),
             ReloadFailures = Interlocked.Read(ref _reloadFailures),
             LastReloadError = _lastReloadError,
-            MeanBatch = requests == 0 ? 0 : Math.Round(Interlocked.Read(ref _batched) / (double)requests, 2),
+            MeanRequest = requests == 0 ? 0 : Math.Round(Interlocked.Read(ref _batched) / (double)requests, 2),
+            MeanBatch = _batcher.MeanBatch,
         };
     }
 
@@ -129,6 +140,7 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
+        await _batcher.DisposeAsync().ConfigureAwait(false);
         if (_watcher is not null)
         {
             await _watcher.ConfigureAwait(false);

@@ -1,0 +1,55 @@
+using System.Globalization;
+using Appliance.Core.Engine;
+
+namespace Appliance.Core.Tests.Engine;
+
+public sealed class MicroBatcherTests
+{
+    /// <summary>A stand-in for the engine: the score of a line is the number it holds.</summary>
+    private static Task<ScoreResult> Echo(IReadOnlyList<string> lines, List<int> runs)
+    {
+        lock (runs)
+        {
+            runs.Add(lines.Count);
+        }
+
+        var scores = lines.Select(l => l == "bad" ? (float?)null : float.Parse(l, CultureInfo.InvariantCulture)).ToArray();
+        var errors = lines.Select(l => l == "bad" ? "bad sample" : null).ToArray();
+        return Task.FromResult(new ScoreResult(scores, errors, 0, 0, "v"));
+    }
+
+    [Fact]
+    public async Task ConcurrentRequestsShareRunsAndEachGetsItsOwnScores()
+    {
+        var runs = new List<int>();
+        await using var batcher = new MicroBatcher((lines, _) => Echo(lines, runs), maxBatch: 64, maxWait: TimeSpan.FromMilliseconds(20));
+        var requests = Enumerable.Range(0, 200).Select(i => Task.Run(() => batcher.ScoreAsync(i % 17 == 0 ? ["bad", $"{i}"] : [$"{i}"], CancellationToken.None))).ToArray();
+        var results = await Task.WhenAll(requests);
+        for (var i = 0; i < results.Length; i++)
+        {
+            var last = results[i].Scores[^1];
+            Assert.Equal((float)i, last);
+            if (i % 17 == 0)
+            {
+                Assert.Null(results[i].Scores[0]);
+                Assert.Equal("bad sample", results[i].Errors[0]);
+            }
+        }
+
+        Assert.True(runs.Count < 200, $"{runs.Count} runs for 200 requests");
+        Assert.All(runs, r => Assert.True(r <= 64 + 1));
+        Assert.True(batcher.MeanBatch > 1);
+    }
+
+    [Fact]
+    public async Task LargeRequestsAndZeroWaitRunAlone()
+    {
+        var runs = new List<int>();
+        await using var noWait = new MicroBatcher((lines, _) => Echo(lines, runs), maxBatch: 8, maxWait: TimeSpan.Zero);
+        await noWait.ScoreAsync(["1"], CancellationToken.None);
+        await using var batcher = new MicroBatcher((lines, _) => Echo(lines, runs), maxBatch: 8, maxWait: TimeSpan.FromSeconds(10));
+        var big = await batcher.ScoreAsync(Enumerable.Range(0, 10).Select(i => $"{i}").ToList(), CancellationToken.None);
+        Assert.Equal(10, big.Scores.Length);
+        Assert.Equal([1, 10], runs);
+    }
+}
