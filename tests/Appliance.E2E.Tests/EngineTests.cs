@@ -12,7 +12,7 @@ namespace Appliance.E2E.Tests;
 public sealed class EngineTests
 {
     private static string SampleFile() =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "..", "shared", "data", "criteo-sample-1000.txt"));
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "tests", "data", "criteo-sample-1000.txt"));
 
     /// <summary>An embedding table for every key of the sample, built into 2 shards under dir/out.</summary>
     private static (List<CriteoSample> Samples, Dictionary<ulong, float[]> Table) BuildTable(TempDirectory dir)

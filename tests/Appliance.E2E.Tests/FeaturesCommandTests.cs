@@ -6,7 +6,7 @@ public sealed class FeaturesCommandTests
     public void PrintsDenseValuesAndPaddleKeysPerLineAndMarksBadLines()
     {
         using var dir = new TempDirectory();
-        var sample = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "..", "shared", "data", "criteo-sample-1000.txt");
+        var sample = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "tests", "data", "criteo-sample-1000.txt");
         var lines = File.ReadAllLines(sample).Take(3).Append("1\tnot\ta sample").ToArray();
         File.WriteAllLines(dir.Combine("in.txt"), lines);
         var r = CubeProcess.Run(dir.Path, "features", "--hash", "paddle", "in.txt");

@@ -33,7 +33,7 @@ public class EngineBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var sample = File.ReadAllLines(Path.Combine(RepositoryRoot(), "..", "shared", "data", "criteo-sample-1000.txt"));
+        var sample = File.ReadAllLines(Path.Combine(RepositoryRoot(), "tests", "data", "criteo-sample-1000.txt"));
         _lines = Enumerable.Range(0, Batch).Select(i => sample[(i * 37) % sample.Length]).ToList();
         var sampleKeys = sample.Select(l => CriteoSample.Parse(l)).SelectMany(s => s.Sparse.Select((t, slot) => FeatureHasher.PaddleKey(slot, t))).ToHashSet();
 

@@ -89,7 +89,7 @@ public sealed class FeatureHasherTests
         Assert.Equal("e75c9ae9", sample.Sparse[25]);
     }
 
-    /// <summary>shared/data/criteo-sample-1000.txt, beside the repository (also on CI).</summary>
+    /// <summary>tests/data/criteo-sample-1000.txt (a copy of shared/data's).</summary>
     internal static string SampleFile()
     {
         var dir = AppContext.BaseDirectory;
@@ -98,7 +98,7 @@ public sealed class FeatureHasherTests
             dir = Path.GetDirectoryName(dir);
         }
 
-        var path = Path.GetFullPath(Path.Combine(dir ?? ".", "..", "shared", "data", "criteo-sample-1000.txt"));
-        return File.Exists(path) ? path : throw new FileNotFoundException($"the Criteo sample is expected at {path} (shared/ beside the repository)");
+        var path = Path.GetFullPath(Path.Combine(dir ?? ".", "tests", "data", "criteo-sample-1000.txt"));
+        return File.Exists(path) ? path : throw new FileNotFoundException($"the Criteo sample is expected at {path}");
     }
 }
