@@ -19,4 +19,19 @@ public sealed class FeaturesCommandTests
         Assert.StartsWith("ERROR\t3 fields", r.Lines[3]);
         Assert.Contains("in.txt: line 4: 3 fields", r.Stderr);
     }
+
+    [Fact]
+    public void TheModelPackageDecidesHashAndNormalisation()
+    {
+        using var dir = new TempDirectory();
+        var sample = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "tests", "data", "criteo-sample-1000.txt");
+        File.WriteAllLines(dir.Combine("in.txt"), File.ReadAllLines(sample).Take(1));
+        var diff = Enumerable.Repeat(10f, 13).ToArray();
+        Appliance.Core.Engine.ModelPackage.Write(dir.Combine("model"), Appliance.Core.Engine.DenseNetwork.Random(1, hidden: 4, hiddenLayers: 1),
+            new Appliance.Core.Engine.ModelSpec { Dict = "emb", Hash = "xxh64", DenseMin = new float[13], DenseDiff = diff }, "1");
+        var r = CubeProcess.Run(dir.Path, "features", "--model", "model", "in.txt").Ok();
+        var (dense, keys) = (r.Lines[0].Split('\t')[0], r.Lines[0].Split('\t')[1]);
+        Assert.StartsWith("0 2.9 5 0.5 726 43.7 ", dense); // (x - 0) / 10
+        Assert.StartsWith($"{Appliance.Core.Engine.FeatureHasher.Xxh64Key(0, "5a9ed9b0")} ", keys);
+    }
 }

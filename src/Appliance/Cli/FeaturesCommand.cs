@@ -13,7 +13,8 @@ internal static class FeaturesCommand
 {
     private static readonly OptionSpec[] Options =
     [
-        new("hash", "paddle (CPython-2 hash mod 1000001, as the original demo trained) or xxh64 (64-bit, no modulo)", "paddle", Meta: "SCHEME"),
+        new("hash", "paddle (CPython-2 hash mod 1000001, as the original demo trained) or xxh64 (64-bit, no modulo)", "paddle, or the model's", Meta: "SCHEME"),
+        new("model", "take the hash scheme and the dense normalisation from this model package's model.json", Meta: "DIR"),
     ];
 
     public static int Run(string[] args)
@@ -21,13 +22,22 @@ internal static class FeaturesCommand
         var a = ParsedArgs.Parse(args, Options);
         if (a.HelpRequested || a.Positionals.Count != 1)
         {
-            Console.Out.WriteLine(ParsedArgs.Usage("cube features [--hash paddle|xxh64] FILE (- for stdin)", "Prints, per Criteo line, the normalised dense values, a TAB, and the 26 keys.", Options));
+            Console.Out.WriteLine(ParsedArgs.Usage("cube features [--hash paddle|xxh64] [--model DIR] FILE (- for stdin)", "Prints, per Criteo line, the normalised dense values, a TAB, and the 26 keys.", Options));
             return a.HelpRequested ? 0 : 2;
         }
 
-        if (!FeatureHasher.TryParse(a.Get("hash"), out var scheme))
+        var normalizer = DenseNormalizer.Criteo;
+        var hashName = a.Has("hash") ? a.Get("hash") : "paddle";
+        if (a.Get("model") is { } modelDirectory)
         {
-            throw new UsageException($"option --hash: '{a.Get("hash")}' is not paddle or xxh64");
+            using var model = ModelPackage.Load(modelDirectory);
+            normalizer = model.Normalizer;
+            hashName = a.Has("hash") ? hashName : model.Spec.Hash;
+        }
+
+        if (!FeatureHasher.TryParse(hashName, out var scheme))
+        {
+            throw new UsageException($"option --hash: '{hashName}' is not paddle or xxh64");
         }
 
         var path = a.Positionals[0];
@@ -53,7 +63,7 @@ internal static class FeaturesCommand
                 continue;
             }
 
-            DenseNormalizer.Criteo.Normalize(sample.Dense, dense);
+            normalizer.Normalize(sample.Dense, dense);
             line.Clear();
             for (var k = 0; k < dense.Length; k++)
             {
