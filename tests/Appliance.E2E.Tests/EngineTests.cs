@@ -129,6 +129,37 @@ public sealed class EngineTests
         AssertScores(dir.Combine("degraded.txt"), network, samples, zeroed);
     }
 
+    [Fact]
+    public async Task VariantsShareTrafficByWeightAndCanBeNamed()
+    {
+        using var dir = new TempDirectory();
+        BuildTable(dir);
+        ModelPackage.Write(dir.Combine("a"), DenseNetwork.Random(seed: 41), new ModelSpec { Dict = "emb" }, "10");
+        ModelPackage.Write(dir.Combine("b"), DenseNetwork.Random(seed: 42), new ModelSpec { Dict = "emb" }, "20");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", $"{dir.Combine("a")}:3,{dir.Combine("b")}:1", "--local", "--data-dir", dir.Combine("out"), "--max-wait-us", "0");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{engine.HttpPort}/") };
+        var line = File.ReadLines(SampleFile()).First();
+        var seen = new Dictionary<string, HashSet<float>>();
+        for (var i = 0; i < 200; i++)
+        {
+            using var response = await http.PostAsync("predict", new StringContent(JsonSerializer.Serialize(new { lines = new[] { line } }), System.Text.Encoding.UTF8, "application/json"));
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            var variant = body.RootElement.GetProperty("variant").GetString()!;
+            (seen.TryGetValue(variant, out var scores) ? scores : seen[variant] = []).Add(body.RootElement.GetProperty("scores")[0].GetSingle());
+        }
+
+        Assert.Equal(["a", "b"], seen.Keys.Order());
+        Assert.All(seen.Values, scores => Assert.Single(scores)); // each variant scores consistently, differently from the other
+        Assert.NotEqual(seen["a"].Single(), seen["b"].Single());
+        using var status = JsonDocument.Parse(await http.GetStringAsync("status"));
+        var variants = status.RootElement.GetProperty("engine").GetProperty("variants").EnumerateArray().ToDictionary(v => v.GetProperty("name").GetString()!, v => v.GetProperty("requests").GetInt64());
+        Assert.Equal(200, variants["a"] + variants["b"]);
+        Assert.InRange(variants["a"], 110, 190); // weight 3:1 → 150 expected
+        using var forced = await http.PostAsync("predict", new StringContent(JsonSerializer.Serialize(new { lines = new[] { line }, variant = "b" }), System.Text.Encoding.UTF8, "application/json"));
+        using var forcedBody = JsonDocument.Parse(await forced.Content.ReadAsStringAsync());
+        Assert.Equal(seen["b"].Single(), forcedBody.RootElement.GetProperty("scores")[0].GetSingle());
+    }
+
     private static async Task WaitForVersion(string address, string version)
     {
         using var http = new HttpClient();

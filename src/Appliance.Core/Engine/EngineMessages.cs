@@ -7,6 +7,9 @@ public sealed record PredictRequest
     public IReadOnlyList<string>? Lines { get; init; }
 
     public IReadOnlyList<StructuredSample>? Samples { get; init; }
+
+    /// <summary>Force a model variant by name (its directory name); default: chosen by weight.</summary>
+    public string? Variant { get; init; }
 }
 
 public sealed record StructuredSample
@@ -24,6 +27,9 @@ public sealed record StructuredSample
 public sealed record PredictResponse
 {
     public required string ModelVersion { get; init; }
+
+    /// <summary>The model variant that scored the request.</summary>
+    public string Variant { get; init; } = string.Empty;
 
     public required IReadOnlyList<float?> Scores { get; init; }
 
@@ -58,6 +64,24 @@ public sealed record EngineStatus
     /// <summary>Mean samples per request received.</summary>
     public required double MeanRequest { get; init; }
 
-    /// <summary>Mean samples per network run, after micro-batching requests together.</summary>
+    /// <summary>Mean samples per network run, after micro-batching requests together (first variant).</summary>
+    public required double MeanBatch { get; init; }
+
+    public required IReadOnlyList<VariantStatus> Variants { get; init; }
+}
+
+/// <summary>One model variant in /status.</summary>
+public sealed record VariantStatus
+{
+    public required string Name { get; init; }
+
+    public required string Model { get; init; }
+
+    public required string ModelVersion { get; init; }
+
+    public required int Weight { get; init; }
+
+    public required long Requests { get; init; }
+
     public required double MeanBatch { get; init; }
 }

@@ -1,6 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
 using Appliance.Core.Control;
-using Appliance.Core.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -8,36 +8,48 @@ using Microsoft.Extensions.Logging;
 namespace Appliance.Core.Engine;
 
 /// <summary>
-/// The engine role: POST /predict over HTTP, GET /status. Hot reload: when the package's
-/// timestamp file changes, the new package is loaded beside the live one (a package that fails to
-/// load or validate is logged and the live one keeps serving), switched in atomically, and the old
-/// session released once the requests that started on it have finished.
+/// The engine role: POST /predict over HTTP, GET /status, /metrics. It serves one or more model
+/// variants (<see cref="ModelVariant"/>), each request going to one of them at random in proportion
+/// to their weights (or to the one it names).
 /// </summary>
 public sealed class EngineRole : IRoleReporter, IAsyncDisposable
 {
-    private readonly string _modelDirectory;
-    private readonly IEmbeddingSource _source;
+    private readonly ModelVariant[] _variants;
+    private readonly int _totalWeight;
     private readonly string _sourceName;
-    private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
-    private Live _live;
     private Task? _watcher;
     private long _requests;
-    private long _batched;
-    private long _reloads;
-    private long _reloadFailures;
-    private string? _lastReloadError;
+    private long _samples;
 
-    private readonly MicroBatcher _batcher;
-
-    public EngineRole(string modelDirectory, IEmbeddingSource source, string sourceName, ILogger logger, int maxBatch = 256, TimeSpan? maxWait = null)
+    /// <param name="models">(directory, weight) per variant; a variant is named after its directory.</param>
+    public EngineRole(IReadOnlyList<(string Directory, int Weight)> models, IEmbeddingSource source, string sourceName, ILogger logger, int maxBatch = 256, TimeSpan? maxWait = null)
     {
-        _modelDirectory = modelDirectory;
-        _source = source;
         _sourceName = sourceName;
-        _logger = logger;
-        _live = new Live(new CtrEngine(ModelPackage.Load(modelDirectory), source));
-        _batcher = new MicroBatcher(ScoreOnLiveAsync, maxBatch, maxWait ?? TimeSpan.FromMilliseconds(1));
+        var variants = new List<ModelVariant>();
+        try
+        {
+            foreach (var (directory, weight) in models)
+            {
+                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, maxBatch, maxWait ?? TimeSpan.FromMilliseconds(1)));
+            }
+        }
+        catch
+        {
+            foreach (var v in variants)
+            {
+                v.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            throw;
+        }
+
+        _variants = [.. variants];
+        _totalWeight = _variants.Sum(v => v.Weight);
+        if (_totalWeight <= 0)
+        {
+            throw new ArgumentException("the model variants' weights must add up to more than 0");
+        }
     }
 
     public string Role => "engine";
@@ -47,47 +59,34 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
     public void Map(WebApplication app) =>
         app.MapPost("/predict", (Func<HttpContext, Task>)PredictAsync);
 
-    public async Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
+    public async Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken)
     {
+        var variant = Choose(variantName);
         Interlocked.Increment(ref _requests);
-        Interlocked.Add(ref _batched, lines.Count);
-        var result = await _batcher.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
-        return new PredictResponse { ModelVersion = result.ModelVersion, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys };
-    }
-
-    /// <summary>Scores one (micro-)batch on the live model, holding it until done so a reload
-    /// cannot release its session underneath.</summary>
-    private async Task<ScoreResult> ScoreOnLiveAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
-    {
-        var live = Acquire();
-        try
-        {
-            return await live.Engine.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            live.Release();
-        }
+        Interlocked.Add(ref _samples, lines.Count);
+        var result = await variant.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
+        return new PredictResponse { ModelVersion = result.ModelVersion, Variant = variant.Name, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys };
     }
 
     public EngineStatus GetStatus()
     {
-        var engine = Volatile.Read(ref _live).Engine;
         var requests = Interlocked.Read(ref _requests);
+        var first = _variants[0];
         return new EngineStatus
         {
-            Model = _modelDirectory,
-            ModelVersion = engine.Model.Timestamp,
+            Model = first.Directory,
+            ModelVersion = first.Engine.Model.Timestamp,
             Source = _sourceName,
             Requests = requests,
-            Samples = engine.Samples,
-            SampleErrors = engine.Errors,
-            MissingKeys = engine.Misses,
-            Reloads = Interlocked.Read(ref _reloads),
-            ReloadFailures = Interlocked.Read(ref _reloadFailures),
-            LastReloadError = _lastReloadError,
-            MeanRequest = requests == 0 ? 0 : Math.Round(Interlocked.Read(ref _batched) / (double)requests, 2),
-            MeanBatch = _batcher.MeanBatch,
+            Samples = _variants.Sum(v => v.Engine.Samples),
+            SampleErrors = _variants.Sum(v => v.Engine.Errors),
+            MissingKeys = _variants.Sum(v => v.Engine.Misses),
+            Reloads = _variants.Sum(v => v.Reloads),
+            ReloadFailures = _variants.Sum(v => v.ReloadFailures),
+            LastReloadError = _variants.Select(v => v.LastReloadError).LastOrDefault(e => e is not null),
+            MeanRequest = requests == 0 ? 0 : Math.Round(Interlocked.Read(ref _samples) / (double)requests, 2),
+            MeanBatch = first.MeanBatch,
+            Variants = _variants.Select(v => new VariantStatus { Name = v.Name, Model = v.Directory, ModelVersion = v.Engine.Model.Timestamp, Weight = v.Weight, Requests = v.Requests, MeanBatch = v.MeanBatch }).ToList(),
         };
     }
 
@@ -102,52 +101,49 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
         metrics.Counter("cube_engine_missing_keys_total", "Embedding keys not in the table (zero vectors).", s.MissingKeys);
         metrics.Counter("cube_engine_reloads_total", "Model packages switched in.", s.Reloads);
         metrics.Counter("cube_engine_reload_failures_total", "Model packages refused (the live one kept serving).", s.ReloadFailures);
-    }
-
-    /// <summary>Checks the timestamp file and reloads if it changed; false if the new package was refused.</summary>
-    public bool ReloadIfChanged()
-    {
-        var path = Path.Combine(_modelDirectory, ModelPackage.TimestampFile);
-        var stamp = File.Exists(path) ? File.ReadAllText(path).Trim() : string.Empty;
-        var current = Volatile.Read(ref _live);
-        if (stamp == current.Engine.Model.Timestamp)
+        foreach (var v in s.Variants)
         {
-            return true;
-        }
-
-        try
-        {
-            var next = new Live(new CtrEngine(ModelPackage.Load(_modelDirectory), _source));
-            var old = Interlocked.Exchange(ref _live, next);
-            old.Release(); // the owner's reference: disposed when its last request finishes
-            Interlocked.Increment(ref _reloads);
-            ControlLog.ModelReloaded(_logger, next.Engine.Model.Timestamp, old.Engine.Model.Timestamp);
-            return true;
-        }
-        catch (Exception e) when (e is Formats.InputFormatException or IOException or InvalidDataException)
-        {
-            if (_lastReloadError != e.Message)
-            {
-                ControlLog.ModelRefused(_logger, current.Engine.Model.Timestamp, e.Message);
-            }
-
-            _lastReloadError = e.Message;
-            Interlocked.Increment(ref _reloadFailures);
-            return false;
+            metrics.Counter("cube_engine_variant_requests_total", "Predict requests per model variant.", v.Requests, $"variant=\"{v.Name}\",weight=\"{v.Weight.ToString(CultureInfo.InvariantCulture)}\"");
         }
     }
+
+    /// <summary>Reloads every variant whose timestamp changed; false if any package was refused.</summary>
+    public bool ReloadIfChanged() => _variants.Select(v => v.ReloadIfChanged()).ToList().All(ok => ok);
 
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await _batcher.DisposeAsync().ConfigureAwait(false);
         if (_watcher is not null)
         {
             await _watcher.ConfigureAwait(false);
         }
 
-        Volatile.Read(ref _live).Release();
+        foreach (var variant in _variants)
+        {
+            await variant.DisposeAsync().ConfigureAwait(false);
+        }
+
         _stopping.Dispose();
+    }
+
+    private ModelVariant Choose(string? name)
+    {
+        if (name is not null)
+        {
+            return _variants.FirstOrDefault(v => v.Name == name) ?? throw new ArgumentException($"no model variant '{name}' (variants: {string.Join(", ", _variants.Select(v => v.Name))})");
+        }
+
+        var pick = Random.Shared.Next(_totalWeight);
+        foreach (var variant in _variants)
+        {
+            pick -= variant.Weight;
+            if (pick < 0)
+            {
+                return variant;
+            }
+        }
+
+        return _variants[^1];
     }
 
     private async Task PredictAsync(HttpContext context)
@@ -168,26 +164,19 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
         lines.AddRange(request?.Samples?.Select(s => s.ToLine()) ?? []);
         try
         {
-            var response = await PredictAsync(lines, context.RequestAborted).ConfigureAwait(false);
+            var response = await PredictAsync(lines, request?.Variant, context.RequestAborted).ConfigureAwait(false);
             context.Response.ContentType = "application/json";
             await JsonSerializer.SerializeAsync(context.Response.Body, response, EngineJsonContext.Default.PredictResponse, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (ArgumentException e)
+        {
+            context.Response.StatusCode = 400;
+            await context.Response.WriteAsync(e.Message).ConfigureAwait(false);
         }
         catch (EmbeddingUnavailableException e)
         {
             context.Response.StatusCode = 503;
             await context.Response.WriteAsync(e.Message).ConfigureAwait(false);
-        }
-    }
-
-    private Live Acquire()
-    {
-        while (true)
-        {
-            var live = Volatile.Read(ref _live);
-            if (live.TryAddRef())
-            {
-                return live;
-            }
         }
     }
 
@@ -205,14 +194,5 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
         {
             // stopping
         }
-    }
-
-    /// <summary>A loaded engine with a reference count: requests hold it; the ONNX session is
-    /// disposed when it is retired and the last request has left.</summary>
-    private sealed class Live(CtrEngine engine) : Storage.RefCounted
-    {
-        public CtrEngine Engine { get; } = engine;
-
-        protected override void OnDrained() => Engine.Model.Dispose();
     }
 }

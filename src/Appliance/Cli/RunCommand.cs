@@ -25,7 +25,7 @@ internal static class RunCommand
     private static readonly OptionSpec[] Options =
     [
         new("roles", "comma-separated roles: server, agent (needs server), transfer, engine (all is not in this build yet)", Meta: "ROLES"),
-        new("model", "engine: model package directory (model.onnx, model.json, timestamp)", Meta: "DIR"),
+        new("model", "engine: model package directory (model.onnx, model.json, timestamp); variants with traffic weights: DIR:70,DIR2:30", Meta: "DIR[:W],…"),
         new("local", "engine: serve embeddings from --data-dir (a builder's output) in this process", IsFlag: true),
         new("conf", "engine: fetch embeddings from the cluster in this cube.conf", Meta: "FILE"),
         new("on-shard-failure", "engine with --conf: zero (missing embeddings) or error (the request fails)", "zero", Meta: "POLICY"),
@@ -104,7 +104,8 @@ internal static class RunCommand
 
     private static int ServeEngine(ParsedArgs a, int httpPort, LogLevel logLevel)
     {
-        var modelDirectory = Path.GetFullPath(a.Require("model"));
+        var models = ParseModels(a.Require("model"));
+        var modelDirectory = models[0].Directory;
         var reporters = new List<IRoleReporter>();
         var app = HttpHost.Build(IPAddress.Parse(a.Require("bind")), httpPort, reporters, logLevel);
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
@@ -116,6 +117,14 @@ internal static class RunCommand
         {
             using var probe = ModelPackage.Load(modelDirectory);
             var dict = probe.Spec.Dict;
+            foreach (var (other, _) in models.Skip(1))
+            {
+                using var variant = ModelPackage.Load(other);
+                if (variant.Spec.Dict != dict)
+                {
+                    throw new UsageException($"option --model: {other} reads dict '{variant.Spec.Dict}', {modelDirectory} reads '{dict}'; variants share one table");
+                }
+            }
             IEmbeddingSource source;
             string sourceName;
             if (a.Flag("local"))
@@ -147,19 +156,19 @@ internal static class RunCommand
                 sourceName = $"remote {Path.GetFullPath(conf)} (on shard failure: {policy})";
             }
 
-            engine = new EngineRole(modelDirectory, source, sourceName, loggers.CreateLogger("cube.engine"), a.Int("max-batch", 1, 1 << 20), TimeSpan.FromMicroseconds(a.Int("max-wait-us", 0, 10_000_000)));
+            engine = new EngineRole(models, source, sourceName, loggers.CreateLogger("cube.engine"), a.Int("max-batch", 1, 1 << 20), TimeSpan.FromMicroseconds(a.Int("max-wait-us", 0, 10_000_000)));
             engine.Map(app);
             reporters.Add(engine);
             if (a.Flag("check"))
             {
-                Console.Out.WriteLine($"roles          engine\nmodel          {modelDirectory} ({engine.GetStatus().ModelVersion})\nembeddings     {sourceName}\nhttp-port      {httpPort}\nconfiguration is valid");
+                Console.Out.WriteLine($"roles          engine\nmodels         {string.Join(", ", engine.GetStatus().Variants.Select(v => $"{v.Model} ({v.ModelVersion}) weight {v.Weight}"))}\nembeddings     {sourceName}\nhttp-port      {httpPort}\nconfiguration is valid");
                 return 0;
             }
 
             app.StartAsync().GetAwaiter().GetResult();
             engine.Start();
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or InputFormatException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or InputFormatException or System.Net.Sockets.SocketException or ArgumentException)
         {
             Console.Error.WriteLine($"cube run: cannot start the engine: {e.Message}");
             return 1;
@@ -179,6 +188,27 @@ internal static class RunCommand
         app.DisposeAsync().AsTask().GetAwaiter().GetResult();
         HostLog.Stopped(log);
         return 0;
+    }
+
+    /// <summary>DIR or DIR:WEIGHT, comma-separated (weight 1 when omitted).</summary>
+    private static List<(string Directory, int Weight)> ParseModels(string text)
+    {
+        var models = new List<(string, int)>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = item.LastIndexOf(':');
+            var weight = 1;
+            var directory = item;
+            if (colon > 0 && int.TryParse(item[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var w))
+            {
+                weight = w;
+                directory = item[..colon];
+            }
+
+            models.Add((Path.GetFullPath(directory), weight));
+        }
+
+        return models.Count > 0 ? models : throw new UsageException("option --model: no model package given");
     }
 
     private static AgentOptions AgentOptionsFrom(ParsedArgs a, ServerOptions? server)
