@@ -14,6 +14,7 @@ internal static class Program
     {
         "build" => BuildThroughput.Run(args[1..]),
         "memory" => IndexMemory.Run(args[1..]),
+        "engine-fixture" => Engine.EngineFixture.Run(args[1..]),
         _ => Run(args),
     };
 

@@ -136,7 +136,7 @@ public sealed class EngineTests
         BuildTable(dir);
         ModelPackage.Write(dir.Combine("a"), DenseNetwork.Random(seed: 41), new ModelSpec { Dict = "emb" }, "10");
         ModelPackage.Write(dir.Combine("b"), DenseNetwork.Random(seed: 42), new ModelSpec { Dict = "emb" }, "20");
-        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", $"{dir.Combine("a")}:3,{dir.Combine("b")}:1", "--local", "--data-dir", dir.Combine("out"), "--max-wait-us", "0");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", $"{dir.Combine("a")}:3,{dir.Combine("b")}:1", "--local", "--data-dir", dir.Combine("out"), "--max-batch", "1");
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{engine.HttpPort}/") };
         var line = File.ReadLines(SampleFile()).First();
         var seen = new Dictionary<string, HashSet<float>>();

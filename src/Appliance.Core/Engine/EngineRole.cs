@@ -23,7 +23,7 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
     private long _samples;
 
     /// <param name="models">(directory, weight) per variant; a variant is named after its directory.</param>
-    public EngineRole(IReadOnlyList<(string Directory, int Weight)> models, IEmbeddingSource source, string sourceName, ILogger logger, int maxBatch = 256, TimeSpan? maxWait = null)
+    public EngineRole(IReadOnlyList<(string Directory, int Weight)> models, IEmbeddingSource source, string sourceName, ILogger logger, int maxBatch = 256, int runners = 0)
     {
         _sourceName = sourceName;
         var variants = new List<ModelVariant>();
@@ -31,7 +31,7 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
         {
             foreach (var (directory, weight) in models)
             {
-                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, maxBatch, maxWait ?? TimeSpan.FromMilliseconds(1)));
+                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, maxBatch, runners > 0 ? runners : Environment.ProcessorCount));
             }
         }
         catch

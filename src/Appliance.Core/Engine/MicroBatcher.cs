@@ -3,38 +3,40 @@ using System.Threading.Channels;
 namespace Appliance.Core.Engine;
 
 /// <summary>
-/// Merges the samples of requests that arrive together into one network run: a batch closes at
-/// <see cref="MaxBatch"/> samples or <see cref="MaxWait"/> after its first request, whichever
-/// comes first. One run of batch 256 costs far less than 256 runs of batch 1 (the per-run cost of
-/// ONNX Runtime dominates small batches), so concurrent small requests gain throughput for at most
-/// MaxWait of latency. Requests larger than MaxBatch run on their own.
+/// Merges the samples of requests that arrive while the network is busy into one run. At most
+/// <see cref="Concurrency"/> runs execute at once (one per core); requests arriving meanwhile queue,
+/// and the next free runner takes everything queued, up to <see cref="MaxBatch"/> samples. An idle
+/// engine therefore adds no waiting at all, and a busy one trades many small runs — whose fixed
+/// cost dominates in ONNX Runtime — for a few large ones. Requests of MaxBatch or more run alone.
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
 {
     private readonly Func<IReadOnlyList<string>, CancellationToken, Task<ScoreResult>> _score;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SemaphoreSlim _runners;
     private readonly Task _loop;
     private long _runs;
     private long _samples;
 
-    public MicroBatcher(Func<IReadOnlyList<string>, CancellationToken, Task<ScoreResult>> score, int maxBatch, TimeSpan maxWait)
+    public MicroBatcher(Func<IReadOnlyList<string>, CancellationToken, Task<ScoreResult>> score, int maxBatch, int concurrency)
     {
         _score = score;
         MaxBatch = maxBatch;
-        MaxWait = maxWait;
+        Concurrency = Math.Max(1, concurrency);
+        _runners = new SemaphoreSlim(Concurrency);
         _loop = Task.Run(LoopAsync);
     }
 
     public int MaxBatch { get; }
 
-    public TimeSpan MaxWait { get; }
+    public int Concurrency { get; }
 
     /// <summary>Mean samples per network run.</summary>
     public double MeanBatch => Interlocked.Read(ref _runs) == 0 ? 0 : Math.Round(Interlocked.Read(ref _samples) / (double)Interlocked.Read(ref _runs), 2);
 
     public Task<ScoreResult> ScoreAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
     {
-        if (lines.Count >= MaxBatch || MaxWait <= TimeSpan.Zero)
+        if (lines.Count >= MaxBatch)
         {
             Count(lines.Count);
             return _score(lines, cancellationToken);
@@ -50,6 +52,12 @@ public sealed class MicroBatcher : IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
+        for (var i = 0; i < Concurrency; i++)
+        {
+            await _runners.WaitAsync().ConfigureAwait(false); // let runs in progress finish
+        }
+
+        _runners.Dispose();
     }
 
     private void Count(int samples)
@@ -63,35 +71,19 @@ public sealed class MicroBatcher : IAsyncDisposable
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            if (!reader.TryRead(out var first))
+            await _runners.WaitAsync().ConfigureAwait(false);
+            var batch = new List<Pending>();
+            var size = 0;
+            while (size < MaxBatch && reader.TryRead(out var next))
             {
+                batch.Add(next);
+                size += next.Lines.Count;
+            }
+
+            if (batch.Count == 0)
+            {
+                _runners.Release();
                 continue;
-            }
-
-            var batch = new List<Pending> { first };
-            var size = first.Lines.Count;
-            using var window = new CancellationTokenSource(MaxWait);
-            try
-            {
-                while (size < MaxBatch)
-                {
-                    if (!reader.TryRead(out var next))
-                    {
-                        if (!await reader.WaitToReadAsync(window.Token).ConfigureAwait(false))
-                        {
-                            break;
-                        }
-
-                        continue;
-                    }
-
-                    batch.Add(next);
-                    size += next.Lines.Count;
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // the wait is over: run what has been collected
             }
 
             _ = RunAsync(batch, size);
@@ -100,15 +92,15 @@ public sealed class MicroBatcher : IAsyncDisposable
 
     private async Task RunAsync(List<Pending> batch, int size)
     {
-        Count(size);
-        var lines = new List<string>(size);
-        foreach (var p in batch)
-        {
-            lines.AddRange(p.Lines);
-        }
-
         try
         {
+            Count(size);
+            var lines = new List<string>(size);
+            foreach (var p in batch)
+            {
+                lines.AddRange(p.Lines);
+            }
+
             var result = await _score(lines, CancellationToken.None).ConfigureAwait(false);
             var at = 0;
             foreach (var p in batch)
@@ -124,6 +116,10 @@ public sealed class MicroBatcher : IAsyncDisposable
             {
                 p.Result.TrySetException(e);
             }
+        }
+        finally
+        {
+            _runners.Release();
         }
     }
 

@@ -8,7 +8,7 @@ namespace Appliance.Core.Engine;
 /// WeightedRandomRender). Hot reload: when the package's timestamp file changes, the new package is
 /// loaded beside the live one (one that fails to load or validate is logged and the live one keeps
 /// serving), switched in atomically, and the old session released once the requests that started
-/// on it have finished. Concurrent requests share network runs through a <see cref="MicroBatcher"/>.
+/// on it have finished. Requests that arrive while the network is busy share runs (<see cref="MicroBatcher"/>).
 /// </summary>
 internal sealed class ModelVariant : IAsyncDisposable
 {
@@ -20,7 +20,7 @@ internal sealed class ModelVariant : IAsyncDisposable
     private long _reloads;
     private long _reloadFailures;
 
-    public ModelVariant(string name, string directory, int weight, IEmbeddingSource source, ILogger logger, int maxBatch, TimeSpan maxWait)
+    public ModelVariant(string name, string directory, int weight, IEmbeddingSource source, ILogger logger, int maxBatch, int runners)
     {
         Name = name;
         Directory = directory;
@@ -28,7 +28,7 @@ internal sealed class ModelVariant : IAsyncDisposable
         _source = source;
         _logger = logger;
         _live = new Live(new CtrEngine(ModelPackage.Load(directory), source));
-        _batcher = new MicroBatcher(ScoreOnLiveAsync, maxBatch, maxWait);
+        _batcher = new MicroBatcher(ScoreOnLiveAsync, maxBatch, runners);
     }
 
     public string Name { get; }

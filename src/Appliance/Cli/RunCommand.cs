@@ -29,8 +29,8 @@ internal static class RunCommand
         new("local", "engine: serve embeddings from --data-dir (a builder's output) in this process", IsFlag: true),
         new("conf", "engine: fetch embeddings from the cluster in this cube.conf", Meta: "FILE"),
         new("on-shard-failure", "engine with --conf: zero (missing embeddings) or error (the request fails)", "zero", Meta: "POLICY"),
-        new("max-batch", "engine: samples per network run when requests are batched together", "256", Meta: "N"),
-        new("max-wait-us", "engine: longest a request waits for others to share its run (0 = no batching)", "1000", Meta: "US"),
+        new("max-batch", "engine: most samples in one network run (requests queued while runs are busy are merged; 1 = no merging)", "256", Meta: "N"),
+        new("runners", "engine: network runs at once (ONNX sessions use one thread each)", "the number of cores", Meta: "N"),
         new("check", "validate flags and files, print the effective settings, exit 0 (valid) or 2", IsFlag: true),
         new("flagfile", "gflags-style file of --name=value lines (the original conf/gflags.conf); command-line flags win", Meta: "FILE"),
         new("bind", "address the data and HTTP ports listen on", "0.0.0.0", Meta: "ADDR"),
@@ -156,7 +156,7 @@ internal static class RunCommand
                 sourceName = $"remote {Path.GetFullPath(conf)} (on shard failure: {policy})";
             }
 
-            engine = new EngineRole(models, source, sourceName, loggers.CreateLogger("cube.engine"), a.Int("max-batch", 1, 1 << 20), TimeSpan.FromMicroseconds(a.Int("max-wait-us", 0, 10_000_000)));
+            engine = new EngineRole(models, source, sourceName, loggers.CreateLogger("cube.engine"), a.Int("max-batch", 1, 1 << 20), a.Has("runners") ? a.Int("runners", 1, 1024) : 0);
             engine.Map(app);
             reporters.Add(engine);
             if (a.Flag("check"))
