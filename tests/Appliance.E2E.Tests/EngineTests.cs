@@ -160,6 +160,37 @@ public sealed class EngineTests
         Assert.Equal(seen["b"].Single(), forcedBody.RootElement.GetProperty("scores")[0].GetSingle());
     }
 
+    [Fact]
+    public async Task ThePredictOpcodeAnswersLikeHttpWithPipelining()
+    {
+        using var dir = new TempDirectory();
+        BuildTable(dir);
+        ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 51), new ModelSpec { Dict = "emb" }, "5");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"));
+        var lines = File.ReadLines(SampleFile()).Take(40).Append("not a sample").ToList();
+        using var http = new HttpClient();
+        using var httpResponse = await http.PostAsync($"http://127.0.0.1:{engine.HttpPort}/predict", new StringContent(JsonSerializer.Serialize(new { lines }), System.Text.Encoding.UTF8, "application/json"));
+        using var httpBody = JsonDocument.Parse(await httpResponse.Content.ReadAsStringAsync());
+        var expected = httpBody.RootElement.GetProperty("scores").EnumerateArray().Select(s => s.ValueKind == JsonValueKind.Null ? float.NaN : s.GetSingle()).ToArray();
+
+        await using var connection = await Appliance.Core.Client.ClientConnection.ConnectAsync(new Appliance.Core.Client.NodeAddress("127.0.0.1", engine.DataPort), TimeSpan.FromSeconds(5), CancellationToken.None);
+        var calls = Enumerable.Range(0, 8).Select(i => connection.SendAsync(i, (buffer, id, _) => Appliance.Core.Protocol.PredictCodec.WriteRequest(buffer, id, string.Empty, lines))).ToArray();
+        foreach (var call in calls)
+        {
+            using var reply = (await call).EnsureSuccess("engine");
+            var (version, variant, scores, errors) = Appliance.Core.Protocol.PredictCodec.ReadResponse(reply.Payload);
+            Assert.Equal(("5", "model"), (version, variant));
+            Assert.Equal(expected.Length, scores.Length);
+            for (var i = 0; i < scores.Length - 1; i++)
+            {
+                Assert.Equal(expected[i], scores[i]);
+            }
+
+            Assert.True(float.IsNaN(scores[^1]));
+            Assert.Contains("fields", errors[lines.Count - 1]);
+        }
+    }
+
     private static async Task WaitForVersion(string address, string version)
     {
         using var http = new HttpClient();

@@ -15,6 +15,8 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
     private const int InitialBuffer = 64 << 10;
     private const int CoalesceLimit = 256 << 10;
 
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly List<Task> _pending = [];
     private CancellationTokenSource _sendTimeout = new();
 
     public async Task RunAsync(CancellationToken stopping)
@@ -100,7 +102,21 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
                         return false;
                     }
 
-                    handler.Handle(header, available.Slice(FrameHeader.Size, header.PayloadLength), output);
+                    if (handler is IAsyncFrameHandler async && async.IsAsync(header.Opcode))
+                    {
+                        // The input buffer is reused: the handler gets its own copy of the payload.
+                        var payload = available.Slice(FrameHeader.Size, header.PayloadLength).ToArray();
+                        lock (_pending)
+                        {
+                            _pending.RemoveAll(t => t.IsCompleted);
+                            _pending.Add(ReplyLaterAsync(async, header, payload));
+                        }
+                    }
+                    else
+                    {
+                        handler.Handle(header, available.Slice(FrameHeader.Size, header.PayloadLength), output);
+                    }
+
                     frames++;
                     start += header.FrameLength;
                     break;
@@ -116,7 +132,52 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
         }
     }
 
+    /// <summary>Waits (bounded) for replies still being computed, so a drain answers them too.</summary>
+    public async Task FinishPendingAsync(TimeSpan timeout)
+    {
+        Task[] pending;
+        lock (_pending)
+        {
+            pending = [.. _pending];
+        }
+
+        await Task.WhenAny(Task.WhenAll(pending), Task.Delay(timeout)).ConfigureAwait(false);
+    }
+
+    private async Task ReplyLaterAsync(IAsyncFrameHandler async, FrameHeader header, byte[] payload)
+    {
+        var output = new FrameBuffer(1024);
+        try
+        {
+            await async.HandleAsync(header, payload, output).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            output.WriteError(header.Opcode, header.RequestId, ErrorCode.Internal, e.Message);
+        }
+
+        await SendAsync(output.Written).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends under a lock: the read loop and replies computed later share the socket.</summary>
     private async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes)
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            return await SendLockedAsync(bytes).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    private async ValueTask<bool> SendLockedAsync(ReadOnlyMemory<byte> bytes)
     {
         // One timer per connection, re-armed per send (a new CancellationTokenSource per reply
         // would allocate on the hot path).
@@ -144,5 +205,9 @@ internal sealed class FrameConnection(Socket socket, IFrameHandler handler, Serv
         }
     }
 
-    public void Dispose() => _sendTimeout.Dispose();
+    public void Dispose()
+    {
+        _sendTimeout.Dispose();
+        _sendLock.Dispose();
+    }
 }

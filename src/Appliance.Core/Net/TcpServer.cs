@@ -148,6 +148,7 @@ public sealed class TcpServer : IAsyncDisposable
         {
             using var connection = new FrameConnection(socket, _handler, _limits, Stats);
             await connection.RunAsync(_stopping.Token).ConfigureAwait(false);
+            await connection.FinishPendingAsync(_limits.DrainTimeout).ConfigureAwait(false);
         }
         catch (SocketException e)
         {

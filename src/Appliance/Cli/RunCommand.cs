@@ -112,6 +112,7 @@ internal static class RunCommand
         var log = loggers.CreateLogger("cube");
         var stores = new List<Core.Storage.ShardStore>();
         Core.Client.CubeClient? client = null;
+        Core.Net.TcpServer? tcp = null;
         EngineRole engine;
         try
         {
@@ -165,6 +166,13 @@ internal static class RunCommand
                 return 0;
             }
 
+            if (a.Has("port"))
+            {
+                // The binary protocol's predict opcode, on --port (HTTP stays on --http-port).
+                tcp = new Core.Net.TcpServer(new IPEndPoint(IPAddress.Parse(a.Require("bind")), a.Int("port", 0, 65535)), new EngineFrameHandler(engine), new Core.Net.ServerLimits(), loggers.CreateLogger("cube.net"));
+                tcp.Start();
+            }
+
             app.StartAsync().GetAwaiter().GetResult();
             engine.Start();
         }
@@ -174,10 +182,11 @@ internal static class RunCommand
             return 1;
         }
 
-        HostLog.Ready(log, 0, HttpHost.BoundPort(app));
+        HostLog.Ready(log, tcp?.Port ?? 0, HttpHost.BoundPort(app));
         SystemdNotifier.Notify("READY=1");
         app.WaitForShutdownAsync().GetAwaiter().GetResult();
         SystemdNotifier.Notify("STOPPING=1");
+        tcp?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
         client?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         foreach (var store in stores)

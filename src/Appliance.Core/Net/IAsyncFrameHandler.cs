@@ -1,0 +1,16 @@
+using Appliance.Core.Protocol;
+
+namespace Appliance.Core.Net;
+
+/// <summary>
+/// A handler some of whose opcodes finish later (the CTR engine's predict waits for a network run).
+/// For those, the connection hands over a copy of the payload and goes on reading; the reply is
+/// sent when the task completes, so replies may overtake each other (the request id matches them).
+/// </summary>
+public interface IAsyncFrameHandler : IFrameHandler
+{
+    bool IsAsync(Opcode opcode);
+
+    /// <summary>Writes exactly one reply frame into <paramref name="output"/>.</summary>
+    Task HandleAsync(FrameHeader header, ReadOnlyMemory<byte> payload, FrameBuffer output);
+}
