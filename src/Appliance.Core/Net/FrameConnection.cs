@@ -13,7 +13,7 @@ namespace Appliance.Core.Net;
 internal sealed class FrameConnection(Socket socket, IFrameHandler handler, ServerLimits limits, TransportStats stats) : IDisposable
 {
     private const int InitialBuffer = 64 << 10;
-    private const int CoalesceLimit = 256 << 10;
+    private const int CoalesceLimit = 32 << 10;
 
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly List<Task> _pending = [];

@@ -68,14 +68,14 @@ internal static class BenchCommand
 
     private sealed record Settings(string Dict, ulong[]? Keys, long Range, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed);
 
-    private sealed class Totals
+    private sealed class Totals(int expected)
     {
         public long Requests;
         public long Keys;
         public long Failed;
         public long Missing;
         public string? FirstError;
-        public LatencyRecorder Latency { get; } = new();
+        public LatencyRecorder Latency { get; } = new(expected);
     }
 
     private static async Task<int> RunAsync(IReadOnlyList<DictConf> dicts, Settings s)
@@ -88,10 +88,12 @@ internal static class BenchCommand
         // Warm up (connections, JIT-free AOT code paths, page cache), then measure from zero.
         if (s.Warmup > TimeSpan.Zero)
         {
-            await Drive(client, s, new Totals(), s.Warmup).ConfigureAwait(false);
+            await Drive(client, s, new Totals(1 << 10), s.Warmup).ConfigureAwait(false);
         }
 
-        var totals = new Totals();
+        // Room for every sample: the open loop's exact count, or a generous guess for the closed loop.
+        var expected = s.Rate > 0 ? (int)Math.Min(int.MaxValue / 2, s.Rate * (long)s.Duration.TotalSeconds + 1024) : (int)Math.Min(20_000_000, 300_000 * (long)s.Duration.TotalSeconds);
+        var totals = new Totals(expected);
         var clock = Stopwatch.StartNew();
         await Drive(client, s, totals, s.Duration).ConfigureAwait(false);
         var seconds = clock.Elapsed.TotalSeconds;

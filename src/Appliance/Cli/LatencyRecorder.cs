@@ -7,10 +7,17 @@ internal sealed class LatencyRecorder
     private const int MaxSamples = 20_000_000;
 
     private readonly object _lock = new();
-    private long[] _samples = new long[1 << 16];
+    private long[] _samples;
     private int _count;
     private int _stride = 1;
     private long _seen;
+
+    /// <summary>Sized up front: growing the array mid-run allocates on the large-object heap and
+    /// copies it, and the collections that follow stall the run being measured.</summary>
+    public LatencyRecorder(int expected = 1 << 16)
+    {
+        _samples = new long[Math.Clamp(expected, 1 << 10, MaxSamples)];
+    }
 
     public void Record(double microseconds)
     {
