@@ -20,8 +20,6 @@ public sealed class Reply : IDisposable
 
     public ReadOnlySpan<byte> Payload => _buffer.AsSpan(0, Header.PayloadLength);
 
-    public ReadOnlyMemory<byte> PayloadMemory => _buffer.AsMemory(0, Header.PayloadLength);
-
     /// <summary>Throws <see cref="ServerErrorException"/> if this is an error reply.</summary>
     public Reply EnsureSuccess(string server)
     {

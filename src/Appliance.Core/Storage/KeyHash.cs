@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -75,6 +74,4 @@ public static class KeyHash
         var fp = (uint)hash & 0xFFFFFF;
         return fp == 0 ? 1u : fp;
     }
-
-    internal static int PopCount(uint mask) => BitOperations.PopCount(mask);
 }

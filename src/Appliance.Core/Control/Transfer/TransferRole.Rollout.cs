@@ -10,7 +10,6 @@ public sealed partial class TransferRole
 {
     private async Task DeployAsync(VersionRecord version, CancellationToken token)
     {
-        var started = Stopwatch.GetTimestamp();
         try
         {
             if (!version.Built)
@@ -42,10 +41,8 @@ public sealed partial class TransferRole
                 return;
             }
 
-            string? previous;
             lock (State)
             {
-                previous = State.Current;
                 foreach (var old in State.History.Where(v => v.Status == VersionStatus.Finished))
                 {
                     old.Set(VersionStatus.Superseded);
@@ -67,10 +64,6 @@ public sealed partial class TransferRole
         catch (Exception e) when (e is Formats.InputFormatException or IOException or InvalidOperationException or ArgumentException or HttpRequestException)
         {
             Failed(version, e.Message);
-        }
-        finally
-        {
-            _ = started;
         }
     }
 
