@@ -13,13 +13,7 @@ internal static class CubeProcess
             var path = Environment.GetEnvironmentVariable("CUBE_BIN");
             if (string.IsNullOrEmpty(path))
             {
-                var root = AppContext.BaseDirectory;
-                while (root is not null && !File.Exists(Path.Combine(root, "Appliance.sln")))
-                {
-                    root = Path.GetDirectoryName(root);
-                }
-
-                path = root is null ? "cube" : Path.Combine(root, "artifacts", "dist", "cube");
+                path = Path.Combine(TestData.RepositoryRoot, "artifacts", "dist", "cube");
             }
 
             if (!File.Exists(path))

@@ -11,13 +11,10 @@ namespace Appliance.E2E.Tests;
 /// package is refused while the live one keeps serving.</summary>
 public sealed class EngineTests
 {
-    private static string SampleFile() =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "tests", "data", "criteo-sample-1000.txt"));
-
     /// <summary>An embedding table for every key of the sample, built into 2 shards under dir/out.</summary>
     private static (List<CriteoSample> Samples, Dictionary<ulong, float[]> Table) BuildTable(TempDirectory dir)
     {
-        var samples = File.ReadAllLines(SampleFile()).Select(l => CriteoSample.Parse(l)).ToList();
+        var samples = File.ReadAllLines(TestData.CriteoSample).Select(l => CriteoSample.Parse(l)).ToList();
         var table = new Dictionary<ulong, float[]>();
         var random = new Random(5);
         Directory.CreateDirectory(dir.Combine("in"));
@@ -51,7 +48,7 @@ public sealed class EngineTests
         using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"));
         var address = $"127.0.0.1:{engine.HttpPort}";
 
-        var predicted = CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--batch", "50", "--connections", "2", "--out", "scores.txt").Ok();
+        var predicted = CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", TestData.CriteoSample, "--batch", "50", "--connections", "2", "--out", "scores.txt").Ok();
         Assert.Contains("samples  1000  scored 1000  refused 0", predicted.Stdout);
         AssertScores(dir.Combine("scores.txt"), first, samples, table);
 
@@ -62,7 +59,7 @@ public sealed class EngineTests
             var runs = new List<CubeProcess.Result>();
             while (!load.IsCancellationRequested && runs.Count < 50)
             {
-                runs.Add(CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--batch", "100", "--connections", "2"));
+                runs.Add(CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", TestData.CriteoSample, "--batch", "100", "--connections", "2"));
             }
 
             return runs;
@@ -74,7 +71,7 @@ public sealed class EngineTests
         var results = await loadTask;
         Assert.NotEmpty(results);
         Assert.All(results, r => Assert.True(r.ExitCode == 0 && r.Stdout.Contains("refused 0", StringComparison.Ordinal), r.Stdout + r.Stderr));
-        CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--out", "scores2.txt").Ok();
+        CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", TestData.CriteoSample, "--out", "scores2.txt").Ok();
         AssertScores(dir.Combine("scores2.txt"), second, samples, table);
 
         // A corrupt package is refused; version 2 keeps serving.
@@ -91,7 +88,7 @@ public sealed class EngineTests
         while (status.GetProperty("reload_failures").GetInt64() == 0 && DateTime.UtcNow < deadline);
         Assert.Equal("2", status.GetProperty("model_version").GetString());
         Assert.Contains("ONNX Runtime refused the model", status.GetProperty("last_reload_error").GetString());
-        CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", SampleFile(), "--out", "scores3.txt").Ok();
+        CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", TestData.CriteoSample, "--out", "scores3.txt").Ok();
         AssertScores(dir.Combine("scores3.txt"), second, samples, table);
     }
 
@@ -110,15 +107,15 @@ public sealed class EngineTests
             """);
         using var zero = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--conf", dir.Combine("cube.conf"));
         using var strict = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--conf", dir.Combine("cube.conf"), "--on-shard-failure", "error");
-        CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{zero.HttpPort}", "--data", SampleFile(), "--batch", "64", "--out", "remote.txt").Ok();
+        CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{zero.HttpPort}", "--data", TestData.CriteoSample, "--batch", "64", "--out", "remote.txt").Ok();
         AssertScores(dir.Combine("remote.txt"), network, samples, table);
 
         shard1.Signal("KILL");
         shard1.WaitForExit(TimeSpan.FromSeconds(10));
         var started = DateTime.UtcNow;
-        var degraded = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{zero.HttpPort}", "--data", SampleFile(), "--batch", "200", "--out", "degraded.txt").Ok();
+        var degraded = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{zero.HttpPort}", "--data", TestData.CriteoSample, "--batch", "200", "--out", "degraded.txt").Ok();
         Assert.Contains("refused 0", degraded.Stdout); // policy zero: shard 1's embeddings are zero vectors
-        var failing = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{strict.HttpPort}", "--data", SampleFile(), "--batch", "200", "--out", "strict.txt");
+        var failing = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{strict.HttpPort}", "--data", TestData.CriteoSample, "--batch", "200", "--out", "strict.txt");
         Assert.Equal(1, failing.ExitCode);
         Assert.Contains("HTTP 503", File.ReadAllText(dir.Combine("strict.txt")));
         Assert.Contains("shard 1", File.ReadAllText(dir.Combine("strict.txt")));
@@ -138,7 +135,7 @@ public sealed class EngineTests
         ModelPackage.Write(dir.Combine("b"), DenseNetwork.Random(seed: 42), new ModelSpec { Dict = "emb" }, "20");
         using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", $"{dir.Combine("a")}:3,{dir.Combine("b")}:1", "--local", "--data-dir", dir.Combine("out"), "--max-batch", "1");
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{engine.HttpPort}/") };
-        var line = File.ReadLines(SampleFile()).First();
+        var line = File.ReadLines(TestData.CriteoSample).First();
         var seen = new Dictionary<string, HashSet<float>>();
         for (var i = 0; i < 200; i++)
         {
@@ -167,7 +164,7 @@ public sealed class EngineTests
         BuildTable(dir);
         ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 51), new ModelSpec { Dict = "emb" }, "5");
         using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"));
-        var lines = File.ReadLines(SampleFile()).Take(40).Append("not a sample").ToList();
+        var lines = File.ReadLines(TestData.CriteoSample).Take(40).Append("not a sample").ToList();
         using var http = new HttpClient();
         using var httpResponse = await http.PostAsync($"http://127.0.0.1:{engine.HttpPort}/predict", new StringContent(JsonSerializer.Serialize(new { lines }), System.Text.Encoding.UTF8, "application/json"));
         using var httpBody = JsonDocument.Parse(await httpResponse.Content.ReadAsStringAsync());

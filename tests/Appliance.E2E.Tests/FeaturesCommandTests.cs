@@ -6,7 +6,7 @@ public sealed class FeaturesCommandTests
     public void PrintsDenseValuesAndPaddleKeysPerLineAndMarksBadLines()
     {
         using var dir = new TempDirectory();
-        var sample = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "tests", "data", "criteo-sample-1000.txt");
+        var sample = TestData.CriteoSample;
         var lines = File.ReadAllLines(sample).Take(3).Append("1\tnot\ta sample").ToArray();
         File.WriteAllLines(dir.Combine("in.txt"), lines);
         var r = CubeProcess.Run(dir.Path, "features", "--hash", "paddle", "in.txt");
@@ -24,7 +24,7 @@ public sealed class FeaturesCommandTests
     public void TheModelPackageDecidesHashAndNormalisation()
     {
         using var dir = new TempDirectory();
-        var sample = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath)))!, "tests", "data", "criteo-sample-1000.txt");
+        var sample = TestData.CriteoSample;
         File.WriteAllLines(dir.Combine("in.txt"), File.ReadAllLines(sample).Take(1));
         var diff = Enumerable.Repeat(10f, 13).ToArray();
         Appliance.Core.Engine.ModelPackage.Write(dir.Combine("model"), Appliance.Core.Engine.DenseNetwork.Random(1, hidden: 4, hiddenLayers: 1),

@@ -12,13 +12,7 @@ public sealed class SystemdUnitTests
     [MemberData(nameof(Units))]
     public void UnitPassesSystemdAnalyzeVerify(string unit)
     {
-        var root = Path.GetDirectoryName(Path.GetDirectoryName(CubeProcess.BinaryPath))!;
-        while (!File.Exists(Path.Combine(root, "Appliance.sln")))
-        {
-            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("repository root not found");
-        }
-
-        var text = File.ReadAllText(Path.Combine(root, "scripts", "systemd", unit));
+        var text = File.ReadAllText(Path.Combine(TestData.RepositoryRoot, "scripts", "systemd", unit));
         Assert.Contains("Restart=on-failure", text);
         Assert.Contains("NoNewPrivileges=yes", text);
         Assert.Contains("ProtectSystem=strict", text);

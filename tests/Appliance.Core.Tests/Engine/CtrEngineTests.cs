@@ -15,7 +15,7 @@ public sealed class CtrEngineTests
     public async Task LocalShardScoresEqualThePlainForwardPass(string codec, double tolerance)
     {
         using var dir = new TempDirectory();
-        var lines = File.ReadAllLines(FeatureHasherTests.SampleFile());
+        var lines = File.ReadAllLines(TestData.CriteoSample);
         var samples = lines.Select(l => CriteoSample.Parse(l)).ToList();
         var keys = samples.SelectMany(s => s.Sparse.Select((t, slot) => FeatureHasher.PaddleKey(slot, t))).Distinct().ToList();
 
@@ -90,7 +90,7 @@ public sealed class CtrEngineTests
         ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 1, hidden: 16, hiddenLayers: 1), new ModelSpec { Dict = "emb" }, "1");
         using var model = ModelPackage.Load(dir.Combine("model"));
         var engine = new CtrEngine(model, new LocalEmbeddingSource([new ShardStore(true)]));
-        var good = File.ReadLines(FeatureHasherTests.SampleFile()).First();
+        var good = File.ReadLines(TestData.CriteoSample).First();
         var result = await engine.ScoreAsync([good, "1\t2\t3", good.Replace("\t29\t", "\tmany\t", StringComparison.Ordinal), good]);
         Assert.NotNull(result.Scores[0]);
         Assert.Equal(result.Scores[0], result.Scores[3]);

@@ -49,7 +49,7 @@ public sealed class FeatureHasherTests
     [Fact]
     public void TheWholeSampleFileParsesAndHashesIntoTheTable()
     {
-        var path = SampleFile();
+        var path = TestData.CriteoSample;
         var lines = File.ReadAllLines(path);
         Assert.Equal(1000, lines.Length);
         Assert.Equal(Line1, lines[0]);
@@ -87,18 +87,5 @@ public sealed class FeatureHasherTests
         Assert.Equal(1, sample.Label);
         Assert.Equal(29.0, sample.Dense[1]);
         Assert.Equal("e75c9ae9", sample.Sparse[25]);
-    }
-
-    /// <summary>tests/data/criteo-sample-1000.txt (a copy of shared/data's).</summary>
-    internal static string SampleFile()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "Appliance.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        var path = Path.GetFullPath(Path.Combine(dir ?? ".", "tests", "data", "criteo-sample-1000.txt"));
-        return File.Exists(path) ? path : throw new FileNotFoundException($"the Criteo sample is expected at {path}");
     }
 }

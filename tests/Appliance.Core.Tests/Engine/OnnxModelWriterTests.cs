@@ -19,7 +19,7 @@ public sealed class OnnxModelWriterTests
         Assert.Equal([-1, outputs], scorer.Outputs[OnnxModelWriter.Output]);
 
         // Features of the 1000 real samples; embeddings drawn from a table keyed by their paddle ids.
-        var lines = File.ReadAllLines(FeatureHasherTests.SampleFile());
+        var lines = File.ReadAllLines(TestData.CriteoSample);
         var n = lines.Length;
         var dense = new float[n * 13];
         var embeddings = new float[n * 260];
