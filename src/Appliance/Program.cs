@@ -21,6 +21,9 @@ internal static class Program
           bench       load generators: bench lookup
           features    what the CTR engine computes for Criteo lines (dense values, 26 keys)
           predict     score a Criteo file on an engine: AUC, log loss, QPS, latency
+          gen-data    labelled Criteo-format rows from a hidden click model (best AUC known)
+          train       train the CTR-DNN; export the table (SequenceFile + donefile) and the model package
+          demo        the whole pipeline on this machine: data, training, serving, prediction
           version     print the version
         """;
 
@@ -49,6 +52,8 @@ internal static class Program
                 "bench" => BenchCommand.Run(rest),
                 "features" => FeaturesCommand.Run(rest),
                 "predict" => PredictCommand.Run(rest),
+                "gen-data" => GenDataCommand.Run(rest),
+                "train" => TrainCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

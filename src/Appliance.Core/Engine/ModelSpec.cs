@@ -40,6 +40,10 @@ public sealed record ModelSpec
 
     public string Output { get; init; } = Onnx.OnnxModelWriter.Output;
 
+    /// <summary>The table version (donefile id) this network was exported with, when the trainer
+    /// knows it; informational.</summary>
+    public string? TableVersion { get; init; }
+
     /// <summary>Column of the output holding P(click) (1 for the original 2-way softmax).</summary>
     public int ClickColumn { get; init; } = 1;
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using Appliance.Core.Engine;
+using Appliance.Core.Training;
 
 namespace Appliance.Cli;
 
@@ -90,7 +91,7 @@ internal static class PredictCommand
         if (labelled.All(l => l is not null) && scored > 0)
         {
             var pairs = scores.Select((s, i) => (s, labelled[i]!.Value)).Where(x => x.s is not null).Select(x => ((double)x.s!.Value, x.Value)).ToList();
-            Console.Out.WriteLine(string.Create(inv, $"AUC      {Metrics.Auc(pairs):F4}   log loss {Metrics.LogLoss(pairs):F4}"));
+            Console.Out.WriteLine(string.Create(inv, $"AUC      {BinaryMetrics.Auc(pairs):F4}   log loss {BinaryMetrics.LogLoss(pairs):F4}"));
         }
 
         var p = latency.Percentiles(50, 90, 99, 99.9);

@@ -1,0 +1,76 @@
+using System.Runtime.Intrinsics;
+
+namespace Appliance.Core.Training;
+
+/// <summary>
+/// One trainable fully connected layer, W row-major [inputs × outputs] (the layout
+/// <see cref="Engine.MlpLayer"/> and the ONNX writer use), with Adam's moment estimates for W and b.
+/// Threads update it without locks (Hogwild).
+/// </summary>
+public sealed class DenseLayer
+{
+    public DenseLayer(int inputs, int outputs, Random random)
+    {
+        Inputs = inputs;
+        Outputs = outputs;
+        Weights = new float[inputs * outputs];
+        Bias = new float[outputs];
+        var std = 1.0 / Math.Sqrt(inputs); // Normal(0, 1/√fan_in), as the original initialised
+        for (var i = 0; i < Weights.Length; i++)
+        {
+            var u1 = 1.0 - random.NextDouble();
+            var u2 = random.NextDouble();
+            Weights[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+
+        WeightMoments = (new float[Weights.Length], new float[Weights.Length]);
+        BiasMoments = (new float[outputs], new float[outputs]);
+    }
+
+    public int Inputs { get; }
+
+    public int Outputs { get; }
+
+    public float[] Weights { get; }
+
+    public float[] Bias { get; }
+
+    public (float[] First, float[] Second) WeightMoments { get; }
+
+    public (float[] First, float[] Second) BiasMoments { get; }
+
+    public static void Adam(Span<float> weights, Span<float> first, Span<float> second, ReadOnlySpan<float> gradient, float learningRate, long step)
+    {
+        const float Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1e-8f;
+        var correction1 = 1 - MathF.Pow(Beta1, step);
+        var correction2 = 1 - MathF.Pow(Beta2, step);
+        var rate = learningRate * MathF.Sqrt(correction2) / correction1;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var b1 = Vector256.Create(Beta1);
+            var b2 = Vector256.Create(Beta2);
+            var c1 = Vector256.Create(1 - Beta1);
+            var c2 = Vector256.Create(1 - Beta2);
+            var r = Vector256.Create(rate);
+            var e = Vector256.Create(Epsilon);
+            for (; i + 8 <= weights.Length; i += 8)
+            {
+                var g = Vector256.Create(gradient.Slice(i, 8));
+                var m = (b1 * Vector256.Create(first.Slice(i, 8))) + (c1 * g);
+                var v = (b2 * Vector256.Create(second.Slice(i, 8))) + (c2 * g * g);
+                m.CopyTo(first.Slice(i, 8));
+                v.CopyTo(second.Slice(i, 8));
+                (Vector256.Create(weights.Slice(i, 8)) - (r * m / (Vector256.Sqrt(v) + e))).CopyTo(weights.Slice(i, 8));
+            }
+        }
+
+        for (; i < weights.Length; i++)
+        {
+            var g = gradient[i];
+            first[i] = (Beta1 * first[i]) + ((1 - Beta1) * g);
+            second[i] = (Beta2 * second[i]) + ((1 - Beta2) * g * g);
+            weights[i] -= rate * first[i] / (MathF.Sqrt(second[i]) + Epsilon);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System.Globalization;
+using System.Text;
+
+namespace Appliance.Core.Training;
+
+/// <summary>
+/// Writes <c>cube gen-data</c>'s two files: the labelled Criteo rows (FILE) and, beside them,
+/// <c>FILE.truth</c> holding the hidden model's P(click) for each row, line for line, so the best
+/// achievable AUC can be computed for any slice of the rows (e.g. a trainer's held-out tail).
+/// Both are written under temporary names and renamed when complete.
+/// </summary>
+public static class GeneratedData
+{
+    public const string TruthSuffix = ".truth";
+
+    public sealed record Summary(long Rows, long Clicks, double BestAuc, double BestLogLoss);
+
+    public static Summary Write(string path, long rows, int seed)
+    {
+        var model = new SyntheticCriteo(seed);
+        var random = new Random(unchecked((seed * 7919) + 17));
+        var truthPath = path + TruthSuffix;
+        var temporary = $"{path}.tmp-{Environment.ProcessId}";
+        var temporaryTruth = $"{truthPath}.tmp-{Environment.ProcessId}";
+        var pairs = new List<(double Score, int Label)>((int)Math.Min(rows, int.MaxValue));
+        try
+        {
+            using (var data = new StreamWriter(temporary, false, new UTF8Encoding(false), 1 << 16))
+            using (var truth = new StreamWriter(temporaryTruth, false, new UTF8Encoding(false), 1 << 16))
+            {
+                var line = new StringBuilder(256);
+                for (long r = 0; r < rows; r++)
+                {
+                    line.Clear();
+                    var p = model.Sample(random, line);
+                    data.Write(line);
+                    data.Write('\n');
+                    truth.Write(p.ToString("R", CultureInfo.InvariantCulture));
+                    truth.Write('\n');
+                    pairs.Add((p, line[0] == '1' ? 1 : 0));
+                }
+            }
+
+            File.Move(temporaryTruth, truthPath, overwrite: true);
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+            File.Delete(temporaryTruth);
+        }
+
+        return new Summary(rows, pairs.Count(p => p.Label == 1), BinaryMetrics.Auc(pairs), BinaryMetrics.LogLoss(pairs));
+    }
+
+    /// <summary>The hidden model's probabilities for rows [first, first + count) of a generated
+    /// file, or null when the file has no truth beside it (data not made by gen-data).</summary>
+    public static double[]? ReadTruth(string dataPath, long first, long count)
+    {
+        var truthPath = dataPath + TruthSuffix;
+        if (!File.Exists(truthPath))
+        {
+            return null;
+        }
+
+        var values = File.ReadLines(truthPath).Skip((int)first).Take((int)count)
+            .Select(l => double.Parse(l, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+        return values.Length == count ? values : null;
+    }
+}

@@ -1,0 +1,38 @@
+using System.Globalization;
+using Appliance.Core.Training;
+
+namespace Appliance.Cli;
+
+/// <summary>
+/// <c>cube gen-data --rows N --out FILE [--seed S]</c>: labelled Criteo-format rows from a hidden
+/// click model (<see cref="SyntheticCriteo"/>), the model's own probabilities in FILE.truth, and
+/// the best AUC any model can reach on them.
+/// </summary>
+internal static class GenDataCommand
+{
+    private static readonly OptionSpec[] Options =
+    [
+        new("rows", "rows to write", "100000", Meta: "N"),
+        new("out", "output file (FILE.truth gets each row's true P(click))", Meta: "FILE"),
+        new("seed", "seed of the hidden model and of the rows (same seed, same file)", "1", Meta: "S"),
+    ];
+
+    public static int Run(string[] args)
+    {
+        var a = ParsedArgs.Parse(args, Options);
+        if (a.HelpRequested)
+        {
+            Console.Out.WriteLine(ParsedArgs.Usage("cube gen-data --rows N --out FILE [--seed S]", "Writes labelled Criteo-format rows whose labels come from a hidden model, and prints the best achievable AUC.", Options));
+            return 0;
+        }
+
+        var rows = a.Long("rows", 1, 1L << 31);
+        var path = a.Require("out");
+        var summary = GeneratedData.Write(path, rows, a.Int("seed"));
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"wrote {summary.Rows} rows to {path} ({summary.Clicks} clicks, CTR {(double)summary.Clicks / summary.Rows:F3}); true P(click) per row in {path}{GeneratedData.TruthSuffix}"));
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"best achievable AUC {summary.BestAuc:F4}  log loss {summary.BestLogLoss:F4} (the hidden model's own probabilities)"));
+        return 0;
+    }
+}
