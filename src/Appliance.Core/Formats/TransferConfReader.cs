@@ -18,7 +18,7 @@ public static class TransferConfReader
     [
         "dict_name", "mode", "download_mode", "wget_port", "buildtool_local", "donefile_address", "output_address",
         "tmp_address", "shard_num", "copy_num", "deploy_path", "transfer_address", "token_file", "poll_seconds",
-        "down_policy", "max_attempts", "parallelism", "stage_timeout_seconds", "serve_bytes_per_second",
+        "down_policy", "max_attempts", "parallelism", "stage_timeout_seconds", "serve_bytes_per_second", "value_codec",
     ];
 
     private static readonly string[] Informational = ["download_mode", "wget_port", "buildtool_local", "deploy_path", "transfer_address"];
@@ -180,6 +180,12 @@ public static class TransferConfReader
         var agentList = Grid(agents, "agent", shards, copies, path, parts: 2);
         var cubeList = agents.Keys.Any(k => k.StartsWith("cube", StringComparison.Ordinal)) ? Grid(agents, "cube", shards, copies, path, parts: 3) : [];
         var donefile = Local(Req("donefile_address"));
+        var codecText = Opt("value_codec") ?? "raw";
+        if (!Storage.ValueCodecs.TryParse(codecText, out var codec))
+        {
+            throw new InputFormatException(path, d["value_codec"].Where, $"value_codec '{codecText}' is not raw, f32, f16 or i8");
+        }
+
         return new TransferOptions
         {
             DictName = dict,
@@ -198,6 +204,7 @@ public static class TransferConfReader
             Parallelism = Int("parallelism", 8, 1, 1024),
             StageTimeoutSeconds = Int("stage_timeout_seconds", 1800, 1, 86400 * 7),
             ServeBytesPerSecond = Int("serve_bytes_per_second", 0, 0, int.MaxValue),
+            ValueCodec = codec,
             Ignored = Informational.Where(d.ContainsKey).ToDictionary(k => k, k => d[k].Value),
         };
     }

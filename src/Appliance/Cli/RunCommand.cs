@@ -19,12 +19,15 @@ namespace Appliance.Cli;
 /// </summary>
 internal static class RunCommand
 {
-    private static readonly string[] KnownRoles = ["server", "agent", "transfer", "engine"];
-    private static readonly string[] AvailableRoles = ["server", "agent", "transfer", "engine"];
+    private static readonly string[] KnownRoles = ["server", "agent", "transfer", "engine", "all"];
+    private static readonly string[] AvailableRoles = ["server", "agent", "transfer", "engine", "all"];
 
-    private static readonly OptionSpec[] Options =
+    internal static readonly OptionSpec[] Options =
     [
-        new("roles", "comma-separated roles: server, agent (needs server), transfer, engine (all is not in this build yet)", Meta: "ROLES"),
+        new("roles", "comma-separated roles: server, agent (needs server), transfer, engine; or all (one machine: transfer + server + agent + engine, see --work-dir)", Meta: "ROLES"),
+        new("work-dir", "all: where the transfer builds and the agent keeps its versions (created)", Meta: "DIR"),
+        new("donefile", "all: directory or http(s) URL holding base.txt / patch.txt (a trainer's OUT/donefile)", Meta: "DIR|URL"),
+        new("poll-seconds", "all: how often the transfer reads the donefiles", "2", Meta: "S"),
         new("model", "engine: model package directory (model.onnx, model.json, timestamp); variants with traffic weights: DIR:70,DIR2:30", Meta: "DIR[:W],…"),
         new("local", "engine: serve embeddings from --data-dir (a builder's output) in this process", IsFlag: true),
         new("conf", "engine: fetch embeddings from the cluster in this cube.conf", Meta: "FILE"),
@@ -62,6 +65,11 @@ internal static class RunCommand
 
         var a = WithFlagfile(args, initial);
         var roles = ParseRoles(a.Require("roles"));
+        if (roles.Contains("all"))
+        {
+            return AllRoles.Run(a, ParseLogLevel(a.Require("log-level")));
+        }
+
         if (roles.Contains("engine") && roles.Count > 1)
         {
             throw new UsageException("--roles: run the engine in a process of its own in this build (--roles engine)");
@@ -200,7 +208,7 @@ internal static class RunCommand
     }
 
     /// <summary>DIR or DIR:WEIGHT, comma-separated (weight 1 when omitted).</summary>
-    private static List<(string Directory, int Weight)> ParseModels(string text)
+    internal static List<(string Directory, int Weight)> ParseModels(string text)
     {
         var models = new List<(string, int)>();
         foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -272,7 +280,9 @@ internal static class RunCommand
         }
     }
 
-    private static int Serve(ServerOptions? server, AgentOptions? agentOptions, (TransferOptions? Options, BearerToken? Token) transferOptions, int httpPort, LogLevel logLevel, string bindText)
+    /// <summary>Runs the server, agent and transfer roles given; <paramref name="engineFactory"/>
+    /// adds an engine on the same HTTP host (--roles all), reading the server's store.</summary>
+    internal static int Serve(ServerOptions? server, AgentOptions? agentOptions, (TransferOptions? Options, BearerToken? Token) transferOptions, int httpPort, LogLevel logLevel, string bindText, Func<Microsoft.AspNetCore.Builder.WebApplication, ILoggerFactory, ServerRole?, EngineRole>? engineFactory = null)
     {
         var bind = IPAddress.Parse(bindText);
         var reporters = new List<IRoleReporter>();
@@ -283,6 +293,7 @@ internal static class RunCommand
         var role = server is null ? null : new ServerRole(server, loggers);
         AgentRole? agent = null;
         TransferRole? transfer = null;
+        EngineRole? engine = null;
         try
         {
             if (role is not null)
@@ -305,13 +316,21 @@ internal static class RunCommand
                 reporters.Add(new TransferReporter(transfer));
             }
 
+            if (engineFactory is not null)
+            {
+                engine = engineFactory(app, loggers, role);
+                reporters.Add(engine);
+            }
+
             role?.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
             app.StartAsync().GetAwaiter().GetResult();
             transfer?.Start();
+            engine?.Start();
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or InputFormatException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or InputFormatException or ArgumentException)
         {
             Console.Error.WriteLine($"cube run: cannot start: {e.Message}");
+            engine?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             role?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             return 1;
         }
@@ -322,6 +341,7 @@ internal static class RunCommand
         SystemdNotifier.Notify("STOPPING=1");
         HostLog.Stopping(log);
         transfer?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        engine?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         role?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         agent?.Dispose();
         app.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -356,9 +376,9 @@ internal static class RunCommand
     private static HashSet<string> ParseRoles(string text)
     {
         var roles = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
-        if (roles.Contains("all"))
+        if (roles.Contains("all") && roles.Count > 1)
         {
-            throw new UsageException("--roles all (every role in one process) is not in this build yet: run --roles server,agent,transfer and, in a second process, --roles engine");
+            throw new UsageException("--roles all already includes every role; give it alone");
         }
 
         foreach (var role in roles)

@@ -55,6 +55,10 @@ public sealed record TransferOptions
     /// <summary>Cap on the package download rate per connection, bytes/s (0 = none), like the original's wget --limit-rate.</summary>
     public long ServeBytesPerSecond { get; init; }
 
+    /// <summary>How the builder stores values (raw bytes, or float rows as f32/f16/i8); must be
+    /// what the engine's model.json names.</summary>
+    public Storage.ValueCodec ValueCodec { get; init; } = Storage.ValueCodec.Raw;
+
     public IReadOnlyDictionary<string, string> Ignored { get; init; } = new Dictionary<string, string>();
 
     public int InstanceCount => ShardNum * CopyNum;

@@ -103,6 +103,7 @@ public sealed partial class TransferRole
                 Mode = version.Mode,
                 Version = version.Version,
                 Base = version.IsBase ? null : version.Depend,
+                Codec = _options.ValueCodec,
             }), token).ConfigureAwait(false);
         }
 
