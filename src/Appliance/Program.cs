@@ -54,6 +54,7 @@ internal static class Program
                 "predict" => PredictCommand.Run(rest),
                 "gen-data" => GenDataCommand.Run(rest),
                 "train" => TrainCommand.Run(rest),
+                "demo" => DemoCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

@@ -26,4 +26,7 @@ internal static partial class LibC
     /// Thread.Sleep rounds to milliseconds.</summary>
     [LibraryImport("libc", SetLastError = true)]
     public static partial int usleep(uint microseconds);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
 }

@@ -15,10 +15,12 @@ public static class GeneratedData
 
     public sealed record Summary(long Rows, long Clicks, double BestAuc, double BestLogLoss);
 
-    public static Summary Write(string path, long rows, int seed)
+    /// <summary>Writes <paramref name="rows"/> rows of the hidden model chosen by <paramref name="seed"/>;
+    /// another <paramref name="stream"/> draws different rows from the same model (later traffic).</summary>
+    public static Summary Write(string path, long rows, int seed, int stream = 0)
     {
         var model = new SyntheticCriteo(seed);
-        var random = new Random(unchecked((seed * 7919) + 17));
+        var random = new Random(unchecked((seed * 7919) + 17 + (stream * 104_729)));
         var truthPath = path + TruthSuffix;
         var temporary = $"{path}.tmp-{Environment.ProcessId}";
         var temporaryTruth = $"{truthPath}.tmp-{Environment.ProcessId}";

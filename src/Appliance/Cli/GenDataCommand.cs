@@ -15,6 +15,7 @@ internal static class GenDataCommand
         new("rows", "rows to write", "100000", Meta: "N"),
         new("out", "output file (FILE.truth gets each row's true P(click))", Meta: "FILE"),
         new("seed", "seed of the hidden model and of the rows (same seed, same file)", "1", Meta: "S"),
+        new("stream", "draw other rows from the same hidden model (e.g. the next day's traffic for a delta)", "0", Meta: "K"),
     ];
 
     public static int Run(string[] args)
@@ -28,7 +29,7 @@ internal static class GenDataCommand
 
         var rows = a.Long("rows", 1, 1L << 31);
         var path = a.Require("out");
-        var summary = GeneratedData.Write(path, rows, a.Int("seed"));
+        var summary = GeneratedData.Write(path, rows, a.Int("seed"), a.Int("stream", 0, int.MaxValue));
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {summary.Rows} rows to {path} ({summary.Clicks} clicks, CTR {(double)summary.Clicks / summary.Rows:F3}); true P(click) per row in {path}{GeneratedData.TruthSuffix}"));
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

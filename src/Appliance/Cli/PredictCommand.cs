@@ -34,10 +34,15 @@ internal static class PredictCommand
         var lines = File.ReadAllLines(a.Require("data")).Where(l => l.Length > 0).ToArray();
         var batch = a.Int("batch", 1, 100_000);
         var connections = a.Int("connections", 1, 1024);
-        return RunAsync(a.Require("engine"), lines, batch, connections, a.Get("out")).GetAwaiter().GetResult();
+        var summary = ScoreAsync(a.Require("engine"), lines, batch, connections, a.Get("out")).GetAwaiter().GetResult();
+        return summary.FailedRequests == 0 ? 0 : 1;
     }
 
-    private static async Task<int> RunAsync(string engine, string[] lines, int batch, int connections, string? outPath)
+    /// <summary>What a run measured (AUC and log loss are NaN for unlabelled data).</summary>
+    internal sealed record Summary(int Scored, int FailedRequests, double Auc, double LogLoss, double SamplesPerSecond, long P50, long P99, float?[] Scores);
+
+    /// <summary>Scores <paramref name="lines"/> on the engine, prints the report, returns it.</summary>
+    internal static async Task<Summary> ScoreAsync(string engine, string[] lines, int batch, int connections, string? outPath)
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://{engine}/"), Timeout = TimeSpan.FromSeconds(60) };
         var scores = new float?[lines.Length];
@@ -88,15 +93,17 @@ internal static class PredictCommand
         var inv = CultureInfo.InvariantCulture;
         Console.Out.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  (batch {batch}, {connections} connection(s))"));
         var labelled = lines.Select(l => l.Split('\t')).Select(f => f.Length == 40 && f[0] is "0" or "1" ? (int?)(f[0] == "1" ? 1 : 0) : null).ToArray();
+        double auc = double.NaN, logLoss = double.NaN;
         if (labelled.All(l => l is not null) && scored > 0)
         {
             var pairs = scores.Select((s, i) => (s, labelled[i]!.Value)).Where(x => x.s is not null).Select(x => ((double)x.s!.Value, x.Value)).ToList();
-            Console.Out.WriteLine(string.Create(inv, $"AUC      {BinaryMetrics.Auc(pairs):F4}   log loss {BinaryMetrics.LogLoss(pairs):F4}"));
+            (auc, logLoss) = (BinaryMetrics.Auc(pairs), BinaryMetrics.LogLoss(pairs));
+            Console.Out.WriteLine(string.Create(inv, $"AUC      {auc:F4}   log loss {logLoss:F4}"));
         }
 
         var p = latency.Percentiles(50, 90, 99, 99.9);
         Console.Out.WriteLine(string.Create(inv, $"QPS      {scored / seconds:F0} samples/s  {batches / seconds:F0} requests/s"));
         Console.Out.WriteLine(string.Create(inv, $"latency  p50 {p[0]} us  p90 {p[1]} us  p99 {p[2]} us  p99.9 {p[3]} us (per request)"));
-        return failures == 0 ? 0 : 1;
+        return new Summary(scored, failures, auc, logLoss, scored / seconds, p[0], p[2], scores);
     }
 }
