@@ -8,9 +8,13 @@ cd "$root"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
-# The systemd unit tests run systemd-analyze; a fresh machine may lack it.
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-  (apt-get update -qq && apt-get install -y -qq systemd) >/dev/null 2>&1 || echo "warning: could not install systemd (systemd-analyze)"
+# The systemd unit tests run systemd-analyze, the export-contract test runs deploy/k8s's Python
+# exporter; a fresh machine may lack either.
+missing=""
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+if [ -n "$missing" ]; then
+  (apt-get update -qq && apt-get install -y -qq $missing) >/dev/null 2>&1 || echo "warning: could not install$missing"
 fi
 
 if ! bin=$("$root/scripts/publish.sh" 2>"$logs/publish.log"); then
