@@ -15,6 +15,23 @@ public sealed class RunCheckTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.Contains("configuration is valid", r.Stdout);
     }
 
+    [Fact]
+    public void AllRolesCheckNamesEveryPartAndCreatesNothing()
+    {
+        var model = table.Directory.Combine("all-model");
+        Core.Engine.ModelPackage.Write(model, Core.Engine.DenseNetwork.Random(seed: 3), new Core.Engine.ModelSpec { Dict = "emb", ValueCodec = "f16" }, "7");
+        var work = table.Directory.Combine("all-work");
+        var r = CubeProcess.Run(table.Directory.Path, "run", "--check", "--roles", "all", "--model", model, "--donefile", "donefile", "--work-dir", work).Ok();
+        Assert.Contains("roles          all (transfer, server + agent for shard 0 of 1, engine)", r.Stdout);
+        Assert.Contains("(dict emb, hash paddle, value codec f16)", r.Stdout);
+        Assert.Contains("configuration is valid", r.Stdout);
+        Assert.False(Directory.Exists(work));
+
+        var bad = CubeProcess.Run(table.Directory.Path, "run", "--check", "--roles", "all", "--model", table.Directory.Combine("no-model"), "--donefile", "donefile", "--work-dir", work);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("model.json", bad.Stderr);
+    }
+
     [Theory]
     [InlineData("--unknown-flag=1\n", "gflags.conf: line 1: unknown flag --unknown-flag")]
     [InlineData("--port=http\n", "option --port: 'http' is not an integer")]
@@ -30,8 +47,9 @@ public sealed class RunCheckTests(ClusterFixture table) : IClassFixture<ClusterF
     [Theory]
     [InlineData("--data-dir=missing", "option --data-dir:")]
     [InlineData("--shard=5", "option --shard 5: version 500 has only 2 shard(s)")]
-    [InlineData("--roles=server,engine", "run the engine in a process of its own in this build")]
-    [InlineData("--roles=all", "--roles all (every role in one process) is not in this build yet")]
+    [InlineData("--roles=server,engine", "the engine runs in a process of its own (--roles engine) or with every role (--roles all)")]
+    [InlineData("--roles=all,server", "--roles all already includes every role; give it alone")]
+    [InlineData("--roles=all", "--model")]
     [InlineData("--bind=somewhere", "option --bind: 'somewhere' is not an IP address")]
     public void InvalidSettingsExitTwo(string flag, string expected)
     {

@@ -51,6 +51,23 @@ internal static class AllRoles
         }
 
         var httpPort = a.Has("http-port") ? a.Int("http-port", 1, 65535) : 8010;
+        var port = a.Int("port", 0, 65535);
+        var maxBatch = a.Int("max-batch", 1, 1 << 20);
+        var runners = a.Has("runners") ? a.Int("runners", 1, 1024) : 0;
+        var pollSeconds = a.Int("poll-seconds", 1, 86400);
+        if (a.Flag("check"))
+        {
+            var w = Console.Out;
+            w.WriteLine("roles          all (transfer, server + agent for shard 0 of 1, engine)");
+            w.WriteLine($"http-port      {httpPort} (/predict, /status, /metrics, /agent/*, transfer endpoints)");
+            w.WriteLine($"port           {port} (binary data plane)");
+            w.WriteLine($"model          {string.Join(", ", models.Select(m => m.Directory))} (dict {spec.Dict}, hash {spec.Hash}, value codec {spec.ValueCodec})");
+            w.WriteLine($"donefile       {donefile}");
+            w.WriteLine($"work-dir       {work} (transfer/, node/, token)");
+            w.WriteLine("configuration is valid");
+            return 0;
+        }
+
         Directory.CreateDirectory(work);
         var token = a.Get("token-file") ?? TokenFile(Path.Combine(work, "token"));
         var bearer = BearerToken.FromFile(token);
@@ -58,7 +75,7 @@ internal static class AllRoles
         var server = new ServerOptions
         {
             Bind = bind,
-            Port = a.Int("port", 0, 65535),
+            Port = port,
             DataDir = Path.Combine(work, "node"),
             Dict = spec.Dict,
             Shard = 0,
@@ -84,24 +101,9 @@ internal static class AllRoles
             ShardNum = 1,
             CopyNum = 1,
             Agents = [[new NodeAddress(self, httpPort)]],
-            PollSeconds = a.Int("poll-seconds", 1, 86400),
+            PollSeconds = pollSeconds,
             ValueCodec = ValueCodecs.TryParse(spec.ValueCodec, out var codec) ? codec : ValueCodec.Raw,
         };
-        var maxBatch = a.Int("max-batch", 1, 1 << 20);
-        var runners = a.Has("runners") ? a.Int("runners", 1, 1024) : 0;
-        if (a.Flag("check"))
-        {
-            var w = Console.Out;
-            w.WriteLine("roles          all (transfer, server + agent for shard 0 of 1, engine)");
-            w.WriteLine($"http-port      {httpPort} (/predict, /status, /metrics, /agent/*, transfer endpoints)");
-            w.WriteLine($"port           {server.Port} (binary data plane)");
-            w.WriteLine($"model          {string.Join(", ", models.Select(m => m.Directory))} (dict {spec.Dict}, hash {spec.Hash}, value codec {spec.ValueCodec})");
-            w.WriteLine($"donefile       {donefile}");
-            w.WriteLine($"work-dir       {work}");
-            w.WriteLine("configuration is valid");
-            return 0;
-        }
-
         return RunCommand.Serve(server, agent, (transfer, bearer), httpPort, logLevel, bindText, (app, loggers, role) =>
         {
             var engine = new EngineRole(models, new LocalEmbeddingSource([role!.Store]), "local (this process's server, shard 0 of 1)", loggers.CreateLogger("cube.engine"), maxBatch, runners);

@@ -72,7 +72,7 @@ internal static class RunCommand
 
         if (roles.Contains("engine") && roles.Count > 1)
         {
-            throw new UsageException("--roles: run the engine in a process of its own in this build (--roles engine)");
+            throw new UsageException("--roles: the engine runs in a process of its own (--roles engine) or with every role (--roles all)");
         }
 
         var server = roles.Contains("server") ? ServerOptionsFrom(a) with { Managed = roles.Contains("agent") } : null;
