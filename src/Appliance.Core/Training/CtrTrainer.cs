@@ -18,8 +18,9 @@ public sealed record TrainerSettings
 
 /// <summary>
 /// Trains the CTR-DNN on all cores: each thread takes minibatches from a shuffled order, runs
-/// forward and backward, and updates the shared dense layers (Adam) and the rows it touched
-/// (Adagrad) without locks. Loss is the 2-way softmax cross entropy of the original model.
+/// forward and backward, then updates the shared dense layers (Adam, one thread at a time) and the
+/// rows it touched (Adagrad, without locks: Hogwild). Loss is the 2-way softmax cross entropy of
+/// the original model.
 /// </summary>
 public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
 {
@@ -86,8 +87,8 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
         private readonly float[][] _activations;
         private readonly float[][] _gradients;
         private readonly float[] _transposed;
-        private readonly float[] _weightGradient;
-        private readonly float[] _biasGradient;
+        private readonly float[][] _weightGradients;
+        private readonly float[][] _biasGradients;
 
         public Worker(TrainerState state, int batchSize)
         {
@@ -98,8 +99,8 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
             _gradients = widths.Select(w => new float[batchSize * w]).ToArray();
             var largest = state.Layers.Max(l => l.Inputs * l.Outputs);
             _transposed = new float[Math.Max(largest, widths.Max() * batchSize)];
-            _weightGradient = new float[largest];
-            _biasGradient = new float[widths.Max()];
+            _weightGradients = state.Layers.Select(l => new float[l.Inputs * l.Outputs]).ToArray();
+            _biasGradients = state.Layers.Select(l => new float[l.Outputs]).ToArray();
         }
 
         /// <summary>Returns the batch's [m × 2] softmax outputs (a view of the last activation).</summary>
@@ -176,7 +177,6 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
                 delta[(i * 2) + 1] = (p1 - y) / m;
             }
 
-            var step = Interlocked.Increment(ref _state.AdamStep);
             for (var l = layers.Count - 1; l >= 0; l--)
             {
                 var layer = layers[l];
@@ -185,8 +185,8 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
 
                 // dW = Xᵀ · dZ, db = Σ rows of dZ
                 Gemm.Transpose(_activations[l], _transposed, m, inputs);
-                Gemm.Multiply(_transposed, dz, _weightGradient, inputs, m, outputs, accumulate: false);
-                var db = _biasGradient.AsSpan(0, outputs);
+                Gemm.Multiply(_transposed, dz, _weightGradients[l], inputs, m, outputs, accumulate: false);
+                var db = _biasGradients[l].AsSpan();
                 db.Clear();
                 for (var i = 0; i < m; i++)
                 {
@@ -197,7 +197,7 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
                     }
                 }
 
-                // dX = dZ · Wᵀ (before W moves), then through the previous layer's ReLU.
+                // dX = dZ · Wᵀ, then through the previous layer's ReLU.
                 Gemm.Transpose(layer.Weights, _transposed, inputs, outputs);
                 Gemm.Multiply(dz, _transposed, _gradients[l], m, outputs, inputs, accumulate: false);
                 if (l > 0)
@@ -212,9 +212,21 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
                         }
                     }
                 }
+            }
 
-                DenseLayer.Adam(layer.Weights, layer.WeightMoments.First, layer.WeightMoments.Second, _weightGradient.AsSpan(0, inputs * outputs), settings.DenseLearningRate, step);
-                DenseLayer.Adam(layer.Bias, layer.BiasMoments.First, layer.BiasMoments.Second, db, settings.DenseLearningRate, step);
+            // One thread at a time updates the dense layers: when both threads wrote all 430k
+            // weights and moments concurrently after every batch, the cache lines bounced between
+            // the cores while the other thread's GEMM read them, and throughput halved at random.
+            // The update is a few per cent of a batch, so serialising it costs little.
+            lock (_state.DenseUpdateLock)
+            {
+                var step = ++_state.AdamStep;
+                for (var l = 0; l < layers.Count; l++)
+                {
+                    var layer = layers[l];
+                    DenseLayer.Adam(layer.Weights, layer.WeightMoments.First, layer.WeightMoments.Second, _weightGradients[l], settings.DenseLearningRate, step);
+                    DenseLayer.Adam(layer.Bias, layer.BiasMoments.First, layer.BiasMoments.Second, _biasGradients[l], settings.DenseLearningRate, step);
+                }
             }
 
             // The input gradient's embedding part updates the rows the batch used.

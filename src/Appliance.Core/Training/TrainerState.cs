@@ -33,6 +33,9 @@ public sealed class TrainerState
     /// <summary>Adam's step count (shared by all layers and threads).</summary>
     public long AdamStep;
 
+    /// <summary>Held while a thread applies its batch's update to the dense layers.</summary>
+    public Lock DenseUpdateLock { get; } = new();
+
     public int EpochsTrained { get; set; }
 
     /// <summary>Id of the last exported base (0 before the first export).</summary>
