@@ -34,10 +34,7 @@ public sealed class DenseNetwork(int slots, int embeddingDim, int denseWidth, IR
             var std = 1.0 / Math.Sqrt(inputs);
             for (var i = 0; i < w.Length; i++)
             {
-                // Box-Muller
-                var u1 = 1.0 - random.NextDouble();
-                var u2 = random.NextDouble();
-                w[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+                w[i] = (float)(std * Training.Gaussian.Next(random));
             }
 
             var b = Enumerable.Range(0, outs).Select(_ => (float)((random.NextDouble() - 0.5) * 0.1)).ToArray();
@@ -106,25 +103,30 @@ public sealed class DenseNetwork(int slots, int embeddingDim, int denseWidth, IR
 
                 break;
             case MlpLayer.Softmax:
-                var max = float.NegativeInfinity;
-                foreach (var v in row)
-                {
-                    max = Math.Max(max, v);
-                }
-
-                var sum = 0f;
-                for (var j = 0; j < row.Length; j++)
-                {
-                    row[j] = MathF.Exp(row[j] - max);
-                    sum += row[j];
-                }
-
-                for (var j = 0; j < row.Length; j++)
-                {
-                    row[j] /= sum;
-                }
-
+                Softmax(row);
                 break;
+        }
+    }
+
+    /// <summary>In place, shifted by the row's maximum so exp never overflows.</summary>
+    internal static void Softmax(Span<float> row)
+    {
+        var max = float.NegativeInfinity;
+        foreach (var v in row)
+        {
+            max = Math.Max(max, v);
+        }
+
+        var sum = 0f;
+        for (var j = 0; j < row.Length; j++)
+        {
+            row[j] = MathF.Exp(row[j] - max);
+            sum += row[j];
+        }
+
+        for (var j = 0; j < row.Length; j++)
+        {
+            row[j] /= sum;
         }
     }
 }

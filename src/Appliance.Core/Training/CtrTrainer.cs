@@ -149,7 +149,7 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
 
                     if (last)
                     {
-                        Softmax(row);
+                        Engine.DenseNetwork.Softmax(row);
                     }
                 }
             }
@@ -251,27 +251,6 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
             }
 
             return loss;
-        }
-
-        private static void Softmax(Span<float> row)
-        {
-            var max = float.NegativeInfinity;
-            foreach (var v in row)
-            {
-                max = Math.Max(max, v);
-            }
-
-            var sum = 0f;
-            for (var j = 0; j < row.Length; j++)
-            {
-                row[j] = MathF.Exp(row[j] - max);
-                sum += row[j];
-            }
-
-            for (var j = 0; j < row.Length; j++)
-            {
-                row[j] /= sum;
-            }
         }
     }
 }

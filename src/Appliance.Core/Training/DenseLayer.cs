@@ -18,9 +18,7 @@ public sealed class DenseLayer
         var std = 1.0 / Math.Sqrt(inputs); // Normal(0, 1/√fan_in), as the original initialised
         for (var i = 0; i < Weights.Length; i++)
         {
-            var u1 = 1.0 - random.NextDouble();
-            var u2 = random.NextDouble();
-            Weights[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+            Weights[i] = (float)(std * Gaussian.Next(random));
         }
 
         WeightMoments = (new float[Weights.Length], new float[Weights.Length]);

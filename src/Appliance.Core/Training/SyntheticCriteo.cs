@@ -53,7 +53,7 @@ public sealed class SyntheticCriteo
             var sigma = s % 3 == 2 ? 0.0 : 0.25 + (0.5 * random.NextDouble());
             // Rare tokens move P(click) less than common ones (rank r: σ / √(1 + r/50)), as in
             // real logs, where the long tail mostly behaves like the average.
-            _tokenWeight[s] = Enumerable.Range(0, size).Select(r => sigma * Gaussian(random) / Math.Sqrt(1 + (r / 50.0))).ToArray();
+            _tokenWeight[s] = Enumerable.Range(0, size).Select(r => sigma * Gaussian.Next(random) / Math.Sqrt(1 + (r / 50.0))).ToArray();
             var hex = new HashSet<string>(StringComparer.Ordinal);
             _tokens[s] = new string[size];
             for (var i = 0; i < size; i++)
@@ -71,8 +71,8 @@ public sealed class SyntheticCriteo
             _emptyRate[s] = s % 7 == 3 ? 0.3 : 0.0;
         }
 
-        _denseWeight = Enumerable.Range(0, CriteoSample.DenseCount).Select(_ => Gaussian(random) * 0.6).ToArray();
-        _missingWeight = Enumerable.Range(0, CriteoSample.DenseCount).Select(_ => Gaussian(random) * 0.2).ToArray();
+        _denseWeight = Enumerable.Range(0, CriteoSample.DenseCount).Select(_ => Gaussian.Next(random) * 0.6).ToArray();
+        _missingWeight = Enumerable.Range(0, CriteoSample.DenseCount).Select(_ => Gaussian.Next(random) * 0.2).ToArray();
         _latent = new double[Pairs.Length * 2][][];
         for (var p = 0; p < Pairs.Length; p++)
         {
@@ -120,7 +120,7 @@ public sealed class SyntheticCriteo
 
             // Log-normal counts centred well inside the normalisation range (diff), with long tails.
             var diff = DenseNormalizer.CriteoDiff[k];
-            var value = Math.Floor(Math.Exp(Math.Log(diff / 6.0) + (1.1 * Gaussian(random))));
+            var value = Math.Floor(Math.Exp(Math.Log(diff / 6.0) + (1.1 * Gaussian.Next(random))));
             if (k == 1 && random.NextDouble() < 0.1)
             {
                 value = -1; // I2 is the one field with small negative values
@@ -188,14 +188,7 @@ public sealed class SyntheticCriteo
     }
 
     private static double[][] Latent(Random random, int size) =>
-        Enumerable.Range(0, size).Select(_ => Enumerable.Range(0, LatentDim).Select(_ => 0.6 * Gaussian(random)).ToArray()).ToArray();
+        Enumerable.Range(0, size).Select(_ => Enumerable.Range(0, LatentDim).Select(_ => 0.6 * Gaussian.Next(random)).ToArray()).ToArray();
 
     private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
-
-    private static double Gaussian(Random random)
-    {
-        var u1 = 1.0 - random.NextDouble();
-        var u2 = random.NextDouble();
-        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-    }
 }
