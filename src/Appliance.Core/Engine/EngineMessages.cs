@@ -81,6 +81,9 @@ public sealed record VariantStatus
 
     public required int Weight { get; init; }
 
+    /// <summary>A newer package's table_version that is not served yet (the package waits).</summary>
+    public string? WaitingForTable { get; init; }
+
     public required long Requests { get; init; }
 
     public required double MeanBatch { get; init; }

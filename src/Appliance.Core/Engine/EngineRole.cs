@@ -86,7 +86,7 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
             LastReloadError = _variants.Select(v => v.LastReloadError).LastOrDefault(e => e is not null),
             MeanRequest = requests == 0 ? 0 : Math.Round(Interlocked.Read(ref _samples) / (double)requests, 2),
             MeanBatch = first.MeanBatch,
-            Variants = _variants.Select(v => new VariantStatus { Name = v.Name, Model = v.Directory, ModelVersion = v.Engine.Model.Timestamp, Weight = v.Weight, Requests = v.Requests, MeanBatch = v.MeanBatch }).ToList(),
+            Variants = _variants.Select(v => new VariantStatus { Name = v.Name, Model = v.Directory, ModelVersion = v.Engine.Model.Timestamp, Weight = v.Weight, WaitingForTable = v.WaitingForTable, Requests = v.Requests, MeanBatch = v.MeanBatch }).ToList(),
         };
     }
 

@@ -9,6 +9,10 @@ public interface IEmbeddingSource
     /// key leaves zeros and <paramref name="found"/>[i] false. Throws
     /// <see cref="EmbeddingUnavailableException"/> when a shard cannot answer and the policy says so.</summary>
     Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken);
+
+    /// <summary>The newest table version (donefile id) that every shard serves, or null while
+    /// that is not known (no table yet; a remote shard not heard from yet).</summary>
+    string? ServedVersion { get; }
 }
 
 /// <summary>A shard could not answer (remote source, policy "error").</summary>

@@ -6,6 +6,8 @@ namespace Appliance.Core.Engine;
 /// decoding): store i serves the keys with key % count == i.</summary>
 public sealed class LocalEmbeddingSource(IReadOnlyList<ShardStore> stores) : IEmbeddingSource
 {
+    public string? ServedVersion => TableVersions.OldestOf(stores.Select(s => s.Live?.VersionLabel));
+
     public Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
     {
         var shards = (ulong)stores.Count;

@@ -44,22 +44,8 @@ public sealed class ModelPackage : IDisposable
 
     public static ModelPackage Load(string directory)
     {
+        var spec = ReadSpec(directory);
         var specPath = Path.Combine(directory, SpecFile);
-        ModelSpec spec;
-        try
-        {
-            spec = JsonSerializer.Deserialize(File.ReadAllBytes(specPath), EngineJsonContext.Default.ModelSpec)
-                ?? throw new InputFormatException(specPath, "offset 0", "empty");
-        }
-        catch (JsonException e)
-        {
-            throw new InputFormatException(specPath, $"line {(e.LineNumber ?? 0) + 1}", $"not a model spec: {e.Message}");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InputFormatException(specPath, "offset 0", $"cannot read: {e.Message}");
-        }
-
         if (!FeatureHasher.TryParse(spec.Hash, out var hash))
         {
             throw new InputFormatException(specPath, "field hash", $"'{spec.Hash}' is not paddle or xxh64");
@@ -132,6 +118,25 @@ public sealed class ModelPackage : IDisposable
     }
 
     public void Dispose() => Scorer.Dispose();
+
+    /// <summary>Only <c>model.json</c> (cheap: no ONNX session).</summary>
+    public static ModelSpec ReadSpec(string directory)
+    {
+        var specPath = Path.Combine(directory, SpecFile);
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllBytes(specPath), EngineJsonContext.Default.ModelSpec)
+                ?? throw new InputFormatException(specPath, "offset 0", "empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InputFormatException(specPath, $"line {(e.LineNumber ?? 0) + 1}", $"not a model spec: {e.Message}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputFormatException(specPath, "offset 0", $"cannot read: {e.Message}");
+        }
+    }
 
     private static void Check(IReadOnlyDictionary<string, int[]> declared, string name, int width, string what, string field, string path)
     {

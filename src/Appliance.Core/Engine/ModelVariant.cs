@@ -47,6 +47,10 @@ internal sealed class ModelVariant : IAsyncDisposable
 
     public string? LastReloadError { get; private set; }
 
+    /// <summary>The table version a newer package is waiting for (model.json's table_version,
+    /// not served yet), or null.</summary>
+    public string? WaitingForTable { get; private set; }
+
     public double MeanBatch => _batcher.MeanBatch;
 
     public Task<ScoreResult> ScoreAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
@@ -68,6 +72,22 @@ internal sealed class ModelVariant : IAsyncDisposable
 
         try
         {
+            // A network is only right with the embeddings it was trained with: wait until the
+            // table version named in model.json (or a newer one) is served.
+            var required = ModelPackage.ReadSpec(Directory).TableVersion;
+            var served = _source.ServedVersion;
+            if (required is not null && served is not null && !TableVersions.Includes(served, required))
+            {
+                if (WaitingForTable != required)
+                {
+                    ControlLog.ModelWaiting(_logger, $"{Name}@{stamp}", required, served);
+                }
+
+                WaitingForTable = required;
+                return true;
+            }
+
+            WaitingForTable = null;
             var next = new Live(new CtrEngine(ModelPackage.Load(Directory), _source));
             var old = Interlocked.Exchange(ref _live, next);
             old.Release(); // the owner's reference: disposed when its last request finishes

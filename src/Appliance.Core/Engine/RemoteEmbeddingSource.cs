@@ -7,9 +7,26 @@ namespace Appliance.Core.Engine;
 /// answer are, by <paramref name="failurePolicy"/>, zero vectors ("zero") or a request error ("error").</summary>
 public sealed class RemoteEmbeddingSource(CubeClient client, string dict, string failurePolicy) : IEmbeddingSource
 {
+    // The version label each shard last answered with (learned from lookups, so it lags by one request).
+    private string?[] _shardVersions = [];
+
+    public string? ServedVersion => TableVersions.OldestOf(Volatile.Read(ref _shardVersions) is { Length: > 0 } v ? v : [null]);
+
     public async Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
     {
         using var result = await client.LookupAsync(dict, keys, cancellationToken).ConfigureAwait(false);
+        var seen = (string?[])Volatile.Read(ref _shardVersions).Clone();
+        if (seen.Length != result.ShardVersions.Count)
+        {
+            seen = new string?[result.ShardVersions.Count];
+        }
+
+        for (var s = 0; s < seen.Length; s++)
+        {
+            seen[s] = result.ShardVersions[s] ?? seen[s];
+        }
+
+        Volatile.Write(ref _shardVersions, seen);
         if (result.FailedKeys > 0 && failurePolicy == "error")
         {
             throw new EmbeddingUnavailableException($"{result.FailedKeys} key(s) unavailable: {string.Join("; ", result.Errors.Select(e => e.Error))}");
