@@ -133,7 +133,8 @@ public sealed class CubeClient : IAsyncDisposable
             var shardPositions = positions[s];
             if (answer.Succeeded)
             {
-                var slices = new (int Offset, int Length)[shardPositions.Length];
+                var rented = System.Buffers.ArrayPool<(int Offset, int Length)>.Shared.Rent(shardPositions.Length);
+                var slices = rented.AsSpan(0, shardPositions.Length);
                 try
                 {
                     (versions[s], codec) = LookupCodec.ReadResponse(answer.Reply!.Payload, slices);
@@ -144,7 +145,8 @@ public sealed class CubeClient : IAsyncDisposable
                     answers[s] = answer = ShardAnswer.Failure($"shard {s}: malformed reply from {answer.Replica}: {e.Message}", answer.Replica);
                 }
 
-                if (answer.Succeeded)
+                var succeeded = answer.Succeeded;
+                if (succeeded)
                 {
                     for (var j = 0; j < shardPositions.Length; j++)
                     {
@@ -152,7 +154,11 @@ public sealed class CubeClient : IAsyncDisposable
                         status[p] = slices[j].Length < 0 ? KeyStatus.Missing : KeyStatus.Found;
                         values[p] = (s, slices[j].Offset, Math.Max(0, slices[j].Length));
                     }
+                }
 
+                System.Buffers.ArrayPool<(int Offset, int Length)>.Shared.Return(rented);
+                if (succeeded)
+                {
                     continue;
                 }
             }

@@ -84,12 +84,29 @@ public static class LookupCodec
         buffer.EndFrame();
     }
 
+    [ThreadStatic]
+    private static (byte[] Bytes, string Text)? t_lastVersion;
+
+    /// <summary>The version label as a string, reusing the last one this thread decoded: every
+    /// reply carries it and it changes only when a new version is activated.</summary>
+    private static string VersionText(ReadOnlySpan<byte> bytes)
+    {
+        if (t_lastVersion is { } last && bytes.SequenceEqual(last.Bytes))
+        {
+            return last.Text;
+        }
+
+        var text = Encoding.UTF8.GetString(bytes);
+        t_lastVersion = (bytes.ToArray(), text);
+        return text;
+    }
+
     /// <summary>Parses a response into per-key value slices of <paramref name="payload"/>
     /// (offset, length; length −1 = missing). Returns the version and the value codec.</summary>
     public static (string Version, ValueCodec Codec) ReadResponse(ReadOnlySpan<byte> payload, Span<(int Offset, int Length)> values)
     {
         var reader = new PayloadReader(payload);
-        var version = Encoding.UTF8.GetString(reader.ReadShortBytes("version"));
+        var version = VersionText(reader.ReadShortBytes("version"));
         var codec = (ValueCodec)reader.ReadBytes(1, "value codec")[0];
         var count = reader.ReadUInt32("key count");
         if (count != (uint)values.Length)
