@@ -28,10 +28,8 @@ public class TrainerBenchmarks
         Directory.CreateDirectory(_directory);
         var path = Path.Combine(_directory, "data.tsv");
         GeneratedData.Write(path, Batch + 1, seed: 1);
-        var data = TrainingData.Load(path, 0, HashScheme.Paddle);
-        _samples = data.Train;
         var state = TrainerState.Create(HashScheme.Paddle, 10, [400, 400, 400], seed: 1);
-        _samples.AddTo(state.Table);
+        _samples = TrainingData.Load(path, 0, HashScheme.Paddle, state.Table).Train;
         _trainer = new CtrTrainer(state, new TrainerSettings { Threads = 1, BatchSize = Batch });
         _network = state.ToNetwork();
         _embeddings = new float[Batch * 260];

@@ -6,18 +6,21 @@ namespace Appliance.Core.Training;
 /// <summary>
 /// Labelled Criteo rows as the trainer consumes them: per row the 26 table rows (−1 where the key
 /// is not in the table: a zero vector, as the engine treats a missing key), 13 normalised dense
-/// values and the label. Features are computed exactly as the engine computes them
-/// (<see cref="CriteoSample"/>, <see cref="DenseNormalizer"/>, <see cref="FeatureHasher"/>).
+/// values and the label — about 160 bytes a row, the text and the keys are not kept. Features are
+/// computed exactly as the engine computes them (<see cref="CriteoSample"/>,
+/// <see cref="DenseNormalizer"/>, <see cref="FeatureHasher"/>).
 /// </summary>
 public sealed class EncodedSamples
 {
-    private EncodedSamples(int count, int[] rows, float[] dense, byte[] labels, ulong[] keys)
+    private const int Slots = CriteoSample.SparseCount;
+    private const int Width = CriteoSample.DenseCount;
+
+    public EncodedSamples(int count)
     {
         Count = count;
-        Rows = rows;
-        Dense = dense;
-        Labels = labels;
-        Keys = keys;
+        Rows = new int[count * Slots];
+        Dense = new float[count * Width];
+        Labels = new byte[count];
     }
 
     public int Count { get; }
@@ -30,18 +33,16 @@ public sealed class EncodedSamples
 
     public byte[] Labels { get; }
 
-    /// <summary>[Count × 26] the keys themselves.</summary>
-    public ulong[] Keys { get; }
-
-    /// <summary>Parses and hashes lines (in parallel). Throws <see cref="InputFormatException"/>
-    /// naming the file and line of the first bad or unlabelled row.</summary>
-    public static EncodedSamples Parse(IReadOnlyList<string> lines, string path, long firstLineNumber, HashScheme scheme, DenseNormalizer normalizer)
+    /// <summary>
+    /// Parses and hashes <paramref name="lines"/> (in parallel) into rows
+    /// [<paramref name="offset"/>, offset + lines.Count). With <paramref name="addKeys"/> (training
+    /// rows) new keys get table rows; otherwise (held-out rows) an unknown key is −1. Throws
+    /// <see cref="InputFormatException"/> naming the file and line of the first bad or unlabelled row.
+    /// </summary>
+    public void Fill(int offset, IReadOnlyList<string> lines, string path, long firstLineNumber, HashScheme scheme, DenseNormalizer normalizer, EmbeddingTable table, bool addKeys)
     {
-        const int Slots = CriteoSample.SparseCount, Width = CriteoSample.DenseCount;
         var n = lines.Count;
         var keys = new ulong[n * Slots];
-        var dense = new float[n * Width];
-        var labels = new byte[n];
         var errors = new InputFormatException?[n];
         Parallel.For(0, n, i =>
         {
@@ -62,8 +63,8 @@ public sealed class EncodedSamples
                 return;
             }
 
-            labels[i] = (byte)label;
-            normalizer.Normalize(sample.Dense, dense.AsSpan(i * Width, Width));
+            Labels[offset + i] = (byte)label;
+            normalizer.Normalize(sample.Dense, Dense.AsSpan((offset + i) * Width, Width));
             for (var s = 0; s < Slots; s++)
             {
                 keys[(i * Slots) + s] = FeatureHasher.Key(scheme, s, sample.Sparse[s]);
@@ -75,24 +76,11 @@ public sealed class EncodedSamples
             throw first;
         }
 
-        return new EncodedSamples(n, new int[n * Slots], dense, labels, keys);
-    }
-
-    /// <summary>Points every slot at its table row, adding rows for new keys (training data).</summary>
-    public void AddTo(EmbeddingTable table)
-    {
-        for (var i = 0; i < Keys.Length; i++)
+        // Table rows are assigned in file order (one thread), so a run is reproducible.
+        var rows = Rows.AsSpan(offset * Slots, n * Slots);
+        for (var i = 0; i < keys.Length; i++)
         {
-            Rows[i] = table.GetOrAdd(Keys[i]);
-        }
-    }
-
-    /// <summary>Points every slot at its table row, −1 where the table lacks the key (held-out data).</summary>
-    public void LookUpIn(EmbeddingTable table)
-    {
-        for (var i = 0; i < Keys.Length; i++)
-        {
-            Rows[i] = table.Find(Keys[i]);
+            rows[i] = addKeys ? table.GetOrAdd(keys[i]) : table.Find(keys[i]);
         }
     }
 }

@@ -91,15 +91,13 @@ internal static class TrainCommand
         }
 
         var clock = Stopwatch.StartNew();
-        var data = TrainingData.Load(dataPath, holdout, hash);
         var rowsBefore = state.Table.Count;
-        data.Train.AddTo(state.Table);
-        data.HeldOut.LookUpIn(state.Table);
-        var best = GeneratedData.ReadTruth(dataPath, data.TrainLines.Length, data.HeldOutLines.Length) is { } truth && data.HeldOut.Count > 1
+        var data = TrainingData.Load(dataPath, holdout, hash, state.Table);
+        var best = GeneratedData.ReadTruth(dataPath, data.Train.Count, data.HeldOut.Count) is { } truth && data.HeldOut.Count > 1
             ? BinaryMetrics.Auc(truth.Select((p, i) => (p, (int)data.HeldOut.Labels[i])).ToList())
             : (double?)null;
         var bestText = best is { } b ? string.Create(inv, $"  (best achievable {b:F4})") : string.Empty;
-        Console.Out.WriteLine(string.Create(inv, $"data     {data.Path}: {data.TrainLines.Length} training rows, {data.HeldOutLines.Length} held out (the last {holdout:P0}); table {state.Table.Count} rows ({state.Table.Count - rowsBefore} new); read in {clock.Elapsed.TotalSeconds:F1} s"));
+        Console.Out.WriteLine(string.Create(inv, $"data     {data.Path}: {data.Train.Count} training rows, {data.HeldOut.Count} held out (the last {holdout:P0}); table {state.Table.Count} rows ({state.Table.Count - rowsBefore} new); read in {clock.Elapsed.TotalSeconds:F1} s"));
         Console.Out.WriteLine(string.Create(inv, $"model    {TrainerState.Slots}×{state.EmbeddingDim} + {TrainerState.DenseWidth} → {string.Join(" → ", state.Layers.Select(l => l.Outputs))}; {(resume ? $"resumed after {state.EpochsTrained} epoch(s)" : "new")}; {settings.Threads} thread(s), batch {settings.BatchSize}"));
         var trainer = new CtrTrainer(state, settings);
         for (var epoch = 1; epoch <= epochs; epoch++)
@@ -111,7 +109,7 @@ internal static class TrainCommand
             var heldOut = Evaluate(trainer, data.HeldOut, null);
             var evaluation = data.HeldOut.Count > 0 ? string.Create(inv, $"  held-out AUC {heldOut.Auc:F4}{bestText}  log loss {heldOut.LogLoss:F4}") : string.Empty;
             Console.Out.WriteLine(string.Create(inv,
-                $"epoch {epoch}/{epochs}  train log loss {loss:F4}{evaluation}  {seconds:F1} s ({data.TrainLines.Length / seconds:F0} rows/s)"));
+                $"epoch {epoch}/{epochs}  train log loss {loss:F4}{evaluation}  {seconds:F1} s ({data.Train.Count / seconds:F0} rows/s)"));
         }
 
         var export = TableExport.Write(state, outDir, a.Flag("delta"));
@@ -137,9 +135,8 @@ internal static class TrainCommand
         var (evalLines, evalSamples) = (data.HeldOutLines, data.HeldOut);
         if (evalSamples.Count == 0 && File.Exists(holdoutPath))
         {
-            evalLines = File.ReadAllLines(holdoutPath).Where(l => l.Length > 0).ToArray();
-            evalSamples = EncodedSamples.Parse(evalLines, holdoutPath, 1, hash, DenseNormalizer.Criteo);
-            evalSamples.LookUpIn(state.Table);
+            var previous = TrainingData.LoadEvaluation(holdoutPath, hash, state.Table);
+            (evalLines, evalSamples) = (previous.HeldOutLines, previous.HeldOut);
         }
 
         var served = Evaluate(trainer, evalSamples, TableExport.AsServed(state.Table, codec));

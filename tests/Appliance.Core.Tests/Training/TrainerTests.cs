@@ -15,10 +15,8 @@ public sealed class TrainerTests
     {
         var path = dir.Combine("data.tsv");
         GeneratedData.Write(path, rows, seed: 4);
-        var data = TrainingData.Load(path, 0.2, HashScheme.Paddle);
         var state = TrainerState.Create(HashScheme.Paddle, 10, hidden, seed: 3);
-        data.Train.AddTo(state.Table);
-        data.HeldOut.LookUpIn(state.Table);
+        var data = TrainingData.Load(path, 0.2, HashScheme.Paddle, state.Table);
         var trainer = new CtrTrainer(state, Settings);
         for (var e = 1; e <= epochs; e++)
         {
@@ -42,7 +40,7 @@ public sealed class TrainerTests
             trainer.TrainEpoch(data.Train, e);
         }
 
-        var truth = GeneratedData.ReadTruth(dir.Combine("data.tsv"), data.TrainLines.Length, data.HeldOutLines.Length)!;
+        var truth = GeneratedData.ReadTruth(dir.Combine("data.tsv"), data.Train.Count, data.HeldOut.Count)!;
         var best = BinaryMetrics.Auc(truth.Select((p, i) => (p, (int)data.HeldOut.Labels[i])).ToList());
         var auc = HeldOutAuc(data, trainer.Predict(data.HeldOut));
         Assert.True(auc > 0.85 * best && auc > untrained + 0.1, $"AUC {auc:F4} (untrained {untrained:F4}, best {best:F4})");
@@ -88,7 +86,7 @@ public sealed class TrainerTests
         var loaded = TrainerCheckpoint.Load(path);
         Assert.Equal((state.AdamStep, state.BaseId, state.LastId, state.Table.Count), (loaded.AdamStep, loaded.BaseId, loaded.LastId, loaded.Table.Count));
         Assert.Equal(state.Table.Dirty.ToArray(), loaded.Table.Dirty.ToArray());
-        data.HeldOut.LookUpIn(loaded.Table);
+        Assert.Equal(state.Table.Keys.ToArray(), loaded.Table.Keys.ToArray()); // same rows, same order
         Assert.Equal(trainer.Predict(data.HeldOut), new CtrTrainer(loaded, Settings).Predict(data.HeldOut));
     }
 

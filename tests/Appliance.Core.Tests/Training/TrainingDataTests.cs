@@ -35,11 +35,33 @@ public sealed class TrainingDataTests
     {
         using var dir = new TempDirectory();
         GeneratedData.Write(dir.Combine("a.tsv"), 100, seed: 2);
-        var data = TrainingData.Load(dir.Combine("a.tsv"), 0.1, HashScheme.Paddle);
+        var table = new EmbeddingTable(10, 1);
+        var data = TrainingData.Load(dir.Combine("a.tsv"), 0.1, HashScheme.Paddle, table);
         var lines = File.ReadAllLines(dir.Combine("a.tsv"));
-        Assert.Equal(lines[..90], data.TrainLines);
+        Assert.Equal((90, 10), (data.Train.Count, data.HeldOut.Count));
         Assert.Equal(lines[90..], data.HeldOutLines);
+        Assert.Equal(lines.Select(l => (byte)(l[0] - '0')), data.Train.Labels.Concat(data.HeldOut.Labels));
         Assert.Equal(0, TrainingData.HeldOutCount(100, 0));
+
+        // Training rows' keys are in the table; a held-out key only if training rows had it.
+        var trainKeys = lines[..90].SelectMany(l => CriteoSample.Parse(l).Sparse.Select((t, s) => FeatureHasher.PaddleKey(s, t))).ToHashSet();
+        Assert.Equal(trainKeys.Count, table.Count);
+        var heldKeys = lines[90..].SelectMany(l => CriteoSample.Parse(l).Sparse.Select((t, s) => FeatureHasher.PaddleKey(s, t))).ToArray();
+        Assert.Equal(heldKeys.Select(k => trainKeys.Contains(k) ? table.Find(k) : -1), data.HeldOut.Rows);
+    }
+
+    [Fact]
+    public void RowsCountWithOrWithoutAFinalNewlineAndLargeFilesStreamInChunks()
+    {
+        using var dir = new TempDirectory();
+        GeneratedData.Write(dir.Combine("a.tsv"), 70_000, seed: 2); // more than one 65 536-row chunk
+        var text = File.ReadAllText(dir.Combine("a.tsv"));
+        File.WriteAllText(dir.Combine("b.tsv"), text.TrimEnd('\n'));
+        var a = TrainingData.Load(dir.Combine("a.tsv"), 0.5, HashScheme.Paddle, new EmbeddingTable(10, 1));
+        var b = TrainingData.Load(dir.Combine("b.tsv"), 0.5, HashScheme.Paddle, new EmbeddingTable(10, 1));
+        Assert.Equal((35_000, 35_000), (a.Train.Count, a.HeldOut.Count));
+        Assert.Equal(a.Train.Rows, b.Train.Rows);
+        Assert.Equal(a.HeldOut.Dense, b.HeldOut.Dense);
     }
 
     [Theory]
@@ -55,7 +77,7 @@ public sealed class TrainingDataTests
         lines.Insert(4, bad);
         File.WriteAllLines(dir.Combine("a.tsv"), lines);
 
-        var e = Assert.Throws<InputFormatException>(() => TrainingData.Load(dir.Combine("a.tsv"), 0.1, HashScheme.Paddle));
+        var e = Assert.Throws<InputFormatException>(() => TrainingData.Load(dir.Combine("a.tsv"), 0.1, HashScheme.Paddle, new EmbeddingTable(10, 1)));
         Assert.Contains(dir.Combine("a.tsv"), e.Message);
         Assert.Contains("line 5", e.Message);
         Assert.Contains(message, e.Message);
@@ -66,6 +88,6 @@ public sealed class TrainingDataTests
     {
         using var dir = new TempDirectory();
         File.WriteAllText(dir.Combine("a.tsv"), string.Empty);
-        Assert.Throws<InputFormatException>(() => TrainingData.Load(dir.Combine("a.tsv"), 0.1, HashScheme.Paddle));
+        Assert.Throws<InputFormatException>(() => TrainingData.Load(dir.Combine("a.tsv"), 0.1, HashScheme.Paddle, new EmbeddingTable(10, 1)));
     }
 }
