@@ -3,7 +3,9 @@
 #   1M keys 0..999999, 40-byte values (10 float32), batch 100, the same connections and pipelining.
 #   Each server is pinned to core 0, its load generator to core 1; per-core figures divide by the
 #   CPU time the server process really used (from /proc), so a generator that saturates first
-#   cannot flatter or hide the server.
+#   cannot flatter or hide the server. Both generators are lean: redis-benchmark for Redis,
+#   `cube bench lookup --raw` for cube (blocking sockets, no per-request tasks or timers), so at
+#   half the maximum rate the generator's own queue does not dominate the measured tail.
 # Usage: bench/server-vs-redis.sh [--duration S] [--connections C] [--pipeline P]
 # Installs redis-server (apt-get) if missing; starts its own instances on 127.0.0.1 and stops them.
 set -euo pipefail
@@ -43,7 +45,7 @@ taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-p
 server=$!; pids+=("$server")
 for _ in $(seq 50); do grep -q "ready:" "$work/server.log" && break; sleep 0.1; done
 t0=$(cpu_ticks "$server")
-taskset -c 1 "$cube" bench lookup --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --pipeline "$pipeline" --duration "$duration" | tee "$work/cube-closed.txt"
+taskset -c 1 "$cube" bench lookup --raw --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --pipeline "$pipeline" --duration "$duration" | tee "$work/cube-closed.txt"
 t1=$(cpu_ticks "$server")
 cube_rps=$(awk '/^requests/ {gsub(/[()]/, "", $3); print $3}' "$work/cube-closed.txt")
 cube_keys=$(awk '/^keys/ {print $2}' "$work/cube-closed.txt")
@@ -51,7 +53,7 @@ cube_p99=$(awk '/^latency/ {print $9}' "$work/cube-closed.txt")
 cube_cpu=$(python3 -c "print(($t1 - $t0) / $hz / $duration)")
 half=$(python3 -c "print(int($cube_rps / 2))")
 echo "== cube open loop at half the closed-loop maximum: $half requests/s"
-taskset -c 1 "$cube" bench lookup --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --rate "$half" --duration "$duration" | tee "$work/cube-open.txt"
+taskset -c 1 "$cube" bench lookup --raw --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --rate "$half" --duration "$duration" | tee "$work/cube-open.txt"
 cube_half_p99=$(awk '/^latency/ {print $9}' "$work/cube-open.txt")
 kill "$server"; wait "$server" 2>/dev/null || true
 

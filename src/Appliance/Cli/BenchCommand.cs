@@ -11,7 +11,7 @@ namespace Appliance.Cli;
 /// (<c>--rate R</c>): requests start on a fixed schedule whether or not earlier ones finished, and
 /// latency is measured from the scheduled start, so queueing shows up instead of being hidden.
 /// </summary>
-internal static class BenchCommand
+internal static partial class BenchCommand
 {
     private static readonly OptionSpec[] Options =
     [
@@ -27,6 +27,7 @@ internal static class BenchCommand
         new("rate", "open loop: requests per second (0 = closed loop)", "0", Meta: "R"),
         new("tick-us", "open loop: the dispatcher wakes at most this often and starts every request due (latency still counts from each one's scheduled start)", "50", Meta: "US"),
         new("seed", "random seed", "1", Meta: "S"),
+        new("raw", "measure the server, not the client: a lean generator (blocking sockets, no per-request tasks or timers; one shard, first replica, no retries)", IsFlag: true),
     ];
 
     public static int Run(string[] args)
@@ -64,11 +65,12 @@ internal static class BenchCommand
             TimeSpan.FromSeconds(a.Long("warmup", 0, 3600)),
             a.Long("rate", 0),
             a.Int("seed"),
-            a.Int("tick-us", 1, 100_000));
+            a.Int("tick-us", 1, 100_000),
+            a.Flag("raw"));
         return RunAsync(dicts, settings).GetAwaiter().GetResult();
     }
 
-    private sealed record Settings(string Dict, ulong[]? Keys, long Range, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros);
+    private sealed record Settings(string Dict, ulong[]? Keys, long Range, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros, bool Raw);
 
     private sealed class Totals
     {
@@ -84,7 +86,7 @@ internal static class BenchCommand
     {
         await using var client = new CubeClient(dicts, s.Connections);
         var shards = client.Conf(s.Dict).Shards;
-        var mode = s.Rate > 0 ? $"open loop at {s.Rate} requests/s" : $"closed loop, {s.Connections} connection(s)/replica × {s.Pipeline} in flight";
+        var mode = (s.Rate > 0 ? $"open loop at {s.Rate} requests/s" : $"closed loop, {s.Connections} connection(s)/replica × {s.Pipeline} in flight") + (s.Raw ? ", raw generator" : string.Empty);
         Console.Out.WriteLine($"dict {s.Dict} ({shards} shard(s)), batch {s.Batch}, {mode}, warmup {s.Warmup.TotalSeconds:F0} s, measure {s.Duration.TotalSeconds:F0} s");
 
         // Warm up (connections, JIT-free AOT code paths, page cache), then measure from zero.
@@ -116,7 +118,8 @@ internal static class BenchCommand
     }
 
     private static Task Drive(CubeClient client, Settings s, Totals totals, TimeSpan duration) =>
-        s.Rate > 0 ? OpenLoop(client, s, totals, duration) : ClosedLoop(client, s, totals, duration);
+        s.Raw ? RawDrive(client.Conf(s.Dict), s, totals, duration)
+        : s.Rate > 0 ? OpenLoop(client, s, totals, duration) : ClosedLoop(client, s, totals, duration);
 
     private static async Task ClosedLoop(CubeClient client, Settings s, Totals totals, TimeSpan duration)
     {

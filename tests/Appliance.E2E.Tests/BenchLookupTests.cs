@@ -1,0 +1,62 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Appliance.E2E.Tests;
+
+/// <summary><c>cube bench lookup</c> against real servers, short and bounded: the client-based
+/// closed loop over 2 shards, and the raw generator's closed and open loops on one server (the
+/// open loop sends exactly rate × duration requests).</summary>
+public sealed partial class BenchLookupTests(ClusterFixture table) : IClassFixture<ClusterFixture>
+{
+    private static string ConfFile(TempDirectory dir, params ServerProcess[] shards)
+    {
+        var nodes = string.Join(", ", shards.Select(s => $"{{\"ipport_list\": \"list://127.0.0.1:{s.DataPort.ToString(CultureInfo.InvariantCulture)}\"}}"));
+        var path = dir.Combine($"cube-{shards.Length}.conf");
+        File.WriteAllText(path, $"[{{\"dict_name\": \"{ClusterFixture.Dict}\", \"shard\": {shards.Length}, \"dup\": 1, \"timeout\": 2000, \"retry\": 1, \"type\": \"ipport_list\", \"nodes\": [{nodes}]}}]");
+        return path;
+    }
+
+    private static (long Requests, long Keys, long Missing, long Failed) Parse(CubeProcess.Result r)
+    {
+        var requests = RequestsLine().Match(r.Stdout);
+        var keys = KeysLine().Match(r.Stdout);
+        Assert.True(requests.Success && keys.Success, r.Stdout);
+        Assert.Matches(@"latency  p50 \d+ us  p90 \d+ us  p99 \d+ us  p99\.9 \d+ us  max \d+ us", r.Stdout);
+        return (long.Parse(requests.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(keys.Groups[1].Value, CultureInfo.InvariantCulture),
+            long.Parse(keys.Groups[2].Value, CultureInfo.InvariantCulture), long.Parse(keys.Groups[3].Value, CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void ClientAndRawGeneratorsReportWhatTheServersAnswered()
+    {
+        using var dir = new TempDirectory();
+        using var shard0 = ServerProcess.StartServer(table.Packages, ClusterFixture.Dict, 0);
+        using var shard1 = ServerProcess.StartServer(table.Packages, ClusterFixture.Dict, 1);
+        var both = ConfFile(dir, shard0, shard1);
+        var one = ConfFile(dir, shard0);
+        string[] common = ["--keys", table.Directory.Combine("table.txt"), "--batch", "50", "--duration", "1", "--warmup", "0"];
+
+        // Keys drawn from the table itself: none missing, none failed.
+        var client = Parse(CubeProcess.Run(dir.Path, ["bench", "lookup", "--conf", both, "--connections", "1", "--pipeline", "4", .. common]).Ok());
+        Assert.True(client.Requests > 0 && client.Keys == client.Requests * 50 && client.Missing == 0 && client.Failed == 0, client.ToString());
+
+        // One shard only: the raw generator sends every key to it; the other shard's half are missing.
+        var closed = Parse(CubeProcess.Run(dir.Path, ["bench", "lookup", "--raw", "--conf", one, "--connections", "2", "--pipeline", "4", .. common]).Ok());
+        Assert.True(closed.Requests > 0 && closed.Failed == 0, closed.ToString());
+        Assert.InRange(closed.Missing, closed.Keys / 3, closed.Keys * 2 / 3);
+
+        var open = Parse(CubeProcess.Run(dir.Path, ["bench", "lookup", "--raw", "--conf", one, "--connections", "2", "--rate", "3000", .. common]).Ok());
+        Assert.Equal(3000, open.Requests);
+        Assert.Equal(0, open.Failed);
+
+        var refused = CubeProcess.Run(dir.Path, ["bench", "lookup", "--raw", "--conf", both, .. common]);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--raw measures one server", refused.Stderr);
+    }
+
+    [GeneratedRegex(@"requests (\d+)")]
+    private static partial Regex RequestsLine();
+
+    [GeneratedRegex(@"keys     (\d+) .* missing (\d+)  failed (\d+)")]
+    private static partial Regex KeysLine();
+}
