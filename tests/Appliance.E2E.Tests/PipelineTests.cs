@@ -70,6 +70,30 @@ public sealed class PipelineTests
         Assert.Equal(0, serve.ExitCode);
     }
 
+    /// <summary>The other hash scheme and a lossy codec: the transfer builds f16 because
+    /// model.json says so, and the trainer's predictions use the f16-rounded rows, so served and
+    /// trained still agree.</summary>
+    [Fact]
+    public async Task Xxh64KeysAndF16RowsAreServedAsTrained()
+    {
+        using var dir = new TempDirectory();
+        CubeProcess.Run(dir.Path, "gen-data", "--rows", "20000", "--out", "data.tsv", "--seed", "12").Ok();
+        CubeProcess.Run(dir.Path, "train", "--data", "data.tsv", "--out", "train", "--epochs", "1", "--hash", "xxh64", "--value-codec", "f16", "--hidden", "64,64").Ok();
+        var baseId = LastEntry(dir.Combine("train", "donefile", "base.txt")).Id;
+        var spec = File.ReadAllText(dir.Combine("train", "model", "model.json"));
+        Assert.Contains("\"hash\": \"xxh64\"", spec);
+        Assert.Contains("\"value_codec\": \"f16\"", spec);
+
+        var port = ControlPlane.FreePort();
+        using var serve = ServerProcess.Start("run", "--roles", "all", "--bind", "127.0.0.1", "--port", "0", "--http-port", port.ToString(CultureInfo.InvariantCulture),
+            "--model", dir.Combine("train", "model"), "--donefile", dir.Combine("train", "donefile"), "--work-dir", dir.Combine("serve"), "--poll-seconds", "1");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        await WaitUntil(http, port, s => Live(s) == baseId);
+        AssertEqualScores(dir.Combine("train", "holdout.predictions"), Predict(dir, port, "served.txt"));
+        var manifest = Directory.GetFiles(dir.Combine("serve", "transfer", "output"), "manifest.json", SearchOption.AllDirectories).First();
+        Assert.Contains("\"codec\": \"f16\"", File.ReadAllText(manifest));
+    }
+
     private static float[] Predict(TempDirectory dir, int port, string outFile)
     {
         var result = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{port}", "--data", dir.Combine("train", "holdout.tsv"), "--batch", "64", "--connections", "2", "--out", outFile).Ok();
