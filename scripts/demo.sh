@@ -14,4 +14,5 @@ cube=$("$root/scripts/publish.sh")
 ls -l "$cube"
 "$cube" version
 
+rm -rf "$root/demo-out"   # this script's own work directory (git-ignored)
 exec "$cube" demo --dir "$root/demo-out" "$@"

@@ -20,7 +20,7 @@ internal static class DemoCommand
     private static readonly OptionSpec[] Options =
     [
         new("rows", "rows of generated training data (a fifth more for the delta)", "1000000", Meta: "N"),
-        new("dir", "working directory (data, training output, serving state, logs); emptied first", "./demo-work", Meta: "DIR"),
+        new("dir", "working directory (data, training output, serving state, logs); emptied first if an earlier demo made it", "./demo-work", Meta: "DIR"),
         new("epochs", "training epochs of the base", "2", Meta: "N"),
         new("http-port", "HTTP port of cube run --roles all (/predict, /status, /metrics)", "8010", Meta: "PORT"),
         new("port", "binary data-plane port of cube run --roles all", "8000", Meta: "PORT"),
@@ -44,12 +44,20 @@ internal static class DemoCommand
         var seed = a.Int("seed").ToString(Inv);
         var hash = a.Require("hash");
         var clock = Stopwatch.StartNew();
-        if (Directory.Exists(dir))
+        // Only a directory an earlier demo made (it holds the marker) is emptied.
+        var marker = Path.Combine(dir, ".cube-demo");
+        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
         {
+            if (!File.Exists(marker))
+            {
+                throw new UsageException($"option --dir: {dir} is not empty and was not made by cube demo; choose another directory");
+            }
+
             Directory.Delete(dir, recursive: true);
         }
 
         Directory.CreateDirectory(dir);
+        File.WriteAllText(marker, "made by cube demo; emptied by the next run\n");
         var data = Path.Combine(dir, "data", "train.tsv");
         var fresh = Path.Combine(dir, "data", "fresh.tsv");
         var train = Path.Combine(dir, "train");
