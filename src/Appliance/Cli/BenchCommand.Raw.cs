@@ -69,14 +69,35 @@ internal static partial class BenchCommand
             connections[c] = new RawConnection(socket, c);
         }
 
+        // The first failure of any thread ends the run: every socket is shut down so the other
+        // threads stop too, and it is reported (not an unhandled exception on a thread).
+        Exception? failure = null;
+        Action Guarded(Action body) => () =>
+        {
+            try
+            {
+                body();
+            }
+            catch (Exception e) when (e is SocketException or InvalidOperationException or ObjectDisposedException)
+            {
+                if (Interlocked.CompareExchange(ref failure, e, null) is null)
+                {
+                    foreach (var c in connections)
+                    {
+                        c.Socket.Dispose();
+                    }
+                }
+            }
+        };
+
         try
         {
             var end = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
             var total = s.Rate > 0 ? (long)(duration.TotalSeconds * s.Rate) : 0;
-            var readers = connections.Select(c => new Thread(() => RawRead(c, s, totals, end, total, connections.Length)) { IsBackground = true, Name = $"raw reader {c.Index}" }).ToList();
+            var readers = connections.Select(c => new Thread(new ThreadStart(Guarded(() => RawRead(c, s, totals, end, total, connections.Length)))) { IsBackground = true, Name = $"raw reader {c.Index}" }).ToList();
             if (s.Rate > 0)
             {
-                var dispatcher = new Thread(() => RawDispatch(connections, s, total)) { IsBackground = true, Name = "raw dispatcher" };
+                var dispatcher = new Thread(new ThreadStart(Guarded(() => RawDispatch(connections, s, total)))) { IsBackground = true, Name = "raw dispatcher" };
                 readers.ForEach(r => r.Start());
                 dispatcher.Start();
                 dispatcher.Join();
@@ -105,6 +126,11 @@ internal static partial class BenchCommand
                     throw new InvalidOperationException($"{address}: replies still missing 30 s after the run");
                 }
             }
+
+            if (Volatile.Read(ref failure) is { } e)
+            {
+                throw new InvalidOperationException($"{address}: {e.Message}", e);
+            }
         }
         finally
         {
@@ -130,30 +156,23 @@ internal static partial class BenchCommand
     private static void RawDispatch(RawConnection[] connections, Settings s, long total)
     {
         var random = new KeyStream((ulong)s.Seed);
-        var interval = Stopwatch.Frequency / (double)s.Rate;
-        var begin = Stopwatch.GetTimestamp();
-        for (long i = 0; i < total;)
+        Schedule(s, total, () => new FlushAll(connections), (i, scheduled) =>
         {
-            var now = Stopwatch.GetTimestamp();
-            var due = begin + (long)(i * interval);
-            if (now < due)
+            var c = connections[i % connections.Length];
+            if (c.Sent - Interlocked.Read(ref c.Received) >= RingSize)
             {
-                var micros = (due - now) * 1_000_000 / Stopwatch.Frequency;
-                _ = Core.Native.LibC.usleep((uint)Math.Clamp(micros, s.TickMicros, 100_000));
-                continue;
+                throw new InvalidOperationException($"more than {RingSize} requests in flight on one connection: the server is not keeping up with --rate {s.Rate}");
             }
 
-            for (; i < total && begin + (long)(i * interval) <= now; i++)
-            {
-                var c = connections[i % connections.Length];
-                if (c.Sent - Interlocked.Read(ref c.Received) >= RingSize)
-                {
-                    throw new InvalidOperationException($"more than {RingSize} requests in flight on one connection: the server is not keeping up with --rate {s.Rate}");
-                }
+            RawWrite(c, s, random, scheduled);
+        });
+    }
 
-                RawWrite(c, s, random, begin + (long)(i * interval));
-            }
-
+    /// <summary>End of a dispatcher burst: one send per connection with requests framed.</summary>
+    private sealed class FlushAll(RawConnection[] connections) : IDisposable
+    {
+        public void Dispose()
+        {
             foreach (var c in connections)
             {
                 if (c.Out.Length > 0)

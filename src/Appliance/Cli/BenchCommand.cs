@@ -173,35 +173,47 @@ internal static partial class BenchCommand
         var dispatcher = new Thread(() =>
         {
             var random = new KeyStream((ulong)s.Seed);
-            var interval = Stopwatch.Frequency / (double)s.Rate;
-            var begin = Stopwatch.GetTimestamp();
-            var total = (long)(duration.TotalSeconds * s.Rate);
-            for (long i = 0; i < total;)
+            Schedule(s, (long)(duration.TotalSeconds * s.Rate), static () => ClientConnection.Cork(), (index, scheduled) =>
             {
-                var now = Stopwatch.GetTimestamp();
-                var due = begin + (long)(i * interval);
-                if (now < due)
-                {
-                    var micros = (due - now) * 1_000_000 / Stopwatch.Frequency;
-                    _ = Core.Native.LibC.usleep((uint)Math.Clamp(micros, s.TickMicros, 100_000));
-                    continue;
-                }
-
-                using var burst = ClientConnection.Cork(); // everything due now goes out in one send per connection
-                for (; i < total && begin + (long)(i * interval) <= now; i++)
-                {
-                    var keys = System.Buffers.ArrayPool<ulong>.Shared.Rent(s.Batch);
-                    Fill(keys.AsSpan(0, s.Batch), s, random);
-                    Interlocked.Increment(ref pending);
-                    _ = StartOne(keys, begin + (long)(i * interval));
-                }
-            }
-
+                var keys = System.Buffers.ArrayPool<ulong>.Shared.Rent(s.Batch);
+                Fill(keys.AsSpan(0, s.Batch), s, random);
+                Interlocked.Increment(ref pending);
+                _ = StartOne(keys, scheduled);
+            });
             Done();
         })
         { IsBackground = true, Name = "open-loop dispatcher" };
         dispatcher.Start();
         await drained.Task.ConfigureAwait(false); // never block a pool thread: with one core it is the only one
+    }
+
+    /// <summary>The open loop's clock: request i is due at start + i / rate. The calling thread
+    /// sleeps on the kernel's high-resolution timer (at least <c>--tick-us</c>; spinning would
+    /// steal the core from the reader) and starts everything due inside one
+    /// <paramref name="burst"/> scope, so each connection sends once per wake-up.</summary>
+    private static void Schedule(Settings s, long total, Func<IDisposable> burst, Action<long, long> start)
+    {
+        var interval = Stopwatch.Frequency / (double)s.Rate;
+        var begin = Stopwatch.GetTimestamp();
+        for (long i = 0; i < total;)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var due = begin + (long)(i * interval);
+            if (now < due)
+            {
+                var micros = (due - now) * 1_000_000 / Stopwatch.Frequency;
+                _ = Core.Native.LibC.usleep((uint)Math.Clamp(micros, s.TickMicros, 100_000));
+                continue;
+            }
+
+            using (burst())
+            {
+                for (; i < total && begin + (long)(i * interval) <= now; i++)
+                {
+                    start(i, begin + (long)(i * interval));
+                }
+            }
+        }
     }
 
     private static async Task OneRequest(CubeClient client, Settings s, ulong[] keys, Totals totals, long start)
