@@ -94,6 +94,33 @@ public sealed class PipelineTests
         Assert.Contains("\"codec\": \"f16\"", File.ReadAllText(manifest));
     }
 
+    /// <summary>A delta run on a bad file stops before writing anything: the error names the
+    /// file and line; the checkpoint, the donefiles and the model package are as they were.</summary>
+    [Fact]
+    public void ABadDeltaFileChangesNothing()
+    {
+        using var dir = new TempDirectory();
+        CubeProcess.Run(dir.Path, "gen-data", "--rows", "3000", "--out", "data.tsv", "--seed", "13").Ok();
+        CubeProcess.Run(dir.Path, "train", "--data", "data.tsv", "--out", "train", "--epochs", "1", "--hidden", "16").Ok();
+        string[] kept = [Path.Combine("train", "checkpoint.bin"), Path.Combine("train", "donefile", "base.txt"), Path.Combine("train", "model", "model.onnx"), Path.Combine("train", "model", "timestamp")];
+        var before = kept.Select(f => File.ReadAllBytes(dir.Combine(f))).ToList();
+
+        var lines = File.ReadAllLines(dir.Combine("data.tsv")).Take(100).ToList();
+        lines[41] = lines[41].Replace('\t', ' ');
+        File.WriteAllLines(dir.Combine("bad.tsv"), lines);
+        var r = CubeProcess.Run(dir.Path, "train", "--data", "bad.tsv", "--out", "train", "--delta", "--holdout", "0");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("bad.tsv: line 42", r.Stderr);
+        Assert.Equal(before, kept.Select(f => File.ReadAllBytes(dir.Combine(f))));
+        Assert.False(File.Exists(dir.Combine("train", "donefile", "patch.txt")));
+
+        // cube demo never empties a directory it did not make.
+        var demo = CubeProcess.Run(dir.Path, "demo", "--dir", dir.Combine("train"));
+        Assert.Equal(2, demo.ExitCode);
+        Assert.Contains("was not made by cube demo", demo.Stderr);
+        Assert.True(File.Exists(dir.Combine("train", "checkpoint.bin")));
+    }
+
     private static float[] Predict(TempDirectory dir, int port, string outFile)
     {
         var result = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{port}", "--data", dir.Combine("train", "holdout.tsv"), "--batch", "64", "--connections", "2", "--out", outFile).Ok();

@@ -74,6 +74,7 @@ public sealed class TransferConfReaderTests
     [InlineData("[default]\ndict_name: d\ndonefile_address: a\noutput_address: b\ntmp_address: c\nshard_num: 2\ncopy_num: 1\n[cube_agent]\nagent0_0: h:1\n", "[cube_agent]: missing 'agent1_0' (shard_num 2 × copy_num 1)")]
     [InlineData("[default]\ndict_name: d\ndonefile_address: a\noutput_address: b\ntmp_address: c\nshard_num: 1\ncopy_num: 1\n[cube_agent]\nagent0_0: h\n", "line 9: agent0_0: 'h' is not ip:port")]
     [InlineData("[default]\ndict_name: d\ndonefile_address: a\noutput_address: b\ntmp_address: c\nshard_num: 1\ncopy_num: 1\n", "[cube_agent]: missing section")]
+    [InlineData("[default]\ndict_name: d\ndonefile_address: a\noutput_address: b\ntmp_address: c\nshard_num: 1\ncopy_num: 1\nvalue_codec: f64\n[cube_agent]\nagent0_0: h:1\n", "line 8: value_codec 'f64' is not raw, f32, f16 or i8")]
     public void MistakesNameTheLineOrKey(string text, string expected)
     {
         using var dir = new TempDirectory();
