@@ -34,21 +34,8 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
     {
         var order = Enumerable.Range(0, data.Count).ToArray();
         new Random(Settings.Seed + (epoch * 7919)).Shuffle(order);
-        var batches = (data.Count + Settings.BatchSize - 1) / Settings.BatchSize;
-        var next = -1;
         var losses = new double[Settings.Threads];
-        Parallel.For(0, Settings.Threads, new ParallelOptions { MaxDegreeOfParallelism = Settings.Threads }, t =>
-        {
-            var worker = new Worker(State, Settings.BatchSize);
-            int b;
-            while ((b = Interlocked.Increment(ref next)) < batches)
-            {
-                var start = b * Settings.BatchSize;
-                var batch = order.AsSpan(start, Math.Min(Settings.BatchSize, data.Count - start));
-                losses[t] += worker.Step(data, batch, Settings);
-            }
-        });
-
+        ForEachBatch(order, (worker, thread, start, length) => losses[thread] += worker.Step(data, order.AsSpan(start, length), Settings));
         return losses.Sum() / data.Count;
     }
 
@@ -57,26 +44,35 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
     public float[] Predict(EncodedSamples data, float[]? values = null)
     {
         var scores = new float[data.Count];
-        var batches = (data.Count + Settings.BatchSize - 1) / Settings.BatchSize;
         var order = Enumerable.Range(0, data.Count).ToArray();
+        ForEachBatch(order, (worker, _, start, length) =>
+        {
+            var probabilities = worker.Forward(data, order.AsSpan(start, length), values ?? State.Table.RawValues);
+            for (var i = 0; i < length; i++)
+            {
+                scores[start + i] = probabilities[(i * 2) + 1];
+            }
+        });
+
+        return scores;
+    }
+
+    /// <summary>Every thread, with buffers of its own, takes the next minibatch of
+    /// <paramref name="order"/> until none is left: body(worker, thread, start, length).</summary>
+    private void ForEachBatch(int[] order, Action<Worker, int, int, int> body)
+    {
+        var batches = (order.Length + Settings.BatchSize - 1) / Settings.BatchSize;
         var next = -1;
-        Parallel.For(0, Settings.Threads, new ParallelOptions { MaxDegreeOfParallelism = Settings.Threads }, _ =>
+        Parallel.For(0, Settings.Threads, new ParallelOptions { MaxDegreeOfParallelism = Settings.Threads }, thread =>
         {
             var worker = new Worker(State, Settings.BatchSize);
             int b;
             while ((b = Interlocked.Increment(ref next)) < batches)
             {
                 var start = b * Settings.BatchSize;
-                var batch = order.AsSpan(start, Math.Min(Settings.BatchSize, data.Count - start));
-                var probabilities = worker.Forward(data, batch, values ?? State.Table.RawValues);
-                for (var i = 0; i < batch.Length; i++)
-                {
-                    scores[start + i] = probabilities[(i * 2) + 1];
-                }
+                body(worker, thread, start, Math.Min(Settings.BatchSize, order.Length - start));
             }
         });
-
-        return scores;
     }
 
     /// <summary>One thread's buffers: activations of every layer for a minibatch, gradients,

@@ -9,20 +9,26 @@ namespace Appliance.Core.Training;
 /// </summary>
 public sealed class DenseLayer
 {
-    public DenseLayer(int inputs, int outputs, Random random)
+    /// <summary>Weights drawn from Normal(0, 1/√fan_in), biases zero; with no
+    /// <paramref name="random"/>, all zero (to be filled from a checkpoint).</summary>
+    public DenseLayer(int inputs, int outputs, Random? random)
     {
         Inputs = inputs;
         Outputs = outputs;
         Weights = new float[inputs * outputs];
         Bias = new float[outputs];
+        WeightMoments = (new float[Weights.Length], new float[Weights.Length]);
+        BiasMoments = (new float[outputs], new float[outputs]);
+        if (random is null)
+        {
+            return;
+        }
+
         var std = 1.0 / Math.Sqrt(inputs); // Normal(0, 1/√fan_in), as the original initialised
         for (var i = 0; i < Weights.Length; i++)
         {
             Weights[i] = (float)(std * Gaussian.Next(random));
         }
-
-        WeightMoments = (new float[Weights.Length], new float[Weights.Length]);
-        BiasMoments = (new float[outputs], new float[outputs]);
     }
 
     public int Inputs { get; }

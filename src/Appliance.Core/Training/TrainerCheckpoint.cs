@@ -126,7 +126,7 @@ public static class TrainerCheckpoint
         var layers = new List<DenseLayer>();
         foreach (var (inputs, outputs) in shapes)
         {
-            var layer = new DenseLayer(inputs, outputs, new Random(0));
+            var layer = new DenseLayer(inputs, outputs, random: null);
             r.Floats(inputs * outputs).CopyTo(layer.Weights, 0);
             r.Floats(outputs).CopyTo(layer.Bias, 0);
             r.Floats(inputs * outputs).CopyTo(layer.WeightMoments.First, 0);
