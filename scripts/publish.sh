@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Publishes the native AOT binary `cube` (plus, once the engine exists, libonnxruntime.so) into
-# one folder: artifacts/dist/cube by default, or the folder given as $1.
+# Publishes the native AOT binary `cube` and libonnxruntime.so (loaded by the engine role only)
+# into one folder: artifacts/dist by default, or the folder given as $1; further arguments go to
+# dotnet publish. Prints the binary's path on stdout (build output goes to stderr).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/artifacts/dist}

@@ -8,14 +8,11 @@ cd "$root"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
-# The systemd unit tests run systemd-analyze, the export-contract test runs deploy/k8s's Python
-# exporter; a fresh machine may lack either.
-missing=""
-command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
-command -v python3 >/dev/null 2>&1 || missing="$missing python3"
-if [ -n "$missing" ]; then
-  (apt-get update -qq && apt-get install -y -qq $missing) >/dev/null 2>&1 || echo "warning: could not install$missing"
-fi
+# Needs systemd-analyze and python3 (the unit-file and export-contract tests); this script never
+# installs anything: scripts/setup.sh does (and .ci/run calls it first).
+for tool in systemd-analyze python3; do
+  command -v "$tool" >/dev/null 2>&1 || echo "warning: $tool is missing: run ./scripts/setup.sh"
+done
 
 if ! bin=$("$root/scripts/publish.sh" 2>"$logs/publish.log"); then
   cat "$logs/publish.log" >&2

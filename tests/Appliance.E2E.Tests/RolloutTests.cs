@@ -315,6 +315,12 @@ public sealed class RolloutTests
             Thread.Sleep(200);
         }
 
+        // The agent switches before its reply reaches the transfer, which logs after the reply.
+        while (!plane.Transfer.Output.Contains("shard 1 replica 1 caught up to 100_101", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+
         Assert.Contains("shard 1 replica 1 caught up to 100_101", plane.Transfer.Output);
         await using var client = new CubeClient(plane.ClientConf());
         await plane.AssertServesExpected(client);

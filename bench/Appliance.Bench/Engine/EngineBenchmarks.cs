@@ -13,11 +13,12 @@ namespace Appliance.Bench.Engine;
 /// each shows. One thread. Setup checks that end to end and ORT alone give the same scores.
 /// </summary>
 [MemoryDiagnoser]
+#pragma warning disable CA1001 // BenchmarkDotNet disposes through [GlobalCleanup]
 public class EngineBenchmarks
 {
     private const int TableKeys = 1_000_000;
 
-    private readonly List<ShardStore> _stores = [];
+    private LocalTable _table = null!;
     private string _directory = null!;
     private ModelPackage _model = null!;
     private CtrEngine _engine = null!;
@@ -55,23 +56,22 @@ public class EngineBenchmarks
                 BinaryPrimitives.WriteSingleLittleEndian(row.AsSpan(d * 4), (random.NextSingle() * 2) - 1);
             }
 
-            buffers[key % 2].Add(key, row);
+            buffers[ShardRouting.ShardOf(key, 2)].Add(key, row);
         }
 
         for (var s = 0; s < 2; s++)
         {
-            var shard = Path.Combine(_directory, $"emb_part{s}");
+            var shard = Path.Combine(_directory, "1_1", $"emb_part{s}");
             var (index, values, distinct) = ShardWriter.Write(shard, [buffers[s]], ValueCodec.F32, 10);
             var manifest = new ShardManifest { Dict = "emb", Shard = s, ShardCount = 2, Version = "1", Base = "1", Mode = "base", Codec = "f32", Dimension = 10, Keys = distinct, Index = index, Values = values };
             File.WriteAllBytes(Path.Combine(shard, ShardLayout.ManifestFileName), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(manifest, Core.CoreJsonContext.Default.ShardManifest));
-            var store = new ShardStore(inMemory: true);
-            store.LoadBase(shard);
-            _stores.Add(store);
         }
 
         ModelPackage.Write(Path.Combine(_directory, "model"), DenseNetwork.Random(seed: 3), new ModelSpec { Dict = "emb" }, "1");
         _model = ModelPackage.Load(Path.Combine(_directory, "model"));
-        _source = new LocalEmbeddingSource(_stores);
+        _table = new LocalTable(_directory, "emb", [0, 1], inMemory: true);
+        _table.Apply("1", []);
+        _source = new LocalEmbeddingSource(_table);
         _engine = new CtrEngine(_model, _source);
 
         // The exact tensors the engine builds, for ONNX Runtime alone.
@@ -108,10 +108,7 @@ public class EngineBenchmarks
     public void Cleanup()
     {
         _model.Dispose();
-        foreach (var store in _stores)
-        {
-            store.Dispose();
-        }
+        _table.Dispose();
 
         Directory.Delete(_directory, true);
     }

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Appliance.Core.Buffers;
 using Appliance.Core.Protocol;
 
 namespace Appliance.Core.Client;
@@ -219,28 +220,27 @@ public sealed class ClientConnection : IAsyncDisposable
 
     private async Task ReadLoopAsync()
     {
-        var buffer = new byte[64 << 10];
-        var start = 0;
-        var end = 0;
+        var input = new ReceiveBuffer(64 << 10);
         try
         {
             while (true)
             {
-                var received = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None).ConfigureAwait(false);
+                var received = await _socket.ReceiveAsync(input.Free, SocketFlags.None).ConfigureAwait(false);
                 if (received == 0)
                 {
                     Fail(new ConnectionFailedException($"{Address}: the server closed the connection"));
                     return;
                 }
 
-                end += received;
+                input.Commit(received);
                 bool valid;
+                int consumed;
                 int needed;
                 using (Cork())
                 {
                     // Requests issued by the continuations of this batch of replies go out
                     // together when the cork comes off.
-                    valid = DeliverFrames(buffer, ref start, end, out needed);
+                    valid = DeliverFrames(input.Data, out consumed, out needed);
                 }
 
                 if (!valid)
@@ -248,21 +248,8 @@ public sealed class ClientConnection : IAsyncDisposable
                     return;
                 }
 
-                if (start == end)
-                {
-                    start = end = 0;
-                }
-                else if (start > 0)
-                {
-                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                    end -= start;
-                    start = 0;
-                }
-
-                if (needed > buffer.Length)
-                {
-                    Array.Resize(ref buffer, Math.Max(needed, buffer.Length * 2));
-                }
+                input.Consume(consumed);
+                input.Compact(needed);
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -271,14 +258,15 @@ public sealed class ClientConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Completes the callers of every whole reply in buffer[start..end); false (and the
-    /// connection failed) if the bytes are not valid replies.</summary>
-    private bool DeliverFrames(byte[] buffer, ref int start, int end, out int needed)
+    /// <summary>Completes the callers of every whole reply at the front of <paramref name="data"/>;
+    /// false (and the connection failed) if the bytes are not valid replies.</summary>
+    private bool DeliverFrames(ReadOnlySpan<byte> data, out int consumed, out int needed)
     {
+        consumed = 0;
         needed = 0;
         while (true)
         {
-            var available = buffer.AsSpan(start, end - start);
+            var available = data[consumed..];
             var scan = FrameScanner.TryScan(available, MaxReplyPayload, out var header, out var error);
             if (scan == ScanResult.NeedMoreData)
             {
@@ -293,7 +281,7 @@ public sealed class ClientConnection : IAsyncDisposable
             }
 
             Complete(header, available.Slice(FrameHeader.Size, header.PayloadLength));
-            start += header.FrameLength;
+            consumed += header.FrameLength;
         }
     }
 

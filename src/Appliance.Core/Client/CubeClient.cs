@@ -1,9 +1,10 @@
 using Appliance.Core.Protocol;
+using Appliance.Core.Storage;
 
 namespace Appliance.Core.Client;
 
 /// <summary>
-/// The cluster client (DESIGN §6): splits a batch by <c>key % shards</c> (only shards that got
+/// The cluster client (DESIGN §6): splits a batch by shard (<see cref="ShardRouting"/>; only shards that got
 /// keys are asked), sends the per-shard requests in parallel over pooled pipelined connections,
 /// and merges the answers back into request order. Keys of a shard that could not answer are
 /// <see cref="KeyStatus.Failed"/>, never empty values.
@@ -20,8 +21,6 @@ public sealed class CubeClient : IAsyncDisposable
         }
     }
 
-    public IEnumerable<string> DictNames => _dicts.Keys;
-
     public DictConf Conf(string dict) => Lookup(dict).Conf;
 
     public async Task<LookupResult> LookupAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken = default)
@@ -34,36 +33,12 @@ public sealed class CubeClient : IAsyncDisposable
             return Merge(keys.Length, [Identity(keys.Length)], [single]);
         }
 
-        var shards = (ulong)conf.Shards;
-        var span = keys.Span;
-
         // Split: positions[s] are the indexes of the keys routed to shard s, in request order.
-        var counts = new int[conf.Shards];
-        foreach (var key in span)
-        {
-            counts[(int)(key % shards)]++;
-        }
-
-        var shardKeys = new ulong[conf.Shards][];
-        var positions = new int[conf.Shards][];
-        for (var s = 0; s < conf.Shards; s++)
-        {
-            shardKeys[s] = counts[s] == 0 ? [] : new ulong[counts[s]];
-            positions[s] = counts[s] == 0 ? [] : new int[counts[s]];
-            counts[s] = 0;
-        }
-
-        for (var i = 0; i < span.Length; i++)
-        {
-            var s = (int)(span[i] % shards);
-            shardKeys[s][counts[s]] = span[i];
-            positions[s][counts[s]++] = i;
-        }
-
+        var (shardKeys, positions) = ShardRouting.Split(keys.Span, conf.Shards);
         var tasks = new Task<ShardAnswer>?[conf.Shards];
         for (var s = 0; s < conf.Shards; s++)
         {
-            if (counts[s] > 0)
+            if (shardKeys[s].Length > 0)
             {
                 tasks[s] = channels[s].LookupAsync(shardKeys[s], cancellationToken);
             }

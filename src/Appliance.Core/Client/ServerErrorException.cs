@@ -9,5 +9,5 @@ public sealed class ServerErrorException(string server, ErrorCode code, string m
     public ErrorCode Code { get; } = code;
 
     /// <summary>Worth trying on another replica (the request itself was fine).</summary>
-    public bool IsRetryable => Code is ErrorCode.NotReady or ErrorCode.ShuttingDown or ErrorCode.Internal;
+    public bool IsRetryable => Code is ErrorCode.NotReady or ErrorCode.Internal;
 }

@@ -107,8 +107,14 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
         }
     }
 
-    /// <summary>Reloads every variant whose timestamp changed; false if any package was refused.</summary>
-    public bool ReloadIfChanged() => _variants.Select(v => v.ReloadIfChanged()).ToList().All(ok => ok);
+    /// <summary>Reloads every variant whose timestamp changed (each logs and counts a refusal itself).</summary>
+    private void ReloadChangedVariants()
+    {
+        foreach (var variant in _variants)
+        {
+            variant.ReloadIfChanged();
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -187,7 +193,7 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
-                ReloadIfChanged();
+                ReloadChangedVariants();
             }
         }
         catch (OperationCanceledException)

@@ -2,39 +2,34 @@ using Appliance.Core.Storage;
 
 namespace Appliance.Core.Engine;
 
-/// <summary>Embeddings from shard stores in this process (no socket, no copy of the value before
-/// decoding): store i serves the keys with key % count == i.</summary>
-public sealed class LocalEmbeddingSource(IReadOnlyList<ShardStore> stores) : IEmbeddingSource
+/// <summary>Embeddings from a table in this process (no socket, no copy of the value before
+/// decoding). The table must serve every shard of its dict (<see cref="ShardRouting"/> picks the
+/// store of each key).</summary>
+public sealed class LocalEmbeddingSource(LocalTable table) : IEmbeddingSource
 {
-    public string? ServedVersion => TableVersions.OldestOf(stores.Select(s => s.Live?.VersionLabel));
+    public string? ServedVersion => TableVersions.OldestOf(table.Shards.Select(s => table.Store(s).Live?.VersionLabel));
 
     public Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
     {
-        var shards = (ulong)stores.Count;
-        var positions = new List<int>[stores.Count];
-        for (var i = 0; i < keys.Length; i++)
+        var shardCount = table.Shards.Count;
+        var (shardKeys, positions) = ShardRouting.Split(keys, shardCount);
+        for (var s = 0; s < shardCount; s++)
         {
-            (positions[(int)(keys[i] % shards)] ??= []).Add(i);
-        }
-
-        for (var s = 0; s < stores.Count; s++)
-        {
-            if (positions[s] is not { } list)
+            if (shardKeys[s].Length == 0)
             {
                 continue;
             }
 
-            var shardKeys = list.Select(i => keys[i]).ToArray();
-            var shardResults = new ValueRef[shardKeys.Length];
-            using var lease = stores[s].Acquire();
+            var shardResults = new ValueRef[shardKeys[s].Length];
+            using var lease = table.Store(s).Acquire();
             if (lease.View is { } view)
             {
-                view.Lookup(shardKeys, shardResults);
+                view.Lookup(shardKeys[s], shardResults);
             }
 
-            for (var j = 0; j < list.Count; j++)
+            for (var j = 0; j < shardResults.Length; j++)
             {
-                var i = list[j];
+                var i = positions[s][j];
                 found[i] = shardResults[j].Found;
                 if (found[i])
                 {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Appliance.Core.Buffers;
 
 namespace Appliance.Core.Formats;
 
@@ -22,11 +23,12 @@ public sealed class SequenceFileReader : ITableReader
 
     private readonly Stream _stream;
     private readonly bool _ownsStream;
-    private byte[] _buffer;
-    private int _start;
-    private int _end;
-    private long _bufferFileOffset;
+    private readonly ReceiveBuffer _input;
     private bool _eof;
+
+    /// <summary>Bytes of the current record, consumed when the next one is read (so that
+    /// <see cref="Value"/> stays valid until then).</summary>
+    private int _current;
     private int _valueStart;
     private int _valueLength;
 
@@ -35,7 +37,7 @@ public sealed class SequenceFileReader : ITableReader
         _stream = stream;
         _ownsStream = ownsStream;
         Path = path;
-        _buffer = new byte[Math.Max(bufferSize, 4096)];
+        _input = new ReceiveBuffer(Math.Max(bufferSize, 4096));
         Header = ReadHeader();
     }
 
@@ -49,7 +51,7 @@ public sealed class SequenceFileReader : ITableReader
     public ulong Key { get; private set; }
 
     /// <summary>Value bytes of the current record (length prefix already stripped for BytesWritable).</summary>
-    public ReadOnlySpan<byte> Value => _buffer.AsSpan(_valueStart, _valueLength);
+    public ReadOnlySpan<byte> Value => _input.Data.Slice(_valueStart, _valueLength);
 
     /// <summary>File offset of the current record's length field.</summary>
     public long RecordOffset { get; private set; }
@@ -81,16 +83,21 @@ public sealed class SequenceFileReader : ITableReader
         }
     }
 
-    private long Position => _bufferFileOffset + _start;
+    private long Position => _input.ConsumedTotal;
+
+    /// <summary>The unread bytes, from <see cref="Position"/> on.</summary>
+    private ReadOnlySpan<byte> Data => _input.Data;
 
     public bool MoveNext()
     {
+        _input.Consume(_current);
+        _current = 0;
         while (true)
         {
             var offset = Position;
             if (!Ensure(4))
             {
-                if (_end - _start == 0)
+                if (_input.Length == 0)
                 {
                     return false; // clean end of file at a record boundary
                 }
@@ -98,7 +105,7 @@ public sealed class SequenceFileReader : ITableReader
                 throw Truncated(offset, 4);
             }
 
-            var recordLength = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start));
+            var recordLength = BinaryPrimitives.ReadInt32BigEndian(Data);
             if (recordLength == -1)
             {
                 ReadSyncEscape(offset);
@@ -115,14 +122,14 @@ public sealed class SequenceFileReader : ITableReader
                 throw Truncated(offset, 8 + recordLength);
             }
 
-            var keyLength = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start + 4));
+            var keyLength = BinaryPrimitives.ReadInt32BigEndian(Data[4..]);
             if (keyLength < 0 || keyLength > recordLength)
             {
                 throw InputFormatException.AtOffset(Path, offset + 4, $"key length {keyLength} does not fit the record length {recordLength}");
             }
 
-            var key = _buffer.AsSpan(_start + 8, keyLength);
-            var valueStart = _start + 8 + keyLength;
+            var key = Data.Slice(8, keyLength);
+            var valueStart = 8 + keyLength;
             var valueLength = recordLength - keyLength;
             if (KeyEncoding == SequenceKeyEncoding.Unknown)
             {
@@ -132,7 +139,7 @@ public sealed class SequenceFileReader : ITableReader
             Key = DecodeKey(key, offset);
             if (KeyEncoding == SequenceKeyEncoding.BytesWritable && Header.ValueClass == SequenceFileHeader.BytesWritableClass)
             {
-                if (valueLength < 4 || BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(valueStart)) != valueLength - 4)
+                if (valueLength < 4 || BinaryPrimitives.ReadInt32BigEndian(Data[valueStart..]) != valueLength - 4)
                 {
                     throw InputFormatException.AtOffset(Path, offset + 8 + keyLength, "BytesWritable value has no valid 4-byte length prefix");
                 }
@@ -145,7 +152,7 @@ public sealed class SequenceFileReader : ITableReader
             _valueLength = valueLength;
             RecordOffset = offset;
             RecordCount++;
-            _start += 8 + recordLength;
+            _current = 8 + recordLength;
             return true;
         }
     }
@@ -201,33 +208,33 @@ public sealed class SequenceFileReader : ITableReader
             throw Truncated(offset, 4 + SequenceFileHeader.SyncSize);
         }
 
-        if (!_buffer.AsSpan(_start + 4, SequenceFileHeader.SyncSize).SequenceEqual(Header.Sync))
+        if (!Data.Slice(4, SequenceFileHeader.SyncSize).SequenceEqual(Header.Sync))
         {
             throw InputFormatException.AtOffset(Path, offset + 4, "sync marker does not match the header's");
         }
 
-        _start += 4 + SequenceFileHeader.SyncSize;
+        _input.Consume(4 + SequenceFileHeader.SyncSize);
     }
 
     private SequenceFileHeader ReadHeader()
     {
         if (!Ensure(4))
         {
-            throw InputFormatException.AtOffset(Path, 0, _end == 0 ? "empty file, not a SequenceFile" : "truncated header");
+            throw InputFormatException.AtOffset(Path, 0, _input.Length == 0 ? "empty file, not a SequenceFile" : "truncated header");
         }
 
-        if (_buffer[0] != (byte)'S' || _buffer[1] != (byte)'E' || _buffer[2] != (byte)'Q')
+        if (Data[0] != (byte)'S' || Data[1] != (byte)'E' || Data[2] != (byte)'Q')
         {
-            throw InputFormatException.AtOffset(Path, 0, $"bad magic {Convert.ToHexStringLower(_buffer, 0, 3)}, expected 'SEQ' (534551)");
+            throw InputFormatException.AtOffset(Path, 0, $"bad magic {Convert.ToHexStringLower(Data[..3])}, expected 'SEQ' (534551)");
         }
 
-        var version = _buffer[3];
+        var version = Data[3];
         if (version != 6)
         {
             throw InputFormatException.AtOffset(Path, 3, $"SequenceFile version {version} is not supported (expected 6)");
         }
 
-        _start = 4;
+        _input.Consume(4);
         var keyClass = ReadHeaderString("key class name");
         var valueClass = ReadHeaderString("value class name");
         var flagsOffset = Position;
@@ -236,23 +243,23 @@ public sealed class SequenceFileReader : ITableReader
             throw Truncated(flagsOffset, 6);
         }
 
-        if (_buffer[_start] != 0)
+        if (Data[0] != 0)
         {
             throw InputFormatException.AtOffset(Path, flagsOffset, "compressed SequenceFile (is_compressed = 1) is not supported; write it uncompressed");
         }
 
-        if (_buffer[_start + 1] != 0)
+        if (Data[1] != 0)
         {
             throw InputFormatException.AtOffset(Path, flagsOffset + 1, "block-compressed SequenceFile is not supported; write it uncompressed");
         }
 
-        var metadataCount = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start + 2));
+        var metadataCount = BinaryPrimitives.ReadInt32BigEndian(Data[2..]);
         if (metadataCount is < 0 or > 1 << 16)
         {
             throw InputFormatException.AtOffset(Path, flagsOffset + 2, $"metadata count {metadataCount} is out of range");
         }
 
-        _start += 6;
+        _input.Consume(6);
         for (var i = 0; i < metadataCount * 2; i++)
         {
             ReadHeaderString("metadata entry");
@@ -264,8 +271,8 @@ public sealed class SequenceFileReader : ITableReader
             throw Truncated(syncOffset, SequenceFileHeader.SyncSize);
         }
 
-        var sync = _buffer.AsSpan(_start, SequenceFileHeader.SyncSize).ToArray();
-        _start += SequenceFileHeader.SyncSize;
+        var sync = Data[..SequenceFileHeader.SyncSize].ToArray();
+        _input.Consume(SequenceFileHeader.SyncSize);
         return new SequenceFileHeader(version, keyClass, valueClass, metadataCount, sync, Position);
     }
 
@@ -277,13 +284,13 @@ public sealed class SequenceFileReader : ITableReader
             throw Truncated(offset, 1);
         }
 
-        var size = HadoopVInt.DecodedSize((sbyte)_buffer[_start]);
+        var size = HadoopVInt.DecodedSize((sbyte)Data[0]);
         if (!Ensure(size))
         {
             throw Truncated(offset, size);
         }
 
-        var length = HadoopVInt.Decode(_buffer.AsSpan(_start, size));
+        var length = HadoopVInt.Decode(Data[..size]);
         if (length is < 0 or > 1 << 16)
         {
             throw InputFormatException.AtOffset(Path, offset, $"{what} length {length} is out of range");
@@ -294,49 +301,36 @@ public sealed class SequenceFileReader : ITableReader
             throw Truncated(offset, size + (int)length);
         }
 
-        var text = Encoding.UTF8.GetString(_buffer, _start + size, (int)length);
-        _start += size + (int)length;
+        var text = Encoding.UTF8.GetString(Data.Slice(size, (int)length));
+        _input.Consume(size + (int)length);
         return text;
     }
 
     private InputFormatException Truncated(long offset, int wanted) =>
-        InputFormatException.AtOffset(Path, offset, $"truncated: {wanted} bytes expected, the file ends after {_end - _start}");
+        InputFormatException.AtOffset(Path, offset, $"truncated: {wanted} bytes expected, the file ends after {_input.Length}");
 
-    /// <summary>Makes at least <paramref name="count"/> bytes available from <c>_start</c>;
+    /// <summary>Makes at least <paramref name="count"/> unread bytes available;
     /// false if the stream ends first.</summary>
     private bool Ensure(int count)
     {
-        if (_end - _start >= count)
+        if (_input.Length >= count)
         {
             return true;
         }
 
-        if (_start > 0)
+        _input.Compact(count);
+        while (_input.Length < count && !_eof)
         {
-            var remaining = _end - _start;
-            Buffer.BlockCopy(_buffer, _start, _buffer, 0, remaining);
-            _bufferFileOffset += _start;
-            _start = 0;
-            _end = remaining;
-        }
-
-        if (count > _buffer.Length)
-        {
-            Array.Resize(ref _buffer, Math.Max(count, _buffer.Length * 2));
-        }
-
-        while (_end < count && !_eof)
-        {
-            var read = _stream.Read(_buffer, _end, _buffer.Length - _end);
+            var read = _stream.Read(_input.FreeSpan);
             if (read == 0)
             {
                 _eof = true;
                 break;
             }
 
-            _end += read;
+            _input.Commit(read);
         }
 
-        return _end - _start >= count;
+        return _input.Length >= count;
     }
 }

@@ -1,11 +1,9 @@
 namespace Appliance.Core.Net;
 
-/// <summary>Bounds a data-plane listener enforces on every connection.</summary>
+/// <summary>Bounds a data-plane listener enforces on every connection (the largest request is the
+/// protocol session's limit: the transport does not know what a request is).</summary>
 public sealed record ServerLimits
 {
-    /// <summary>Largest request payload accepted; larger frames are refused from their header.</summary>
-    public int MaxPayloadBytes { get; init; } = Protocol.FrameHeader.DefaultMaxPayload;
-
     /// <summary>A reply that cannot be handed to the kernel within this time (a client that does
     /// not read) closes that connection.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(10);

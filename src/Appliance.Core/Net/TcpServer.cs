@@ -14,19 +14,18 @@ namespace Appliance.Core.Net;
 public sealed class TcpServer : IAsyncDisposable
 {
     private readonly IPEndPoint _endpoint;
-    private readonly IFrameHandler _handler;
+    private readonly ISessionFactory _sessions;
     private readonly ServerLimits _limits;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Socket, Task> _connections = new();
     private Socket? _listener;
     private Task? _acceptLoop;
-    private long _accepted;
 
-    public TcpServer(IPEndPoint endpoint, IFrameHandler handler, ServerLimits limits, ILogger logger)
+    public TcpServer(IPEndPoint endpoint, ISessionFactory sessions, ServerLimits limits, ILogger logger)
     {
         _endpoint = endpoint;
-        _handler = handler;
+        _sessions = sessions;
         _limits = limits;
         _logger = logger;
     }
@@ -36,8 +35,6 @@ public sealed class TcpServer : IAsyncDisposable
     public int OpenConnections => _connections.Count;
 
     public TransportStats Stats { get; } = new();
-
-    public long AcceptedConnections => Interlocked.Read(ref _accepted);
 
     /// <summary>Binds and listens (throws if the port is taken), then accepts in the background.</summary>
     public void Start()
@@ -121,7 +118,6 @@ public sealed class TcpServer : IAsyncDisposable
                 continue;
             }
 
-            Interlocked.Increment(ref _accepted);
             if (_connections.Count >= _limits.MaxConnections)
             {
                 NetLog.TooManyConnections(_logger, socket.RemoteEndPoint?.ToString() ?? "?", _connections.Count);
@@ -146,9 +142,10 @@ public sealed class TcpServer : IAsyncDisposable
         var reason = "closed by peer";
         try
         {
-            using var connection = new FrameConnection(socket, _handler, _limits, Stats);
-            await connection.RunAsync(_stopping.Token).ConfigureAwait(false);
-            await connection.FinishPendingAsync(_limits.DrainTimeout).ConfigureAwait(false);
+            using var connection = new Connection(socket, _limits, Stats);
+            var session = _sessions.Create(connection);
+            await connection.RunAsync(session, _stopping.Token).ConfigureAwait(false);
+            await session.DrainAsync(_limits.DrainTimeout).ConfigureAwait(false);
         }
         catch (SocketException e)
         {

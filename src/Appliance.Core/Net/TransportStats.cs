@@ -1,12 +1,11 @@
 namespace Appliance.Core.Net;
 
 /// <summary>System-call level counters of a listener: how well requests are batched per read and
-/// replies per write (frames ÷ receives is the pipelining a server actually sees).</summary>
+/// replies per write (requests ÷ receives is the pipelining a server actually sees).</summary>
 public sealed class TransportStats
 {
     private long _receives;
     private long _sends;
-    private long _frames;
     private long _bytesIn;
     private long _bytesOut;
 
@@ -14,17 +13,14 @@ public sealed class TransportStats
 
     public long Sends => Interlocked.Read(ref _sends);
 
-    public long Frames => Interlocked.Read(ref _frames);
-
     public long BytesIn => Interlocked.Read(ref _bytesIn);
 
     public long BytesOut => Interlocked.Read(ref _bytesOut);
 
-    internal void Received(int bytes, int frames)
+    internal void Received(int bytes)
     {
         Interlocked.Increment(ref _receives);
         Interlocked.Add(ref _bytesIn, bytes);
-        Interlocked.Add(ref _frames, frames);
     }
 
     internal void Sent(int bytes)

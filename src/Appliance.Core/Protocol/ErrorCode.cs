@@ -18,8 +18,8 @@ public enum ErrorCode : ushort
     /// <summary>The request is well formed but not acceptable (too many keys, bad sample…).</summary>
     BadRequest = 5,
 
-    /// <summary>The server is draining and takes no new requests.</summary>
-    ShuttingDown = 6,
+    // 6 is reserved (an early draft's ShuttingDown, never sent: a draining server answers every
+    // request it has received, then closes the connection, which clients already handle).
 
     /// <summary>Anything else went wrong on the server.</summary>
     Internal = 7,

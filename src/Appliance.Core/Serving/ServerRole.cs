@@ -1,6 +1,7 @@
 using System.Net;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Net;
+using Appliance.Core.Protocol;
 using Appliance.Core.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -25,14 +26,17 @@ public sealed class ServerRole : IHostedService, IAsyncDisposable
     {
         _options = options;
         _logger = loggers.CreateLogger("cube.server");
-        Store = new ShardStore(options.InMemory);
+        Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory);
         Service = new ShardService(options.Dict, options.Shard, Store);
-        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), Service, new ServerLimits { MaxPayloadBytes = options.MaxPayloadBytes, SendTimeout = options.SendTimeout }, loggers.CreateLogger("cube.net"));
+        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), new ServerLimits { SendTimeout = options.SendTimeout }, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
         Service.Transport = _tcp.Stats;
     }
 
-    public ShardStore Store { get; }
+    /// <summary>The table this server serves (one shard); the agent role activates versions in it.</summary>
+    public LocalTable Table { get; }
+
+    public ShardStore Store => Table.Store(_options.Shard);
 
     public ShardService Service { get; }
 
@@ -70,7 +74,7 @@ public sealed class ServerRole : IHostedService, IAsyncDisposable
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _tcp.DisposeAsync().ConfigureAwait(false);
-        Store.Dispose();
+        Table.Dispose();
         _stopping.Dispose();
     }
 
@@ -78,34 +82,9 @@ public sealed class ServerRole : IHostedService, IAsyncDisposable
     /// true if the live view changed.</summary>
     public bool RefreshFromDataDir()
     {
-        var newest = PackageCatalog.ResolveNewest(_options.DataDir, _options.Dict);
-        if (newest is not { } serving)
+        if (!Table.Refresh())
         {
             return false;
-        }
-
-        if (serving.Base.Info.ShardCount <= _options.Shard)
-        {
-            throw new InvalidOperationException($"--shard {_options.Shard}: version {serving.Base.Info.Version} of {_options.Dict} in {_options.DataDir} has only {serving.Base.Info.ShardCount} shard(s)");
-        }
-
-        var live = Store.Live;
-        if (live is null || live.BaseVersion != serving.Base.Info.Version)
-        {
-            Store.LoadBase(serving.Base.ShardDirectory(_options.Shard), serving.Deltas.Select(d => d.ShardDirectory(_options.Shard)));
-        }
-        else
-        {
-            var newer = serving.Deltas.Where(d => VersionId.Compare(d.Info.Version, live.Version) > 0).ToList();
-            if (newer.Count == 0)
-            {
-                return false;
-            }
-
-            foreach (var delta in newer)
-            {
-                Store.ApplyDelta(delta.ShardDirectory(_options.Shard));
-            }
         }
 
         var view = Store.Live!;

@@ -224,12 +224,11 @@ public static class TableBuilder
     {
         var result = new ParsedFile(shardsInPass) { Path = path };
         using ITableReader reader = options.InputFormat == "text" ? TextKvReader.Open(path) : SequenceFileReader.Open(path);
-        var shards = (ulong)options.Shards;
         var codec = options.Codec;
         while (reader.MoveNext())
         {
             result.Records++;
-            var shard = (int)(reader.Key % shards);
+            var shard = ShardRouting.ShardOf(reader.Key, options.Shards);
             if (shard % passes != pass)
             {
                 continue;

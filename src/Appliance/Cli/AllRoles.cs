@@ -106,7 +106,7 @@ internal static class AllRoles
         };
         return RunCommand.Serve(server, agent, (transfer, bearer), httpPort, logLevel, bindText, (app, loggers, role) =>
         {
-            var engine = new EngineRole(models, new LocalEmbeddingSource([role!.Store]), "local (this process's server, shard 0 of 1)", loggers.CreateLogger("cube.engine"), maxBatch, runners);
+            var engine = new EngineRole(models, new LocalEmbeddingSource(role!.Table), "local (this process's server, shard 0 of 1)", loggers.CreateLogger("cube.engine"), maxBatch, runners);
             engine.Map(app);
             return engine;
         });

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using Appliance.Core.Buffers;
 using Appliance.Core.Client;
 using Appliance.Core.Protocol;
 
@@ -191,26 +192,28 @@ internal static partial class BenchCommand
         var expected = total > 0 ? (total / connectionCount) + (c.Index < total % connectionCount ? 1 : 0) : long.MaxValue;
         var closed = total == 0;
         var random = new KeyStream((ulong)(s.Seed * 7919 + c.Index + 1));
-        var buffer = new byte[256 << 10];
+        var input = new ReceiveBuffer(256 << 10);
         var slices = new (int Offset, int Length)[s.Batch];
-        int start = 0, filled = 0;
         long received = 0;
         while (received < expected)
         {
-            var n = c.Socket.Receive(buffer.AsSpan(filled));
+            var n = c.Socket.Receive(input.FreeSpan);
             if (n == 0)
             {
                 throw new InvalidOperationException($"connection {c.Index}: the server closed the connection");
             }
 
-            filled += n;
+            input.Commit(n);
             var now = Stopwatch.GetTimestamp();
             var replies = 0;
+            var needed = 0;
             while (true)
             {
-                var scan = FrameScanner.TryScan(buffer.AsSpan(start, filled - start), FrameHeader.DefaultMaxPayload, out var header, out var error);
+                var data = input.Data;
+                var scan = FrameScanner.TryScan(data, FrameHeader.DefaultMaxPayload, out var header, out var error);
                 if (scan == ScanResult.NeedMoreData)
                 {
+                    needed = header.FrameLength;
                     break;
                 }
 
@@ -223,12 +226,12 @@ internal static partial class BenchCommand
                 if (header.IsError)
                 {
                     Interlocked.Add(ref totals.Failed, s.Batch);
-                    var (_, message) = ErrorPayload.Read(buffer.AsSpan(start + FrameHeader.Size, header.PayloadLength));
+                    var (_, message) = ErrorPayload.Read(data.Slice(FrameHeader.Size, header.PayloadLength));
                     Interlocked.CompareExchange(ref totals.FirstError, message, null);
                 }
                 else
                 {
-                    LookupCodec.ReadResponse(buffer.AsSpan(start + FrameHeader.Size, header.PayloadLength), slices);
+                    LookupCodec.ReadResponse(data.Slice(FrameHeader.Size, header.PayloadLength), slices);
                     var missing = 0;
                     foreach (var (_, length) in slices)
                     {
@@ -240,7 +243,7 @@ internal static partial class BenchCommand
                 }
 
                 Interlocked.Increment(ref totals.Requests);
-                start += header.FrameLength;
+                input.Consume(header.FrameLength);
                 replies++;
             }
 
@@ -264,12 +267,7 @@ internal static partial class BenchCommand
             }
 
             // Keep the unparsed tail at the front; grow for a frame larger than the buffer.
-            buffer.AsSpan(start, filled - start).CopyTo(buffer);
-            (filled, start) = (filled - start, 0);
-            if (filled == buffer.Length)
-            {
-                Array.Resize(ref buffer, buffer.Length * 2);
-            }
+            input.Compact(needed);
         }
     }
 }

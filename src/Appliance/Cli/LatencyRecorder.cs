@@ -26,7 +26,12 @@ internal sealed class LatencyRecorder
     /// <summary>Percentiles (0-100) in µs, in the order asked; 0 when nothing was recorded.</summary>
     public long[] Percentiles(params double[] percentiles)
     {
-        var counts = _counts.Select(c => Interlocked.Read(ref c)).ToArray();
+        var counts = new long[_counts.Length];
+        for (var i = 0; i < counts.Length; i++)
+        {
+            counts[i] = Volatile.Read(ref _counts[i]);
+        }
+
         var total = counts.Sum();
         var max = Volatile.Read(ref _max);
         return percentiles.Select(p =>

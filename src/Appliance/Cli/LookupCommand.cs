@@ -42,43 +42,22 @@ internal static class LookupCommand
         var dict = a.Require("dict");
         var serving = PackageCatalog.ResolveNewest(data, dict)
             ?? throw new UsageException($"--data {data}: no complete base of dict '{dict}' found");
-        var shardCount = serving.Base.Info.ShardCount;
         var floats = a.Flag("floats");
-        var stores = new ShardStore?[shardCount];
-        var byShard = new List<int>[shardCount];
-        for (var i = 0; i < keys.Count; i++)
-        {
-            (byShard[(int)(keys[i] % (ulong)shardCount)] ??= []).Add(i);
-        }
+        var (shardKeys, positions) = ShardRouting.Split(keys.ToArray(), serving.Base.Info.ShardCount);
+        var asked = Enumerable.Range(0, shardKeys.Length).Where(s => shardKeys[s].Length > 0);
 
+        // Only the shards that got keys are opened (each open verifies its checksums).
+        using var table = LocalTable.OpenNewest(data, dict, asked, a.Flag("in_mem"));
         var lines = new string[keys.Count];
-        try
+        foreach (var shard in table.Shards)
         {
-            for (var shard = 0; shard < shardCount; shard++)
+            var results = new ValueRef[shardKeys[shard].Length];
+            using var lease = table.Store(shard).Acquire();
+            lease.View!.Lookup(shardKeys[shard], results);
+            for (var j = 0; j < results.Length; j++)
             {
-                if (byShard[shard] is not { } positions)
-                {
-                    continue;
-                }
-
-                var store = stores[shard] = new ShardStore(a.Flag("in_mem"));
-                store.LoadBase(serving.Base.ShardDirectory(shard), serving.Deltas.Select(d => d.ShardDirectory(shard)));
-                var shardKeys = positions.Select(p => keys[p]).ToArray();
-                var results = new ValueRef[shardKeys.Length];
-                using var lease = store.Acquire();
-                lease.View!.Lookup(shardKeys, results);
-                for (var j = 0; j < positions.Count; j++)
-                {
-                    var text = results[j].Found ? ValueText.Format(results[j].Span, floats, lease.View.Codec) : "MISSING";
-                    lines[positions[j]] = $"{shardKeys[j].ToString(CultureInfo.InvariantCulture)}\t{text}";
-                }
-            }
-        }
-        finally
-        {
-            foreach (var store in stores)
-            {
-                store?.Dispose();
+                var text = results[j].Found ? ValueText.Format(results[j].Span, floats, lease.View.Codec) : "MISSING";
+                lines[positions[shard][j]] = $"{shardKeys[shard][j].ToString(CultureInfo.InvariantCulture)}\t{text}";
             }
         }
 

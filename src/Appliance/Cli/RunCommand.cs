@@ -118,7 +118,7 @@ internal static class RunCommand
         var app = HttpHost.Build(IPAddress.Parse(a.Require("bind")), httpPort, reporters, logLevel);
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
         var log = loggers.CreateLogger("cube");
-        var stores = new List<Core.Storage.ShardStore>();
+        Core.Storage.LocalTable? table = null;
         Core.Client.CubeClient? client = null;
         Core.Net.TcpServer? tcp = null;
         EngineRole engine;
@@ -139,17 +139,14 @@ internal static class RunCommand
             if (a.Flag("local"))
             {
                 var dataDir = Path.GetFullPath(a.Require("data-dir"));
-                var serving = Core.Storage.PackageCatalog.ResolveNewest(dataDir, dict)
-                    ?? throw new UsageException($"--data-dir {dataDir}: no complete base of dict '{dict}' (named by model.json)");
-                for (var s = 0; s < serving.Base.Info.ShardCount; s++)
+                if (Core.Storage.PackageCatalog.ResolveNewest(dataDir, dict) is null)
                 {
-                    var store = new Core.Storage.ShardStore(a.Flag("in_mem"));
-                    store.LoadBase(serving.Base.ShardDirectory(s), serving.Deltas.Select(d => d.ShardDirectory(s)));
-                    stores.Add(store);
+                    throw new UsageException($"--data-dir {dataDir}: no complete base of dict '{dict}' (named by model.json)");
                 }
 
-                source = new LocalEmbeddingSource(stores);
-                sourceName = $"local {dataDir} ({stores.Count} shards, version {stores[0].Live!.VersionLabel})";
+                table = Core.Storage.LocalTable.OpenNewest(dataDir, dict, a.Flag("in_mem"));
+                source = new LocalEmbeddingSource(table);
+                sourceName = $"local {dataDir} ({table.Shards.Count} shards, version {table.Store(0).Live!.VersionLabel})";
             }
             else
             {
@@ -177,7 +174,7 @@ internal static class RunCommand
             if (a.Has("port"))
             {
                 // The binary protocol's predict opcode, on --port (HTTP stays on --http-port).
-                tcp = new Core.Net.TcpServer(new IPEndPoint(IPAddress.Parse(a.Require("bind")), a.Int("port", 0, 65535)), new EngineFrameHandler(engine), new Core.Net.ServerLimits(), loggers.CreateLogger("cube.net"));
+                tcp = new Core.Net.TcpServer(new IPEndPoint(IPAddress.Parse(a.Require("bind")), a.Int("port", 0, 65535)), new Core.Protocol.FrameSessionFactory(new EngineFrameHandler(engine), a.Int("max-frame-mb", 1, 1024) << 20), new Core.Net.ServerLimits { SendTimeout = TimeSpan.FromMilliseconds(a.Int("send-timeout-ms", 1, 3_600_000)) }, loggers.CreateLogger("cube.net"));
                 tcp.Start();
             }
 
@@ -197,10 +194,7 @@ internal static class RunCommand
         tcp?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
         client?.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        foreach (var store in stores)
-        {
-            store.Dispose();
-        }
+        table?.Dispose();
 
         app.DisposeAsync().AsTask().GetAwaiter().GetResult();
         HostLog.Stopped(log);
@@ -303,7 +297,7 @@ internal static class RunCommand
 
             if (agentOptions is not null)
             {
-                agent = new AgentRole(agentOptions, role!.Store, http, loggers.CreateLogger("cube.agent"));
+                agent = new AgentRole(agentOptions, role!.Table, http, loggers.CreateLogger("cube.agent"));
                 agent.LoadActive();
                 AgentEndpoints.Map(app, agent);
                 reporters.Add(new AgentReporter(agent));

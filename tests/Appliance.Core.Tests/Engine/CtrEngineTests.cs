@@ -41,14 +41,13 @@ public sealed class CtrEngineTests
 
         Assert.True(ValueCodecs.TryParse(codec, out var valueCodec));
         TableBuilder.Build(new BuildOptions { InputPath = dir.Combine("in"), OutputPath = dir.Combine("out"), Dict = "emb", Shards = 2, Version = "1", Codec = valueCodec });
-        var stores = new[] { new ShardStore(true), new ShardStore(true) };
-        stores[0].LoadBase(dir.Combine("out", "1_1", "emb_part0"));
-        stores[1].LoadBase(dir.Combine("out", "1_1", "emb_part1"));
+        using var local = LocalTable.OpenNewest(dir.Combine("out"), "emb", inMemory: true);
+        Assert.Equal([0, 1], local.Shards);
 
         var network = DenseNetwork.Random(seed: 11);
         ModelPackage.Write(dir.Combine("model"), network, new ModelSpec { Dict = "emb", ValueCodec = codec }, "1700000000");
         using var model = ModelPackage.Load(dir.Combine("model"));
-        var engine = new CtrEngine(model, new LocalEmbeddingSource(stores));
+        var engine = new CtrEngine(model, new LocalEmbeddingSource(local));
 
         var scores = new List<float?>();
         for (var start = 0; start < lines.Length; start += 128)
@@ -77,10 +76,6 @@ public sealed class CtrEngineTests
         var worst = scores.Select((score, i) => Math.Abs(score!.Value - expected[(i * 2) + 1])).Max();
         Assert.True(worst <= tolerance, $"largest difference {worst}");
         Assert.True(engine.Misses > 0);
-        foreach (var store in stores)
-        {
-            store.Dispose();
-        }
     }
 
     [Fact]
@@ -89,7 +84,7 @@ public sealed class CtrEngineTests
         using var dir = new TempDirectory();
         ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 1, hidden: 16, hiddenLayers: 1), new ModelSpec { Dict = "emb" }, "1");
         using var model = ModelPackage.Load(dir.Combine("model"));
-        var engine = new CtrEngine(model, new LocalEmbeddingSource([new ShardStore(true)]));
+        var engine = new CtrEngine(model, new LocalEmbeddingSource(new LocalTable(dir.Path, "emb", [0], inMemory: true)));
         var good = File.ReadLines(TestData.CriteoSample).First();
         var result = await engine.ScoreAsync([good, "1\t2\t3", good.Replace("\t29\t", "\tmany\t", StringComparison.Ordinal), good]);
         Assert.NotNull(result.Scores[0]);

@@ -32,24 +32,17 @@ internal static class TestTables
     /// <summary>Opens every shard of the newest base of <paramref name="output"/> plus its deltas.</summary>
     public static ShardStore[] OpenAll(string output, bool inMemory = true)
     {
-        var serving = PackageCatalog.ResolveNewest(output, "test") ?? throw new InvalidOperationException("no base");
-        var stores = new ShardStore[serving.Base.Info.ShardCount];
-        for (var s = 0; s < stores.Length; s++)
-        {
-            stores[s] = new ShardStore(inMemory);
-            stores[s].LoadBase(serving.Base.ShardDirectory(s), serving.Deltas.Select(d => d.ShardDirectory(s)));
-        }
-
-        return stores;
+        // The stores outlive the table object; disposing them (DisposeAll) releases everything.
+        var table = LocalTable.OpenNewest(output, "test", inMemory);
+        return [.. table.Shards.Select(table.Store)];
     }
 
     /// <summary>Asserts every key of <paramref name="expected"/>, plus <paramref name="absent"/>, answers as the dictionary says.</summary>
     public static void AssertMatches(ShardStore[] stores, Dictionary<ulong, byte[]> expected, IReadOnlyList<ulong> absent)
     {
         var keys = expected.Keys.Concat(absent).ToArray();
-        var shards = (ulong)stores.Length;
         var mismatches = 0;
-        foreach (var group in keys.GroupBy(k => (int)(k % shards)))
+        foreach (var group in keys.GroupBy(k => ShardRouting.ShardOf(k, stores.Length)))
         {
             using var lease = stores[group.Key].Acquire();
             var batch = group.ToArray();

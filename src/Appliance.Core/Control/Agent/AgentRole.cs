@@ -23,7 +23,7 @@ public sealed class AgentRole : IDisposable
     private const string ActiveFile = "ACTIVE.json";
 
     private readonly AgentOptions _options;
-    private readonly ShardStore _store;
+    private readonly LocalTable _table;
     private readonly HttpClient _http;
     private readonly ILogger _logger;
     private readonly object _lock = new();
@@ -33,10 +33,10 @@ public sealed class AgentRole : IDisposable
     private long _activations;
     private string? _lastError;
 
-    public AgentRole(AgentOptions options, ShardStore store, HttpClient http, ILogger logger)
+    public AgentRole(AgentOptions options, LocalTable table, HttpClient http, ILogger logger)
     {
         _options = options;
-        _store = store;
+        _table = table;
         _http = http;
         _logger = logger;
         Directory.CreateDirectory(options.DataDir);
@@ -124,13 +124,6 @@ public sealed class AgentRole : IDisposable
 
             var manifest = MappedShard.ReadManifest(shardDirectory);
             var patches = manifest.IsBase ? [] : manifest.Patches.Append(command.Version).ToList();
-            var live = _store.Live;
-            var wanted = patches.Count == 0 ? command.Base : $"{command.Base}_{command.Version}";
-            if (live?.VersionLabel == wanted && live.Layers.Count == patches.Count + 1)
-            {
-                return new AgentReply { Ok = true, State = "active", LiveVersion = wanted };
-            }
-
             foreach (var patch in patches)
             {
                 if (!Directory.Exists(VersionDirectory(command.Base, patch)))
@@ -139,17 +132,9 @@ public sealed class AgentRole : IDisposable
                 }
             }
 
-            var layers = live?.Layers.Select(l => l.Manifest.Version).ToList() ?? [];
-            if (!manifest.IsBase && live is not null && live.BaseVersion == command.Base && layers.Count <= patches.Count && layers.Skip(1).SequenceEqual(patches.Take(layers.Count - 1)))
+            if (!_table.Apply(command.Base, patches))
             {
-                foreach (var patch in patches.Skip(layers.Count - 1))
-                {
-                    _store.ApplyDelta(ShardDirectory(command.Base, patch));
-                }
-            }
-            else
-            {
-                _store.LoadBase(ShardDirectory(command.Base, command.Base), patches.Select(p => ShardDirectory(command.Base, p)));
+                return new AgentReply { Ok = true, State = "active", LiveVersion = LiveLabel };
             }
 
             AtomicFile.Write(Path.Combine(_options.DataDir, ActiveFile), JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version }, ControlJsonContext.Default.ActiveMarker));
@@ -174,7 +159,7 @@ public sealed class AgentRole : IDisposable
             return Refuse("retire", error);
         }
 
-        var live = _store.Live;
+        var live = Store.Live;
         if (live is not null && live.BaseVersion == command.Base && live.Layers.Any(l => l.Manifest.Version == command.Version))
         {
             return new AgentReply { Ok = false, State = "live", Error = $"version {Label(command)} is part of the live view {live.VersionLabel}", LiveVersion = LiveLabel };
@@ -198,7 +183,7 @@ public sealed class AgentRole : IDisposable
 
     public AgentStatus GetStatus()
     {
-        var live = _store.Live;
+        var live = Store.Live;
         List<StagingProgress> staging;
         lock (_lock)
         {
@@ -229,15 +214,16 @@ public sealed class AgentRole : IDisposable
         };
     }
 
-    private string LiveLabel => _store.Live?.VersionLabel ?? string.Empty;
+    private ShardStore Store => _table.Store(_options.Shard);
+
+    private string LiveLabel => Store.Live?.VersionLabel ?? string.Empty;
 
     private static string Label(VersionCommand c) => VersionInfo.DirectoryName(c.Base, c.Version);
 
     private string VersionDirectory(string baseId, string version) =>
         Path.Combine(_options.DataDir, VersionInfo.DirectoryName(baseId, version));
 
-    private string ShardDirectory(string baseId, string version) =>
-        Path.Combine(VersionDirectory(baseId, version), VersionInfo.ShardDirectoryName(_options.Dict, _options.Shard));
+    private string ShardDirectory(string baseId, string version) => _table.ShardDirectory(baseId, version, _options.Shard);
 
     private List<string> StagedVersions() =>
         Directory.EnumerateDirectories(_options.DataDir)

@@ -1,9 +1,7 @@
-using Appliance.Core.Protocol;
-
-namespace Appliance.Core.Net;
+namespace Appliance.Core.Protocol;
 
 /// <summary>
-/// The seam between transport and logic: the connection loop hands over each complete request
+/// The seam between framing and logic: the session (<see cref="FrameSession"/>) hands over each complete request
 /// frame; the handler writes exactly one reply frame into <paramref name="output"/>. Handlers never
 /// see sockets; the transport never reads opcodes.
 /// </summary>

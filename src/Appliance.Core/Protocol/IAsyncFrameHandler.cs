@@ -1,6 +1,4 @@
-using Appliance.Core.Protocol;
-
-namespace Appliance.Core.Net;
+namespace Appliance.Core.Protocol;
 
 /// <summary>
 /// A handler some of whose opcodes finish later (the CTR engine's predict waits for a network run).

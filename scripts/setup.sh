@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks use beyond the .NET SDK, if missing:
+#   systemd   systemd-analyze verifies the unit files (tests)
+#   python3   deploy/k8s's exporter in the export-contract test
+#   redis     redis-server, redis-cli, redis-benchmark for bench/server-vs-redis.sh
+# Safe to run again; needs root (or sudo) only when something is missing. .ci/run calls it before
+# scripts/test.sh, which itself never installs anything.
+set -uo pipefail
+missing=""
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server redis-tools"
+if [ -z "$missing" ]; then
+  echo "setup: nothing to install"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+echo "setup: installing$missing"
+if ! ($sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing) >/dev/null 2>&1; then
+  echo "setup: warning: could not install$missing (tests that need them will fail and say which)" >&2
+fi

@@ -1,0 +1,43 @@
+namespace Appliance.Core.Net;
+
+/// <summary>
+/// The protocol side of one connection, seen from the transport: bytes in, bytes out. The
+/// transport never parses what it carries; a session never touches a socket. A session can be
+/// driven by a test with plain byte arrays.
+/// </summary>
+public interface ISession
+{
+    /// <summary>Consumes whole requests from the front of <paramref name="input"/> and puts the
+    /// replies it can give at once into <see cref="Output"/>. Returns the bytes consumed; what is
+    /// left is an incomplete request that the transport offers again with more bytes behind it.</summary>
+    int Receive(ReadOnlySpan<byte> input);
+
+    /// <summary>Total size of the incomplete request at the front, once its header told (0 if not known).
+    /// Already checked against the session's limit, so the transport may make room for it.</summary>
+    int BytesNeeded { get; }
+
+    /// <summary>The stream can no longer be trusted: send <see cref="Output"/>, then close.</summary>
+    bool Closing { get; }
+
+    /// <summary>Replies waiting to be sent, in order.</summary>
+    ReadOnlyMemory<byte> Output { get; }
+
+    void ClearOutput();
+
+    /// <summary>Waits (at most <paramref name="timeout"/>) for replies still being computed, so a
+    /// drain answers every request it received.</summary>
+    Task DrainAsync(TimeSpan timeout);
+}
+
+/// <summary>Where a session sends a reply that finished after its request was consumed (the
+/// connection serialises it with the replies of the read loop).</summary>
+public interface IReplySink
+{
+    ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes);
+}
+
+/// <summary>Makes the session of each accepted connection.</summary>
+public interface ISessionFactory
+{
+    ISession Create(IReplySink replies);
+}

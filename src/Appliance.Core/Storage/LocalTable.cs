@@ -1,0 +1,139 @@
+namespace Appliance.Core.Storage;
+
+/// <summary>
+/// One dict's table on this machine: a shard store per served shard, filled from a directory laid
+/// out as the builder writes it (and as the agent stages versions):
+/// <c>DIR/&lt;base&gt;_&lt;version&gt;/&lt;dict&gt;_part&lt;i&gt;/</c>. The server, the agent, the
+/// engine's local source and <c>cube lookup --data</c> all open tables through this type, so
+/// "which base and deltas make the live view" is decided in one place.
+/// </summary>
+public sealed class LocalTable : IDisposable
+{
+    private readonly ShardStore?[] _stores;
+
+    /// <param name="directory">the builder's output or the agent's data directory</param>
+    /// <param name="shards">the shards this process serves (others stay closed)</param>
+    public LocalTable(string directory, string dict, IEnumerable<int> shards, bool inMemory)
+    {
+        Directory = directory;
+        Dict = dict;
+        var served = shards.ToArray();
+        _stores = new ShardStore?[served.Length == 0 ? 0 : served.Max() + 1];
+        foreach (var shard in served)
+        {
+            _stores[shard] ??= new ShardStore(inMemory);
+        }
+
+        Shards = [.. served.Distinct().Order()];
+    }
+
+    public string Directory { get; }
+
+    public string Dict { get; }
+
+    /// <summary>The shards this table serves, ascending.</summary>
+    public IReadOnlyList<int> Shards { get; }
+
+    /// <summary>The store of <paramref name="shard"/> (which this table must serve).</summary>
+    public ShardStore Store(int shard) =>
+        shard < _stores.Length && _stores[shard] is { } store ? store : throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not served by this table");
+
+    /// <summary>Opens every shard of the newest complete base in <paramref name="directory"/> (and its
+    /// deltas); throws with the directory named when there is none.</summary>
+    public static LocalTable OpenNewest(string directory, string dict, bool inMemory)
+    {
+        var newest = PackageCatalog.ResolveNewest(directory, dict)
+            ?? throw new InvalidOperationException($"{directory}: no complete base of dict '{dict}'");
+        return OpenNewest(directory, dict, Enumerable.Range(0, newest.Base.Info.ShardCount), inMemory);
+    }
+
+    /// <summary>Opens the given shards of the newest complete base (and its deltas).</summary>
+    public static LocalTable OpenNewest(string directory, string dict, IEnumerable<int> shards, bool inMemory)
+    {
+        var table = new LocalTable(directory, dict, shards, inMemory);
+        try
+        {
+            if (!table.Refresh() && table.Shards.Count > 0)
+            {
+                throw new InvalidOperationException($"{directory}: no complete base of dict '{dict}'");
+            }
+
+            return table;
+        }
+        catch
+        {
+            table.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Brings every served shard up to the newest base + its deltas in the directory.
+    /// Returns true if a live view changed. A version that fails to load changes nothing.</summary>
+    public bool Refresh()
+    {
+        if (PackageCatalog.ResolveNewest(Directory, Dict) is not { } newest)
+        {
+            return false;
+        }
+
+        return Apply(newest.Base.Info.Version, [.. newest.Deltas.Select(d => d.Info.Version)], newest.Base.Info.ShardCount);
+    }
+
+    /// <summary>
+    /// Makes base <paramref name="baseId"/> plus <paramref name="patches"/> (in order) the live view
+    /// of every served shard. When the live view is the same base with a prefix of these patches,
+    /// only the missing deltas are stacked on it; otherwise the lineage is loaded beside the live
+    /// view and switched in. Returns true if a live view changed.
+    /// </summary>
+    public bool Apply(string baseId, IReadOnlyList<string> patches, int? shardCount = null)
+    {
+        if (shardCount is { } count && Shards.Count > 0 && Shards[^1] >= count)
+        {
+            throw new InvalidOperationException($"shard {Shards[^1]}: version {baseId} of {Dict} in {Directory} has only {count} shard(s)");
+        }
+
+        var changed = false;
+        foreach (var shard in Shards)
+        {
+            changed |= ApplyTo(shard, baseId, patches);
+        }
+
+        return changed;
+    }
+
+    /// <summary>Where a version's package for one shard lies in the directory.</summary>
+    public string ShardDirectory(string baseId, string version, int shard) =>
+        Path.Combine(Directory, VersionInfo.DirectoryName(baseId, version), VersionInfo.ShardDirectoryName(Dict, shard));
+
+    public void Dispose()
+    {
+        foreach (var store in _stores)
+        {
+            store?.Dispose();
+        }
+    }
+
+    private bool ApplyTo(int shard, string baseId, IReadOnlyList<string> patches)
+    {
+        var store = Store(shard);
+        var live = store.Live;
+        var layers = live?.Layers.Select(l => l.Manifest.Version).ToList() ?? [];
+        if (live is not null && live.BaseVersion == baseId && layers.Count <= patches.Count + 1 && layers.Skip(1).SequenceEqual(patches.Take(layers.Count - 1)))
+        {
+            if (layers.Count == patches.Count + 1)
+            {
+                return false; // already live
+            }
+
+            foreach (var patch in patches.Skip(layers.Count - 1))
+            {
+                store.ApplyDelta(ShardDirectory(baseId, patch, shard));
+            }
+
+            return true;
+        }
+
+        store.LoadBase(ShardDirectory(baseId, baseId, shard), patches.Select(p => ShardDirectory(baseId, p, shard)));
+        return true;
+    }
+}
