@@ -62,7 +62,7 @@ internal sealed class BenchTable : IDisposable
             Index = index,
             Values = values,
         };
-        File.WriteAllBytes(Path.Combine(shard, ShardLayout.ManifestFileName), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(manifest, Core.CoreJsonContext.Default.ShardManifest));
+        File.WriteAllBytes(Path.Combine(shard, ShardLayout.ManifestFileName), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(manifest, Core.Storage.StorageJsonContext.Default.ShardManifest));
         var store = new ShardStore(inMemory: true);
         store.LoadBase(shard);
         return new BenchTable(directory, keys, reference, store);

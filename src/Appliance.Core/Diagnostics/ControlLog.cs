@@ -23,8 +23,8 @@ internal static partial class ControlLog
     [LoggerMessage(305, LogLevel.Information, "agent: retired {Version}")]
     public static partial void Retired(ILogger logger, string version);
 
-    [LoggerMessage(306, LogLevel.Warning, "agent: refused {Command} from {Remote}: {Reason}")]
-    public static partial void Refused(ILogger logger, string command, string remote, string reason);
+    [LoggerMessage(306, LogLevel.Warning, "agent: refused {Command}: {Reason}")]
+    public static partial void Refused(ILogger logger, string command, string reason);
 
     [LoggerMessage(310, LogLevel.Information, "transfer: {Message}")]
     public static partial void Transfer(ILogger logger, string message);

@@ -13,4 +13,7 @@ internal static partial class HostLog
 
     [LoggerMessage(3, LogLevel.Information, "stopped")]
     public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(4, LogLevel.Warning, "refused {Method} {Path} from {Remote}: missing or wrong bearer token")]
+    public static partial void Unauthorized(ILogger logger, string method, string path, string remote);
 }

@@ -1,37 +1,48 @@
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
-using Appliance.Core.Control;
+using Appliance.Core.Hosting;
+using Appliance.Core.Net;
+using Appliance.Core.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Engine;
 
 /// <summary>
-/// The engine role: POST /predict over HTTP, GET /status, /metrics. It serves one or more model
-/// variants (<see cref="ModelVariant"/>), each request going to one of them at random in proportion
-/// to their weights (or to the one it names).
+/// The engine role: POST /predict over HTTP (and the binary protocol's predict opcode when it has a
+/// data port), its part of /status and /metrics. It serves one or more model variants
+/// (<see cref="ModelVariant"/>), each request going to one of them at random in proportion to
+/// their weights (or to the one it names). It owns its embedding source.
 /// </summary>
-public sealed class EngineRole : IRoleReporter, IAsyncDisposable
+public sealed class EngineRole : IRole
 {
     private readonly ModelVariant[] _variants;
     private readonly int _totalWeight;
+    private readonly IEmbeddingSource _source;
     private readonly string _sourceName;
+    private readonly TcpServer? _tcp;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _watcher;
     private long _requests;
     private long _samples;
 
-    /// <param name="models">(directory, weight) per variant; a variant is named after its directory.</param>
-    public EngineRole(IReadOnlyList<(string Directory, int Weight)> models, IEmbeddingSource source, string sourceName, ILogger logger, int maxBatch = 256, int runners = 0)
+    /// <summary>Loads every model package (once each: an ONNX session per package). Throws
+    /// <see cref="Formats.InputFormatException"/> naming the package at fault.</summary>
+    public EngineRole(EngineOptions options, IEmbeddingSource source, string sourceName, ILoggerFactory loggers)
     {
+        _source = source;
         _sourceName = sourceName;
+        var logger = loggers.CreateLogger("cube.engine");
+        var runners = options.Runners > 0 ? options.Runners : Environment.ProcessorCount;
         var variants = new List<ModelVariant>();
         try
         {
-            foreach (var (directory, weight) in models)
+            foreach (var (directory, weight) in options.Models)
             {
-                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, maxBatch, runners > 0 ? runners : Environment.ProcessorCount));
+                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, options.MaxBatch, runners));
             }
         }
         catch
@@ -50,14 +61,35 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
         {
             throw new ArgumentException("the model variants' weights must add up to more than 0");
         }
+
+        if (options.DataPort is { } port)
+        {
+            _tcp = new TcpServer(new IPEndPoint(options.Bind, port), new FrameSessionFactory(new EngineFrameHandler(this), options.MaxPayloadBytes), options.Limits, loggers.CreateLogger("cube.net"));
+        }
     }
 
-    public string Role => "engine";
+    public string Name => "engine";
 
-    public void Start() => _watcher = WatchAsync();
+    public int DataPort => _tcp?.Port ?? 0;
 
-    public void Map(WebApplication app) =>
-        app.MapPost("/predict", (Func<HttpContext, Task>)PredictAsync);
+    public void MapRoutes(IEndpointRouteBuilder routes) =>
+        routes.MapPost("/predict", (Func<HttpContext, Task>)PredictAsync);
+
+    /// <summary>Opens the binary data port (if any) and starts watching the packages for reloads.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _tcp?.Start();
+        _watcher = WatchAsync();
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_tcp is not null)
+        {
+            await _tcp.StopAsync().ConfigureAwait(false);
+        }
+    }
 
     public async Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken)
     {
@@ -118,6 +150,11 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_tcp is not null)
+        {
+            await _tcp.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_watcher is not null)
         {
@@ -129,6 +166,7 @@ public sealed class EngineRole : IRoleReporter, IAsyncDisposable
             await variant.DisposeAsync().ConfigureAwait(false);
         }
 
+        await _source.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }
 

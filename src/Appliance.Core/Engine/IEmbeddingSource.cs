@@ -2,8 +2,9 @@ using Appliance.Core.Storage;
 
 namespace Appliance.Core.Engine;
 
-/// <summary>Where embeddings come from: the store in this process, or a remote cluster.</summary>
-public interface IEmbeddingSource
+/// <summary>Where embeddings come from: the store in this process, or a remote cluster. Disposing a
+/// source releases what it opened itself (a table it owns, its client).</summary>
+public interface IEmbeddingSource : IAsyncDisposable
 {
     /// <summary>Decodes the row of each key into <paramref name="vectors"/>[i × dim …]; a missing
     /// key leaves zeros and <paramref name="found"/>[i] false. Throws

@@ -4,9 +4,19 @@ namespace Appliance.Core.Engine;
 
 /// <summary>Embeddings from a table in this process (no socket, no copy of the value before
 /// decoding). The table must serve every shard of its dict (<see cref="ShardRouting"/> picks the
-/// store of each key).</summary>
-public sealed class LocalEmbeddingSource(LocalTable table) : IEmbeddingSource
+/// store of each key); with <paramref name="ownsTable"/> it is closed with the source.</summary>
+public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = false) : IEmbeddingSource
 {
+    public ValueTask DisposeAsync()
+    {
+        if (ownsTable)
+        {
+            table.Dispose();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     public string? ServedVersion => TableVersions.OldestOf(table.Shards.Select(s => table.Store(s).Live?.VersionLabel));
 
     public Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)

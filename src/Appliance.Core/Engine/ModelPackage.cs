@@ -112,9 +112,9 @@ public sealed class ModelPackage : IDisposable
     public static void Write(string directory, DenseNetwork network, ModelSpec spec, string timestamp)
     {
         System.IO.Directory.CreateDirectory(directory);
-        Control.AtomicFile.Write(Path.Combine(directory, OnnxFile), OnnxModelWriter.Write(network));
-        Control.AtomicFile.Write(Path.Combine(directory, SpecFile), JsonSerializer.SerializeToUtf8Bytes(spec, EngineJsonContext.Default.ModelSpec));
-        Control.AtomicFile.Write(Path.Combine(directory, TimestampFile), System.Text.Encoding.UTF8.GetBytes(timestamp + "\n"));
+        AtomicFile.Write(Path.Combine(directory, OnnxFile), OnnxModelWriter.Write(network));
+        AtomicFile.Write(Path.Combine(directory, SpecFile), JsonSerializer.SerializeToUtf8Bytes(spec, EngineJsonContext.Default.ModelSpec));
+        AtomicFile.Write(Path.Combine(directory, TimestampFile), System.Text.Encoding.UTF8.GetBytes(timestamp + "\n"));
     }
 
     public void Dispose() => Scorer.Dispose();

@@ -4,9 +4,12 @@ using Appliance.Core.Storage;
 namespace Appliance.Core.Engine;
 
 /// <summary>Embeddings from a cluster through the cube client. Keys of a shard that could not
-/// answer are, by <paramref name="failurePolicy"/>, zero vectors ("zero") or a request error ("error").</summary>
-public sealed class RemoteEmbeddingSource(CubeClient client, string dict, string failurePolicy) : IEmbeddingSource
+/// answer are, by <paramref name="failurePolicy"/>, zero vectors or a request error. The source owns
+/// the client.</summary>
+public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardFailurePolicy failurePolicy) : IEmbeddingSource
 {
+    public ValueTask DisposeAsync() => client.DisposeAsync();
+
     // The version label each shard last answered with (learned from lookups, so it lags by one request).
     private string?[] _shardVersions = [];
 
@@ -27,7 +30,7 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, string
         }
 
         Volatile.Write(ref _shardVersions, seen);
-        if (result.FailedKeys > 0 && failurePolicy == "error")
+        if (result.FailedKeys > 0 && failurePolicy == ShardFailurePolicy.Error)
         {
             throw new EmbeddingUnavailableException($"{result.FailedKeys} key(s) unavailable: {string.Join("; ", result.Errors.Select(e => e.Error))}");
         }

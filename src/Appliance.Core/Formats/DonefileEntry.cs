@@ -16,7 +16,7 @@ public sealed record DonefileEntry(string Id, string Key, string Input, long Lin
 
     /// <summary>The line as kv_to_seqfile.py writes it (Python json.dumps default separators).</summary>
     public string ToLine() =>
-        $"{{\"id\": {JsonSerializer.Serialize(Id, CoreJsonContext.Default.String)}, \"key\": {JsonSerializer.Serialize(Key, CoreJsonContext.Default.String)}, \"input\": {JsonSerializer.Serialize(Input, CoreJsonContext.Default.String)}}}";
+        $"{{\"id\": {JsonSerializer.Serialize(Id, FormatsJsonContext.Default.String)}, \"key\": {JsonSerializer.Serialize(Key, FormatsJsonContext.Default.String)}, \"input\": {JsonSerializer.Serialize(Input, FormatsJsonContext.Default.String)}}}";
 
     /// <summary>Parses one line; throws <see cref="InputFormatException"/> naming file and line.</summary>
     public static DonefileEntry Parse(string line, string path, long lineNumber)

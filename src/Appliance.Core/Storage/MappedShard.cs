@@ -92,7 +92,7 @@ public sealed unsafe class MappedShard : RefCounted
         var path = Path.Combine(directory, ShardLayout.ManifestFileName);
         try
         {
-            var manifest = JsonSerializer.Deserialize(File.ReadAllBytes(path), CoreJsonContext.Default.ShardManifest)
+            var manifest = JsonSerializer.Deserialize(File.ReadAllBytes(path), StorageJsonContext.Default.ShardManifest)
                 ?? throw new InputFormatException(path, "offset 0", "manifest is null");
             if (manifest.Format != ShardManifest.CurrentFormat)
             {

@@ -57,7 +57,7 @@ public static class PackageCatalog
     {
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), CoreJsonContext.Default.VersionInfo);
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), StorageJsonContext.Default.VersionInfo);
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
         {

@@ -80,7 +80,7 @@ public static class TableBuilder
                         Values = values,
                         Created = created,
                     };
-                    WriteDurably(Path.Combine(shardDirectory, ShardLayout.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, CoreJsonContext.Default.ShardManifest));
+                    WriteDurably(Path.Combine(shardDirectory, ShardLayout.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, StorageJsonContext.Default.ShardManifest));
                     manifests[local] = manifest;
                 });
                 keys += manifests.Sum(m => m.Keys);
@@ -102,7 +102,7 @@ public static class TableBuilder
                 Input = Path.GetFullPath(options.InputPath),
                 Created = created,
             };
-            WriteDurably(Path.Combine(temporary, VersionInfo.FileName), JsonSerializer.SerializeToUtf8Bytes(info, CoreJsonContext.Default.VersionInfo));
+            WriteDurably(Path.Combine(temporary, VersionInfo.FileName), JsonSerializer.SerializeToUtf8Bytes(info, StorageJsonContext.Default.VersionInfo));
             Directory.Move(temporary, finalDirectory);
             log($"built {finalDirectory}: {keys} keys from {records} records in {stopwatch.Elapsed.TotalSeconds:F2} s");
             return new BuildResult(finalDirectory, info, files, inputBytes, passes, stopwatch.Elapsed);

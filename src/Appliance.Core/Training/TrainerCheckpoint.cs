@@ -66,7 +66,7 @@ public static class TrainerCheckpoint
         }
 
         w.U64(XxHash64.HashToUInt64(body.GetBuffer().AsSpan(0, (int)body.Length)));
-        Control.AtomicFile.Write(path, body.GetBuffer().AsSpan(0, (int)body.Length));
+        AtomicFile.Write(path, body.GetBuffer().AsSpan(0, (int)body.Length));
     }
 
     public static TrainerState Load(string path)

@@ -67,7 +67,7 @@ internal static class LookupCommand
 
     private static async Task<int> FromCluster(string confPath, string? dict, bool floats, List<ulong> keys)
     {
-        var dicts = Core.Formats.CubeConfReader.Read(confPath);
+        var dicts = Core.Client.CubeConfReader.Read(confPath);
         dict ??= dicts[0].DictName;
         await using var client = new Core.Client.CubeClient(dicts, connectionsPerReplica: 1);
         using var result = await client.LookupAsync(dict, keys.ToArray()).ConfigureAwait(false);

@@ -140,8 +140,8 @@ internal static class TrainCommand
         }
 
         var served = Evaluate(trainer, evalSamples, TableExport.AsServed(state.Table, codec));
-        Core.Control.AtomicFile.Write(holdoutPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(evalLines.Select(l => l + "\n"))));
-        Core.Control.AtomicFile.Write(Path.Combine(outDir, "holdout.predictions"), System.Text.Encoding.UTF8.GetBytes(string.Concat(served.Scores.Select(s => s.ToString("R", inv) + "\n"))));
+        Core.Formats.AtomicFile.Write(holdoutPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(evalLines.Select(l => l + "\n"))));
+        Core.Formats.AtomicFile.Write(Path.Combine(outDir, "holdout.predictions"), System.Text.Encoding.UTF8.GetBytes(string.Concat(served.Scores.Select(s => s.ToString("R", inv) + "\n"))));
         TrainerCheckpoint.Save(state, checkpointPath);
         if (evalSamples.Count > 0)
         {

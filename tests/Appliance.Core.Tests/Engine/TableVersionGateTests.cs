@@ -13,6 +13,8 @@ public sealed class TableVersionGateTests
         public string? ServedVersion { get; set; }
 
         public Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     private static void Write(string dir, string version) =>

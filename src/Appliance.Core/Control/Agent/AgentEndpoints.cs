@@ -1,30 +1,33 @@
 using System.Text.Json;
+using Appliance.Core.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Control.Agent;
 
-/// <summary>The agent's HTTP routes: POST /agent/stage|activate|retire (bearer token; body
-/// <see cref="VersionCommand"/>) and GET /agent/status.</summary>
+/// <summary>The agent's HTTP routes: POST /agent/stage|activate|retire (one route group behind the
+/// bearer token; body <see cref="VersionCommand"/>) and GET /agent/status.</summary>
 public static class AgentEndpoints
 {
-    public static void Map(WebApplication app, AgentRole agent)
+    public static void Map(IEndpointRouteBuilder routes, AgentRole agent, ILogger logger)
     {
+        var commands = routes.MapGroup("/agent").RequireBearerToken(
+            agent.Options.Token,
+            () => Results.Json(new AgentReply { Ok = false, State = "refused", Error = "missing or wrong bearer token" }, ControlJsonContext.Default.AgentReply, statusCode: 401),
+            logger);
+
         // Activation maps and verifies packages and retiring deletes files: both leave the socket
         // threads (which also carry the data plane) at once.
-        app.MapPost("/agent/stage", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => Task.FromResult(agent.Stage(cmd)))));
-        app.MapPost("/agent/activate", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => Task.Run(() => agent.Activate(cmd, c.RequestAborted)))));
-        app.MapPost("/agent/retire", (Func<HttpContext, Task<IResult>>)(c => Command(c, agent, cmd => Task.Run(() => agent.Retire(cmd)))));
-        app.MapGet("/agent/status", () => Results.Json(agent.GetStatus(), ControlJsonContext.Default.AgentStatus));
+        commands.MapPost("/stage", (Func<HttpContext, Task<IResult>>)(c => Command(c, cmd => Task.FromResult(agent.Stage(cmd)))));
+        commands.MapPost("/activate", (Func<HttpContext, Task<IResult>>)(c => Command(c, cmd => Task.Run(() => agent.Activate(cmd, c.RequestAborted)))));
+        commands.MapPost("/retire", (Func<HttpContext, Task<IResult>>)(c => Command(c, cmd => Task.Run(() => agent.Retire(cmd)))));
+        routes.MapGet("/agent/status", () => Results.Json(agent.GetStatus(), ControlJsonContext.Default.AgentStatus));
     }
 
-    private static async Task<IResult> Command(HttpContext context, AgentRole agent, Func<VersionCommand, Task<AgentReply>> run)
+    private static async Task<IResult> Command(HttpContext context, Func<VersionCommand, Task<AgentReply>> run)
     {
-        if (!agent.Options.Token.Accepts(context.Request))
-        {
-            return Results.Json(new AgentReply { Ok = false, State = "refused", Error = "missing or wrong bearer token" }, ControlJsonContext.Default.AgentReply, statusCode: 401);
-        }
-
         VersionCommand? command;
         try
         {

@@ -1,3 +1,5 @@
+using Appliance.Core.Hosting;
+
 namespace Appliance.Core.Control.Agent;
 
 /// <summary>Settings of the agent role (it shares --data-dir, --dict and --shard with the server role).</summary>

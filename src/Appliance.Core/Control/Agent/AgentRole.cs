@@ -1,6 +1,10 @@
+using System.Globalization;
 using System.Text.Json;
 using Appliance.Core.Diagnostics;
+using Appliance.Core.Formats;
+using Appliance.Core.Hosting;
 using Appliance.Core.Storage;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Control.Agent;
@@ -18,7 +22,7 @@ namespace Appliance.Core.Control.Agent;
 /// data-dir/.downloads/&lt;base&gt;_&lt;version&gt;/…       downloads in progress (*.part, resumable)
 /// </code>
 /// </summary>
-public sealed class AgentRole : IDisposable
+public sealed class AgentRole : IRole
 {
     private const string ActiveFile = "ACTIVE.json";
 
@@ -44,10 +48,40 @@ public sealed class AgentRole : IDisposable
 
     public AgentOptions Options => _options;
 
-    public void Dispose() => _activation.Dispose();
+    public string Name => "agent";
 
-    /// <summary>Serves the version recorded in ACTIVE.json, if any (start-up).</summary>
-    public void LoadActive()
+    public int DataPort => 0;
+
+    public void MapRoutes(IEndpointRouteBuilder routes) => AgentEndpoints.Map(routes, this, _logger);
+
+    /// <summary>Serves the version recorded in ACTIVE.json, if any.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        LoadActive();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public ValueTask DisposeAsync()
+    {
+        _activation.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    public void WriteStatus(Utf8JsonWriter writer) => JsonSerializer.Serialize(writer, GetStatus(), ControlJsonContext.Default.AgentStatus);
+
+    public void WriteMetrics(MetricsWriter metrics)
+    {
+        var s = GetStatus();
+        var labels = $"dict=\"{s.Dict}\",shard=\"{s.Shard.ToString(CultureInfo.InvariantCulture)}\"";
+        metrics.Counter("cube_agent_downloads_total", "Stagings started (a resumed download counts again).", s.Downloads, labels);
+        metrics.Counter("cube_agent_activations_total", "Versions activated.", s.Activations, labels);
+        metrics.Gauge("cube_agent_staged_versions", "Versions on disk, verified.", s.Staged.Count, labels);
+        metrics.Gauge("cube_agent_staging", "Stagings in progress or just finished.", s.Staging.Count, labels);
+    }
+
+    private void LoadActive()
     {
         var path = Path.Combine(_options.DataDir, ActiveFile);
         if (!File.Exists(path))
@@ -257,7 +291,7 @@ public sealed class AgentRole : IDisposable
 
     private AgentReply Refuse(string command, string error)
     {
-        ControlLog.Refused(_logger, command, "-", error);
+        ControlLog.Refused(_logger, command, error);
         return new AgentReply { Ok = false, State = "refused", Error = error, LiveVersion = LiveLabel };
     }
 
@@ -291,7 +325,7 @@ public sealed class AgentRole : IDisposable
             downloader.Expect(manifest.Index.Bytes + manifest.Values.Bytes);
             await downloader.DownloadAsync(relative, manifest.Values, workShard, CancellationToken.None).ConfigureAwait(false);
             await downloader.DownloadAsync(relative, manifest.Index, workShard, CancellationToken.None).ConfigureAwait(false);
-            AtomicFile.Write(Path.Combine(workShard, ShardLayout.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, CoreJsonContext.Default.ShardManifest));
+            AtomicFile.Write(Path.Combine(workShard, ShardLayout.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, StorageJsonContext.Default.ShardManifest));
             var info = new VersionInfo
             {
                 Dict = manifest.Dict,
@@ -306,7 +340,7 @@ public sealed class AgentRole : IDisposable
                 InputRecords = 0,
                 Created = manifest.Created,
             };
-            AtomicFile.Write(Path.Combine(work, VersionInfo.FileName), JsonSerializer.SerializeToUtf8Bytes(info, CoreJsonContext.Default.VersionInfo));
+            AtomicFile.Write(Path.Combine(work, VersionInfo.FileName), JsonSerializer.SerializeToUtf8Bytes(info, StorageJsonContext.Default.VersionInfo));
             Directory.Move(work, VersionDirectory(command.Base, command.Version));
             ControlLog.Staged(_logger, label, downloader.Bytes, downloader.ResumedBytes);
         }

@@ -1,6 +1,7 @@
 using System.IO.Hashing;
-using System.Net;
 using System.Net.Http.Headers;
+using System.Net;
+using Appliance.Core.Hosting;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Control.Agent;
@@ -29,7 +30,7 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
         }
 
         var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        return System.Text.Json.JsonSerializer.Deserialize(bytes, CoreJsonContext.Default.ShardManifest)
+        return System.Text.Json.JsonSerializer.Deserialize(bytes, StorageJsonContext.Default.ShardManifest)
             ?? throw new IOException($"GET {request.RequestUri}: empty manifest");
     }
 

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using Appliance.Core.Client;
 using Appliance.Core.Control.Agent;
+using Appliance.Core.Hosting;
 
 namespace Appliance.Core.Control.Transfer;
 

@@ -1,9 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Appliance.Core.Hosting;
 using Appliance.Core.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Control.Transfer;
 
@@ -18,7 +21,7 @@ public static partial class TransferEndpoints
 {
     private static readonly string[] PackageFiles = [ShardLayout.ManifestFileName, ShardLayout.IndexFileName, ShardLayout.ValuesFileName];
 
-    public static void Map(WebApplication app, TransferRole transfer)
+    public static void Map(IEndpointRouteBuilder app, TransferRole transfer, ILogger logger)
     {
         app.MapGet("/dict/info", () => Query(transfer, s => new DictInfo
         {
@@ -39,17 +42,18 @@ public static partial class TransferEndpoints
             (s.History.LastOrDefault(v => v.Status is not (VersionStatus.Superseded or VersionStatus.Failed)) ?? s.History.LastOrDefault())?.Instances ?? [],
             ControlJsonContext.Default.EnvelopeListInstanceRecord));
         app.MapGet("/dict/deploy/history", () => Query(transfer, s => s.History.ToList(), ControlJsonContext.Default.EnvelopeListVersionRecord));
-        app.MapPost("/transfer/poll", (HttpContext context) =>
+        // Commands and package files need the bearer token: one filter per route group.
+        var commands = app.MapGroup("/transfer").RequireBearerToken(
+            transfer.Token,
+            () => Results.Json(new Envelope<string>("255", "unauthorized", string.Empty), ControlJsonContext.Default.EnvelopeString, statusCode: 401),
+            logger);
+        commands.MapPost("/poll", () =>
         {
-            if (!transfer.Token.Accepts(context.Request))
-            {
-                return Results.Json(new Envelope<string>("255", "unauthorized", string.Empty), ControlJsonContext.Default.EnvelopeString, statusCode: 401);
-            }
-
             transfer.Wake();
             return Results.Json(new Envelope<string>("0", "query ok", "polling"), ControlJsonContext.Default.EnvelopeString);
         });
-        app.MapGet("/packages/{version}/{shard}/{file}", (HttpContext context, string version, string shard, string file) => ServePackageFile(context, transfer, version, shard, file));
+        var packages = app.MapGroup("/packages").RequireBearerToken(transfer.Token, () => Results.StatusCode(401), logger);
+        packages.MapGet("/{version}/{shard}/{file}", (HttpContext context, string version, string shard, string file) => ServePackageFile(context, transfer, version, shard, file));
     }
 
     private static IResult Query<T>(TransferRole transfer, Func<TransferState, T> select, System.Text.Json.Serialization.Metadata.JsonTypeInfo<Envelope<T>> type)
@@ -70,12 +74,6 @@ public static partial class TransferEndpoints
 
     private static async Task ServePackageFile(HttpContext context, TransferRole transfer, string version, string shard, string file)
     {
-        if (!transfer.Token.Accepts(context.Request))
-        {
-            context.Response.StatusCode = 401;
-            return;
-        }
-
         // Every segment is checked against what a package can contain: no request text reaches
         // the file system unvalidated.
         if (!VersionDirectory().IsMatch(version) || shard != $"{transfer.Options.DictName}_part{ShardNumber(shard)}" || !PackageFiles.Contains(file))

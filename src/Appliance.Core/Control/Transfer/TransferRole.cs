@@ -1,7 +1,10 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Formats;
+using Appliance.Core.Hosting;
 using Appliance.Core.Storage;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Control.Transfer;
@@ -14,7 +17,7 @@ namespace Appliance.Core.Control.Transfer;
 /// applied in id order. Progress is saved after every step, so a restarted transfer resumes where
 /// it stopped instead of redeploying.
 /// </summary>
-public sealed partial class TransferRole : IAsyncDisposable
+public sealed partial class TransferRole : IRole
 {
     private readonly TransferOptions _options;
     private readonly ILogger _logger;
@@ -48,12 +51,21 @@ public sealed partial class TransferRole : IAsyncDisposable
     /// <summary>The persisted state; read under <c>lock (State)</c> by the query endpoints.</summary>
     internal TransferState State { get; }
 
-    public void Start() => _loop = Task.Run(LoopAsync);
+    public string Name => "transfer";
 
-    /// <summary>Polls now instead of waiting for the next interval.</summary>
-    public void Wake() => _wake.Release();
+    public int DataPort => 0;
 
-    public async ValueTask DisposeAsync()
+    public void MapRoutes(IEndpointRouteBuilder routes) => TransferEndpoints.Map(routes, this, _logger);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop = Task.Run(LoopAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Stops polling and rolling out; a rollout in progress stops at its next step and
+    /// resumes from the saved state after a restart.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
@@ -67,7 +79,27 @@ public sealed partial class TransferRole : IAsyncDisposable
                 // stopping
             }
         }
+    }
 
+    public void WriteStatus(Utf8JsonWriter writer) => JsonSerializer.Serialize(writer, GetStatus(), ControlJsonContext.Default.TransferStatus);
+
+    public void WriteMetrics(MetricsWriter metrics)
+    {
+        var s = GetStatus();
+        var labels = $"dict=\"{s.Dict}\"";
+        metrics.Counter("cube_transfer_polls_total", "Donefile polls.", s.Polls, labels);
+        metrics.Counter("cube_transfer_versions_activated_total", "Versions activated on every shard.", s.VersionsActivated, labels);
+        metrics.Counter("cube_transfer_versions_failed_total", "Versions that could not reach every shard (the previous one kept serving).", s.VersionsFailed, labels);
+        metrics.Gauge("cube_transfer_donefile_errors", "Donefile lines reported as bad and skipped.", s.DonefileErrors, labels);
+        metrics.Gauge("cube_transfer_rollout_in_progress", "1 while a version is being built or rolled out.", s.InProgress is null ? 0 : 1, labels);
+    }
+
+    /// <summary>Polls now instead of waiting for the next interval.</summary>
+    public void Wake() => _wake.Release();
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping.Dispose();
         _wake.Dispose();
     }

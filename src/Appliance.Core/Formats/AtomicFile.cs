@@ -1,4 +1,4 @@
-namespace Appliance.Core.Control;
+namespace Appliance.Core.Formats;
 
 /// <summary>Replaces a small file so that readers see the old or the new content, never a part:
 /// write a temporary sibling, flush it to disk, rename over the target.</summary>

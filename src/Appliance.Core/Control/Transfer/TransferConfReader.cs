@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using Appliance.Core.Client;
-using Appliance.Core.Control.Transfer;
+using Appliance.Core.Formats;
+using Appliance.Core.Storage;
 
-namespace Appliance.Core.Formats;
+namespace Appliance.Core.Control.Transfer;
 
 /// <summary>
 /// Reads <c>transfer.conf</c> as the original did (reference/cube.md §5.1): INI sections,
@@ -152,7 +153,7 @@ public static class TransferConfReader
         string Local(string value) => value.Contains("://", StringComparison.Ordinal) ? value : Path.GetFullPath(value, baseDirectory);
 
         var dict = Req("dict_name");
-        if (!Storage.TableBuilder.IsValidDictName(dict))
+        if (!TableBuilder.IsValidDictName(dict))
         {
             throw new InputFormatException(path, d["dict_name"].Where, $"dict_name '{dict}' is not a valid dict name");
         }
@@ -181,7 +182,7 @@ public static class TransferConfReader
         var cubeList = agents.Keys.Any(k => k.StartsWith("cube", StringComparison.Ordinal)) ? Grid(agents, "cube", shards, copies, path, parts: 3) : [];
         var donefile = Local(Req("donefile_address"));
         var codecText = Opt("value_codec") ?? "raw";
-        if (!Storage.ValueCodecs.TryParse(codecText, out var codec))
+        if (!ValueCodecs.TryParse(codecText, out var codec))
         {
             throw new InputFormatException(path, d["value_codec"].Where, $"value_codec '{codecText}' is not raw, f32, f16 or i8");
         }

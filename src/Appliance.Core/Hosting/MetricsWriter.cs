@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Appliance.Core.Control;
+namespace Appliance.Core.Hosting;
 
 /// <summary>Prometheus text exposition format 0.0.4: <c># HELP</c>, <c># TYPE</c>, then samples.</summary>
 public sealed class MetricsWriter

@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Appliance.Core.Client;
+using Appliance.Core.Formats;
 
-namespace Appliance.Core.Formats;
+namespace Appliance.Core.Client;
 
 /// <summary>
 /// Reads the original client's <c>cube.conf</c> unchanged: a JSON array, one object per dict, with

@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
+using Appliance.Core.Formats;
 using Microsoft.AspNetCore.Http;
 
-namespace Appliance.Core.Control;
+namespace Appliance.Core.Hosting;
 
 /// <summary>
 /// The shared secret of the control plane, read from a file (trailing whitespace ignored). A
@@ -27,12 +28,12 @@ public sealed class BearerToken
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new Formats.InputFormatException(path, "offset 0", $"cannot read token file: {e.Message}");
+            throw new InputFormatException(path, "offset 0", $"cannot read token file: {e.Message}");
         }
 
         if (text.Length < 16)
         {
-            throw new Formats.InputFormatException(path, "offset 0", "token must be at least 16 characters");
+            throw new InputFormatException(path, "offset 0", "token must be at least 16 characters");
         }
 
         return new BearerToken(Encoding.UTF8.GetBytes(text));

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -6,20 +5,21 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Appliance.Core.Control;
+namespace Appliance.Core.Hosting;
 
 /// <summary>
 /// The process's HTTP port (Kestrel, minimal APIs): <c>GET /status</c> (JSON, one object per role)
 /// and <c>GET /metrics</c> (Prometheus text) for every role in the process; roles add their own
-/// routes through <paramref name="mapRoutes"/>.
+/// routes (<see cref="IRole.MapRoutes"/>). <paramref name="roles"/> is read on every request, so
+/// roles added after the build are reported.
 /// </summary>
-public static class HttpHost
+internal static class HttpHost
 {
-    public static WebApplication Build(IPAddress bind, int port, IReadOnlyList<IRoleReporter> roles, LogLevel logLevel, Action<WebApplication>? mapRoutes = null)
+    public static WebApplication Build(HostSettings settings, IReadOnlyList<IRole> roles)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(logLevel);
+        builder.Logging.SetMinimumLevel(settings.LogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
@@ -29,8 +29,8 @@ public static class HttpHost
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;
         });
-        builder.WebHost.ConfigureKestrel(k => k.Listen(bind, port));
-        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(settings.Bind, settings.HttpPort));
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
         builder.Services.AddHttpClient("cube", c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         var app = builder.Build();
@@ -48,7 +48,6 @@ public static class HttpHost
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             return context.Response.WriteAsync(metrics.ToString());
         });
-        mapRoutes?.Invoke(app);
         return app;
     }
 
@@ -59,7 +58,7 @@ public static class HttpHost
         return url is not null && Uri.TryCreate(url.Replace("[::]", "localhost", StringComparison.Ordinal).Replace("0.0.0.0", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri.Port : 0;
     }
 
-    private static async Task WriteStatus(HttpContext context, IReadOnlyList<IRoleReporter> roles, DateTimeOffset started)
+    private static async Task WriteStatus(HttpContext context, IReadOnlyList<IRole> roles, DateTimeOffset started)
     {
         context.Response.ContentType = "application/json; charset=utf-8";
         using var buffer = new MemoryStream();
@@ -71,13 +70,13 @@ public static class HttpHost
             writer.WriteStartArray("roles");
             foreach (var role in roles)
             {
-                writer.WriteStringValue(role.Role);
+                writer.WriteStringValue(role.Name);
             }
 
             writer.WriteEndArray();
             foreach (var role in roles)
             {
-                writer.WritePropertyName(role.Role);
+                writer.WritePropertyName(role.Name);
                 role.WriteStatus(writer);
             }
 

@@ -1,7 +1,8 @@
 using Appliance.Core.Client;
+using Appliance.Core.Control.Transfer;
 using Appliance.Core.Formats;
 
-namespace Appliance.Core.Tests.Formats;
+namespace Appliance.Core.Tests.Control.Transfer;
 
 public sealed class TransferConfReaderTests
 {

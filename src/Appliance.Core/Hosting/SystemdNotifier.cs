@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 
-namespace Appliance.Core.Control;
+namespace Appliance.Core.Hosting;
 
 /// <summary>
 /// sd_notify(3) without libsystemd: under a <c>Type=notify</c> unit, systemd passes a datagram

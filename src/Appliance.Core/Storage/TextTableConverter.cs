@@ -1,4 +1,6 @@
-namespace Appliance.Core.Formats;
+using Appliance.Core.Formats;
+
+namespace Appliance.Core.Storage;
 
 /// <summary>Text table → SequenceFile(s), what kv_to_seqfile.py did. Records are spread over
 /// <c>parts</c> files named part-00000… (so a builder can parse them in parallel) by a hash of the
@@ -37,7 +39,7 @@ public static class TextTableConverter
                 using var reader = TextKvReader.Open(textPath);
                 while (reader.MoveNext())
                 {
-                    writers[(int)(Storage.KeyHash.Mix(reader.Key) % (ulong)parts)].Write(reader.Key, reader.Value);
+                    writers[(int)(KeyHash.Mix(reader.Key) % (ulong)parts)].Write(reader.Key, reader.Value);
                     records++;
                 }
             }

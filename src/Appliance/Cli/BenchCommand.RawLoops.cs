@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using Appliance.Core.Buffers;
+using Appliance.Core.Protocol;
+
+namespace Appliance.Cli;
+
+/// <summary><c>cube bench lookup --raw</c>: the open-loop dispatcher and the per-connection reader
+/// (which, in the closed loop, also replaces each batch of replies with new requests).</summary>
+internal static partial class BenchCommand
+{
+    /// <summary>Open loop: every tick, frames each request due on its connection (round robin),
+    /// then one send per connection. Latency counts from the scheduled start.</summary>
+    private static void RawDispatch(RawConnection[] connections, Settings s, long total)
+    {
+        var random = new KeyStream((ulong)s.Seed);
+        Schedule(s, total, () => new FlushAll(connections), (i, scheduled) =>
+        {
+            var c = connections[i % connections.Length];
+            if (c.Sent - Interlocked.Read(ref c.Received) >= RingSize)
+            {
+                throw new InvalidOperationException($"more than {RingSize} requests in flight on one connection: the server is not keeping up with --rate {s.Rate}");
+            }
+
+            RawWrite(c, s, random, scheduled);
+        });
+    }
+
+    /// <summary>End of a dispatcher burst: one send per connection with requests framed.</summary>
+    private sealed class FlushAll(RawConnection[] connections) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var c in connections)
+            {
+                if (c.Out.Length > 0)
+                {
+                    c.Flush();
+                }
+            }
+        }
+    }
+
+    /// <summary>Reads replies until every request of this connection is answered: the open
+    /// loop's share of <paramref name="total"/>, or in the closed loop, until the end time
+    /// (each batch of replies is replaced by as many new requests while it has not passed).</summary>
+    private static void RawRead(RawConnection c, Settings s, Totals totals, long end, long total, int connectionCount)
+    {
+        var expected = total > 0 ? (total / connectionCount) + (c.Index < total % connectionCount ? 1 : 0) : long.MaxValue;
+        var closed = total == 0;
+        var random = new KeyStream((ulong)(s.Seed * 7919 + c.Index + 1));
+        var input = new ReceiveBuffer(256 << 10);
+        var slices = new (int Offset, int Length)[s.Batch];
+        long received = 0;
+        while (received < expected)
+        {
+            var n = c.Socket.Receive(input.FreeSpan);
+            if (n == 0)
+            {
+                throw new InvalidOperationException($"connection {c.Index}: the server closed the connection");
+            }
+
+            input.Commit(n);
+            var now = Stopwatch.GetTimestamp();
+            var replies = 0;
+            var needed = 0;
+            while (true)
+            {
+                var data = input.Data;
+                var scan = FrameScanner.TryScan(data, FrameHeader.DefaultMaxPayload, out var header, out var error);
+                if (scan == ScanResult.NeedMoreData)
+                {
+                    needed = header.FrameLength;
+                    break;
+                }
+
+                if (scan == ScanResult.InvalidData || !header.IsResponse)
+                {
+                    throw new InvalidOperationException($"connection {c.Index}: invalid reply: {error ?? "not a response frame"}");
+                }
+
+                totals.Latency.Record((now - c.Scheduled[header.RequestId % RingSize]) * 1_000_000.0 / Stopwatch.Frequency);
+                if (header.IsError)
+                {
+                    Interlocked.Add(ref totals.Failed, s.Batch);
+                    var (_, message) = ErrorPayload.Read(data.Slice(FrameHeader.Size, header.PayloadLength));
+                    Interlocked.CompareExchange(ref totals.FirstError, message, null);
+                }
+                else
+                {
+                    LookupCodec.ReadResponse(data.Slice(FrameHeader.Size, header.PayloadLength), slices);
+                    var missing = 0;
+                    foreach (var (_, length) in slices)
+                    {
+                        missing += length < 0 ? 1 : 0;
+                    }
+
+                    Interlocked.Add(ref totals.Missing, missing);
+                    Interlocked.Add(ref totals.Keys, s.Batch);
+                }
+
+                Interlocked.Increment(ref totals.Requests);
+                input.Consume(header.FrameLength);
+                replies++;
+            }
+
+            received += replies;
+            Interlocked.Add(ref c.Received, replies);
+            if (closed && replies > 0)
+            {
+                if (now < end)
+                {
+                    for (var r = 0; r < replies; r++)
+                    {
+                        RawWrite(c, s, random, now);
+                    }
+
+                    c.Flush();
+                }
+                else if (c.Sent == received)
+                {
+                    return;
+                }
+            }
+
+            // Keep the unparsed tail at the front; grow for a frame larger than the buffer.
+            input.Compact(needed);
+        }
+    }
+}

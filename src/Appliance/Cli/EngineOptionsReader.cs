@@ -1,0 +1,98 @@
+using System.Net;
+using Appliance.Core.Engine;
+using Appliance.Core.Formats;
+using Appliance.Core.Storage;
+
+namespace Appliance.Cli;
+
+/// <summary>The engine's flags → <see cref="EngineOptions"/> (for <c>--roles engine</c> and <c>all</c>).</summary>
+internal static class EngineOptionsReader
+{
+    public static EngineOptions Read(ParsedArgs a, IPAddress bind, EmbeddingOrigin origin)
+    {
+        var models = ParseModels(a.Require("model"));
+        var dict = SharedDict(models);
+        var policy = a.Require("on-shard-failure") switch
+        {
+            "zero" => ShardFailurePolicy.Zero,
+            "error" => ShardFailurePolicy.Error,
+            var other => throw new UsageException($"option --on-shard-failure: '{other}' is not zero or error"),
+        };
+        if (origin == EmbeddingOrigin.Cluster && a.Get("conf") is null)
+        {
+            throw new UsageException("the engine needs --local (with --data-dir) or --conf cube.conf");
+        }
+
+        var dataDir = origin == EmbeddingOrigin.LocalDirectory ? Path.GetFullPath(a.Require("data-dir")) : null;
+        if (dataDir is not null && PackageCatalog.ResolveNewest(dataDir, dict) is null)
+        {
+            throw new UsageException($"--data-dir {dataDir}: no complete base of dict '{dict}' (named by model.json)");
+        }
+
+        return new EngineOptions
+        {
+            Models = models,
+            Dict = dict,
+            Origin = origin,
+            DataDir = dataDir,
+            ClientConf = origin == EmbeddingOrigin.Cluster ? Path.GetFullPath(a.Require("conf")) : null,
+            OnShardFailure = policy,
+            InMemory = a.Flag("in_mem"),
+            MaxBatch = a.Int("max-batch", 1, 1 << 20),
+            Runners = a.Has("runners") ? a.Int("runners", 1, 1024) : 0,
+            Bind = bind,
+            DataPort = a.Has("port") ? a.Int("port", 0, 65535) : null,
+            MaxPayloadBytes = RunOptionsReader.MaxPayload(a),
+            Limits = new Core.Net.ServerLimits { SendTimeout = RunOptionsReader.SendTimeout(a) },
+        };
+    }
+
+    /// <summary>The dict every variant reads, from model.json only (no ONNX session: the engine
+    /// loads each package once, when it starts).</summary>
+    private static string SharedDict(List<ModelChoice> models)
+    {
+        string? dict = null;
+        foreach (var model in models)
+        {
+            ModelSpec spec;
+            try
+            {
+                spec = ModelPackage.ReadSpec(model.Directory);
+            }
+            catch (InputFormatException e)
+            {
+                throw new UsageException($"option --model: {e.Message}");
+            }
+
+            if (dict is not null && spec.Dict != dict)
+            {
+                throw new UsageException($"option --model: {model.Directory} reads dict '{spec.Dict}', {models[0].Directory} reads '{dict}'; variants share one table");
+            }
+
+            dict = spec.Dict;
+        }
+
+        return dict!;
+    }
+
+    /// <summary>DIR or DIR:WEIGHT, comma-separated (weight 1 when omitted).</summary>
+    public static List<ModelChoice> ParseModels(string text)
+    {
+        var models = new List<ModelChoice>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = item.LastIndexOf(':');
+            var weight = 1;
+            var directory = item;
+            if (colon > 0 && int.TryParse(item[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var w))
+            {
+                weight = w;
+                directory = item[..colon];
+            }
+
+            models.Add(new ModelChoice(Path.GetFullPath(directory), weight));
+        }
+
+        return models.Count > 0 ? models : throw new UsageException("option --model: no model package given");
+    }
+}

@@ -1,0 +1,136 @@
+using System.Net;
+using Appliance.Core.Client;
+using Appliance.Core.Control.Agent;
+using Appliance.Core.Control.Transfer;
+using Appliance.Core.Engine;
+using Appliance.Core.Formats;
+using Appliance.Core.Hosting;
+using Appliance.Core.Node;
+using Appliance.Core.Serving;
+using Appliance.Core.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Cli;
+
+/// <summary>
+/// <c>cube run</c>'s command line → <see cref="NodeOptions"/>: one immutable options record per
+/// role, each flag parsed in one place. Every problem is a <see cref="UsageException"/> naming the
+/// flag (exit 2). Nothing is created on disk unless <paramref name="check"/> is false and the
+/// roles need it (<c>--roles all</c>'s work directory and token).
+/// </summary>
+internal static class RunOptionsReader
+{
+    public static NodeOptions Read(ParsedArgs a, IReadOnlySet<string> roles, bool check)
+    {
+        if (roles.Contains("all"))
+        {
+            return AllRolesReader.Read(a, check);
+        }
+
+        if (roles.Contains("engine") && roles.Count > 1)
+        {
+            throw new UsageException("--roles: the engine runs in a process of its own (--roles engine) or with every role (--roles all)");
+        }
+
+        var bind = Bind(a);
+        var alone = roles.Count == 1 ? roles.First() : null;
+        var host = new HostSettings
+        {
+            Bind = bind,
+            HttpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : alone == "transfer" ? 8099 : alone == "engine" ? 8010 : 8001,
+            LogLevel = LogLevel(a),
+        };
+        var managed = roles.Contains("agent");
+        var server = roles.Contains("server") ? Server(a, bind, a.Require("dict"), Path.GetFullPath(a.Require("data-dir")), a.Int("shard", 0, 65535), managed) : null;
+        if (server is { Managed: false } && !Directory.Exists(server.DataDir))
+        {
+            throw new UsageException($"option --data-dir: {server.DataDir} does not exist"); // an agent creates its own
+        }
+
+        if (managed && server is null)
+        {
+            throw new UsageException("--roles: the agent role controls the server role of its own process; run --roles server,agent");
+        }
+
+        TransferOptions? transfer = null;
+        BearerToken? transferToken = null;
+        if (roles.Contains("transfer"))
+        {
+            transfer = TransferConfReader.Read(a.Require("config"));
+            transferToken = BearerToken.FromFile(a.Get("token-file") ?? transfer.TokenFile
+                ?? throw new UsageException("the transfer needs a bearer token: --token-file FILE or token_file: in its config"));
+        }
+
+        return new NodeOptions
+        {
+            Host = host,
+            Server = server,
+            Agent = managed ? Agent(server!, TransferUrl(a.Require("transfer")), BearerToken.FromFile(a.Require("token-file"))) : null,
+            Transfer = transfer,
+            TransferToken = transferToken,
+            Engine = roles.Contains("engine") ? EngineOptionsReader.Read(a, bind, a.Flag("local") ? EmbeddingOrigin.LocalDirectory : EmbeddingOrigin.Cluster) : null,
+        };
+    }
+
+    internal static ServerOptions Server(ParsedArgs a, IPAddress bind, string dict, string dataDir, int shard, bool managed)
+    {
+        if (!TableBuilder.IsValidDictName(dict))
+        {
+            throw new UsageException($"option --dict: '{dict}' is not a valid dict name");
+        }
+
+        if (a.Int("dict_split", 1, 1024) != 1)
+        {
+            Console.Error.WriteLine("cube run: note: --dict_split is ignored; each shard has one index");
+        }
+
+        return new ServerOptions
+        {
+            Bind = bind,
+            Port = a.Int("port", 0, 65535),
+            DataDir = dataDir,
+            Dict = dict,
+            Shard = shard,
+            InMemory = a.Flag("in_mem"),
+            WatchSeconds = managed ? 0 : a.Int("watch-seconds", 0, 86400),
+            MaxPayloadBytes = MaxPayload(a),
+            SendTimeout = SendTimeout(a),
+            Managed = managed,
+        };
+    }
+
+    internal static AgentOptions Agent(ServerOptions server, Uri transfer, BearerToken token) => new()
+    {
+        DataDir = server.DataDir,
+        Dict = server.Dict,
+        Shard = server.Shard,
+        Transfer = transfer,
+        Token = token,
+    };
+
+    private static Uri TransferUrl(string text) =>
+        Uri.TryCreate(text.EndsWith('/') ? text : text + "/", UriKind.Absolute, out var transfer) && transfer.Scheme is "http" or "https"
+            ? transfer
+            : throw new UsageException($"option --transfer: '{text}' is not an http(s) URL");
+
+    internal static IPAddress Bind(ParsedArgs a)
+    {
+        var text = a.Require("bind");
+        return IPAddress.TryParse(text, out var bind) ? bind : throw new UsageException($"option --bind: '{text}' is not an IP address");
+    }
+
+    internal static int MaxPayload(ParsedArgs a) => a.Int("max-frame-mb", 1, 1024) << 20;
+
+    internal static TimeSpan SendTimeout(ParsedArgs a) => TimeSpan.FromMilliseconds(a.Int("send-timeout-ms", 1, 3_600_000));
+
+    internal static LogLevel LogLevel(ParsedArgs a) => a.Require("log-level") switch
+    {
+        "trace" => Microsoft.Extensions.Logging.LogLevel.Trace,
+        "debug" => Microsoft.Extensions.Logging.LogLevel.Debug,
+        "information" or "info" => Microsoft.Extensions.Logging.LogLevel.Information,
+        "warning" or "warn" => Microsoft.Extensions.Logging.LogLevel.Warning,
+        "error" => Microsoft.Extensions.Logging.LogLevel.Error,
+        var text => throw new UsageException($"option --log-level: '{text}' is not trace, debug, information, warning or error"),
+    };
+
+}

@@ -1,0 +1,147 @@
+using Appliance.Core.Control.Transfer;
+using Appliance.Core.Engine;
+using Appliance.Core.Formats;
+using Appliance.Core.Node;
+using Appliance.Core.Serving;
+using Appliance.Core.Storage;
+
+namespace Appliance.Cli;
+
+/// <summary>
+/// <c>cube run --check</c>'s report: the effective settings of every role and what it would serve,
+/// after validating the files they name (model packages are loaded once to check them against
+/// their graphs; packages on disk are found, not mapped). A problem is a <see cref="UsageException"/>.
+/// </summary>
+internal static class RunSettingsPrinter
+{
+    public static void Print(NodeOptions options, IReadOnlySet<string> roles, string? flagfile)
+    {
+        var w = Console.Out;
+        if (roles.Contains("all"))
+        {
+            PrintAll(options);
+            w.WriteLine("configuration is valid");
+            return;
+        }
+
+        if (options.Engine is { } engine)
+        {
+            w.WriteLine("roles          engine");
+            w.WriteLine($"models         {string.Join(", ", engine.Models.Select(m => $"{m.Directory} ({Validate(m.Directory).Timestamp}) weight {m.Weight}"))}");
+            w.WriteLine($"embeddings     {Describe(engine)}");
+            w.WriteLine($"http-port      {options.Host.HttpPort}");
+            w.WriteLine("configuration is valid");
+            return;
+        }
+
+        w.WriteLine($"roles          {string.Join(",", roles)}");
+        w.WriteLine($"http-port      {options.Host.HttpPort}");
+        if (options.Server is { } server)
+        {
+            PrintServer(server);
+        }
+
+        if (flagfile is not null)
+        {
+            w.WriteLine($"flagfile       {Path.GetFullPath(flagfile)}");
+        }
+
+        if (options.Agent is { } agent)
+        {
+            w.WriteLine($"transfer       {agent.Transfer}");
+        }
+
+        if (options.Transfer is { } transfer)
+        {
+            PrintTransfer(transfer);
+        }
+
+        w.WriteLine("configuration is valid");
+    }
+
+    private static void PrintAll(NodeOptions options)
+    {
+        var w = Console.Out;
+        var engine = options.Engine!;
+        var spec = Validate(engine.Models[0].Directory).Spec;
+        w.WriteLine("roles          all (transfer, server + agent for shard 0 of 1, engine)");
+        w.WriteLine($"http-port      {options.Host.HttpPort} (/predict, /status, /metrics, /agent/*, transfer endpoints)");
+        w.WriteLine($"port           {options.Server!.Port} (binary data plane)");
+        w.WriteLine($"model          {string.Join(", ", engine.Models.Select(m => m.Directory))} (dict {spec.Dict}, hash {spec.Hash}, value codec {spec.ValueCodec})");
+        w.WriteLine($"donefile       {options.Transfer!.DonefileAddress}");
+        w.WriteLine($"work-dir       {Path.GetDirectoryName(options.Server.DataDir)} (transfer/, node/, token)");
+    }
+
+    private static void PrintServer(ServerOptions server)
+    {
+        var w = Console.Out;
+        w.WriteLine($"bind           {server.Bind}");
+        w.WriteLine($"port           {server.Port}");
+        w.WriteLine($"data-dir       {server.DataDir}");
+        w.WriteLine($"dict           {server.Dict}");
+        w.WriteLine($"shard          {server.Shard}");
+        w.WriteLine($"in_mem         {server.InMemory.ToString().ToLowerInvariant()}");
+        w.WriteLine($"watch-seconds  {server.WatchSeconds}");
+        w.WriteLine($"max-frame-mb   {server.MaxPayloadBytes >> 20}");
+        if (PackageCatalog.ResolveNewest(server.DataDir, server.Dict) is not { } serving)
+        {
+            w.WriteLine("would serve    nothing yet (no complete base of this dict in --data-dir)");
+            return;
+        }
+
+        if (serving.Base.Info.ShardCount <= server.Shard)
+        {
+            throw new UsageException($"option --shard {server.Shard}: version {serving.Base.Info.Version} has only {serving.Base.Info.ShardCount} shard(s)");
+        }
+
+        var deltas = serving.Deltas.Count == 0 ? string.Empty : " + deltas " + string.Join(", ", serving.Deltas.Select(d => d.Info.Version));
+        w.WriteLine($"would serve    base {serving.Base.Info.Version}{deltas} ({serving.Base.Info.ShardCount} shards)");
+    }
+
+    private static void PrintTransfer(TransferOptions t)
+    {
+        var w = Console.Out;
+        w.WriteLine($"dict_name      {t.DictName}");
+        w.WriteLine($"mode           {t.Mode}");
+        w.WriteLine($"donefile       {t.DonefileAddress}");
+        w.WriteLine($"output         {t.OutputAddress}");
+        w.WriteLine($"tmp            {t.TmpAddress}");
+        w.WriteLine($"shards×copies  {t.ShardNum}×{t.CopyNum}");
+        for (var s = 0; s < t.ShardNum; s++)
+        {
+            w.WriteLine($"  shard {s}      agents {string.Join(", ", t.Agents[s])}");
+        }
+
+        w.WriteLine($"down_policy    {t.DownPolicy} (max_attempts {t.MaxAttempts}, parallelism {t.Parallelism})");
+        foreach (var (key, value) in t.Ignored)
+        {
+            w.WriteLine($"note           {key}: {value} is accepted from the original and not needed (the builder runs in-process; agents download from this HTTP port)");
+        }
+    }
+
+    private static string Describe(EngineOptions engine)
+    {
+        if (engine.Origin != EmbeddingOrigin.LocalDirectory)
+        {
+            return $"remote {engine.ClientConf} (on shard failure: {engine.OnShardFailure.ToString().ToLowerInvariant()})";
+        }
+
+        var serving = PackageCatalog.ResolveNewest(engine.DataDir!, engine.Dict)!.Value;
+        var label = serving.Deltas.Count == 0 ? serving.Base.Info.Version : $"{serving.Base.Info.Version}_{serving.Deltas[^1].Info.Version}";
+        return $"local {engine.DataDir} ({serving.Base.Info.ShardCount} shards, version {label})";
+    }
+
+    /// <summary>Loads a model package once (its spec against its graph) and releases it.</summary>
+    private static (ModelSpec Spec, string Timestamp) Validate(string directory)
+    {
+        try
+        {
+            using var package = ModelPackage.Load(directory);
+            return (package.Spec, package.Timestamp);
+        }
+        catch (InputFormatException e)
+        {
+            throw new UsageException($"option --model: {e.Message}");
+        }
+    }
+}
