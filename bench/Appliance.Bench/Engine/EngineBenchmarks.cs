@@ -63,7 +63,7 @@ public class EngineBenchmarks
         {
             var shard = Path.Combine(_directory, "1_1", $"emb_part{s}");
             var (index, values, distinct) = ShardWriter.Write(shard, [buffers[s]], ValueCodec.F32, 10);
-            var manifest = new ShardManifest { Dict = "emb", Shard = s, ShardCount = 2, Version = "1", Base = "1", Mode = "base", Codec = "f32", Dimension = 10, Keys = distinct, Index = index, Values = values };
+            var manifest = new ShardManifest { Dict = "emb", Shard = s, ShardCount = 2, Version = "1", Base = "1", Mode = VersionMode.Base, Codec = "f32", Dimension = 10, Keys = distinct, Index = index, Values = values };
             File.WriteAllBytes(Path.Combine(shard, ShardLayout.ManifestFileName), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(manifest, Core.Storage.StorageJsonContext.Default.ShardManifest));
         }
 

@@ -55,7 +55,7 @@ internal sealed class BenchTable : IDisposable
             ShardCount = 1,
             Version = "1",
             Base = "1",
-            Mode = "base",
+            Mode = VersionMode.Base,
             Codec = "raw",
             Dimension = 0,
             Keys = distinct,

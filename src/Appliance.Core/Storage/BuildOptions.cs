@@ -11,8 +11,7 @@ public sealed record BuildOptions
 
     public required int Shards { get; init; }
 
-    /// <summary>"base" or "delta".</summary>
-    public string Mode { get; init; } = "base";
+    public VersionMode Mode { get; init; } = VersionMode.Base;
 
     /// <summary>Version id of the new package (digits). A base's base id is its own version.</summary>
     public required string Version { get; init; }
@@ -31,7 +30,7 @@ public sealed record BuildOptions
     /// over the input, each taking a group of shards. 0 = half of the memory available.</summary>
     public long MemoryBudget { get; init; }
 
-    public bool IsDelta => Mode == "delta";
+    public bool IsDelta => Mode == VersionMode.Delta;
 
     public string BaseId => IsDelta ? Base! : Version;
 }

@@ -43,13 +43,13 @@ public static class PackageCatalog
     public static (CatalogVersion Base, IReadOnlyList<CatalogVersion> Deltas)? ResolveNewest(string outputPath, string dict)
     {
         var all = Scan(outputPath, dict);
-        var newestBase = all.LastOrDefault(v => v.Info.Mode == "base");
+        var newestBase = all.LastOrDefault(v => v.Info.Mode == VersionMode.Base);
         if (newestBase is null)
         {
             return null;
         }
 
-        var deltas = all.Where(v => v.Info.Mode == "delta" && v.Info.Base == newestBase.Info.Version).ToList();
+        var deltas = all.Where(v => v.Info.Mode == VersionMode.Delta && v.Info.Base == newestBase.Info.Version).ToList();
         return (newestBase, deltas);
     }
 

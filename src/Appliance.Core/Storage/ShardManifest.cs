@@ -22,8 +22,7 @@ public sealed record ShardManifest
     /// <summary>The base version of the lineage; equals <see cref="Version"/> for a base.</summary>
     public required string Base { get; init; }
 
-    /// <summary>"base" or "delta".</summary>
-    public required string Mode { get; init; }
+    public required VersionMode Mode { get; init; }
 
     /// <summary>Patches of the same base that were built before this one, in order.</summary>
     public IReadOnlyList<string> Patches { get; init; } = [];
@@ -41,5 +40,5 @@ public sealed record ShardManifest
     public string Created { get; init; } = string.Empty;
 
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsBase => Mode == "base";
+    public bool IsBase => Mode == VersionMode.Base;
 }

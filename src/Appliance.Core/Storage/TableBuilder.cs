@@ -36,7 +36,7 @@ public static class TableBuilder
         var inputBytes = files.Sum(f => new FileInfo(f).Length);
         var budget = options.MemoryBudget > 0 ? options.MemoryBudget : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
         var passes = (int)Math.Clamp((long)Math.Ceiling(inputBytes * 1.5 / budget), 1, options.Shards);
-        log($"build {options.Mode} {options.Dict} version {options.Version} (base {options.BaseId}): {files.Count} input file(s), {inputBytes} bytes, {options.Shards} shard(s), {passes} pass(es), codec {ValueCodecs.Name(options.Codec)}");
+        log($"build {options.Mode.Name()} {options.Dict} version {options.Version} (base {options.BaseId}): {files.Count} input file(s), {inputBytes} bytes, {options.Shards} shard(s), {passes} pass(es), codec {ValueCodecs.Name(options.Codec)}");
 
         Directory.CreateDirectory(options.OutputPath);
         var temporary = Path.Combine(options.OutputPath, $".tmp-{Path.GetFileName(finalDirectory)}-{Environment.ProcessId}");
@@ -126,11 +126,6 @@ public static class TableBuilder
             throw new ArgumentException($"--shards {o.Shards}: must be between 1 and 65536");
         }
 
-        if (o.Mode is not ("base" or "delta"))
-        {
-            throw new ArgumentException($"--mode '{o.Mode}': must be base or delta");
-        }
-
         if (!VersionId.IsValid(o.Version))
         {
             throw new ArgumentException($"--version '{o.Version}': a version id is 1-19 digits");
@@ -166,14 +161,14 @@ public static class TableBuilder
         }
 
         var all = PackageCatalog.Scan(o.OutputPath, o.Dict);
-        var baseVersion = all.FirstOrDefault(v => v.Info.Mode == "base" && v.Info.Version == o.Base)
+        var baseVersion = all.FirstOrDefault(v => v.Info.Mode == VersionMode.Base && v.Info.Version == o.Base)
             ?? throw new InvalidOperationException($"base {o.Base} of dict {o.Dict} is not in {o.OutputPath}: build the base first");
         if (baseVersion.Info.ShardCount != o.Shards)
         {
             throw new InvalidOperationException($"base {o.Base} has {baseVersion.Info.ShardCount} shards; this delta asks for {o.Shards}");
         }
 
-        var patches = all.Where(v => v.Info.Mode == "delta" && v.Info.Base == o.Base).Select(v => v.Info.Version).ToList();
+        var patches = all.Where(v => v.Info.Mode == VersionMode.Delta && v.Info.Base == o.Base).Select(v => v.Info.Version).ToList();
         if (patches.Count > 0 && VersionId.Compare(patches[^1], o.Version) >= 0)
         {
             throw new InvalidOperationException($"delta {o.Version} is not newer than delta {patches[^1]} already built on base {o.Base}");

@@ -15,7 +15,7 @@ public sealed record VersionInfo
 
     public required string Base { get; init; }
 
-    public required string Mode { get; init; }
+    public required VersionMode Mode { get; init; }
 
     public IReadOnlyList<string> Patches { get; init; } = [];
 

@@ -56,7 +56,11 @@ internal static class BuildCommand
             throw new UsageException($"unexpected argument '{a.Positionals[0]}'");
         }
 
-        var mode = a.Require("mode");
+        if (!VersionModes.TryParse(a.Require("mode"), out var mode))
+        {
+            throw new UsageException($"option --mode: '{a.Get("mode")}' must be base or delta");
+        }
+
         var input = a.Get("input");
         var version = a.Has("version") ? a.Require("version") : null;
         var baseId = a.Get("base");
@@ -74,7 +78,7 @@ internal static class BuildCommand
             version ??= last.Id;
             if (!last.IsBase)
             {
-                mode = "delta";
+                mode = VersionMode.Delta;
                 baseId ??= last.Key;
             }
         }
@@ -85,7 +89,7 @@ internal static class BuildCommand
             version = VersionId.Now();
         }
 
-        if (mode == "base")
+        if (mode == VersionMode.Base)
         {
             baseId = null;
         }

@@ -1,7 +1,8 @@
 using System.Text.Json;
-using Appliance.Core.Control;
 using Appliance.Core.Control.Agent;
 using Appliance.Core.Control.Transfer;
+using Appliance.Core.Control;
+using Appliance.Core.Storage;
 
 namespace Appliance.Core.Tests.Control;
 
@@ -28,7 +29,7 @@ public sealed class ControlJsonGoldenTests
             OutputAddr = "/data/output",
             TmpAddr = "/data/tmp",
             DownPolicy = "wait",
-            Instances = ActiveInstances("1700000000", "1700000000", "base"),
+            Instances = ActiveInstances("1700000000", "1700000000", VersionMode.Base),
             WaitVersionInfo = Delta(),
             CurrentVersionInfo = [Base()],
         }),
@@ -66,13 +67,13 @@ public sealed class ControlJsonGoldenTests
     public void AgentCommandAndReplies()
     {
         Golden("agent-command.json", JsonSerializer.SerializeToUtf8Bytes(
-            new VersionCommand { Version = "1700000300", Base = "1700000000", Mode = "delta" },
+            new VersionCommand { Version = "1700000300", Base = "1700000000", Mode = VersionMode.Delta },
             ControlJsonContext.Default.VersionCommand));
         Golden("agent-reply-staging.json", JsonSerializer.SerializeToUtf8Bytes(
-            new AgentReply { Ok = true, State = "staging", LiveVersion = "1700000000" },
+            new AgentReply { Ok = true, State = AgentState.Staging, LiveVersion = "1700000000" },
             ControlJsonContext.Default.AgentReply));
         Golden("agent-reply-refused.json", JsonSerializer.SerializeToUtf8Bytes(
-            new AgentReply { Ok = false, State = "refused", Error = "missing or wrong bearer token" },
+            new AgentReply { Ok = false, State = AgentState.Refused, Error = "missing or wrong bearer token" },
             ControlJsonContext.Default.AgentReply));
         var command = JsonSerializer.Deserialize("""{"version":"1700000300","base":"1700000000","mode":"delta"}""", ControlJsonContext.Default.VersionCommand)!;
         Assert.Equal(("1700000300", "1700000000"), (command.Version, command.Base));
@@ -88,7 +89,7 @@ public sealed class ControlJsonGoldenTests
             LiveBase = "1700000000",
             LiveLayers = ["1700000000", "1700000300"],
             Staged = ["1700000000_1700000000", "1700000000_1700000300"],
-            Staging = [new StagingProgress { Version = "1700000000_1700000600", State = "staging", Bytes = 10, TotalBytes = 100, ResumedBytes = 5 }],
+            Staging = [new StagingProgress { Version = "1700000000_1700000600", State = AgentState.Staging, Bytes = 10, TotalBytes = 100, ResumedBytes = 5 }],
             Transfer = "http://127.0.0.1:8099/",
             Downloads = 3,
             Activations = 2,
@@ -110,7 +111,7 @@ public sealed class ControlJsonGoldenTests
         Assert.Equal(File.ReadAllText(path), System.Text.Encoding.UTF8.GetString(actual));
     }
 
-    private static List<InstanceRecord> ActiveInstances(string version, string depend, string mode)
+    private static List<InstanceRecord> ActiveInstances(string version, string depend, VersionMode mode)
     {
         var list = new List<InstanceRecord>();
         for (var shard = 0; shard < 2; shard++)
@@ -125,18 +126,18 @@ public sealed class ControlJsonGoldenTests
 
     private static VersionRecord Base()
     {
-        var v = new VersionRecord { DictName = "test_dict", Version = "1700000000", Depend = "1700000000", Id = "1700000000", Key = "1700000000", Mode = "base", Input = "/data/train/1700000000/base", Output = "/data/output/1700000000_1700000000", Attempts = 1, CreateTime = 1700000001, FinishTime = 1700000013, Built = true, BuildSeconds = 1.25, StageSeconds = 0.5, ActivateSeconds = 0.25, TotalSeconds = 12, Instances = ActiveInstances("1700000000", "1700000000", "base") };
+        var v = new VersionRecord { DictName = "test_dict", Version = "1700000000", Depend = "1700000000", Id = "1700000000", Key = "1700000000", Mode = VersionMode.Base, Input = "/data/train/1700000000/base", Output = "/data/output/1700000000_1700000000", Attempts = 1, CreateTime = 1700000001, FinishTime = 1700000013, Built = true, BuildSeconds = 1.25, StageSeconds = 0.5, ActivateSeconds = 0.25, TotalSeconds = 12, Instances = ActiveInstances("1700000000", "1700000000", VersionMode.Base) };
         v.Set(VersionStatus.Finished);
         return v;
     }
 
     private static VersionRecord Delta()
     {
-        var v = new VersionRecord { DictName = "test_dict", Version = "1700000300", Depend = "1700000000", Id = "1700000300", Key = "1700000000", Mode = "delta", Input = "/data/train/1700000300/patch", Output = "/data/output/1700000000_1700000300", Attempts = 1, CreateTime = 1700000301, Built = true, BuildSeconds = 0.5 };
+        var v = new VersionRecord { DictName = "test_dict", Version = "1700000300", Depend = "1700000000", Id = "1700000300", Key = "1700000000", Mode = VersionMode.Delta, Input = "/data/train/1700000300/patch", Output = "/data/output/1700000000_1700000300", Attempts = 1, CreateTime = 1700000301, Built = true, BuildSeconds = 0.5 };
         v.Set(VersionStatus.Staging);
-        var staged = new InstanceRecord { DictName = "test_dict", Mode = "delta", Version = "1700000300", Depend = "1700000000", Shard = 0, AgentIp = "127.0.0.1", AgentPort = 8001, Attempts = 1, DownloadStartTime = 1700000302, DownloadedTime = 1700000303 };
+        var staged = new InstanceRecord { DictName = "test_dict", Mode = VersionMode.Delta, Version = "1700000300", Depend = "1700000000", Shard = 0, AgentIp = "127.0.0.1", AgentPort = 8001, Attempts = 1, DownloadStartTime = 1700000302, DownloadedTime = 1700000303 };
         staged.Set(InstanceStatus.Staged);
-        var failed = new InstanceRecord { DictName = "test_dict", Mode = "delta", Version = "1700000300", Depend = "1700000000", Shard = 1, AgentIp = "127.0.0.1", AgentPort = 8002, Attempts = 2, DownloadStartTime = 1700000302 };
+        var failed = new InstanceRecord { DictName = "test_dict", Mode = VersionMode.Delta, Version = "1700000300", Depend = "1700000000", Shard = 1, AgentIp = "127.0.0.1", AgentPort = 8002, Attempts = 2, DownloadStartTime = 1700000302 };
         failed.Set(InstanceStatus.StageFailed, "connection refused");
         v.Instances = [staged, failed];
         return v;
@@ -144,12 +145,12 @@ public sealed class ControlJsonGoldenTests
 
     private static VersionRecord FailedDelta()
     {
-        var v = new VersionRecord { DictName = "test_dict", Version = "1700000600", Depend = "1700000000", Id = "1700000600", Key = "1700000000", Mode = "delta", Input = "/data/train/1700000600/patch", Attempts = 3, CreateTime = 1700000601, FinishTime = 1700000700, NextRetryTime = 1700000900 };
+        var v = new VersionRecord { DictName = "test_dict", Version = "1700000600", Depend = "1700000000", Id = "1700000600", Key = "1700000000", Mode = VersionMode.Delta, Input = "/data/train/1700000600/patch", Attempts = 3, CreateTime = 1700000601, FinishTime = 1700000700, NextRetryTime = 1700000900 };
         v.Set(VersionStatus.Failed, "build failed: truncated record");
-        var skipped = new InstanceRecord { DictName = "test_dict", Mode = "delta", Version = "1700000600", Depend = "1700000000", Shard = 0, AgentIp = "127.0.0.1", AgentPort = 8001 };
+        var skipped = new InstanceRecord { DictName = "test_dict", Mode = VersionMode.Delta, Version = "1700000600", Depend = "1700000000", Shard = 0, AgentIp = "127.0.0.1", AgentPort = 8001 };
         skipped.Set(InstanceStatus.Skipped, "down");
-        var init = new InstanceRecord { DictName = "test_dict", Mode = "delta", Version = "1700000600", Depend = "1700000000", Shard = 1, AgentIp = "127.0.0.1", AgentPort = 8002 };
-        var activateFailed = new InstanceRecord { DictName = "test_dict", Mode = "delta", Version = "1700000600", Depend = "1700000000", Shard = 1, Replica = 1, AgentIp = "127.0.0.2", AgentPort = 8002 };
+        var init = new InstanceRecord { DictName = "test_dict", Mode = VersionMode.Delta, Version = "1700000600", Depend = "1700000000", Shard = 1, AgentIp = "127.0.0.1", AgentPort = 8002 };
+        var activateFailed = new InstanceRecord { DictName = "test_dict", Mode = VersionMode.Delta, Version = "1700000600", Depend = "1700000000", Shard = 1, Replica = 1, AgentIp = "127.0.0.2", AgentPort = 8002 };
         activateFailed.Set(InstanceStatus.ActivateFailed, "not staged");
         v.Instances = [skipped, init, activateFailed];
         return v;

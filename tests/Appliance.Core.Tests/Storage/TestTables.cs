@@ -23,7 +23,7 @@ internal static class TestTables
             OutputPath = output,
             Dict = "test",
             Shards = shards,
-            Mode = baseId is null ? "base" : "delta",
+            Mode = baseId is null ? VersionMode.Base : VersionMode.Delta,
             Version = version,
             Base = baseId,
             Codec = codec,

@@ -15,7 +15,7 @@ public static class AgentEndpoints
     {
         var commands = routes.MapGroup("/agent").RequireBearerToken(
             agent.Options.Token,
-            () => Results.Json(new AgentReply { Ok = false, State = "refused", Error = "missing or wrong bearer token" }, ControlJsonContext.Default.AgentReply, statusCode: 401),
+            () => Results.Json(new AgentReply { Ok = false, State = AgentState.Refused, Error = "missing or wrong bearer token" }, ControlJsonContext.Default.AgentReply, statusCode: 401),
             logger);
 
         // Activation maps and verifies packages and retiring deletes files: both leave the socket
@@ -35,16 +35,21 @@ public static class AgentEndpoints
         }
         catch (JsonException e)
         {
-            return Results.Json(new AgentReply { Ok = false, State = "refused", Error = $"body is not a version command: {e.Message}" }, ControlJsonContext.Default.AgentReply, statusCode: 400);
+            return Results.Json(new AgentReply { Ok = false, State = AgentState.Refused, Error = $"body is not a version command: {e.Message}" }, ControlJsonContext.Default.AgentReply, statusCode: 400);
         }
 
         if (command is null)
         {
-            return Results.Json(new AgentReply { Ok = false, State = "refused", Error = "empty body" }, ControlJsonContext.Default.AgentReply, statusCode: 400);
+            return Results.Json(new AgentReply { Ok = false, State = AgentState.Refused, Error = "empty body" }, ControlJsonContext.Default.AgentReply, statusCode: 400);
         }
 
         var reply = await run(command).ConfigureAwait(false);
-        var status = reply.Ok ? 200 : reply.State == "refused" ? 400 : reply.State == "live" ? 409 : 500;
+        var status = reply.Ok ? 200 : reply.State switch
+        {
+            AgentState.Refused => 400,
+            AgentState.Live => 409,
+            _ => 500,
+        };
         return Results.Json(reply, ControlJsonContext.Default.AgentReply, statusCode: status);
     }
 }

@@ -1,3 +1,5 @@
+using Appliance.Core.Storage;
+
 namespace Appliance.Core.Control.Agent;
 
 /// <summary>Body of POST /agent/stage, /agent/activate and /agent/retire: which version. Nothing in
@@ -8,8 +10,8 @@ public sealed record VersionCommand
 
     public string Base { get; init; } = string.Empty;
 
-    /// <summary>"base" or "delta".</summary>
-    public string Mode { get; init; } = string.Empty;
+    /// <summary>Required for stage (checked against the ids); null when absent.</summary>
+    public VersionMode? Mode { get; init; }
 }
 
 /// <summary>The agent's answer to a command.</summary>
@@ -17,8 +19,7 @@ public sealed record AgentReply
 {
     public required bool Ok { get; init; }
 
-    /// <summary>For stage: staging, staged or failed.</summary>
-    public string State { get; init; } = string.Empty;
+    public required AgentState State { get; init; }
 
     public string? Error { get; init; }
 
@@ -30,7 +31,7 @@ public sealed record StagingProgress
 {
     public required string Version { get; init; }
 
-    public required string State { get; init; }
+    public required AgentState State { get; init; }
 
     public long Bytes { get; init; }
 

@@ -112,7 +112,7 @@ public sealed class AgentRole : IRole
         var label = Label(command);
         if (Directory.Exists(VersionDirectory(command.Base, command.Version)))
         {
-            return new AgentReply { Ok = true, State = "staged", LiveVersion = LiveLabel };
+            return new AgentReply { Ok = true, State = AgentState.Staged, LiveVersion = LiveLabel };
         }
 
         lock (_lock)
@@ -121,22 +121,22 @@ public sealed class AgentRole : IRole
             {
                 if (!job.Task.IsCompleted)
                 {
-                    return new AgentReply { Ok = true, State = "staging", LiveVersion = LiveLabel };
+                    return new AgentReply { Ok = true, State = AgentState.Staging, LiveVersion = LiveLabel };
                 }
 
                 _staging.Remove(label);
                 if (job.Error is not null)
                 {
                     // Report the failure once; the next stage command starts a new try (resuming).
-                    return new AgentReply { Ok = false, State = "failed", Error = job.Error, LiveVersion = LiveLabel };
+                    return new AgentReply { Ok = false, State = AgentState.Failed, Error = job.Error, LiveVersion = LiveLabel };
                 }
 
-                return new AgentReply { Ok = true, State = "staged", LiveVersion = LiveLabel };
+                return new AgentReply { Ok = true, State = AgentState.Staged, LiveVersion = LiveLabel };
             }
 
             var downloader = new PackageDownloader(_http, _options.Transfer, _options.Token);
             _staging[label] = (StageAsync(command, downloader), downloader, null);
-            return new AgentReply { Ok = true, State = "staging", LiveVersion = LiveLabel };
+            return new AgentReply { Ok = true, State = AgentState.Staging, LiveVersion = LiveLabel };
         }
     }
 
@@ -168,13 +168,13 @@ public sealed class AgentRole : IRole
 
             if (!_table.Apply(command.Base, patches))
             {
-                return new AgentReply { Ok = true, State = "active", LiveVersion = LiveLabel };
+                return new AgentReply { Ok = true, State = AgentState.Active, LiveVersion = LiveLabel };
             }
 
             AtomicFile.Write(Path.Combine(_options.DataDir, ActiveFile), JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version }, ControlJsonContext.Default.ActiveMarker));
             Interlocked.Increment(ref _activations);
             ControlLog.Activated(_logger, LiveLabel);
-            return new AgentReply { Ok = true, State = "active", LiveVersion = LiveLabel };
+            return new AgentReply { Ok = true, State = AgentState.Active, LiveVersion = LiveLabel };
         }
         catch (Exception e) when (e is Formats.InputFormatException or IOException or InvalidOperationException)
         {
@@ -196,7 +196,7 @@ public sealed class AgentRole : IRole
         var live = Store.Live;
         if (live is not null && live.BaseVersion == command.Base && live.Layers.Any(l => l.Manifest.Version == command.Version))
         {
-            return new AgentReply { Ok = false, State = "live", Error = $"version {Label(command)} is part of the live view {live.VersionLabel}", LiveVersion = LiveLabel };
+            return new AgentReply { Ok = false, State = AgentState.Live, Error = $"version {Label(command)} is part of the live view {live.VersionLabel}", LiveVersion = LiveLabel };
         }
 
         var directory = VersionDirectory(command.Base, command.Version);
@@ -212,7 +212,7 @@ public sealed class AgentRole : IRole
             Directory.Delete(download, recursive: true);
         }
 
-        return new AgentReply { Ok = true, State = "retired", LiveVersion = LiveLabel };
+        return new AgentReply { Ok = true, State = AgentState.Retired, LiveVersion = LiveLabel };
     }
 
     public AgentStatus GetStatus()
@@ -224,7 +224,7 @@ public sealed class AgentRole : IRole
             staging = _staging.Select(kv => new StagingProgress
             {
                 Version = kv.Key,
-                State = !kv.Value.Task.IsCompleted ? "staging" : kv.Value.Error is null ? "staged" : "failed",
+                State = !kv.Value.Task.IsCompleted ? AgentState.Staging : kv.Value.Error is null ? AgentState.Staged : AgentState.Failed,
                 Bytes = kv.Value.Downloader.Bytes,
                 TotalBytes = kv.Value.Downloader.TotalBytes,
                 ResumedBytes = kv.Value.Downloader.ResumedBytes,
@@ -281,9 +281,9 @@ public sealed class AgentRole : IRole
             return $"a delta's version {c.Version} must be newer than its base {c.Base}";
         }
 
-        if (needMode && c.Mode != (isBase ? "base" : "delta"))
+        if (needMode && c.Mode != (isBase ? VersionMode.Base : VersionMode.Delta))
         {
-            return $"mode '{c.Mode}' does not match version {c.Version} of base {c.Base}";
+            return $"mode '{c.Mode?.Name()}' does not match version {c.Version} of base {c.Base}";
         }
 
         return null;
@@ -292,14 +292,14 @@ public sealed class AgentRole : IRole
     private AgentReply Refuse(string command, string error)
     {
         ControlLog.Refused(_logger, command, error);
-        return new AgentReply { Ok = false, State = "refused", Error = error, LiveVersion = LiveLabel };
+        return new AgentReply { Ok = false, State = AgentState.Refused, Error = error, LiveVersion = LiveLabel };
     }
 
     private AgentReply Fail(VersionCommand command, string error)
     {
         _lastError = error;
         ControlLog.ActivateFailed(_logger, Label(command), LiveLabel, error);
-        return new AgentReply { Ok = false, State = "failed", Error = error, LiveVersion = LiveLabel };
+        return new AgentReply { Ok = false, State = AgentState.Failed, Error = error, LiveVersion = LiveLabel };
     }
 
     private async Task StageAsync(VersionCommand command, PackageDownloader downloader)
@@ -316,7 +316,7 @@ public sealed class AgentRole : IRole
             var manifest = await downloader.FetchManifestAsync(relative, CancellationToken.None).ConfigureAwait(false);
             if (manifest.Dict != _options.Dict || manifest.Shard != _options.Shard || manifest.Version != command.Version || manifest.Base != command.Base || manifest.Mode != command.Mode)
             {
-                throw new IOException($"the transfer's manifest is {manifest.Dict} shard {manifest.Shard} version {manifest.Version} (base {manifest.Base}, {manifest.Mode}); this agent serves {_options.Dict} shard {_options.Shard} and asked for {label} ({command.Mode})");
+                throw new IOException($"the transfer's manifest is {manifest.Dict} shard {manifest.Shard} version {manifest.Version} (base {manifest.Base}, {manifest.Mode}); this agent serves {_options.Dict} shard {_options.Shard} and asked for {label} ({command.Mode?.Name()})");
             }
 
             var work = Path.Combine(_options.DataDir, ".downloads", label);

@@ -35,7 +35,7 @@ public static partial class TransferEndpoints
             TmpAddr = transfer.Options.TmpAddress,
             DownPolicy = transfer.Options.DownPolicy,
             Instances = s.History.LastOrDefault(v => v.Label == s.Current)?.Instances ?? [],
-            WaitVersionInfo = s.History.LastOrDefault(v => v.Status is not (VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed)),
+            WaitVersionInfo = s.History.LastOrDefault(v => !v.IsSettled),
             CurrentVersionInfo = CurrentLineage(s),
         }, ControlJsonContext.Default.EnvelopeDictInfo));
         app.MapGet("/instance/status", () => Query(transfer, s =>
@@ -56,15 +56,10 @@ public static partial class TransferEndpoints
         packages.MapGet("/{version}/{shard}/{file}", (HttpContext context, string version, string shard, string file) => ServePackageFile(context, transfer, version, shard, file));
     }
 
-    private static IResult Query<T>(TransferRole transfer, Func<TransferState, T> select, System.Text.Json.Serialization.Metadata.JsonTypeInfo<Envelope<T>> type)
-    {
-        lock (transfer.State)
-        {
-            // Serialise inside the lock: the rollout updates these records as it goes.
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(new Envelope<T>("0", "query ok", select(transfer.State)), type);
-            return Results.Bytes(bytes, "application/json");
-        }
-    }
+    /// <summary>Answers from the last published snapshot of the state (never the records the
+    /// rollout is changing).</summary>
+    private static IResult Query<T>(TransferRole transfer, Func<TransferState, T> select, System.Text.Json.Serialization.Metadata.JsonTypeInfo<Envelope<T>> type) =>
+        Results.Bytes(JsonSerializer.SerializeToUtf8Bytes(new Envelope<T>("0", "query ok", select(transfer.Snapshot)), type), "application/json");
 
     private static List<VersionRecord> CurrentLineage(TransferState s)
     {

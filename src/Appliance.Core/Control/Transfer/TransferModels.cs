@@ -1,60 +1,16 @@
+using Appliance.Core.Storage;
+
 namespace Appliance.Core.Control.Transfer;
 
 /// <summary>The original transfer's response envelope: <c>{"success":"0","message":"query ok","data":…}</c>.</summary>
 public sealed record Envelope<T>(string Success, string Message, T Data);
-
-/// <summary>Status codes of a version (the original's DictVersionInfo.status where they exist).</summary>
-public static class VersionStatus
-{
-    public const int Building = 20;
-    public const int Staging = 30;
-    public const int Staged = 50;
-    public const int Enabling = 80;
-    public const int Finished = 90;
-    public const int Superseded = 95;
-    public const int Failed = 255;
-
-    public static string Name(int status) => status switch
-    {
-        Building => "building",
-        Staging => "staging",
-        Staged => "staged",
-        Enabling => "activating",
-        Finished => "active",
-        Superseded => "superseded",
-        Failed => "failed",
-        _ => "waiting",
-    };
-}
-
-/// <summary>Status codes of an instance (the original's DictInstance.status_id where they exist).</summary>
-public static class InstanceStatus
-{
-    public const int Init = 10;
-    public const int StageFailed = 30;
-    public const int Staged = 40;
-    public const int ActivateFailed = 90;
-    public const int Active = 100;
-    public const int Skipped = 250;
-
-    public static string Name(int status) => status switch
-    {
-        Init => "init",
-        StageFailed => "stage_failed",
-        Staged => "staged",
-        ActivateFailed => "activate_failed",
-        Active => "active",
-        Skipped => "skipped",
-        _ => "unknown",
-    };
-}
 
 /// <summary>One shard replica's progress with one version (field names follow the original's DictInstance).</summary>
 public sealed class InstanceRecord
 {
     public string DictName { get; set; } = string.Empty;
 
-    public string Mode { get; set; } = string.Empty;
+    public VersionMode Mode { get; set; }
 
     public string Version { get; set; } = string.Empty;
 
@@ -68,7 +24,8 @@ public sealed class InstanceRecord
 
     public int AgentPort { get; set; }
 
-    public int StatusId { get; set; } = InstanceStatus.Init;
+    /// <summary>Written as its number (the original's status_id); <see cref="Status"/> names it.</summary>
+    public InstanceStatus StatusId { get; set; } = InstanceStatus.Init;
 
     public string Status { get; set; } = "init";
 
@@ -82,10 +39,10 @@ public sealed class InstanceRecord
 
     public long EnabledTime { get; set; }
 
-    public void Set(int status, string? error = null)
+    public void Set(InstanceStatus status, string? error = null)
     {
         StatusId = status;
-        Status = InstanceStatus.Name(status);
+        Status = status.Name();
         Error = error;
     }
 }
@@ -104,14 +61,14 @@ public sealed class VersionRecord
 
     public string Key { get; set; } = string.Empty;
 
-    /// <summary>"base" or "delta".</summary>
-    public string Mode { get; set; } = string.Empty;
+    public VersionMode Mode { get; set; }
 
     public string Input { get; set; } = string.Empty;
 
     public string Output { get; set; } = string.Empty;
 
-    public int Status { get; set; }
+    /// <summary>Written as its number (the original's status); <see cref="StatusStr"/> names it.</summary>
+    public VersionStatus Status { get; set; }
 
     public string StatusStr { get; set; } = "waiting";
 
@@ -139,12 +96,16 @@ public sealed class VersionRecord
 
     public string Label => $"{Depend}_{Version}";
 
-    public bool IsBase => Mode == "base";
+    public bool IsBase => Mode == VersionMode.Base;
 
-    public void Set(int status, string? error = null)
+    /// <summary>Finished, superseded or failed: nothing more will happen to it by itself.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsSettled => Status is VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed;
+
+    public void Set(VersionStatus status, string? error = null)
     {
         Status = status;
-        StatusStr = VersionStatus.Name(status);
+        StatusStr = status.Name();
         Error = error;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Appliance.Core.Client;
+using Appliance.Core.Control.Agent;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Storage;
 
@@ -14,27 +15,24 @@ public sealed partial class TransferRole
         {
             if (!version.Built)
             {
-                version.Set(VersionStatus.Building);
-                Save();
+                Commit(() => version.Set(VersionStatus.Building));
                 await BuildAsync(version, token).ConfigureAwait(false);
             }
 
-            version.Set(VersionStatus.Staging);
-            Save();
+            Commit(() => version.Set(VersionStatus.Staging));
             var staging = Stopwatch.GetTimestamp();
             var problem = await StageAllAsync(version, token).ConfigureAwait(false);
-            version.StageSeconds += Since(staging);
+            Change(() => version.StageSeconds += Since(staging));
             if (problem is not null)
             {
                 Failed(version, problem);
                 return;
             }
 
-            version.Set(VersionStatus.Enabling);
-            Save();
+            Commit(() => version.Set(VersionStatus.Enabling));
             var activating = Stopwatch.GetTimestamp();
             problem = await ActivateAllAsync(version, token).ConfigureAwait(false);
-            version.ActivateSeconds += Since(activating);
+            Change(() => version.ActivateSeconds += Since(activating));
             if (problem is not null)
             {
                 Failed(version, problem);
@@ -52,7 +50,7 @@ public sealed partial class TransferRole
                 version.FinishTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
                 version.TotalSeconds = version.FinishTime - version.CreateTime;
                 State.Current = version.Label;
-                _store.Save(State);
+                SaveLocked();
             }
 
             ControlLog.Transfer(_logger, $"{version.Label} is active on every shard (build {version.BuildSeconds:F1} s, stage {version.StageSeconds:F1} s, activate {version.ActivateSeconds:F1} s)");
@@ -74,7 +72,7 @@ public sealed partial class TransferRole
             version.Attempts++;
             version.Set(VersionStatus.Failed, problem);
             version.NextRetryTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + Math.Min(600, 30 * version.Attempts);
-            _store.Save(State);
+            SaveLocked();
         }
 
         _lastError = $"{version.Label}: {problem}";
@@ -107,9 +105,11 @@ public sealed partial class TransferRole
             }), token).ConfigureAwait(false);
         }
 
-        version.Built = true;
-        version.BuildSeconds = Since(started);
-        Save();
+        Commit(() =>
+        {
+            version.Built = true;
+            version.BuildSeconds = Since(started);
+        });
     }
 
     /// <summary>Stages on every instance not staged yet. Null when the version may be activated:
@@ -117,7 +117,7 @@ public sealed partial class TransferRole
     private async Task<string?> StageAllAsync(VersionRecord version, CancellationToken token)
     {
         using var gate = new SemaphoreSlim(_options.Parallelism);
-        var todo = version.Instances.Where(i => i.StatusId is not (InstanceStatus.Staged or InstanceStatus.Active)).ToList();
+        var todo = version.Instances.Where(i => !i.StatusId.HasVersion()).ToList();
         await Task.WhenAll(todo.Select(async instance =>
         {
             await gate.WaitAsync(token).ConfigureAwait(false);
@@ -131,7 +131,7 @@ public sealed partial class TransferRole
             }
         })).ConfigureAwait(false);
 
-        var staged = version.Instances.Where(i => i.StatusId is InstanceStatus.Staged or InstanceStatus.Active).ToList();
+        var staged = version.Instances.Where(i => i.StatusId.HasVersion()).ToList();
         var missingShards = Enumerable.Range(0, _options.ShardNum).Where(s => !staged.Any(i => i.Shard == s)).ToList();
         if (missingShards.Count > 0)
         {
@@ -153,27 +153,29 @@ public sealed partial class TransferRole
     {
         var agent = new NodeAddress(instance.AgentIp, instance.AgentPort);
         var deadline = Stopwatch.GetTimestamp() + (long)(_options.StageTimeoutSeconds * (double)Stopwatch.Frequency);
-        instance.DownloadStartTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var backoff = TimeSpan.FromMilliseconds(500);
-        for (var attempt = 1; attempt <= _options.MaxAttempts && Stopwatch.GetTimestamp() < deadline; attempt++)
+        Change(() => instance.DownloadStartTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        var retry = StageRetry;
+        for (var attempt = 1; attempt <= retry.MaxAttempts && Stopwatch.GetTimestamp() < deadline; attempt++)
         {
-            instance.Attempts++;
+            Change(() => instance.Attempts++);
             try
             {
                 while (Stopwatch.GetTimestamp() < deadline)
                 {
                     var reply = await _agents.StageAsync(agent, version, token).ConfigureAwait(false);
-                    if (reply.State == "staged")
+                    if (reply.State == AgentState.Staged)
                     {
-                        instance.Set(InstanceStatus.Staged);
-                        instance.DownloadedTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-                        Save();
+                        Commit(() =>
+                        {
+                            instance.Set(InstanceStatus.Staged);
+                            instance.DownloadedTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                        });
                         return;
                     }
 
                     if (!reply.Ok)
                     {
-                        instance.Set(InstanceStatus.StageFailed, reply.Error);
+                        Change(() => instance.Set(InstanceStatus.StageFailed, reply.Error));
                         break;
                     }
 
@@ -187,18 +189,19 @@ public sealed partial class TransferRole
                     throw;
                 }
 
-                instance.Set(InstanceStatus.StageFailed, $"agent {agent}: {e.Message}");
+                Change(() => instance.Set(InstanceStatus.StageFailed, $"agent {agent}: {e.Message}"));
             }
 
             Save();
-            await Task.Delay(backoff, token).ConfigureAwait(false);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            if (attempt < retry.MaxAttempts)
+            {
+                await Task.Delay(retry.DelayAfter(attempt), token).ConfigureAwait(false);
+            }
         }
 
         if (_options.DownPolicy == "skip")
         {
-            instance.Set(InstanceStatus.Skipped, instance.Error);
-            Save();
+            Commit(() => instance.Set(InstanceStatus.Skipped, instance.Error));
         }
     }
 
@@ -208,7 +211,7 @@ public sealed partial class TransferRole
     private async Task<string?> ActivateAllAsync(VersionRecord version, CancellationToken token)
     {
         using var gate = new SemaphoreSlim(_options.Parallelism);
-        var staged = version.Instances.Where(i => i.StatusId is InstanceStatus.Staged or InstanceStatus.Active).ToList();
+        var staged = version.Instances.Where(i => i.StatusId.HasVersion()).ToList();
         await Task.WhenAll(staged.Select(async instance =>
         {
             await gate.WaitAsync(token).ConfigureAwait(false);
@@ -229,7 +232,12 @@ public sealed partial class TransferRole
             return null;
         }
 
-        var previous = State.History.LastOrDefault(v => v.Label == State.Current);
+        VersionRecord? previous;
+        lock (State)
+        {
+            previous = State.History.LastOrDefault(v => v.Label == State.Current);
+        }
+
         if (previous is not null)
         {
             foreach (var instance in version.Instances.Where(i => i.StatusId == InstanceStatus.Active))
@@ -240,7 +248,7 @@ public sealed partial class TransferRole
                     await ActivateInstanceAsync(previous, back, token).ConfigureAwait(false);
                 }
 
-                instance.Set(InstanceStatus.Staged, "rolled back: another shard could not activate");
+                Change(() => instance.Set(InstanceStatus.Staged, "rolled back: another shard could not activate"));
             }
         }
 
@@ -250,19 +258,23 @@ public sealed partial class TransferRole
     private async Task ActivateInstanceAsync(VersionRecord version, InstanceRecord instance, CancellationToken token)
     {
         var agent = new NodeAddress(instance.AgentIp, instance.AgentPort);
-        for (var attempt = 1; attempt <= 3; attempt++)
+        var retry = ActivateRetry;
+        for (var attempt = 1; attempt <= retry.MaxAttempts; attempt++)
         {
             try
             {
                 var reply = await _agents.ActivateAsync(agent, version, token).ConfigureAwait(false);
                 if (reply.Ok)
                 {
-                    instance.Set(InstanceStatus.Active);
-                    instance.EnabledTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                    Change(() =>
+                    {
+                        instance.Set(InstanceStatus.Active);
+                        instance.EnabledTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                    });
                     return;
                 }
 
-                instance.Set(InstanceStatus.ActivateFailed, reply.Error);
+                Change(() => instance.Set(InstanceStatus.ActivateFailed, reply.Error));
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
             {
@@ -271,10 +283,13 @@ public sealed partial class TransferRole
                     throw;
                 }
 
-                instance.Set(InstanceStatus.ActivateFailed, $"agent {agent}: {e.Message}");
+                Change(() => instance.Set(InstanceStatus.ActivateFailed, $"agent {agent}: {e.Message}"));
             }
 
-            await Task.Delay(500 * attempt, token).ConfigureAwait(false);
+            if (attempt < retry.MaxAttempts)
+            {
+                await Task.Delay(retry.DelayAfter(attempt), token).ConfigureAwait(false);
+            }
         }
     }
 
@@ -333,7 +348,7 @@ public sealed partial class TransferRole
                     foreach (var step in lineage)
                     {
                         var stepInstance = step.Instances.First(i => i.Shard == instance.Shard && i.Replica == instance.Replica);
-                        if (stepInstance.StatusId is not (InstanceStatus.Staged or InstanceStatus.Active) || step == current)
+                        if (!stepInstance.StatusId.HasVersion() || step == current)
                         {
                             await StageInstanceAsync(step, stepInstance, token).ConfigureAwait(false);
                         }
@@ -343,7 +358,7 @@ public sealed partial class TransferRole
                 }
                 else
                 {
-                    instance.Set(InstanceStatus.Active);
+                    Change(() => instance.Set(InstanceStatus.Active));
                 }
 
                 if (instance.StatusId == InstanceStatus.Active)

@@ -30,6 +30,7 @@ public sealed partial class TransferRole : IRole
     private Task? _loop;
     private long _polls;
     private string? _lastError;
+    private TransferState _snapshot;
 
     public TransferRole(TransferOptions options, BearerToken token, HttpClient http, ILogger logger)
     {
@@ -40,16 +41,27 @@ public sealed partial class TransferRole : IRole
         Directory.CreateDirectory(options.OutputAddress);
         _store = new TransferStateStore(options.TmpAddress);
         State = _store.Load();
+        _snapshot = TransferStateStore.Read(_store.Serialize(State));
         _donefiles = new DonefileSource(options, http);
         _agents = new AgentClient(http, token);
     }
 
     public TransferOptions Options => _options;
 
+    /// <summary>Asking an agent to stage: bounded by transfer.conf's max_attempts (and the stage timeout).</summary>
+    private RetryPolicy StageRetry => new(_options.MaxAttempts);
+
+    /// <summary>Asking an agent to activate: a few quick tries (staging did the slow part).</summary>
+    private static RetryPolicy ActivateRetry => new(3);
+
     public BearerToken Token { get; }
 
-    /// <summary>The persisted state; read under <c>lock (State)</c> by the query endpoints.</summary>
-    internal TransferState State { get; }
+    /// <summary>The working state, changed by the rollout only under <c>lock (State)</c>.</summary>
+    private TransferState State { get; }
+
+    /// <summary>The state as last saved: a copy nobody changes, so the query endpoints and
+    /// /status read it without a lock and never see a rollout step half done.</summary>
+    internal TransferState Snapshot => Volatile.Read(ref _snapshot);
 
     public string Name => "transfer";
 
@@ -106,22 +118,20 @@ public sealed partial class TransferRole : IRole
 
     public TransferStatus GetStatus()
     {
-        lock (State)
+        var state = Snapshot;
+        var pending = state.History.LastOrDefault(v => !v.IsSettled);
+        return new TransferStatus
         {
-            var pending = State.History.LastOrDefault(v => v.Status is not (VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed));
-            return new TransferStatus
-            {
-                Dict = _options.DictName,
-                CurrentVersion = State.Current ?? string.Empty,
-                InProgress = pending?.Label,
-                InProgressStatus = pending?.StatusStr,
-                VersionsActivated = State.History.Count(v => v.Status is VersionStatus.Finished or VersionStatus.Superseded),
-                VersionsFailed = State.History.Count(v => v.Status == VersionStatus.Failed),
-                DonefileErrors = State.Reported.Count,
-                Polls = Interlocked.Read(ref _polls),
-                LastError = _lastError,
-            };
-        }
+            Dict = _options.DictName,
+            CurrentVersion = state.Current ?? string.Empty,
+            InProgress = pending?.Label,
+            InProgressStatus = pending?.StatusStr,
+            VersionsActivated = state.History.Count(v => v.Status is VersionStatus.Finished or VersionStatus.Superseded),
+            VersionsFailed = state.History.Count(v => v.Status == VersionStatus.Failed),
+            DonefileErrors = state.Reported.Count,
+            Polls = Interlocked.Read(ref _polls),
+            LastError = _lastError,
+        };
     }
 
     private async Task LoopAsync()
@@ -157,8 +167,8 @@ public sealed partial class TransferRole : IRole
         var errors = new List<InputFormatException>();
         var (bases, basePath) = await _donefiles.ReadAsync("base.txt", errors, token).ConfigureAwait(false);
         var patches = _options.Mode == "base_delta" ? (await _donefiles.ReadAsync("patch.txt", errors, token).ConfigureAwait(false)).Entries : [];
-        bases = Monotonic(bases, basePath, errors, e => e.Key);
-        patches = Monotonic(patches, "patch.txt", errors, e => e.Key);
+        bases = Monotonic(bases, basePath, errors, isBase: true);
+        patches = Monotonic(patches, "patch.txt", errors, isBase: false);
         Report(errors);
         await CatchUpAsync(token).ConfigureAwait(false);
         while (!token.IsCancellationRequested && Next(bases, patches) is { } version)
@@ -171,27 +181,28 @@ public sealed partial class TransferRole : IRole
         }
     }
 
-    /// <summary>Lines whose id goes backwards (within one base for patches) are reported and skipped.</summary>
-    private static IReadOnlyList<DonefileEntry> Monotonic(IReadOnlyList<DonefileEntry> entries, string path, List<InputFormatException> errors, Func<DonefileEntry, string> group)
+    /// <summary>Lines whose id goes backwards (bases: in the file; patches: within their base) are
+    /// reported and skipped; a base line must be its own base.</summary>
+    private static IReadOnlyList<DonefileEntry> Monotonic(IReadOnlyList<DonefileEntry> entries, string path, List<InputFormatException> errors, bool isBase)
     {
         var kept = new List<DonefileEntry>();
         var newest = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
-            var key = group(e);
-            if (e.Id != e.Key && path.EndsWith("base.txt", StringComparison.Ordinal))
+            var key = isBase ? string.Empty : e.Key;
+            if (isBase && e.Id != e.Key)
             {
                 errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"a base line must have id == key (id {e.Id}, key {e.Key})"));
                 continue;
             }
 
-            if (newest.TryGetValue(path.EndsWith("base.txt", StringComparison.Ordinal) ? string.Empty : key, out var last) && VersionId.Compare(e.Id, last) <= 0)
+            if (newest.TryGetValue(key, out var last) && VersionId.Compare(e.Id, last) <= 0)
             {
                 errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"id {e.Id} is not newer than id {last} on an earlier line; skipped"));
                 continue;
             }
 
-            newest[path.EndsWith("base.txt", StringComparison.Ordinal) ? string.Empty : key] = e.Id;
+            newest[key] = e.Id;
             kept.Add(e);
         }
 
@@ -202,14 +213,21 @@ public sealed partial class TransferRole : IRole
     {
         lock (State)
         {
+            var added = false;
             foreach (var e in errors)
             {
                 var id = $"{e.Path}:{e.Location}:{e.Reason}";
                 if (!State.Reported.Contains(id))
                 {
                     State.Reported.Add(id);
+                    added = true;
                     ControlLog.TransferWarning(_logger, $"donefile: {e.Message}");
                 }
+            }
+
+            if (added)
+            {
+                SaveLocked();
             }
         }
     }
@@ -221,13 +239,13 @@ public sealed partial class TransferRole : IRole
     {
         lock (State)
         {
-            var pending = State.History.FirstOrDefault(v => v.Status is not (VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed));
+            var pending = State.History.FirstOrDefault(v => !v.IsSettled);
             if (pending is not null)
             {
                 if (!_resumed.Contains(pending.Label))
                 {
                     _resumed.Add(pending.Label);
-                    ControlLog.Transfer(_logger, $"resuming {pending.Label} at step '{pending.StatusStr}' (built: {pending.Built}, staged on {pending.Instances.Count(i => i.StatusId is InstanceStatus.Staged or InstanceStatus.Active)} of {pending.Instances.Count})");
+                    ControlLog.Transfer(_logger, $"resuming {pending.Label} at step '{pending.StatusStr}' (built: {pending.Built}, staged on {pending.Instances.Count(i => i.StatusId.HasVersion())} of {pending.Instances.Count})");
                 }
 
                 return pending;
@@ -261,7 +279,7 @@ public sealed partial class TransferRole : IRole
                     return null;
                 }
 
-                existing.Set(0);
+                existing.Set(VersionStatus.Waiting);
                 return existing;
             }
 
@@ -272,21 +290,21 @@ public sealed partial class TransferRole : IRole
                 Depend = entry.Key,
                 Id = entry.Id,
                 Key = entry.Key,
-                Mode = entry.IsBase ? "base" : "delta",
+                Mode = entry.IsBase ? VersionMode.Base : VersionMode.Delta,
                 Input = entry.Input,
                 Output = Path.Combine(_options.OutputAddress, VersionInfo.DirectoryName(entry.Key, entry.Id)),
                 CreateTime = now,
-                Instances = NewInstances(entry.Id, entry.Key, entry.IsBase ? "base" : "delta"),
+                Instances = NewInstances(entry.Id, entry.Key, entry.IsBase ? VersionMode.Base : VersionMode.Delta),
             };
-            record.Set(0);
+            record.Set(VersionStatus.Waiting);
             State.History.Add(record);
-            _store.Save(State);
-            ControlLog.Transfer(_logger, $"new {record.Mode} {record.Label} from {entry.Input}");
+            SaveLocked();
+            ControlLog.Transfer(_logger, $"new {record.Mode.Name()} {record.Label} from {entry.Input}");
             return record;
         }
     }
 
-    private List<InstanceRecord> NewInstances(string version, string depend, string mode)
+    private List<InstanceRecord> NewInstances(string version, string depend, VersionMode mode)
     {
         var list = new List<InstanceRecord>();
         for (var s = 0; s < _options.ShardNum; s++)
@@ -301,12 +319,38 @@ public sealed partial class TransferRole : IRole
         return list;
     }
 
+    /// <summary>Saves the state as it is now and publishes it as the new <see cref="Snapshot"/>.</summary>
     private void Save()
     {
         lock (State)
         {
-            _store.Save(State);
+            SaveLocked();
         }
+    }
+
+    /// <summary>Applies a change to the state under its lock, then saves and publishes it.</summary>
+    private void Commit(Action change)
+    {
+        lock (State)
+        {
+            change();
+            SaveLocked();
+        }
+    }
+
+    /// <summary>Applies a change to the state under its lock; the next save publishes it.</summary>
+    private void Change(Action change)
+    {
+        lock (State)
+        {
+            change();
+        }
+    }
+
+    private void SaveLocked()
+    {
+        var bytes = _store.Save(State);
+        Volatile.Write(ref _snapshot, TransferStateStore.Read(bytes));
     }
 
     private static double Since(long startTicks) => Stopwatch.GetElapsedTime(startTicks).TotalSeconds;

@@ -24,16 +24,26 @@ internal sealed class TransferStateStore(string tmpAddress)
         }
         catch (JsonException e)
         {
-            throw new Formats.InputFormatException(Path, $"line {(e.LineNumber ?? 0) + 1}", $"transfer state is corrupt ({e.Message}); move it away to start from scratch");
+            throw new InputFormatException(Path, $"line {(e.LineNumber ?? 0) + 1}", $"transfer state is corrupt ({e.Message}); move it away to start from scratch");
         }
     }
 
-    public void Save(TransferState state)
+    /// <summary>Writes the state (atomically) and returns the bytes written.</summary>
+    public byte[] Save(TransferState state)
     {
+        var bytes = Serialize(state);
         lock (_lock)
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-            AtomicFile.Write(Path, JsonSerializer.SerializeToUtf8Bytes(state, ControlJsonContext.Default.TransferState));
+            AtomicFile.Write(Path, bytes);
         }
+
+        return bytes;
     }
+
+    public byte[] Serialize(TransferState state) => JsonSerializer.SerializeToUtf8Bytes(state, ControlJsonContext.Default.TransferState);
+
+    /// <summary>A state from its saved bytes (a deep copy of the state they were made from).</summary>
+    public static TransferState Read(byte[] bytes) =>
+        JsonSerializer.Deserialize(bytes, ControlJsonContext.Default.TransferState) ?? new TransferState();
 }
