@@ -69,12 +69,27 @@ internal static class Program
             Console.Error.WriteLine($"cube {args[0]}: {e.Message}");
             return 1;
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or ArgumentException)
         {
             Console.Error.WriteLine($"cube {args[0]}: {e.Message}");
             return 1;
         }
+        catch (Exception e) when (IsMissingOnnxRuntime(e))
+        {
+            Console.Error.WriteLine($"cube {args[0]}: the engine needs libonnxruntime.so beside the cube binary ({AppContext.BaseDirectory}); publish.sh puts it there: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The last guard: whatever a command did not foresee ends as one line and exit 1,
+            // never as an unhandled exception (exit 134) with a stack trace.
+            Console.Error.WriteLine($"cube {args[0]}: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
     }
+
+    private static bool IsMissingOnnxRuntime(Exception e) =>
+        e is DllNotFoundException || (e is TypeInitializationException { InnerException: DllNotFoundException });
 
     /// <summary>
     /// Socket completions run on the epoll threads instead of hopping to the thread pool. Our

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;
@@ -24,6 +25,7 @@ public sealed class EngineRole : IRole
     private readonly IEmbeddingSource _source;
     private readonly string _sourceName;
     private readonly TcpServer? _tcp;
+    private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _watcher;
     private long _requests;
@@ -35,7 +37,7 @@ public sealed class EngineRole : IRole
     {
         _source = source;
         _sourceName = sourceName;
-        var logger = loggers.CreateLogger("cube.engine");
+        var logger = _logger = loggers.CreateLogger("cube.engine");
         var runners = options.Runners > 0 ? options.Runners : Environment.ProcessorCount;
         var variants = new List<ModelVariant>();
         try
@@ -231,7 +233,16 @@ public sealed class EngineRole : IRole
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
-                ReloadChangedVariants();
+                try
+                {
+                    ReloadChangedVariants();
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A variant counts its own refusals; this is the last guard that keeps the
+                    // watcher alive whatever a tick throws.
+                    ControlLog.ModelRefused(_logger, "(watcher)", e.Message);
+                }
             }
         }
         catch (OperationCanceledException)

@@ -125,8 +125,10 @@ public sealed class ModelPackage : IDisposable
         var specPath = Path.Combine(directory, SpecFile);
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(specPath), EngineJsonContext.Default.ModelSpec)
+            var spec = JsonSerializer.Deserialize(File.ReadAllBytes(specPath), EngineJsonContext.Default.ModelSpec)
                 ?? throw new InputFormatException(specPath, "offset 0", "empty");
+            Validate(spec, specPath);
+            return spec;
         }
         catch (JsonException e)
         {
@@ -135,6 +137,44 @@ public sealed class ModelPackage : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InputFormatException(specPath, "offset 0", $"cannot read: {e.Message}");
+        }
+    }
+
+    /// <summary>What the engine can serve: every field present (JSON <c>null</c> is refused, not
+    /// taken for a default), and the input widths the feature parser produces (a Criteo sample:
+    /// 26 sparse slots, 13 dense values). The graph is checked against the spec in <see cref="Load"/>.</summary>
+    private static void Validate(ModelSpec spec, string path)
+    {
+        static void Present(object? value, string field, string path)
+        {
+            if (value is null)
+            {
+                throw new InputFormatException(path, $"field {field}", "is null; give a value or leave the field out for its default");
+            }
+        }
+
+        Present(spec.Dict, "dict", path);
+        Present(spec.Hash, "hash", path);
+        Present(spec.ValueCodec, "value_codec", path);
+        Present(spec.SparseFields, "sparse_fields", path);
+        Present(spec.DenseMin, "dense_min", path);
+        Present(spec.DenseDiff, "dense_diff", path);
+        Present(spec.EmbeddingsInput, "embeddings_input", path);
+        Present(spec.DenseInput, "dense_input", path);
+        Present(spec.Output, "output", path);
+        if (spec.SparseSlots != CriteoSample.SparseCount)
+        {
+            throw new InputFormatException(path, "field sparse_slots", $"{spec.SparseSlots}: the engine reads Criteo samples, {CriteoSample.SparseCount} sparse slots each");
+        }
+
+        if (spec.DenseWidth != CriteoSample.DenseCount)
+        {
+            throw new InputFormatException(path, "field dense_width", $"{spec.DenseWidth}: the engine reads Criteo samples, {CriteoSample.DenseCount} dense values each");
+        }
+
+        if (spec.EmbeddingDim is < 1 or > 4096)
+        {
+            throw new InputFormatException(path, "field embedding_dim", $"{spec.EmbeddingDim} is not between 1 and 4096");
         }
     }
 

@@ -95,8 +95,10 @@ internal sealed class ModelVariant : IAsyncDisposable
             ControlLog.ModelReloaded(_logger, $"{Name}@{next.Engine.Model.Timestamp}", old.Engine.Model.Timestamp);
             return true;
         }
-        catch (Exception e) when (e is Formats.InputFormatException or IOException or InvalidDataException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever one package does (a malformed file, a graph ONNX Runtime refuses), it is
+            // this package's failure: counted and logged once, the live model keeps serving.
             if (LastReloadError != e.Message)
             {
                 ControlLog.ModelRefused(_logger, $"{Name}@{current.Engine.Model.Timestamp}", e.Message);

@@ -13,6 +13,9 @@ namespace Appliance.Core.Net;
 /// </summary>
 public sealed class TcpServer : IAsyncDisposable
 {
+    private const int SolSocket = 1; // <sys/socket.h> on Linux
+    private const int SoReuseAddr = 2;
+
     private readonly IPEndPoint _endpoint;
     private readonly ISessionFactory _sessions;
     private readonly ServerLimits _limits;
@@ -42,9 +45,21 @@ public sealed class TcpServer : IAsyncDisposable
         var listener = new Socket(_endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR alone (a restart may bind while old connections sit in TIME_WAIT), never
+            // SO_REUSEPORT: .NET's ReuseAddress option sets both on Linux, and with SO_REUSEPORT a
+            // second server on the same port starts and the kernel splits clients between the two.
+            if (OperatingSystem.IsLinux())
+            {
+                listener.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+            }
+
             listener.Bind(_endpoint);
             listener.Listen(1024);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            listener.Dispose();
+            throw new IOException($"data port {_endpoint.Port} on {_endpoint.Address} is already in use (another process listens there)", e);
         }
         catch
         {

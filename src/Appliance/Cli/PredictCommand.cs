@@ -34,7 +34,26 @@ internal static class PredictCommand
         var lines = File.ReadAllLines(a.Require("data")).Where(l => l.Length > 0).ToArray();
         var batch = a.Int("batch", 1, 100_000);
         var connections = a.Int("connections", 1, 1024);
-        var summary = ScoreAsync(a.Require("engine"), lines, batch, connections, a.Get("out")).GetAwaiter().GetResult();
+        var engine = a.Require("engine");
+        if (!Core.Client.NodeAddress.TryParse(engine, out _))
+        {
+            throw new UsageException($"option --engine: '{engine}' is not HOST:PORT");
+        }
+
+        Summary summary;
+        try
+        {
+            summary = ScoreAsync(engine, lines, batch, connections, a.Get("out")).GetAwaiter().GetResult();
+        }
+        catch (HttpRequestException e)
+        {
+            throw new IOException($"cannot reach the engine at {engine}: {e.Message}", e);
+        }
+        catch (TaskCanceledException e)
+        {
+            throw new IOException($"the engine at {engine} did not answer within 60 s", e);
+        }
+
         return summary.FailedRequests == 0 ? 0 : 1;
     }
 

@@ -79,6 +79,13 @@ internal static class RunOptionsReader
             throw new UsageException($"option --dict: '{dict}' is not a valid dict name");
         }
 
+        if (managed && a.Has("watch-seconds") && a.Int("watch-seconds", 0, 86400) > 0)
+        {
+            // The agent activates versions on the transfer's command; watching the data directory
+            // would also activate whatever is copied into it, with no command at all.
+            throw new UsageException("option --watch-seconds: not with the agent role, which decides what is live (the transfer commands it)");
+        }
+
         if (a.Int("dict_split", 1, 1024) != 1)
         {
             Console.Error.WriteLine("cube run: note: --dict_split is ignored; each shard has one index");

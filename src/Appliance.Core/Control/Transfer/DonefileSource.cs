@@ -47,7 +47,15 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
             return input;
         }
 
-        var url = input.Contains("://", StringComparison.Ordinal) ? new Uri(input) : new Uri(new Uri(options.DonefileAddress), input);
+        Uri url;
+        try
+        {
+            url = input.Contains("://", StringComparison.Ordinal) ? new Uri(input) : new Uri(new Uri(options.DonefileAddress), input);
+        }
+        catch (UriFormatException e)
+        {
+            throw new InvalidOperationException($"the donefile's input '{input}' for version {version.Label} is not a URL: {e.Message}", e);
+        }
         var target = Path.GetFullPath(Path.Combine(options.TmpAddress, "..", "input", $"{options.DictName}_{version.Version}_{version.Depend}"));
         if (Directory.Exists(target))
         {

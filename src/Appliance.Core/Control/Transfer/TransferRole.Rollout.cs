@@ -59,8 +59,10 @@ public sealed partial class TransferRole
                 await RetireLineagesAsync(version, token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is Formats.InputFormatException or IOException or InvalidOperationException or ArgumentException or HttpRequestException)
+        catch (Exception e) when (e is not OutOfMemoryException && !token.IsCancellationRequested)
         {
+            // Any failure of this version (a bad input URL, a full disk, an agent answering
+            // nonsense) fails this version only; the previous one keeps serving.
             Failed(version, e.Message);
         }
     }
@@ -116,20 +118,8 @@ public sealed partial class TransferRole
     /// every replica staged (policy wait) or, with policy skip, every shard has at least one.</summary>
     private async Task<string?> StageAllAsync(VersionRecord version, CancellationToken token)
     {
-        using var gate = new SemaphoreSlim(_options.Parallelism);
         var todo = version.Instances.Where(i => !i.StatusId.HasVersion()).ToList();
-        await Task.WhenAll(todo.Select(async instance =>
-        {
-            await gate.WaitAsync(token).ConfigureAwait(false);
-            try
-            {
-                await StageInstanceAsync(version, instance, token).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        })).ConfigureAwait(false);
+        await ForEachInstanceAsync(todo, instance => StageInstanceAsync(version, instance, token), token).ConfigureAwait(false);
 
         var staged = version.Instances.Where(i => i.StatusId.HasVersion()).ToList();
         var missingShards = Enumerable.Range(0, _options.ShardNum).Where(s => !staged.Any(i => i.Shard == s)).ToList();
@@ -210,20 +200,8 @@ public sealed partial class TransferRole
     /// keep a mix.</summary>
     private async Task<string?> ActivateAllAsync(VersionRecord version, CancellationToken token)
     {
-        using var gate = new SemaphoreSlim(_options.Parallelism);
         var staged = version.Instances.Where(i => i.StatusId.HasVersion()).ToList();
-        await Task.WhenAll(staged.Select(async instance =>
-        {
-            await gate.WaitAsync(token).ConfigureAwait(false);
-            try
-            {
-                await ActivateInstanceAsync(version, instance, token).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        })).ConfigureAwait(false);
+        await ForEachInstanceAsync(staged, instance => ActivateInstanceAsync(version, instance, token), token).ConfigureAwait(false);
         Save();
 
         var missing = Enumerable.Range(0, _options.ShardNum).Where(s => !version.Instances.Any(i => i.Shard == s && i.StatusId == InstanceStatus.Active)).ToList();
@@ -254,6 +232,11 @@ public sealed partial class TransferRole
 
         return $"shard(s) {string.Join(", ", missing)} could not activate it; rolled back to {previous?.Label ?? "nothing"}";
     }
+
+    /// <summary>Runs <paramref name="step"/> for every instance, at most transfer.conf's
+    /// parallelism at once (the fan-out of staging and of activation).</summary>
+    private Task ForEachInstanceAsync(List<InstanceRecord> instances, Func<InstanceRecord, Task> step, CancellationToken token) =>
+        Parallel.ForEachAsync(instances, new ParallelOptions { MaxDegreeOfParallelism = _options.Parallelism, CancellationToken = token }, async (instance, _) => await step(instance).ConfigureAwait(false));
 
     private async Task ActivateInstanceAsync(VersionRecord version, InstanceRecord instance, CancellationToken token)
     {

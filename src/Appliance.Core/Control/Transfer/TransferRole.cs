@@ -143,8 +143,10 @@ public sealed partial class TransferRole : IRole
             {
                 await PollOnceAsync(token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or HttpRequestException or InputFormatException or InvalidOperationException or UnauthorizedAccessException)
+            catch (Exception e) when (e is not OutOfMemoryException && !token.IsCancellationRequested)
             {
+                // Nothing one donefile, version or agent can throw stops the loop: the failure is
+                // reported and the next poll tries again (the live version keeps serving).
                 _lastError = e.Message;
                 ControlLog.TransferWarning(_logger, $"poll failed: {e.Message}");
             }

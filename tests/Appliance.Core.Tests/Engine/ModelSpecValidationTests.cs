@@ -1,0 +1,56 @@
+using Appliance.Core.Engine;
+using Appliance.Core.Formats;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Appliance.Core.Tests.Engine;
+
+/// <summary>issue 11 item 5: a model.json the engine cannot serve is refused with the field named,
+/// at start and on reload, and the watcher keeps the live model and keeps watching.</summary>
+public sealed class ModelSpecValidationTests
+{
+    [Theory]
+    [InlineData("\"dense_min\": null", "dense_min")]
+    [InlineData("\"dict\": null", "dict")]
+    [InlineData("\"sparse_slots\": 52, \"embedding_dim\": 5", "sparse_slots")]
+    [InlineData("\"dense_width\": 12", "dense_width")]
+    [InlineData("\"embedding_dim\": 0", "embedding_dim")]
+    public void ASpecTheEngineCannotServeIsRefusedWithItsFieldNamed(string fields, string field)
+    {
+        using var dir = new TempDirectory();
+        WriteSpec(dir.Path, fields);
+        var e = Assert.Throws<InputFormatException>(() => ModelPackage.ReadSpec(dir.Path));
+        Assert.True(e.Message.Contains($"field {field}", StringComparison.Ordinal), e.Message);
+        Assert.Contains("model.json", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ABadPackageOnReloadIsCountedAndTheNextGoodOneIsLoaded()
+    {
+        using var dir = new TempDirectory();
+        ModelPackage.Write(dir.Path, DenseNetwork.Random(seed: 1, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "d" }, "1");
+        await using var variant = new ModelVariant("m", dir.Path, 1, new NoTable(), NullLogger.Instance, maxBatch: 8, runners: 1);
+
+        WriteSpec(dir.Path, "\"dense_min\": null");
+        File.WriteAllText(Path.Combine(dir.Path, ModelPackage.TimestampFile), "2\n");
+        Assert.False(variant.ReloadIfChanged());
+        Assert.Equal(1, variant.ReloadFailures);
+        Assert.Equal("1", variant.Engine.Model.Timestamp); // the live one keeps serving
+        Assert.Contains("dense_min", variant.LastReloadError, StringComparison.Ordinal);
+
+        ModelPackage.Write(dir.Path, DenseNetwork.Random(seed: 2, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "d" }, "3");
+        Assert.True(variant.ReloadIfChanged());
+        Assert.Equal("3", variant.Engine.Model.Timestamp);
+    }
+
+    private static void WriteSpec(string dir, string fields) =>
+        File.WriteAllText(Path.Combine(dir, ModelPackage.SpecFile), "{\"dict\": \"d\", " + fields + "}");
+
+    private sealed class NoTable : IEmbeddingSource
+    {
+        public string? ServedVersion => null;
+
+        public Task GatherAsync(ulong[] keys, float[] vectors, int dim, Core.Storage.ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
