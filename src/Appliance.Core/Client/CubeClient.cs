@@ -56,6 +56,27 @@ public sealed class CubeClient : IAsyncDisposable
         return Merge(keys.Length, positions, answers);
     }
 
+    /// <summary>Asks every shard of <paramref name="dict"/> which version it serves (a lookup of no
+    /// keys): the label per shard, empty for a shard that serves nothing yet, null for one that did
+    /// not answer.</summary>
+    public async Task<string?[]> ProbeVersionsAsync(string dict, CancellationToken cancellationToken = default)
+    {
+        var (_, channels) = Lookup(dict);
+        var answers = await Task.WhenAll(channels.Select(c => c.LookupAsync(ReadOnlyMemory<ulong>.Empty, cancellationToken))).ConfigureAwait(false);
+        var versions = new string?[answers.Length];
+        for (var s = 0; s < answers.Length; s++)
+        {
+            using var answer = answers[s];
+            if (answer.Succeeded && !answer.Reply!.Header.IsError)
+            {
+                var (label, _) = LookupCodec.ReadResponse(answer.Reply.Payload, []);
+                versions[s] = label;
+            }
+        }
+
+        return versions;
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var (_, channels) in _dicts.Values)

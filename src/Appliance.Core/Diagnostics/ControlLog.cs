@@ -38,6 +38,9 @@ internal static partial class ControlLog
     [LoggerMessage(321, LogLevel.Warning, "engine: model package refused, {Live} keeps serving: {Error}")]
     public static partial void ModelRefused(ILogger logger, string live, string error);
 
+    [LoggerMessage(323, LogLevel.Warning, "engine: cannot learn which table version the shards serve (not ready until it can): {Error}")]
+    public static partial void VersionProbeFailed(ILogger logger, string error);
+
     [LoggerMessage(322, LogLevel.Information, "engine: model {Next} waits for table version {Required} (serving {Served}); the live model keeps serving")]
     public static partial void ModelWaiting(ILogger logger, string next, string required, string served);
 }

@@ -44,7 +44,7 @@ public sealed class EngineFrameHandler(EngineRole engine) : IAsyncFrameHandler
         {
             output.WriteError(Opcode.Predict, header.RequestId, ErrorCode.BadRequest, e.Message);
         }
-        catch (EmbeddingUnavailableException e)
+        catch (Exception e) when (e is EmbeddingUnavailableException or EngineNotReadyException)
         {
             output.WriteError(Opcode.Predict, header.RequestId, ErrorCode.NotReady, e.Message);
         }

@@ -41,6 +41,15 @@ public sealed record PredictResponse
 /// <summary>The engine's part of /status.</summary>
 public sealed record EngineStatus
 {
+    /// <summary>True when a model is loaded and every shard serves the table version it needs:
+    /// only then are predictions answered (otherwise 503 with <see cref="NotReadyReason"/>).</summary>
+    public required bool Ready { get; init; }
+
+    public string? NotReadyReason { get; init; }
+
+    /// <summary>The newest version every shard serves (null: not known yet).</summary>
+    public string? TableVersion { get; init; }
+
     public required string Model { get; init; }
 
     public required string ModelVersion { get; init; }

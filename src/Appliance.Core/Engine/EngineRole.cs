@@ -29,6 +29,8 @@ public sealed class EngineRole : IRole
     private readonly CancellationTokenSource _stopping = new();
     private Task? _watcher;
     private long _requests;
+    private long _notReady;
+    private string? _lastProbeError;
     private long _samples;
 
     /// <summary>Loads every model package (once each: an ONNX session per package). Throws
@@ -77,12 +79,33 @@ public sealed class EngineRole : IRole
     public void MapRoutes(IEndpointRouteBuilder routes) =>
         routes.MapPost("/predict", (Func<HttpContext, Task>)PredictAsync);
 
-    /// <summary>Opens the binary data port (if any) and starts watching the packages for reloads.</summary>
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Learns the table versions the shards serve (bounded: a shard that does not answer
+    /// leaves the engine not ready, not stuck), opens the binary data port (if any) and starts
+    /// watching the packages and the table.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await RefreshVersionsAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         _tcp?.Start();
         _watcher = WatchAsync();
-        return Task.CompletedTask;
+    }
+
+    private async Task RefreshVersionsAsync(TimeSpan limit)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        timeout.CancelAfter(limit);
+        try
+        {
+            await _source.RefreshVersionsAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && !_stopping.IsCancellationRequested)
+        {
+            // Unknown versions keep the engine not ready; the next tick asks again.
+            if (_lastProbeError != e.Message)
+            {
+                ControlLog.VersionProbeFailed(_logger, e.Message);
+                _lastProbeError = e.Message;
+            }
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -96,18 +119,46 @@ public sealed class EngineRole : IRole
     public async Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken)
     {
         var variant = Choose(variantName);
+        if (NotReadyReason(variant) is { } reason)
+        {
+            Interlocked.Increment(ref _notReady);
+            throw new EngineNotReadyException(reason);
+        }
+
         Interlocked.Increment(ref _requests);
         Interlocked.Add(ref _samples, lines.Count);
         var result = await variant.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
         return new PredictResponse { ModelVersion = result.ModelVersion, Variant = variant.Name, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys };
     }
 
+    /// <summary>Why predictions are refused now, or null when the engine is ready: every shard
+    /// must serve a version, and every variant's model the table version it names (or newer).</summary>
+    public string? NotReadyReason() => _variants.Select(NotReadyReason).FirstOrDefault(r => r is not null);
+
+    private string? NotReadyReason(ModelVariant variant)
+    {
+        var served = _source.ServedVersion;
+        if (served is null)
+        {
+            return $"waiting for the table: not every shard of {_sourceName} serves a version yet";
+        }
+
+        var required = variant.Engine.Model.Spec.TableVersion;
+        return required is not null && !TableVersions.Includes(served, required)
+            ? $"waiting for the table: model {variant.Name} needs table version {required} or newer, the shards serve {served}"
+            : null;
+    }
+
     public EngineStatus GetStatus()
     {
         var requests = Interlocked.Read(ref _requests);
         var first = _variants[0];
+        var notReady = NotReadyReason();
         return new EngineStatus
         {
+            Ready = notReady is null,
+            NotReadyReason = notReady,
+            TableVersion = _source.ServedVersion,
             Model = first.Directory,
             ModelVersion = first.Engine.Model.Timestamp,
             Source = _sourceName,
@@ -129,6 +180,8 @@ public sealed class EngineRole : IRole
     public void WriteMetrics(MetricsWriter metrics)
     {
         var s = GetStatus();
+        metrics.Gauge("cube_engine_ready", "1 when predictions are answered (model loaded, its table live on every shard), else 0.", s.Ready ? 1 : 0);
+        metrics.Counter("cube_engine_not_ready_refusals_total", "Predict requests refused because the table was not live yet (HTTP 503).", Interlocked.Read(ref _notReady));
         metrics.Counter("cube_engine_requests_total", "Predict requests.", s.Requests);
         metrics.Counter("cube_engine_samples_total", "Samples scored.", s.Samples);
         metrics.Counter("cube_engine_sample_errors_total", "Samples refused (malformed).", s.SampleErrors);
@@ -192,6 +245,8 @@ public sealed class EngineRole : IRole
         return _variants[^1];
     }
 
+    private static string ErrorJson(string message) => $"{{\"error\": \"{JsonEncodedText.Encode(message)}\"}}";
+
     private async Task PredictAsync(HttpContext context)
     {
         PredictRequest? request;
@@ -224,6 +279,12 @@ public sealed class EngineRole : IRole
             context.Response.StatusCode = 503;
             await context.Response.WriteAsync(e.Message).ConfigureAwait(false);
         }
+        catch (EngineNotReadyException e)
+        {
+            context.Response.StatusCode = 503;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(ErrorJson(e.Message)).ConfigureAwait(false);
+        }
     }
 
     private async Task WatchAsync()
@@ -235,6 +296,7 @@ public sealed class EngineRole : IRole
             {
                 try
                 {
+                    await RefreshVersionsAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
                     ReloadChangedVariants();
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)

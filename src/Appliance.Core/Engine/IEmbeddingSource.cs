@@ -14,6 +14,10 @@ public interface IEmbeddingSource : IAsyncDisposable
     /// <summary>The newest table version (donefile id) that every shard serves, or null while
     /// that is not known (no table yet; a remote shard not heard from yet).</summary>
     string? ServedVersion { get; }
+
+    /// <summary>Learns what every shard serves now, without waiting for traffic (the engine calls it
+    /// at start and every second, so an idle engine's readiness follows the table).</summary>
+    Task RefreshVersionsAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>A shard could not answer (remote source, policy "error").</summary>

@@ -7,6 +7,9 @@ namespace Appliance.Core.Engine;
 /// store of each key); with <paramref name="ownsTable"/> it is closed with the source.</summary>
 public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = false) : IEmbeddingSource
 {
+    /// <summary>The stores' live views are read directly: always current.</summary>
+    public Task RefreshVersionsAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public ValueTask DisposeAsync()
     {
         if (ownsTable)

@@ -10,26 +10,45 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
 {
     public ValueTask DisposeAsync() => client.DisposeAsync();
 
-    // The version label each shard last answered with (learned from lookups, so it lags by one request).
+    // The version label each shard last answered with (from lookups and probes); a shard that
+    // fails to answer keeps its last known label (the failure policy covers its keys); one never
+    // heard from, or answering that it serves nothing (a restarted server), is null: not ready.
+    private readonly object _learning = new();
     private string?[] _shardVersions = [];
 
+    private void Learn(IReadOnlyList<string?> answered)
+    {
+        lock (_learning)
+        {
+            var seen = (string?[])_shardVersions.Clone();
+            if (seen.Length != answered.Count)
+            {
+                seen = new string?[answered.Count];
+            }
+
+            for (var s = 0; s < seen.Length; s++)
+            {
+                seen[s] = answered[s] switch
+                {
+                    null => seen[s],
+                    { Length: 0 } => null,
+                    var label => label,
+                };
+            }
+
+            Volatile.Write(ref _shardVersions, seen);
+        }
+    }
+
     public string? ServedVersion => TableVersions.OldestOf(Volatile.Read(ref _shardVersions) is { Length: > 0 } v ? v : [null]);
+
+    public async Task RefreshVersionsAsync(CancellationToken cancellationToken) =>
+        Learn(await client.ProbeVersionsAsync(dict, cancellationToken).ConfigureAwait(false));
 
     public async Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
     {
         using var result = await client.LookupAsync(dict, keys, cancellationToken).ConfigureAwait(false);
-        var seen = (string?[])Volatile.Read(ref _shardVersions).Clone();
-        if (seen.Length != result.ShardVersions.Count)
-        {
-            seen = new string?[result.ShardVersions.Count];
-        }
-
-        for (var s = 0; s < seen.Length; s++)
-        {
-            seen[s] = result.ShardVersions[s] ?? seen[s];
-        }
-
-        Volatile.Write(ref _shardVersions, seen);
+        Learn(result.ShardVersions);
         if (result.FailedKeys > 0 && failurePolicy == ShardFailurePolicy.Error)
         {
             throw new EmbeddingUnavailableException($"{result.FailedKeys} key(s) unavailable: {string.Join("; ", result.Errors.Select(e => e.Error))}");

@@ -51,6 +51,8 @@ public sealed class ModelSpecValidationTests
 
         public Task GatherAsync(ulong[] keys, float[] vectors, int dim, Core.Storage.ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.CompletedTask;
 
+        public Task RefreshVersionsAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

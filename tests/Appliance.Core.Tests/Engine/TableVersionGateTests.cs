@@ -14,6 +14,8 @@ public sealed class TableVersionGateTests
 
         public Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.CompletedTask;
 
+        public Task RefreshVersionsAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
