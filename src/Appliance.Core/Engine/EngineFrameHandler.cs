@@ -44,7 +44,7 @@ public sealed class EngineFrameHandler(EngineRole engine) : IAsyncFrameHandler
         {
             output.WriteError(Opcode.Predict, header.RequestId, ErrorCode.BadRequest, e.Message);
         }
-        catch (Exception e) when (e is EmbeddingUnavailableException or EngineNotReadyException)
+        catch (Exception e) when (e is EmbeddingUnavailableException or EngineNotReadyException or TableMismatchException)
         {
             output.WriteError(Opcode.Predict, header.RequestId, ErrorCode.NotReady, e.Message);
         }

@@ -30,6 +30,9 @@ public sealed class EngineRole : IRole
     private Task? _watcher;
     private long _requests;
     private long _notReady;
+    private long _mismatches;
+    private string? _lastMismatch;
+    private long _lastMismatchLogged;
     private string? _lastProbeError;
     private long _samples;
 
@@ -182,6 +185,7 @@ public sealed class EngineRole : IRole
         var s = GetStatus();
         metrics.Gauge("cube_engine_ready", "1 when predictions are answered (model loaded, its table live on every shard), else 0.", s.Ready ? 1 : 0);
         metrics.Counter("cube_engine_not_ready_refusals_total", "Predict requests refused because the table was not live yet (HTTP 503).", Interlocked.Read(ref _notReady));
+        metrics.Counter("cube_engine_table_mismatch_refusals_total", "Predict requests refused because the table's rows do not fit the model (HTTP 503).", Interlocked.Read(ref _mismatches));
         metrics.Counter("cube_engine_requests_total", "Predict requests.", s.Requests);
         metrics.Counter("cube_engine_samples_total", "Samples scored.", s.Samples);
         metrics.Counter("cube_engine_sample_errors_total", "Samples refused (malformed).", s.SampleErrors);
@@ -245,6 +249,23 @@ public sealed class EngineRole : IRole
         return _variants[^1];
     }
 
+    /// <summary>Logs an error that repeats per request at most once per 10 s (with how many were not logged).</summary>
+    private void RepeatedError(string message)
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastMismatchLogged);
+        if (message == _lastMismatch && now - last < 10_000)
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _lastMismatchLogged, now, last) == last)
+        {
+            _lastMismatch = message;
+            ControlLog.ModelRefused(_logger, "(table)", $"{message} ({Interlocked.Read(ref _mismatches)} refused so far)");
+        }
+    }
+
     private static string ErrorJson(string message) => $"{{\"error\": \"{JsonEncodedText.Encode(message)}\"}}";
 
     private async Task PredictAsync(HttpContext context)
@@ -279,8 +300,14 @@ public sealed class EngineRole : IRole
             context.Response.StatusCode = 503;
             await context.Response.WriteAsync(e.Message).ConfigureAwait(false);
         }
-        catch (EngineNotReadyException e)
+        catch (Exception e) when (e is EngineNotReadyException or TableMismatchException)
         {
+            if (e is TableMismatchException)
+            {
+                Interlocked.Increment(ref _mismatches);
+                RepeatedError(e.Message);
+            }
+
             context.Response.StatusCode = 503;
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(ErrorJson(e.Message)).ConfigureAwait(false);

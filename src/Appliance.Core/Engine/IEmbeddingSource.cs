@@ -6,7 +6,9 @@ namespace Appliance.Core.Engine;
 /// source releases what it opened itself (a table it owns, its client).</summary>
 public interface IEmbeddingSource : IAsyncDisposable
 {
-    /// <summary>Decodes the row of each key into <paramref name="vectors"/>[i × dim …]; a missing
+    /// <summary>Decodes the row of each key into <paramref name="vectors"/>[i × dim …] with the codec
+    /// the table says it was built with (<paramref name="codec"/>, the model's, is informational:
+    /// f32/f16/i8 tables give the same embeddings up to their rounding); a missing
     /// key leaves zeros and <paramref name="found"/>[i] false. Throws
     /// <see cref="EmbeddingUnavailableException"/> when a shard cannot answer and the policy says so.</summary>
     Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken);

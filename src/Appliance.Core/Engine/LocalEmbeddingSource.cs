@@ -37,6 +37,13 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
             using var lease = table.Store(s).Acquire();
             if (lease.View is { } view)
             {
+                // The manifest says the row width: a version that cannot fit is refused before
+                // any row is decoded (once per request, not once per key).
+                if (view.Dimension > 0 && ValueCodecs.IsFloat(view.Codec) && view.Dimension != dim)
+                {
+                    throw new TableMismatchException($"table version {view.VersionLabel} of dict '{table.Dict}' holds {view.Dimension} floats per row ({ValueCodecs.Name(view.Codec)}); the model expects embedding_dim {dim}");
+                }
+
                 view.Lookup(shardKeys[s], shardResults);
             }
 
@@ -47,7 +54,7 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
                 if (found[i])
                 {
                     // Decode while the lease holds the mapping.
-                    EmbeddingDecoder.Decode(keys[i], shardResults[j].Span, codec == ValueCodec.Raw ? lease.View!.Codec : codec, vectors.AsSpan(i * dim, dim));
+                    EmbeddingDecoder.Decode(keys[i], shardResults[j].Span, lease.View!.Codec, vectors.AsSpan(i * dim, dim));
                 }
             }
         }

@@ -54,13 +54,12 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
             throw new EmbeddingUnavailableException($"{result.FailedKeys} key(s) unavailable: {string.Join("; ", result.Errors.Select(e => e.Error))}");
         }
 
-        var valueCodec = codec == ValueCodec.Raw ? result.Codec : codec;
         for (var i = 0; i < keys.Length; i++)
         {
             found[i] = result.Status[i] == KeyStatus.Found;
             if (found[i])
             {
-                EmbeddingDecoder.Decode(keys[i], result.Value(i), valueCodec == ValueCodec.Raw ? ValueCodec.F32 : valueCodec, vectors.AsSpan(i * dim, dim));
+                EmbeddingDecoder.Decode(keys[i], result.Value(i), result.Codec, vectors.AsSpan(i * dim, dim));
             }
         }
     }

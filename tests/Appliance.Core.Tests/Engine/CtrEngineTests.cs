@@ -9,10 +9,15 @@ namespace Appliance.Core.Tests.Engine;
 /// forward pass of the same weights and embeddings does.</summary>
 public sealed class CtrEngineTests
 {
+    /// <summary>The table decodes with its own codec whatever the model's value_codec says
+    /// (issue 11 item 2: a raw or f32 table under an f16 model failed every request).</summary>
     [Theory]
-    [InlineData("f32", 1e-5)]
-    [InlineData("f16", 1e-5)]
-    public async Task LocalShardScoresEqualThePlainForwardPass(string codec, double tolerance)
+    [InlineData("f32", "f32", 1e-5)]
+    [InlineData("f16", "f16", 1e-5)]
+    [InlineData("f32", "f16", 1e-5)]
+    [InlineData("raw", "f16", 1e-5)]
+    [InlineData("f16", "f32", 1e-5)]
+    public async Task LocalShardScoresEqualThePlainForwardPass(string codec, string modelCodec, double tolerance)
     {
         using var dir = new TempDirectory();
         var lines = File.ReadAllLines(TestData.CriteoSample);
@@ -45,7 +50,7 @@ public sealed class CtrEngineTests
         Assert.Equal([0, 1], local.Shards);
 
         var network = DenseNetwork.Random(seed: 11);
-        ModelPackage.Write(dir.Combine("model"), network, new ModelSpec { Dict = "emb", ValueCodec = codec }, "1700000000");
+        ModelPackage.Write(dir.Combine("model"), network, new ModelSpec { Dict = "emb", ValueCodec = modelCodec }, "1700000000");
         using var model = ModelPackage.Load(dir.Combine("model"));
         var engine = new CtrEngine(model, new LocalEmbeddingSource(local));
 
@@ -122,5 +127,29 @@ public sealed class CtrEngineTests
         File.WriteAllBytes(onnx, File.ReadAllBytes(onnx)[..100]);
         var e = Assert.Throws<InputFormatException>(() => ModelPackage.Load(dir.Path));
         Assert.StartsWith($"{onnx}: offset 0: ONNX Runtime refused the model", e.Message);
+    }
+
+    [Fact]
+    public async Task ATableWhoseRowsDoNotFitTheModelIsRefusedWithOneNamedError()
+    {
+        using var dir = new TempDirectory();
+        var line = File.ReadLines(TestData.CriteoSample).First();
+        var keys = CriteoSample.Parse(line).Sparse.Select((t, slot) => FeatureHasher.PaddleKey(slot, t)).ToList();
+        Directory.CreateDirectory(dir.Combine("in"));
+        using (var writer = SequenceFileWriter.Create(dir.Combine("in", "part-00000"), seed: 1))
+        {
+            foreach (var key in keys)
+            {
+                writer.Write(key, new byte[40]); // 10 floats
+            }
+        }
+
+        TableBuilder.Build(new BuildOptions { InputPath = dir.Combine("in"), OutputPath = dir.Combine("out"), Dict = "emb", Shards = 1, Version = "5", Codec = ValueCodec.F32 });
+        ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 1, embeddingDim: 8, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "emb", EmbeddingDim = 8 }, "1");
+        using var model = ModelPackage.Load(dir.Combine("model"));
+        using var local = LocalTable.OpenNewest(dir.Combine("out"), "emb", inMemory: true);
+        var engine = new CtrEngine(model, new LocalEmbeddingSource(local));
+        var e = await Assert.ThrowsAsync<TableMismatchException>(() => engine.ScoreAsync([line]));
+        Assert.Contains("table version 5 of dict 'emb' holds 10 floats per row (f32); the model expects embedding_dim 8", e.Message, StringComparison.Ordinal);
     }
 }
