@@ -16,7 +16,13 @@ public sealed record NodeAddress(string Host, int Port)
             return false;
         }
 
-        address = new NodeAddress(text[..colon].Trim('[', ']'), port);
+        var host = text[..colon].Trim('[', ']');
+        if (Uri.CheckHostName(host) == UriHostNameType.Unknown)
+        {
+            return false; // "a b/c": not a host name or an IP address
+        }
+
+        address = new NodeAddress(host, port);
         return true;
     }
 }

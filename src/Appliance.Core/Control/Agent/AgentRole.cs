@@ -125,10 +125,10 @@ public sealed class AgentRole : IRole
                 }
 
                 _staging.Remove(label);
-                if (job.Error is not null)
+                if (job.Error is not null || job.Task.IsFaulted)
                 {
                     // Report the failure once; the next stage command starts a new try (resuming).
-                    return new AgentReply { Ok = false, State = AgentState.Failed, Error = job.Error, LiveVersion = LiveLabel };
+                    return new AgentReply { Ok = false, State = AgentState.Failed, Error = job.Error ?? job.Task.Exception?.InnerException?.Message, LiveVersion = LiveLabel };
                 }
 
                 return new AgentReply { Ok = true, State = AgentState.Staged, LiveVersion = LiveLabel };
@@ -166,12 +166,36 @@ public sealed class AgentRole : IRole
                 }
             }
 
-            if (!_table.Apply(command.Base, patches))
+            // The marker is written first: a crash after it restarts on this version (staged and
+            // verified); a switch that fails puts the previous marker back. Never a live version
+            // that a restart would silently forget.
+            var marker = Path.Combine(_options.DataDir, ActiveFile);
+            var previous = File.Exists(marker) ? File.ReadAllBytes(marker) : null;
+            AtomicFile.Write(marker, JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version }, ControlJsonContext.Default.ActiveMarker));
+            bool changed;
+            try
+            {
+                changed = _table.Apply(command.Base, patches);
+            }
+            catch
+            {
+                if (previous is null)
+                {
+                    File.Delete(marker);
+                }
+                else
+                {
+                    AtomicFile.Write(marker, previous);
+                }
+
+                throw;
+            }
+
+            if (!changed)
             {
                 return new AgentReply { Ok = true, State = AgentState.Active, LiveVersion = LiveLabel };
             }
 
-            AtomicFile.Write(Path.Combine(_options.DataDir, ActiveFile), JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version }, ControlJsonContext.Default.ActiveMarker));
             Interlocked.Increment(ref _activations);
             ControlLog.Activated(_logger, LiveLabel);
             return new AgentReply { Ok = true, State = AgentState.Active, LiveVersion = LiveLabel };
@@ -186,6 +210,8 @@ public sealed class AgentRole : IRole
         }
     }
 
+    /// <summary>Deletes a staged version that is not live; waits for an activation in progress, so
+    /// it cannot delete what that activation is about to map.</summary>
     public AgentReply Retire(VersionCommand command)
     {
         if (Invalid(command, needMode: false) is { } error)
@@ -193,6 +219,19 @@ public sealed class AgentRole : IRole
             return Refuse("retire", error);
         }
 
+        _activation.Wait();
+        try
+        {
+            return RetireLocked(command);
+        }
+        finally
+        {
+            _activation.Release();
+        }
+    }
+
+    private AgentReply RetireLocked(VersionCommand command)
+    {
         var live = Store.Live;
         if (live is not null && live.BaseVersion == command.Base && live.Layers.Any(l => l.Manifest.Version == command.Version))
         {
@@ -344,8 +383,10 @@ public sealed class AgentRole : IRole
             Directory.Move(work, VersionDirectory(command.Base, command.Version));
             ControlLog.Staged(_logger, label, downloader.Bytes, downloader.ResumedBytes);
         }
-        catch (Exception e) when (e is IOException or HttpRequestException or TaskCanceledException or JsonException or UnauthorizedAccessException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever staging this version throws is this version's failure, reported as such:
+            // never "staged" for a version that is not on disk.
             error = e.Message;
             _lastError = $"staging {label}: {error}";
             ControlLog.StageFailed(_logger, label, error);

@@ -30,8 +30,40 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
         }
 
         var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        return System.Text.Json.JsonSerializer.Deserialize(bytes, StorageJsonContext.Default.ShardManifest)
+        var manifest = System.Text.Json.JsonSerializer.Deserialize(bytes, StorageJsonContext.Default.ShardManifest)
             ?? throw new IOException($"GET {request.RequestUri}: empty manifest");
+        Validate(manifest, request.RequestUri!.ToString());
+        return manifest;
+    }
+
+    /// <summary>A manifest from the network is checked before anything it says is used: every field
+    /// present, file names exactly those a package has (no name becomes a path elsewhere), lineage
+    /// entries version ids, sizes not negative.</summary>
+    private static void Validate(ShardManifest m, string url)
+    {
+        static IOException Bad(string url, string field, string why) => new($"manifest {url}: field {field}: {why}");
+        if (m.Dict is null || m.Version is null || m.Base is null || m.Codec is null)
+        {
+            throw Bad(url, m.Dict is null ? "dict" : m.Version is null ? "version" : m.Base is null ? "base" : "codec", "missing");
+        }
+
+        foreach (var (digest, field, name) in new[] { (m.Index, "index", ShardLayout.IndexFileName), (m.Values, "values", ShardLayout.ValuesFileName) })
+        {
+            if (digest is null)
+            {
+                throw Bad(url, field, "missing");
+            }
+
+            if (digest.File != name || digest.Bytes < 0 || digest.Xxh128 is null)
+            {
+                throw Bad(url, field, $"'{digest.File}' of {digest.Bytes} bytes is not the package's {name}");
+            }
+        }
+
+        if (m.Patches is null || m.Patches.Any(p => !VersionId.IsValid(p)))
+        {
+            throw Bad(url, "patches", "must be a list of version ids");
+        }
     }
 
     /// <summary>Downloads <paramref name="file"/> into <paramref name="directory"/>, resuming any

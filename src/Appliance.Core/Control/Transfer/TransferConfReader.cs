@@ -20,9 +20,12 @@ public static class TransferConfReader
         "dict_name", "mode", "download_mode", "wget_port", "buildtool_local", "donefile_address", "output_address",
         "tmp_address", "shard_num", "copy_num", "deploy_path", "transfer_address", "token_file", "poll_seconds",
         "down_policy", "max_attempts", "parallelism", "stage_timeout_seconds", "serve_bytes_per_second", "value_codec",
+        "storage_place",
     ];
 
-    private static readonly string[] Informational = ["download_mode", "wget_port", "buildtool_local", "deploy_path", "transfer_address"];
+    /// <summary>Keys the original transfer (its code or its deployment guide) reads that this one
+    /// does not need: accepted and reported as ignored, so an original transfer.conf works as it is.</summary>
+    private static readonly string[] Informational = ["download_mode", "wget_port", "buildtool_local", "deploy_path", "transfer_address", "storage_place"];
 
     public static TransferOptions Read(string path)
     {

@@ -71,6 +71,11 @@ public sealed partial class TransferRole : IRole
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        foreach (var (key, value) in _options.Ignored)
+        {
+            ControlLog.Transfer(_logger, $"transfer.conf: {key}: {value} is accepted from the original and ignored (the builder runs in-process; agents download from this HTTP port)");
+        }
+
         _loop = Task.Run(LoopAsync, CancellationToken.None);
         return Task.CompletedTask;
     }

@@ -64,8 +64,20 @@ public sealed class TransferConfReaderTests
         Assert.Equal(new NodeAddress("h2", 8001), t.Agents[0][1]);
     }
 
+    /// <summary>issue 11 item 12: the transfer.conf of the original deployment guide, with its
+    /// storage_place line, is read as it is; keys we do not use are reported as ignored.</summary>
+    [Fact]
+    public void TheOriginalGuidesFileWithStoragePlaceIsAccepted()
+    {
+        using var dir = new TempDirectory();
+        var t = TransferConfReader.Read(Write(dir, Original.Replace("mode: base_delta\n", "mode: base_delta\nstorage_place: LOCAL //LOCAL or HDFS\n", StringComparison.Ordinal)));
+        Assert.Equal("LOCAL", t.Ignored["storage_place"]);
+        Assert.Equal("test_dict", t.DictName);
+    }
+
     [Theory]
     [InlineData("[default]\nflavour: x\n", "line 2: unknown key 'flavour' in [default]")]
+    [InlineData("[default]\ndict_name: d\ndonefile_address: a\noutput_address: b\ntmp_address: c\nshard_num: 1\ncopy_num: 1\n[cube_agent]\nagent0_0: a b/c:80\n", "line 9: agent0_0: 'a b/c:80' is not ip:port")]
     [InlineData("[default]\ndict_name x\n", "line 2: expected 'key: value'")]
     [InlineData("dict_name: x\n", "line 1: key outside a [section]")]
     [InlineData("[default\n", "line 1: section header '[default' lacks ']'")]

@@ -1,0 +1,58 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace Appliance.E2E.Tests;
+
+/// <summary>
+/// issue 11 item 7 (and issue 12 item 2's file names): an agent whose transfer — or anyone
+/// answering at its address — serves a bad manifest reports the staging as failed with the
+/// field named, writes nothing outside its data directory, and never answers "staged".
+/// </summary>
+public sealed class AgentStagingTests
+{
+    private const string Token = "agent-staging-token-0123456789";
+
+    [Theory]
+    [InlineData("\"values\": null", "field values: missing")]
+    [InlineData("\"values\": {\"file\": \"../../PWNED\", \"bytes\": 4, \"xxh128\": \"00\"}", "field values: '../../PWNED'")]
+    [InlineData("\"values\": {\"file\": \"/tmp/PWNED\", \"bytes\": 4, \"xxh128\": \"00\"}", "field values: '/tmp/PWNED'")]
+    [InlineData("\"values\": {\"file\": \"values.bin\", \"bytes\": 4, \"xxh128\": \"00\"}, \"patches\": [\"../x\"]", "field patches")]
+    public async Task ABadManifestFailsTheStagingWithTheFieldNamed(string values, string expected)
+    {
+        using var dir = new TempDirectory();
+        var shard = dir.Combine("transfer", "packages", "100_100", "emb_part0");
+        Directory.CreateDirectory(shard);
+        File.WriteAllText(Path.Combine(shard, "manifest.json"), $$"""
+            {"format": 1, "dict": "emb", "shard": 0, "shard_count": 1, "version": "100", "base": "100", "mode": "base", "codec": "raw",
+             "dimension": 0, "keys": 1, "index": {"file": "index.bin", "bytes": 4, "xxh128": "00"}, {{values}}}
+            """);
+        File.WriteAllText(dir.Combine("token"), Token + "\n");
+        using var transfer = new StaticFileServer(dir.Combine("transfer"));
+        using var agent = ServerProcess.Start("run", "--roles", "server,agent", "--bind", "127.0.0.1", "--port", "0", "--http-port", "0",
+            "--data-dir", dir.Combine("node"), "--dict", "emb", "--shard", "0", "--transfer", $"http://127.0.0.1:{transfer.Port}", "--token-file", dir.Combine("token"));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+
+        JsonElement reply;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        do
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{agent.HttpPort}/agent/stage")
+            {
+                Content = new StringContent("{\"version\":\"100\",\"base\":\"100\",\"mode\":\"base\"}", System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+            using var response = await http.SendAsync(request);
+            reply = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+            Assert.True(DateTime.UtcNow < deadline, reply.ToString());
+            await Task.Delay(100);
+        }
+        while (reply.GetProperty("state").GetString() == "staging");
+
+        Assert.Equal("failed", reply.GetProperty("state").GetString());
+        Assert.Contains(expected, reply.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(dir.Combine("node", "100_100")));
+        Assert.False(File.Exists(dir.Combine("PWNED")));
+        Assert.False(File.Exists("/tmp/PWNED"));
+        Assert.Empty(Directory.EnumerateFiles(dir.Combine("node"), "PWNED*", SearchOption.AllDirectories));
+    }
+}
