@@ -114,6 +114,21 @@ public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.False(await EngineReady(http, engine.HttpPort));
     }
 
+    /// <summary>issue 11 item 9: when the model cannot be written, the new base is not published
+    /// (the donefile line is the last thing written), so no table waits for a model that never came.</summary>
+    [Fact]
+    public void ATrainerThatCannotWriteItsModelPublishesNothing()
+    {
+        using var dir = new TempDirectory();
+        CubeProcess.Run(dir.Path, "gen-data", "--rows", "2000", "--out", "data.tsv", "--seed", "3").Ok();
+        Directory.CreateDirectory(dir.Combine("train"));
+        File.WriteAllText(dir.Combine("train", "model"), "a file where the model directory should go\n");
+        var r = CubeProcess.Run(dir.Path, "train", "--data", "data.tsv", "--out", "train", "--epochs", "1", "--hidden", "8");
+        Assert.Equal(1, r.ExitCode);
+        Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(dir.Combine("train", "donefile", "base.txt")), "a base was published without its model");
+    }
+
     private static async Task<bool> EngineReady(HttpClient http, int port) =>
         JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/status")).RootElement.GetProperty("engine").GetProperty("ready").GetBoolean();
 }

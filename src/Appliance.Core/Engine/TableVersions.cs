@@ -1,3 +1,4 @@
+using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Engine;

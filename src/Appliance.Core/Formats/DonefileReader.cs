@@ -58,12 +58,35 @@ public static class DonefileReader
     }
 
     /// <summary>Appends one line and flushes it to disk; the producer side of the protocol.</summary>
+    /// <summary>Appends one line (fsynced, with its directory), refusing a line the transfer would
+    /// skip: its id must be newer than every earlier line's (of the same base, in patch.txt).</summary>
     public static void Append(string path, DonefileEntry entry)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        var bytes = System.Text.Encoding.UTF8.GetBytes(entry.ToLine() + "\n");
-        stream.Write(bytes);
-        stream.Flush(flushToDisk: true);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(directory);
+        if (File.Exists(path))
+        {
+            var isPatchFile = !entry.IsBase;
+            foreach (var earlier in Read(path, []))
+            {
+                if ((!isPatchFile || earlier.Key == entry.Key) && VersionId.Compare(entry.Id, earlier.Id) <= 0)
+                {
+                    throw new InputFormatException(path, $"line {earlier.LineNumber}", $"id {earlier.Id} is not older than the new id {entry.Id}: the transfer would skip the new line (it takes only newer ids). A line with a future id blocks every later version: remove it (or roll the clock past it) before exporting");
+                }
+            }
+        }
+
+        var created = !File.Exists(path);
+        using (var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read))
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(entry.ToLine() + "\n");
+            stream.Write(bytes);
+            stream.Flush(flushToDisk: true);
+        }
+
+        if (created)
+        {
+            Native.DirectorySync.Sync(directory);
+        }
     }
 }

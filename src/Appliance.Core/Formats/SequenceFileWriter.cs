@@ -83,7 +83,18 @@ public sealed class SequenceFileWriter : IDisposable
         }
     }
 
-    public void Flush() => _stream.Flush();
+    /// <summary>Writes buffered records through to the disk (fsync for a file).</summary>
+    public void Flush()
+    {
+        if (_stream is FileStream file)
+        {
+            file.Flush(flushToDisk: true);
+        }
+        else
+        {
+            _stream.Flush();
+        }
+    }
 
     public void Dispose()
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Appliance.Core.Formats;
 
 namespace Appliance.Core.Storage;
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Appliance.Core.Formats;
 
 namespace Appliance.Core.Storage;
 

@@ -9,7 +9,8 @@ namespace Appliance.Core.Training;
 /// SequenceFiles of (8-byte little-endian key, dim × float32 little-endian) records under
 /// <c>OUT/&lt;id&gt;/base/</c> or <c>OUT/&lt;id&gt;/patch/</c>, then one donefile line in
 /// <c>OUT/donefile/base.txt</c> or <c>patch.txt</c>. The files are written under a temporary
-/// name and renamed; the donefile line, appended last, is what makes the version exist.
+/// name, fsynced and renamed; the donefile line (<see cref="Publish"/>), appended after the model
+/// and the checkpoint are written, is what makes the version exist.
 /// A base holds every row; a patch holds the rows updated since the last export (their dirty
 /// flags), and names the last base as its key. Exporting clears the dirty flags.
 /// </summary>
@@ -77,6 +78,7 @@ public static class TableExport
             }
 
             Directory.Move(temporary, target);
+            AtomicFile.SyncDirectory(Path.Combine(outDir, idText));
         }
         catch
         {
@@ -86,7 +88,6 @@ public static class TableExport
 
         var entry = new DonefileEntry(idText, patch ? state.BaseId.ToString(System.Globalization.CultureInfo.InvariantCulture) : idText, target);
         var donefile = Path.Combine(outDir, DonefileDirectory, patch ? "patch.txt" : "base.txt");
-        DonefileReader.Append(donefile, entry);
         dirty.Clear();
         state.LastId = id;
         if (!patch)
@@ -96,6 +97,10 @@ public static class TableExport
 
         return new Result(idText, patch, target, rows.Count, parts, donefile, entry);
     }
+
+    /// <summary>Appends the export's donefile line: the last step, after everything the version
+    /// needs (its files, the model trained with it, the checkpoint naming it) is on disk.</summary>
+    public static void Publish(Result export) => DonefileReader.Append(export.Donefile, export.Entry);
 
     /// <summary>The table's values as the server will return them after the builder encodes them
     /// with <paramref name="codec"/> (identity for f32).</summary>

@@ -112,9 +112,11 @@ internal static class TrainCommand
                 $"epoch {epoch}/{epochs}  train log loss {loss:F4}{evaluation}  {seconds:F1} s ({data.Train.Count / seconds:F0} rows/s)"));
         }
 
+        // Order: table files, model, checkpoint, and the donefile line last (each written under a
+        // temporary name, fsynced, renamed): a version is published only when everything that
+        // goes with it is on disk, so a failure part-way publishes nothing.
         var export = TableExport.Write(state, outDir, a.Flag("delta"));
         Console.Out.WriteLine(string.Create(inv, $"table    {(export.IsPatch ? "patch" : "base")} {export.Id}: {export.Rows} rows in {export.Parts} SequenceFile(s) under {export.Directory}"));
-        Console.Out.WriteLine($"donefile {export.Donefile}: {export.Entry.ToLine()}");
 
         var modelDir = Path.Combine(outDir, "model");
         var spec = new ModelSpec
@@ -143,6 +145,8 @@ internal static class TrainCommand
         Core.Formats.AtomicFile.Write(holdoutPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(evalLines.Select(l => l + "\n"))));
         Core.Formats.AtomicFile.Write(Path.Combine(outDir, "holdout.predictions"), System.Text.Encoding.UTF8.GetBytes(string.Concat(served.Scores.Select(s => s.ToString("R", inv) + "\n"))));
         TrainerCheckpoint.Save(state, checkpointPath);
+        TableExport.Publish(export);
+        Console.Out.WriteLine($"donefile {export.Donefile}: {export.Entry.ToLine()}");
         if (evalSamples.Count > 0)
         {
             Console.Out.WriteLine(string.Create(inv, $"held-out {holdoutPath}: {evalSamples.Count} rows, AUC {served.Auc:F4}{(evalSamples == data.HeldOut ? bestText : string.Empty)} with the {ValueCodecs.Name(codec)} values as served; this model's predictions in holdout.predictions"));

@@ -16,7 +16,7 @@ public sealed partial class NamespaceDependencyTests
         ["Buffers"] = [],
         ["Native"] = [],
         ["Diagnostics"] = [],
-        ["Formats"] = ["Buffers"],
+        ["Formats"] = ["Buffers", "Native"],
         ["Hosting"] = ["Diagnostics", "Formats"],
         ["Storage"] = ["Formats", "Native", "Buffers", "Diagnostics"],
         ["Net"] = ["Buffers", "Diagnostics"],

@@ -49,4 +49,23 @@ public sealed class DonefileTests
         Assert.Empty(errors);
         Assert.Equal(["/a", "/b \"quoted\""], entries.Select(e => e.Input));
     }
+
+    /// <summary>issue 11 item 6: a line the transfer would skip (an id not newer than an earlier
+    /// line's) is refused when written, naming the line that blocks it.</summary>
+    [Fact]
+    public void AppendRefusesALineTheTransferWouldSkip()
+    {
+        using var dir = new TempDirectory();
+        var bases = dir.Combine("donefile", "base.txt");
+        DonefileReader.Append(bases, new DonefileEntry("4000000000", "4000000000", "/future"));
+        var e = Assert.Throws<InputFormatException>(() => DonefileReader.Append(bases, new DonefileEntry("1700000000", "1700000000", "/now")));
+        Assert.Contains("line 1: id 4000000000 is not older than the new id 1700000000", e.Message, StringComparison.Ordinal);
+        Assert.Single(File.ReadAllLines(bases));
+
+        var patches = dir.Combine("donefile", "patch.txt");
+        DonefileReader.Append(patches, new DonefileEntry("4000000001", "4000000000", "/p"));
+        DonefileReader.Append(patches, new DonefileEntry("1700000001", "1700000000", "/q")); // another base's patches do not block
+        Assert.Throws<InputFormatException>(() => DonefileReader.Append(patches, new DonefileEntry("1700000001", "1700000000", "/again")));
+        Assert.Equal(2, File.ReadAllLines(patches).Length);
+    }
 }

@@ -133,6 +133,8 @@ public sealed class TrainerTests
 
         Assert.Throws<InvalidOperationException>(() => TableExport.Write(state, dir.Path, patch: true));
         var baseExport = TableExport.Write(state, dir.Path, patch: false);
+        Assert.False(File.Exists(dir.Combine("donefile", "base.txt"))); // published only by Publish, last
+        TableExport.Publish(baseExport);
         Assert.Equal(4, baseExport.Rows);
         Assert.All(state.Table.Dirty.ToArray(), d => Assert.Equal(0, d));
 
@@ -140,6 +142,7 @@ public sealed class TrainerTests
         state.Table.GetOrAdd(9);
         state.Table.Dirty[state.Table.Find(9)] = 1;
         var patch = TableExport.Write(state, dir.Path, patch: true);
+        TableExport.Publish(patch);
 
         Assert.Equal(baseExport.Id, patch.Entry.Key);
         Assert.True(ulong.Parse(patch.Id, System.Globalization.CultureInfo.InvariantCulture) > ulong.Parse(baseExport.Id, System.Globalization.CultureInfo.InvariantCulture));

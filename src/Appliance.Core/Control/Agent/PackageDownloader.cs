@@ -1,6 +1,7 @@
 using System.IO.Hashing;
 using System.Net.Http.Headers;
 using System.Net;
+using Appliance.Core.Formats;
 using Appliance.Core.Hosting;
 using Appliance.Core.Storage;
 

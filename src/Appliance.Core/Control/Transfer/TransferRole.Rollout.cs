@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Appliance.Core.Client;
 using Appliance.Core.Control.Agent;
 using Appliance.Core.Diagnostics;
+using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Control.Transfer;

@@ -1,4 +1,4 @@
-namespace Appliance.Core.Storage;
+namespace Appliance.Core.Formats;
 
 /// <summary>Version ids are strings of digits (usually unix seconds), compared as numbers.</summary>
 public static class VersionId
