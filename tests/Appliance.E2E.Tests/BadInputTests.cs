@@ -16,6 +16,7 @@ public sealed class BadInputTests : IDisposable
         File.WriteAllText(_dir.Combine("token"), "0123456789abcdef0123\n");
         File.WriteAllText(_dir.Combine("not-a-seqfile"), "hello\n");
         Directory.CreateDirectory(_dir.Combine("empty"));
+        Core.Engine.ModelPackage.Write(_dir.Combine("model"), Core.Engine.DenseNetwork.Random(seed: 1, hidden: 4, hiddenLayers: 1), new Core.Engine.ModelSpec { Dict = "other" }, "1");
     }
 
     public static TheoryData<int, string[]> Cases => new()
@@ -33,6 +34,7 @@ public sealed class BadInputTests : IDisposable
         { 1, ["features", "{dir}/missing"] },
         { 2, ["run", "--roles", "server", "--data-dir", "{dir}/empty", "--dict", "emb", "--port", "http"] },
         { 2, ["nonsense"] },
+        { 2, ["run", "--check", "--roles", "engine", "--model", "{dir}/model", "--conf", "{dir}/cc.json"] },
     };
 
     [Theory]

@@ -14,6 +14,9 @@ internal static partial class HostLog
     [LoggerMessage(3, LogLevel.Information, "stopped")]
     public static partial void Stopped(ILogger logger);
 
+    [LoggerMessage(5, LogLevel.Error, "request failed, answered 500: {Message} ({Suppressed} identical failure(s) since the last one logged)")]
+    public static partial void RequestFailed(ILogger logger, string message, long suppressed, Exception exception);
+
     [LoggerMessage(4, LogLevel.Warning, "refused {Method} {Path} from {Remote}: missing or wrong bearer token")]
     public static partial void Unauthorized(ILogger logger, string method, string path, string remote);
 }

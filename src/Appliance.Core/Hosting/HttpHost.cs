@@ -34,12 +34,15 @@ internal static class HttpHost
         builder.Services.AddHttpClient("cube", c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         var app = builder.Build();
+        var errors = new HttpErrors(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("cube.http"));
+        app.Use(errors.InvokeAsync);
         var started = DateTimeOffset.UtcNow;
         app.MapGet("/status", (HttpContext context) => WriteStatus(context, roles, started));
         app.MapGet("/metrics", (HttpContext context) =>
         {
             var metrics = new MetricsWriter();
             metrics.Gauge("cube_uptime_seconds", "Seconds since the process started.", Math.Round((DateTimeOffset.UtcNow - started).TotalSeconds, 3));
+            metrics.Counter("cube_http_errors_total", "HTTP requests that failed inside the process (answered 500 with a JSON error).", errors.Count);
             foreach (var role in roles)
             {
                 role.WriteMetrics(metrics);

@@ -168,6 +168,12 @@ public static class TableBuilder
             throw new InvalidOperationException($"base {o.Base} has {baseVersion.Info.ShardCount} shards; this delta asks for {o.Shards}");
         }
 
+        if (baseVersion.Info.Codec != ValueCodecs.Name(o.Codec))
+        {
+            // A view stacks a delta on its base: rows of one codec decoded with another's would be garbage.
+            throw new InvalidOperationException($"base {o.Base} was built with value codec {baseVersion.Info.Codec}; this delta asks for {ValueCodecs.Name(o.Codec)} (give --value-codec {baseVersion.Info.Codec})");
+        }
+
         var patches = all.Where(v => v.Info.Mode == VersionMode.Delta && v.Info.Base == o.Base).Select(v => v.Info.Version).ToList();
         if (patches.Count > 0 && VersionId.Compare(patches[^1], o.Version) >= 0)
         {

@@ -23,6 +23,15 @@ internal static class EngineOptionsReader
             throw new UsageException("the engine needs --local (with --data-dir) or --conf cube.conf");
         }
 
+        if (origin == EmbeddingOrigin.Cluster)
+        {
+            var dicts = Core.Client.CubeConfReader.Read(a.Require("conf"));
+            if (!dicts.Any(d => d.DictName == dict))
+            {
+                throw new UsageException($"option --conf: {a.Require("conf")} has no dict '{dict}' (the dict model.json names); it has {string.Join(", ", dicts.Select(d => d.DictName))}");
+            }
+        }
+
         var dataDir = origin == EmbeddingOrigin.LocalDirectory ? Path.GetFullPath(a.Require("data-dir")) : null;
         if (dataDir is not null && PackageCatalog.ResolveNewest(dataDir, dict) is null)
         {

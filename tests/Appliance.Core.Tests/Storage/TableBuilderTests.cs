@@ -173,4 +173,16 @@ public sealed class TableBuilderTests
         Assert.Contains("already exists", e.Message);
         Assert.Throws<ArgumentException>(() => TestTables.Build(dir.Combine("in"), dir.Combine("out"), "9", baseId: "10"));
     }
+
+    /// <summary>issue 11 item 2: a delta is stacked on its base, so it must use the base's codec.</summary>
+    [Fact]
+    public void ADeltaWithAnotherCodecThanItsBaseIsRefused()
+    {
+        using var dir = new TempDirectory();
+        TestTables.WriteSequenceFile(dir.Combine("in", "a"), [(1, new byte[8]), (2, new byte[8])]);
+        TestTables.Build(dir.Combine("in"), dir.Combine("out"), "10", codec: ValueCodec.F16);
+        var e = Assert.Throws<InvalidOperationException>(() => TestTables.Build(dir.Combine("in"), dir.Combine("out"), "11", baseId: "10", codec: ValueCodec.F32));
+        Assert.Contains("base 10 was built with value codec f16; this delta asks for f32", e.Message, StringComparison.Ordinal);
+        TestTables.Build(dir.Combine("in"), dir.Combine("out"), "11", baseId: "10", codec: ValueCodec.F16);
+    }
 }

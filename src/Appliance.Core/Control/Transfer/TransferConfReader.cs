@@ -184,6 +184,10 @@ public static class TransferConfReader
         var agentList = Grid(agents, "agent", shards, copies, path, parts: 2);
         var cubeList = agents.Keys.Any(k => k.StartsWith("cube", StringComparison.Ordinal)) ? Grid(agents, "cube", shards, copies, path, parts: 3) : [];
         var donefile = Local(Req("donefile_address"));
+        if (donefile.Contains("://", StringComparison.Ordinal) && !(Uri.TryCreate(donefile, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"))
+        {
+            throw new InputFormatException(path, d["donefile_address"].Where, $"donefile_address '{donefile}' is not an http(s) URL or a directory");
+        }
         var codecText = Opt("value_codec") ?? "raw";
         if (!ValueCodecs.TryParse(codecText, out var codec))
         {

@@ -49,7 +49,8 @@ public sealed partial class TransferRole
 
                 version.Set(VersionStatus.Finished);
                 version.FinishTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-                version.TotalSeconds = version.FinishTime - version.CreateTime;
+                // The steps' own clocks: unix seconds would round a quarter-second rollout to 0.
+                version.TotalSeconds = Math.Round(version.BuildSeconds + version.StageSeconds + version.ActivateSeconds, 3);
                 State.Current = version.Label;
                 SaveLocked();
             }

@@ -77,6 +77,7 @@ public sealed class TransferConfReaderTests
 
     [Theory]
     [InlineData("[default]\nflavour: x\n", "line 2: unknown key 'flavour' in [default]")]
+    [InlineData("[default]\ndict_name: d\ndonefile_address: http://[bad\noutput_address: b\ntmp_address: c\nshard_num: 1\ncopy_num: 1\n[cube_agent]\nagent0_0: h:1\n", "line 3: donefile_address 'http://[bad' is not an http(s) URL")]
     [InlineData("[default]\ndict_name: d\ndonefile_address: a\noutput_address: b\ntmp_address: c\nshard_num: 1\ncopy_num: 1\n[cube_agent]\nagent0_0: a b/c:80\n", "line 9: agent0_0: 'a b/c:80' is not ip:port")]
     [InlineData("[default]\ndict_name x\n", "line 2: expected 'key: value'")]
     [InlineData("dict_name: x\n", "line 1: key outside a [section]")]

@@ -1,0 +1,65 @@
+using System.Text.Json;
+using Appliance.Core.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Core.Hosting;
+
+/// <summary>
+/// The last guard of the HTTP port: an exception no route handled becomes HTTP 500 with a JSON
+/// body <c>{"error": "..."}</c> (never an empty 500), is counted for /metrics, and is logged at
+/// most once per 10 s per message with the number of repeats, so a request loop that fails
+/// the same way cannot flood the log with stack traces.
+/// </summary>
+internal sealed class HttpErrors(ILogger logger)
+{
+    private readonly object _lock = new();
+    private long _errors;
+    private string? _lastMessage;
+    private long _lastLogged;
+    private long _suppressed;
+
+    public long Count => Interlocked.Read(ref _errors);
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _errors);
+            Log(context, e);
+            if (context.Response.HasStarted)
+            {
+                throw; // too late for a status: the connection is reset, the client sees the failure
+            }
+
+            context.Response.Clear();
+            context.Response.StatusCode = 500;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync($"{{\"error\": \"{JsonEncodedText.Encode($"internal error: {e.GetType().Name}: {e.Message}")}\"}}").ConfigureAwait(false);
+        }
+    }
+
+    private void Log(HttpContext context, Exception e)
+    {
+        var message = $"{context.Request.Method} {context.Request.Path}: {e.GetType().Name}: {e.Message}";
+        long suppressed;
+        lock (_lock)
+        {
+            var now = Environment.TickCount64;
+            if (message == _lastMessage && now - _lastLogged < 10_000)
+            {
+                _suppressed++;
+                return;
+            }
+
+            suppressed = _suppressed;
+            (_lastMessage, _lastLogged, _suppressed) = (message, now, 0);
+        }
+
+        HostLog.RequestFailed(logger, message, suppressed, e);
+    }
+}
