@@ -157,6 +157,20 @@ public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.True(serve.Output.Split('\n').Count(l => l.Contains("request failed", StringComparison.Ordinal)) <= 1, serve.Output);
     }
 
+    /// <summary>issue 11 item 2: a delta keeps the value codec its base was exported for.</summary>
+    [Fact]
+    public void ADeltaTrainingRunKeepsTheBasesValueCodec()
+    {
+        using var dir = new TempDirectory();
+        CubeProcess.Run(dir.Path, "gen-data", "--rows", "2000", "--out", "data.tsv", "--seed", "4").Ok();
+        CubeProcess.Run(dir.Path, "train", "--data", "data.tsv", "--out", "train", "--epochs", "1", "--hidden", "8", "--value-codec", "f16").Ok();
+        CubeProcess.Run(dir.Path, "train", "--data", "data.tsv", "--out", "train", "--epochs", "1", "--delta").Ok();
+        Assert.Contains("\"value_codec\": \"f16\"", File.ReadAllText(dir.Combine("train", "model", "model.json")), StringComparison.Ordinal);
+        var changed = CubeProcess.Run(dir.Path, "train", "--data", "data.tsv", "--out", "train", "--epochs", "1", "--delta", "--value-codec", "f32");
+        Assert.Equal(2, changed.ExitCode);
+        Assert.Contains("was exported for f16", changed.Stderr, StringComparison.Ordinal);
+    }
+
     private static async Task<bool> EngineReady(HttpClient http, int port) =>
         JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/status")).RootElement.GetProperty("engine").GetProperty("ready").GetBoolean();
 }

@@ -84,6 +84,19 @@ internal static class TrainCommand
             }
 
             hash = state.Hash;
+
+            // The value codec goes with the exported table and model: a delta keeps the one the
+            // last export was made for (model.json), instead of silently falling back to f32.
+            var previousSpec = Path.Combine(outDir, "model", ModelPackage.SpecFile);
+            if (File.Exists(previousSpec) && ValueCodecs.TryParse(ModelPackage.ReadSpec(Path.GetDirectoryName(previousSpec)!).ValueCodec, out var previous))
+            {
+                if (a.Has("value-codec") && codec != previous)
+                {
+                    throw new UsageException($"option --value-codec: {outDir} was exported for {ValueCodecs.Name(previous)}; a resumed run keeps it (train a new base into another --out to change it)");
+                }
+
+                codec = previous;
+            }
         }
         else
         {
