@@ -171,6 +171,38 @@ public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.Contains("was exported for f16", changed.Stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>issue 11 items 11 and 13: --check refuses a table whose rows cannot be the model's
+    /// embeddings, and an engine without libonnxruntime.so beside the binary says so in one line.</summary>
+    [Fact]
+    public void CheckRefusesATableOfAnotherWidthAndNamesAMissingOnnxRuntime()
+    {
+        using var dir = new TempDirectory();
+        CubeProcess.Run(dir.Path, "kv", "gen", "--keys", "500", "--out", "table.txt", "--dim", "10").Ok();
+        CubeProcess.Run(dir.Path, "build", "--input", "table.txt", "--input-format", "text", "--output", "out", "--dict", "emb", "--shards", "1", "--version", "7", "--value-codec", "f32").Ok();
+        ModelPackage.Write(dir.Combine("model8"), DenseNetwork.Random(seed: 8, embeddingDim: 8, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "emb", EmbeddingDim = 8 }, "1");
+        var wrong = CubeProcess.Run(dir.Path, "run", "--check", "--roles", "engine", "--model", "model8", "--local", "--data-dir", "out");
+        Assert.Equal(2, wrong.ExitCode);
+        Assert.Contains("holds 10 floats per row (f32); model.json says embedding_dim 8", wrong.Stderr, StringComparison.Ordinal);
+
+        ModelPackage.Write(dir.Combine("model10"), DenseNetwork.Random(seed: 9, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "emb" }, "1");
+        Directory.CreateDirectory(dir.Combine("bin"));
+        File.Copy(CubeProcess.BinaryPath, dir.Combine("bin", "cube"));
+        var info = new System.Diagnostics.ProcessStartInfo(dir.Combine("bin", "cube")) { WorkingDirectory = dir.Path, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "run", "--check", "--roles", "engine", "--model", "model10", "--local", "--data-dir", "out" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEnd();
+        process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(30_000));
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("libonnxruntime.so", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
     private static async Task<bool> EngineReady(HttpClient http, int port) =>
         JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/status")).RootElement.GetProperty("engine").GetProperty("ready").GetBoolean();
 }

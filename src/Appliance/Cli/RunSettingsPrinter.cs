@@ -26,8 +26,10 @@ internal static class RunSettingsPrinter
 
         if (options.Engine is { } engine)
         {
+            var packages = engine.Models.Select(m => (m, Validate(m.Directory))).ToList();
+            CheckTableFits(engine, packages.Select(p => p.Item2.Spec));
             w.WriteLine("roles          engine");
-            w.WriteLine($"models         {string.Join(", ", engine.Models.Select(m => $"{m.Directory} ({Validate(m.Directory).Timestamp}) weight {m.Weight}"))}");
+            w.WriteLine($"models         {string.Join(", ", packages.Select(p => $"{p.m.Directory} ({p.Item2.Timestamp}) weight {p.m.Weight}"))}");
             w.WriteLine($"embeddings     {Describe(engine)}");
             w.WriteLine($"http-port      {options.Host.HttpPort}");
             w.WriteLine("configuration is valid");
@@ -129,6 +131,25 @@ internal static class RunSettingsPrinter
         var serving = PackageCatalog.ResolveNewest(engine.DataDir!, engine.Dict)!.Value;
         var label = serving.Deltas.Count == 0 ? serving.Base.Info.Version : $"{serving.Base.Info.Version}_{serving.Deltas[^1].Info.Version}";
         return $"local {engine.DataDir} ({serving.Base.Info.ShardCount} shards, version {label})";
+    }
+
+    /// <summary>A local table whose rows cannot be the models' embeddings (version.json's dimension)
+    /// is refused now, not on the first request.</summary>
+    private static void CheckTableFits(EngineOptions engine, IEnumerable<ModelSpec> specs)
+    {
+        if (engine.Origin != EmbeddingOrigin.LocalDirectory || PackageCatalog.ResolveNewest(engine.DataDir!, engine.Dict) is not { } serving)
+        {
+            return;
+        }
+
+        var info = serving.Base.Info;
+        foreach (var spec in specs)
+        {
+            if (info.Dimension > 0 && info.Codec != "raw" && info.Dimension != spec.EmbeddingDim)
+            {
+                throw new UsageException($"--data-dir {engine.DataDir}: version {info.Version} of dict '{info.Dict}' holds {info.Dimension} floats per row ({info.Codec}); model.json says embedding_dim {spec.EmbeddingDim}");
+            }
+        }
     }
 
     /// <summary>Loads a model package once (its spec against its graph) and releases it.</summary>
