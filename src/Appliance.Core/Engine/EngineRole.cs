@@ -31,8 +31,7 @@ public sealed class EngineRole : IRole
     private long _requests;
     private long _notReady;
     private long _mismatches;
-    private string? _lastMismatch;
-    private long _lastMismatchLogged;
+    private readonly RepeatLimiter _mismatchLog = new(TimeSpan.FromSeconds(10));
     private string? _lastProbeError;
     private long _samples;
 
@@ -249,25 +248,6 @@ public sealed class EngineRole : IRole
         return _variants[^1];
     }
 
-    /// <summary>Logs an error that repeats per request at most once per 10 s (with how many were not logged).</summary>
-    private void RepeatedError(string message)
-    {
-        var now = Environment.TickCount64;
-        var last = Interlocked.Read(ref _lastMismatchLogged);
-        if (message == _lastMismatch && now - last < 10_000)
-        {
-            return;
-        }
-
-        if (Interlocked.CompareExchange(ref _lastMismatchLogged, now, last) == last)
-        {
-            _lastMismatch = message;
-            ControlLog.ModelRefused(_logger, "(table)", $"{message} ({Interlocked.Read(ref _mismatches)} refused so far)");
-        }
-    }
-
-    private static string ErrorJson(string message) => $"{{\"error\": \"{JsonEncodedText.Encode(message)}\"}}";
-
     private async Task PredictAsync(HttpContext context)
     {
         PredictRequest? request;
@@ -305,12 +285,15 @@ public sealed class EngineRole : IRole
             if (e is TableMismatchException)
             {
                 Interlocked.Increment(ref _mismatches);
-                RepeatedError(e.Message);
+                if (_mismatchLog.ShouldLog(e.Message, out var heldBack))
+                {
+                    ControlLog.ModelRefused(_logger, "(table)", $"{e.Message} ({heldBack} identical refusal(s) since the last one logged)");
+                }
             }
 
             context.Response.StatusCode = 503;
             context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync(ErrorJson(e.Message)).ConfigureAwait(false);
+            await context.Response.WriteAsync(JsonError.Body(e.Message)).ConfigureAwait(false);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Appliance.Core.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -13,11 +12,8 @@ namespace Appliance.Core.Hosting;
 /// </summary>
 internal sealed class HttpErrors(ILogger logger)
 {
-    private readonly object _lock = new();
+    private readonly RepeatLimiter _repeats = new(TimeSpan.FromSeconds(10));
     private long _errors;
-    private string? _lastMessage;
-    private long _lastLogged;
-    private long _suppressed;
 
     public long Count => Interlocked.Read(ref _errors);
 
@@ -39,27 +35,16 @@ internal sealed class HttpErrors(ILogger logger)
             context.Response.Clear();
             context.Response.StatusCode = 500;
             context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync($"{{\"error\": \"{JsonEncodedText.Encode($"internal error: {e.GetType().Name}: {e.Message}")}\"}}").ConfigureAwait(false);
+            await context.Response.WriteAsync(JsonError.Body($"internal error: {e.GetType().Name}: {e.Message}")).ConfigureAwait(false);
         }
     }
 
     private void Log(HttpContext context, Exception e)
     {
         var message = $"{context.Request.Method} {context.Request.Path}: {e.GetType().Name}: {e.Message}";
-        long suppressed;
-        lock (_lock)
+        if (_repeats.ShouldLog(message, out var heldBack))
         {
-            var now = Environment.TickCount64;
-            if (message == _lastMessage && now - _lastLogged < 10_000)
-            {
-                _suppressed++;
-                return;
-            }
-
-            suppressed = _suppressed;
-            (_lastMessage, _lastLogged, _suppressed) = (message, now, 0);
+            HostLog.RequestFailed(logger, message, heldBack, e);
         }
-
-        HostLog.RequestFailed(logger, message, suppressed, e);
     }
 }
