@@ -24,6 +24,7 @@ internal static class Program
           gen-data    labelled Criteo-format rows from a hidden click model (best AUC known)
           train       train the CTR-DNN; export the table (SequenceFile + donefile) and the model package
           demo        the whole pipeline on this machine: data, training, serving, prediction
+          transfer    operator control of a rollout: rollback, pin, unpin, abandon, poll
           version     print the version
         """;
 
@@ -55,6 +56,7 @@ internal static class Program
                 "gen-data" => GenDataCommand.Run(rest),
                 "train" => TrainCommand.Run(rest),
                 "demo" => DemoCommand.Run(rest),
+                "transfer" => TransferCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

@@ -54,7 +54,7 @@ public sealed class ControlPlane : IDisposable
     public ServerProcess Transfer { get; private set; }
 
     /// <summary>What every key must answer once the newest published version is active.</summary>
-    public Dictionary<ulong, byte[]> Expected { get; private set; } = [];
+    public Dictionary<ulong, byte[]> Expected { get; set; } = [];
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 
@@ -104,8 +104,8 @@ public sealed class ControlPlane : IDisposable
 
     /// <summary>Writes a table version (random values for <paramref name="keys"/>) as SequenceFiles,
     /// updates <see cref="Expected"/>, and appends the donefile line. A patch's keys are added to
-    /// or replace the current ones; a base replaces everything.</summary>
-    public void Publish(string id, IEnumerable<ulong> keys, string? patchOf = null, int seed = 0, string? inputAs = null)
+    /// or replace the current ones; a base replaces everything. Returns the rows written.</summary>
+    public Dictionary<ulong, byte[]> Publish(string id, IEnumerable<ulong> keys, string? patchOf = null, int seed = 0, string? inputAs = null)
     {
         var random = new Random(seed == 0 ? int.Parse(id, CultureInfo.InvariantCulture) : seed);
         var rows = keys.Select(k =>
@@ -133,6 +133,7 @@ public sealed class ControlPlane : IDisposable
         PendingExpected = next;
         var line = new DonefileEntry(id, patchOf ?? id, inputAs ?? input).ToLine() + "\n";
         File.AppendAllText(Directory.Combine("done", patchOf is null ? "base.txt" : "patch.txt"), line);
+        return rows.ToDictionary(r => r.k, r => r.v);
     }
 
     public Dictionary<ulong, byte[]> PendingExpected { get; private set; } = [];
@@ -174,6 +175,12 @@ public sealed class ControlPlane : IDisposable
 
         throw new TimeoutException($"{label} not active in time\n{Transfer.Output}");
     }
+
+    /// <summary>Runs <c>cube transfer COMMAND [VERSION]</c> against this plane's transfer.</summary>
+    internal CubeProcess.Result Operator(string command, string? version = null) =>
+        CubeProcess.Run(Directory.Path, [.. new[] { "transfer", command }.Concat(version is null ? [] : [version]), "--transfer", $"http://127.0.0.1:{TransferPort}", "--token-file", Directory.Combine("token")]);
+
+    public JsonElement History() => Get($"http://127.0.0.1:{TransferPort}/dict/deploy/history").GetProperty("data");
 
     public JsonElement TransferStatus() => Get($"http://127.0.0.1:{TransferPort}/status").GetProperty("transfer");
 

@@ -64,9 +64,10 @@ public sealed class RolloutTests
         Assert.True(failed == 0, $"{failed} keys failed; first: {firstError}");
         Assert.True(lookups > 50, $"only {lookups} batches ran during the rollouts");
 
-        // The old lineage was retired on the agents; the original query endpoints report it all.
+        // The previous lineage stays on the agents (retain_lineages 2: a rollback across the base
+        // finds it; OperatorControlTests retires it with 1); the original query endpoints report it all.
         var agent = plane.AgentStatus(0, 0);
-        Assert.Equal(["200_200"], agent.GetProperty("staged").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["100_100", "100_101", "100_102", "200_200"], agent.GetProperty("staged").EnumerateArray().Select(e => e.GetString()));
         var history = plane.Get($"http://127.0.0.1:{plane.TransferPort}/dict/deploy/history");
         Assert.Equal("0", history.GetProperty("success").GetString());
         Assert.Equal(["superseded", "superseded", "superseded", "active"], history.GetProperty("data").EnumerateArray().Select(v => v.GetProperty("status_str").GetString()));

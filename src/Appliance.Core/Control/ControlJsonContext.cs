@@ -16,6 +16,8 @@ namespace Appliance.Core.Control;
 [JsonSerializable(typeof(Envelope<List<VersionRecord>>))]
 [JsonSerializable(typeof(Envelope<string>))]
 [JsonSerializable(typeof(TransferStatus))]
+[JsonSerializable(typeof(Envelope<TransferStatus>))]
+[JsonSerializable(typeof(OperatorRequest))]
 public sealed partial class ControlJsonContext : JsonSerializerContext
 {
 }

@@ -115,7 +115,7 @@ internal static class RunOptionsReader
         Token = token,
     };
 
-    private static Uri TransferUrl(string text) =>
+    internal static Uri TransferUrl(string text) =>
         Uri.TryCreate(text.EndsWith('/') ? text : text + "/", UriKind.Absolute, out var transfer) && transfer.Scheme is "http" or "https"
             ? transfer
             : throw new UsageException($"option --transfer: '{text}' is not an http(s) URL");

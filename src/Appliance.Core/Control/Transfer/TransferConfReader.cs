@@ -20,7 +20,7 @@ public static class TransferConfReader
         "dict_name", "mode", "download_mode", "wget_port", "buildtool_local", "donefile_address", "output_address",
         "tmp_address", "shard_num", "copy_num", "deploy_path", "transfer_address", "token_file", "poll_seconds",
         "down_policy", "max_attempts", "parallelism", "stage_timeout_seconds", "serve_bytes_per_second", "value_codec",
-        "storage_place",
+        "storage_place", "retain_lineages",
     ];
 
     /// <summary>Keys the original transfer (its code or its deployment guide) reads that this one
@@ -213,6 +213,7 @@ public static class TransferConfReader
             StageTimeoutSeconds = Int("stage_timeout_seconds", 1800, 1, 86400 * 7),
             ServeBytesPerSecond = Int("serve_bytes_per_second", 0, 0, int.MaxValue),
             ValueCodec = codec,
+            RetainLineages = Int("retain_lineages", 2, 1, 100),
             Ignored = Informational.Where(d.ContainsKey).ToDictionary(k => k, k => d[k].Value),
         };
     }

@@ -39,7 +39,7 @@ public static partial class TransferEndpoints
             CurrentVersionInfo = CurrentLineage(s),
         }, ControlJsonContext.Default.EnvelopeDictInfo));
         app.MapGet("/instance/status", () => Query(transfer, s =>
-            (s.History.LastOrDefault(v => v.Status is not (VersionStatus.Superseded or VersionStatus.Failed)) ?? s.History.LastOrDefault())?.Instances ?? [],
+            (s.History.LastOrDefault(v => v.Status is not (VersionStatus.Superseded or VersionStatus.Failed or VersionStatus.RolledBack or VersionStatus.Abandoned)) ?? s.History.LastOrDefault())?.Instances ?? [],
             ControlJsonContext.Default.EnvelopeListInstanceRecord));
         app.MapGet("/dict/deploy/history", () => Query(transfer, s => s.History.ToList(), ControlJsonContext.Default.EnvelopeListVersionRecord));
         // Commands and package files need the bearer token: one filter per route group.
@@ -52,9 +52,62 @@ public static partial class TransferEndpoints
             transfer.Wake();
             return Results.Json(new Envelope<string>("0", "query ok", "polling"), ControlJsonContext.Default.EnvelopeString);
         });
+        commands.MapPost("/rollback", (HttpContext context) => Operate(context, transfer, OperatorAction.Rollback));
+        commands.MapPost("/pin", (HttpContext context) => Operate(context, transfer, OperatorAction.Pin));
+        commands.MapPost("/unpin", (HttpContext context) => Operate(context, transfer, OperatorAction.Unpin));
+        commands.MapPost("/abandon", (HttpContext context) => Operate(context, transfer, OperatorAction.Abandon));
         var packages = app.MapGroup("/packages").RequireBearerToken(transfer.Token, () => Results.StatusCode(401), logger);
         packages.MapGet("/{version}/{shard}/{file}", (HttpContext context, string version, string shard, string file) => ServePackageFile(context, transfer, version, shard, file));
     }
+
+    /// <summary>An operator command: optional JSON body {"version": "&lt;base&gt;_&lt;version&gt;"}
+    /// (at most 4 KiB); the answer is the original envelope around the transfer's status, with the
+    /// HTTP status of the outcome (200 done, 202 queued, 400 bad request, 404 unknown version,
+    /// 409 refused in this state).</summary>
+    private static async Task Operate(HttpContext context, TransferRole transfer, OperatorAction action)
+    {
+        const int MaxBody = 4096;
+        string? version = null;
+        if (context.Request.ContentLength is > MaxBody)
+        {
+            await Outcome(transfer, new OperatorResult(413, $"the body is over {MaxBody} bytes")).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        // Read at most one byte past the limit: a chunked body cannot make us buffer more.
+        var buffer = new byte[MaxBody + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > MaxBody)
+        {
+            await Outcome(transfer, new OperatorResult(413, $"the body is over {MaxBody} bytes")).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        if (length > 0)
+        {
+            try
+            {
+                version = JsonSerializer.Deserialize(buffer.AsSpan(0, length), ControlJsonContext.Default.OperatorRequest)?.Version;
+            }
+            catch (JsonException e)
+            {
+                await Outcome(transfer, new OperatorResult(400, $"the body is not {{\"version\": \"<base>_<version>\"}}: {e.Message}")).ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        var result = await transfer.ExecuteAsync(action, version, TimeSpan.FromSeconds(30), context.RequestAborted).ConfigureAwait(false);
+        await Outcome(transfer, result).ExecuteAsync(context).ConfigureAwait(false);
+    }
+
+    private static IResult Outcome(TransferRole transfer, OperatorResult result) =>
+        Results.Json(new Envelope<TransferStatus>(result.Ok ? "0" : "255", result.Message, transfer.GetStatus()), ControlJsonContext.Default.EnvelopeTransferStatus, statusCode: result.HttpStatus);
 
     /// <summary>Answers from the last published snapshot of the state (never the records the
     /// rollout is changing).</summary>

@@ -94,13 +94,26 @@ public sealed class VersionRecord
 
     public List<InstanceRecord> Instances { get; set; } = [];
 
+    /// <summary>Operator actions that concerned this version (rollback, pin, unpin, abandon), oldest
+    /// first; absent until there is one, so the original's fields stay as they were.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public List<OperatorRecord>? Operations { get; set; }
+
     public string Label => $"{Depend}_{Version}";
 
     public bool IsBase => Mode == VersionMode.Base;
 
-    /// <summary>Finished, superseded or failed: nothing more will happen to it by itself.</summary>
+    /// <summary>Finished, superseded, rolled back, abandoned or failed: nothing more will happen to
+    /// it by itself.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsSettled => Status is VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.Failed;
+    public bool IsSettled => Status is VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.RolledBack or VersionStatus.Abandoned or VersionStatus.Failed;
+
+    /// <summary>Reached every shard at some time (it may be served again by a rollback).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool WasActive => Status is VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.RolledBack;
+
+    public void Record(string action, string detail) =>
+        (Operations ??= []).Add(new OperatorRecord { Time = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), Action = action, Detail = detail });
 
     public void Set(VersionStatus status, string? error = null)
     {
@@ -117,6 +130,11 @@ public sealed class TransferState
     public string? Current { get; set; }
 
     public List<VersionRecord> History { get; set; } = [];
+
+    /// <summary>Set by an operator's pin (or rollback): the label that was live then. While set,
+    /// the transfer activates nothing new; replicas behind still catch up to the live version.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Pinned { get; set; }
 
     /// <summary>Donefile problems already reported ("file:line"), so each is logged once.</summary>
     public List<string> Reported { get; set; } = [];
@@ -170,4 +188,25 @@ public sealed record TransferStatus
     public required long Polls { get; init; }
 
     public string? LastError { get; init; }
+
+    /// <summary>The label the dict is pinned at (nothing new is activated), or null.</summary>
+    public string? Pinned { get; init; }
+}
+
+/// <summary>One operator action in the deploy history.</summary>
+public sealed class OperatorRecord
+{
+    public long Time { get; set; }
+
+    /// <summary>rollback, rolled_back, pin, unpin or abandon.</summary>
+    public string Action { get; set; } = string.Empty;
+
+    public string Detail { get; set; } = string.Empty;
+}
+
+/// <summary>The body of POST /transfer/rollback and /transfer/abandon: the version as
+/// &lt;base&gt;_&lt;version&gt; (rollback: optional, the previous version by default).</summary>
+public sealed record OperatorRequest
+{
+    public string? Version { get; init; }
 }

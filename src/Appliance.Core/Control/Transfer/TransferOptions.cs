@@ -59,6 +59,10 @@ public sealed record TransferOptions
     /// what the engine's model.json names.</summary>
     public Storage.ValueCodec ValueCodec { get; init; } = Storage.ValueCodec.Raw;
 
+    /// <summary>Lineages (a base and its patches) the agents keep after a new base is active: the
+    /// current one and the ones before it, so an operator can roll back across a base.</summary>
+    public int RetainLineages { get; init; } = 2;
+
     public IReadOnlyDictionary<string, string> Ignored { get; init; } = new Dictionary<string, string>();
 
     public int InstanceCount => ShardNum * CopyNum;

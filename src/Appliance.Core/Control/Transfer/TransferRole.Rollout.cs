@@ -10,8 +10,12 @@ namespace Appliance.Core.Control.Transfer;
 /// <summary>The rollout of one version: build → stage everywhere → activate everywhere → retire.</summary>
 public sealed partial class TransferRole
 {
-    private async Task DeployAsync(VersionRecord version, CancellationToken token)
+    private async Task DeployAsync(VersionRecord version, CancellationToken stopping)
     {
+        // Building and staging stop early for an operator's abandon; activation never does.
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        Change(() => _deploying = (version, abandon));
+        var token = abandon.Token;
         try
         {
             if (!version.Built)
@@ -30,7 +34,23 @@ public sealed partial class TransferRole
                 return;
             }
 
-            Commit(() => version.Set(VersionStatus.Enabling));
+            lock (State)
+            {
+                token.ThrowIfCancellationRequested();
+                if (State.Pinned is not null)
+                {
+                    // Pinned while it staged: it waits, staged, for the unpin.
+                    version.Set(VersionStatus.Staged);
+                    SaveLocked();
+                    ControlLog.Transfer(_logger, $"{version.Label} is staged and waits: the dict is pinned at {State.Pinned}");
+                    return;
+                }
+
+                version.Set(VersionStatus.Enabling);
+                SaveLocked();
+            }
+
+            token = stopping;
             var activating = Stopwatch.GetTimestamp();
             problem = await ActivateAllAsync(version, token).ConfigureAwait(false);
             Change(() => version.ActivateSeconds += Since(activating));
@@ -61,11 +81,20 @@ public sealed partial class TransferRole
                 await RetireLineagesAsync(version, token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is not OutOfMemoryException && !token.IsCancellationRequested)
+        catch (OperationCanceledException) when (abandon.IsCancellationRequested && !stopping.IsCancellationRequested)
+        {
+            // An operator abandons it: the queued command records that next.
+            ControlLog.Transfer(_logger, $"rollout of {version.Label} stopped at step '{version.StatusStr}' for an operator's abandon");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && !stopping.IsCancellationRequested)
         {
             // Any failure of this version (a bad input URL, a full disk, an agent answering
             // nonsense) fails this version only; the previous one keeps serving.
             Failed(version, e.Message);
+        }
+        finally
+        {
+            Change(() => _deploying = null);
         }
     }
 
@@ -232,7 +261,8 @@ public sealed partial class TransferRole
             }
         }
 
-        return $"shard(s) {string.Join(", ", missing)} could not activate it; rolled back to {previous?.Label ?? "nothing"}";
+        var why = version.Instances.Where(i => missing.Contains(i.Shard) && i.Error is not null).Select(i => $"shard {i.Shard} replica {i.Replica}: {i.Error}").Take(4);
+        return $"shard(s) {string.Join(", ", missing)} could not activate it ({string.Join("; ", why)}); rolled back to {previous?.Label ?? "nothing"}";
     }
 
     /// <summary>Runs <paramref name="step"/> for every instance, at most transfer.conf's
@@ -278,31 +308,41 @@ public sealed partial class TransferRole
         }
     }
 
-    /// <summary>After a new base is active: every version of older lineages is retired on every
-    /// agent (best effort; an agent that is down is retired when it catches up).</summary>
+    /// <summary>After a new base is active: every version of lineages older than the ones kept
+    /// (transfer.conf's retain_lineages: this one and the one before, by default, so a rollback
+    /// across a base finds its files) is retired on every agent (best effort; an agent that is
+    /// down is retired when it catches up).</summary>
     private async Task RetireLineagesAsync(VersionRecord current, CancellationToken token)
     {
         List<VersionRecord> old;
         lock (State)
         {
-            old = State.History.Where(v => v.Depend != current.Depend && v.Built).ToList();
+            var kept = State.History.Where(v => v.WasActive && VersionId.Compare(v.Depend, current.Depend) <= 0).Select(v => v.Depend)
+                .Distinct().OrderByDescending(d => d, Comparer<string>.Create(VersionId.Compare)).Take(_options.RetainLineages).ToHashSet(StringComparer.Ordinal);
+            kept.Add(current.Depend);
+            old = State.History.Where(v => !kept.Contains(v.Depend) && v.Built).ToList();
         }
 
         foreach (var version in old)
         {
-            await Task.WhenAll(_options.Agents.SelectMany(r => r).Select(async agent =>
-            {
-                try
-                {
-                    await _agents.RetireAsync(agent, version, token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
-                {
-                    // best effort
-                }
-            })).ConfigureAwait(false);
+            await RetireEverywhereAsync(version, token).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Asks every agent to delete its copy of a version (best effort: an agent that is
+    /// down keeps it; an agent serving it refuses).</summary>
+    private Task RetireEverywhereAsync(VersionRecord version, CancellationToken token) =>
+        Task.WhenAll(_options.Agents.SelectMany(r => r).Select(async agent =>
+        {
+            try
+            {
+                await _agents.RetireAsync(agent, version, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+            {
+                // best effort
+            }
+        }));
 
     /// <summary>Replicas that were skipped, or restarted behind, get the current lineage staged in
     /// order and the current version activated, once their agent answers again.</summary>

@@ -109,6 +109,7 @@ public sealed partial class TransferRole : IRole
         metrics.Counter("cube_transfer_versions_failed_total", "Versions that could not reach every shard (the previous one kept serving).", s.VersionsFailed, labels);
         metrics.Gauge("cube_transfer_donefile_errors", "Donefile lines reported as bad and skipped.", s.DonefileErrors, labels);
         metrics.Gauge("cube_transfer_rollout_in_progress", "1 while a version is being built or rolled out.", s.InProgress is null ? 0 : 1, labels);
+        metrics.Gauge("cube_transfer_pinned", "1 while an operator has pinned the dict (nothing new is activated).", s.Pinned is null ? 0 : 1, labels);
     }
 
     /// <summary>Polls now instead of waiting for the next interval.</summary>
@@ -131,11 +132,12 @@ public sealed partial class TransferRole : IRole
             CurrentVersion = state.Current ?? string.Empty,
             InProgress = pending?.Label,
             InProgressStatus = pending?.StatusStr,
-            VersionsActivated = state.History.Count(v => v.Status is VersionStatus.Finished or VersionStatus.Superseded),
+            VersionsActivated = state.History.Count(v => v.WasActive),
             VersionsFailed = state.History.Count(v => v.Status == VersionStatus.Failed),
             DonefileErrors = state.Reported.Count,
             Polls = Interlocked.Read(ref _polls),
             LastError = _lastError,
+            Pinned = state.Pinned,
         };
     }
 
@@ -167,20 +169,25 @@ public sealed partial class TransferRole : IRole
         }
     }
 
-    /// <summary>One round: read donefiles, bring lagging replicas up to date, deploy what is next.</summary>
+    /// <summary>One round: run operator commands, read donefiles, bring lagging replicas up to
+    /// date, deploy what is next (operator commands run again after each rollout).</summary>
     private async Task PollOnceAsync(CancellationToken token)
     {
         Interlocked.Increment(ref _polls);
+        await RunCommandsAsync(token).ConfigureAwait(false);
         var errors = new List<InputFormatException>();
         var (bases, basePath) = await _donefiles.ReadAsync("base.txt", errors, token).ConfigureAwait(false);
         var patches = _options.Mode == "base_delta" ? (await _donefiles.ReadAsync("patch.txt", errors, token).ConfigureAwait(false)).Entries : [];
-        bases = Monotonic(bases, basePath, errors, isBase: true);
-        patches = Monotonic(patches, "patch.txt", errors, isBase: false);
+        _listed = bases.Concat(patches).GroupBy(e => VersionInfo.DirectoryName(e.Key, e.Id)).ToDictionary(g => g.Key, g => g.First());
+        var abandoned = Abandoned();
+        bases = Monotonic(bases, basePath, errors, abandoned, isBase: true);
+        patches = Monotonic(patches, "patch.txt", errors, abandoned, isBase: false);
         Report(errors);
         await CatchUpAsync(token).ConfigureAwait(false);
         while (!token.IsCancellationRequested && Next(bases, patches) is { } version)
         {
             await DeployAsync(version, token).ConfigureAwait(false);
+            await RunCommandsAsync(token).ConfigureAwait(false);
             if (version.Status != VersionStatus.Finished)
             {
                 break;
@@ -188,15 +195,29 @@ public sealed partial class TransferRole : IRole
         }
     }
 
+    private HashSet<string> Abandoned()
+    {
+        lock (State)
+        {
+            return State.History.Where(v => v.Status == VersionStatus.Abandoned).Select(v => v.Label).ToHashSet(StringComparer.Ordinal);
+        }
+    }
+
     /// <summary>Lines whose id goes backwards (bases: in the file; patches: within their base) are
-    /// reported and skipped; a base line must be its own base.</summary>
-    private static IReadOnlyList<DonefileEntry> Monotonic(IReadOnlyList<DonefileEntry> entries, string path, List<InputFormatException> errors, bool isBase)
+    /// reported and skipped; a base line must be its own base. Abandoned versions are left out
+    /// first, so a line with a wrong future id stops blocking the lines after it once abandoned.</summary>
+    private static IReadOnlyList<DonefileEntry> Monotonic(IReadOnlyList<DonefileEntry> entries, string path, List<InputFormatException> errors, HashSet<string> abandoned, bool isBase)
     {
         var kept = new List<DonefileEntry>();
         var newest = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
             var key = isBase ? string.Empty : e.Key;
+            if (abandoned.Contains(VersionInfo.DirectoryName(e.Key, e.Id)))
+            {
+                continue;
+            }
+
             if (isBase && e.Id != e.Key)
             {
                 errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"a base line must have id == key (id {e.Id}, key {e.Key})"));
@@ -205,7 +226,7 @@ public sealed partial class TransferRole : IRole
 
             if (newest.TryGetValue(key, out var last) && VersionId.Compare(e.Id, last) <= 0)
             {
-                errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"id {e.Id} is not newer than id {last} on an earlier line; skipped"));
+                errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"id {e.Id} is not newer than id {last} on an earlier line; skipped (if line {e.LineNumber} is right and the earlier one wrong: cube transfer abandon {(isBase ? last + "_" + last : e.Key + "_" + last)})"));
                 continue;
             }
 
@@ -239,13 +260,19 @@ public sealed partial class TransferRole : IRole
         }
     }
 
-    /// <summary>What to deploy next: a version left in progress (restart), else a newer base, else
-    /// the oldest patch of the current base newer than the current version. A failed version is
-    /// tried again after a pause.</summary>
+    /// <summary>What to deploy next: nothing while pinned; a version left in progress (restart),
+    /// else a newer base, else the oldest patch of the current base newer than the current
+    /// version (abandoned ones were left out of the lists). A failed version is tried again after
+    /// a pause; a rolled-back one is deployed again (unpin means roll forward).</summary>
     private VersionRecord? Next(IReadOnlyList<DonefileEntry> bases, IReadOnlyList<DonefileEntry> patches)
     {
         lock (State)
         {
+            if (State.Pinned is not null)
+            {
+                return null;
+            }
+
             var pending = State.History.FirstOrDefault(v => !v.IsSettled);
             if (pending is not null)
             {
@@ -280,8 +307,13 @@ public sealed partial class TransferRole : IRole
             var existing = State.History.LastOrDefault(v => v.Version == entry.Id && v.Depend == entry.Key);
             if (existing is not null)
             {
-                // Only a failed version can be here: retry it once its pause is over.
-                if (existing.Status != VersionStatus.Failed || existing.NextRetryTime > now)
+                // A failed version is retried once its pause is over; a rolled-back one again
+                // after an unpin.
+                if (existing.WasActive)
+                {
+                    existing.Record("redeploy", "rolling forward again after an unpin");
+                }
+                else if (existing.Status != VersionStatus.Failed || existing.NextRetryTime > now)
                 {
                     return null;
                 }
@@ -290,19 +322,8 @@ public sealed partial class TransferRole : IRole
                 return existing;
             }
 
-            var record = new VersionRecord
-            {
-                DictName = _options.DictName,
-                Version = entry.Id,
-                Depend = entry.Key,
-                Id = entry.Id,
-                Key = entry.Key,
-                Mode = entry.IsBase ? VersionMode.Base : VersionMode.Delta,
-                Input = entry.Input,
-                Output = Path.Combine(_options.OutputAddress, VersionInfo.DirectoryName(entry.Key, entry.Id)),
-                CreateTime = now,
-                Instances = NewInstances(entry.Id, entry.Key, entry.IsBase ? VersionMode.Base : VersionMode.Delta),
-            };
+            var record = NewRecord(entry);
+            record.Instances = NewInstances(entry.Id, entry.Key, record.Mode);
             record.Set(VersionStatus.Waiting);
             State.History.Add(record);
             SaveLocked();
@@ -310,6 +331,20 @@ public sealed partial class TransferRole : IRole
             return record;
         }
     }
+
+    /// <summary>The history record of a donefile entry (no instances yet).</summary>
+    private VersionRecord NewRecord(DonefileEntry entry) => new()
+    {
+        DictName = _options.DictName,
+        Version = entry.Id,
+        Depend = entry.Key,
+        Id = entry.Id,
+        Key = entry.Key,
+        Mode = entry.IsBase ? VersionMode.Base : VersionMode.Delta,
+        Input = entry.Input,
+        Output = Path.Combine(_options.OutputAddress, VersionInfo.DirectoryName(entry.Key, entry.Id)),
+        CreateTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+    };
 
     private List<InstanceRecord> NewInstances(string version, string depend, VersionMode mode)
     {

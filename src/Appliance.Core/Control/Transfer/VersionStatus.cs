@@ -12,6 +12,12 @@ public enum VersionStatus
     Enabling = 80,
     Finished = 90,
     Superseded = 95,
+
+    /// <summary>Was active everywhere until an operator rolled back to an older version.</summary>
+    RolledBack = 96,
+
+    /// <summary>An operator abandoned it: never built, staged or activated again.</summary>
+    Abandoned = 97,
     Failed = 255,
 }
 
@@ -26,6 +32,8 @@ public static class VersionStatusNames
         VersionStatus.Enabling => "activating",
         VersionStatus.Finished => "active",
         VersionStatus.Superseded => "superseded",
+        VersionStatus.RolledBack => "rolled_back",
+        VersionStatus.Abandoned => "abandoned",
         VersionStatus.Failed => "failed",
         _ => "waiting",
     };
