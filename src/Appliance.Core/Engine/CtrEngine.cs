@@ -58,6 +58,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
         var n = rows.Count;
         var scores = new float?[lines.Count];
         var missing = 0;
+        var table = TableSpan.None;
         if (n > 0)
         {
             var keys = new ulong[unique.Count];
@@ -68,7 +69,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
 
             var vectors = new float[keys.Length * dim];
             var found = new bool[keys.Length];
-            await source.GatherAsync(keys, vectors, dim, Model.Codec, found, cancellationToken).ConfigureAwait(false);
+            table = await source.GatherAsync(keys, vectors, dim, Model.Codec, found, cancellationToken).ConfigureAwait(false);
             foreach (var f in found)
             {
                 missing += f ? 0 : 1;
@@ -95,6 +96,6 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
         Interlocked.Add(ref _samples, n);
         Interlocked.Add(ref _misses, missing);
         Interlocked.Add(ref _errors, lines.Count - n);
-        return new ScoreResult(scores, errors, unique.Count, missing, Model.Timestamp);
+        return new ScoreResult(scores, errors, unique.Count, missing, Model.Timestamp) { Table = table };
     }
 }

@@ -191,6 +191,7 @@ public sealed class EngineRole : IRole
         metrics.Counter("cube_engine_missing_keys_total", "Embedding keys not in the table (zero vectors).", s.MissingKeys);
         metrics.Counter("cube_engine_reloads_total", "Model packages switched in.", s.Reloads);
         metrics.Counter("cube_engine_reload_failures_total", "Model packages refused (the live one kept serving).", s.ReloadFailures);
+        metrics.Counter("cube_engine_table_switch_retries_total", "Batches read again because their rows came from a table version the model does not take (a switch in progress).", _variants.Sum(v => v.SwitchRetries));
         foreach (var v in s.Variants)
         {
             metrics.Counter("cube_engine_variant_requests_total", "Predict requests per model variant.", v.Requests, $"variant=\"{v.Name}\",weight=\"{v.Weight.ToString(CultureInfo.InvariantCulture)}\"");

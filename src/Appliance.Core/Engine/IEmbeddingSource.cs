@@ -10,8 +10,9 @@ public interface IEmbeddingSource : IAsyncDisposable
     /// the table says it was built with (<paramref name="codec"/>, the model's, is informational:
     /// f32/f16/i8 tables give the same embeddings up to their rounding); a missing
     /// key leaves zeros and <paramref name="found"/>[i] false. Throws
-    /// <see cref="EmbeddingUnavailableException"/> when a shard cannot answer and the policy says so.</summary>
-    Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken);
+    /// <see cref="EmbeddingUnavailableException"/> when a shard cannot answer and the policy says so.
+    /// Returns the table versions the rows came from (the shards that answered).</summary>
+    Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken);
 
     /// <summary>The newest table version (donefile id) that every shard serves, or null while
     /// that is not known (no table yet; a remote shard not heard from yet).</summary>
@@ -20,6 +21,42 @@ public interface IEmbeddingSource : IAsyncDisposable
     /// <summary>Learns what every shard serves now, without waiting for traffic (the engine calls it
     /// at start and every second, so an idle engine's readiness follows the table).</summary>
     Task RefreshVersionsAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The table versions one gather read from: the oldest and the newest id among the
+/// shards that answered (equal unless a version was being switched in meanwhile); nulls when no
+/// shard was read.</summary>
+public readonly record struct TableSpan(string? Oldest, string? Newest)
+{
+    public static TableSpan None => default;
+
+    /// <summary>The span of several shards' version labels ("BASE" or "BASE_DELTA"; null or empty
+    /// = not read).</summary>
+    public static TableSpan Of(IEnumerable<string?> labels)
+    {
+        string? oldest = null;
+        string? newest = null;
+        foreach (var label in labels)
+        {
+            if (string.IsNullOrEmpty(label))
+            {
+                continue;
+            }
+
+            var id = TableVersions.Newest(label);
+            if (oldest is null || Formats.VersionId.Compare(id, oldest) < 0)
+            {
+                oldest = id;
+            }
+
+            if (newest is null || Formats.VersionId.Compare(id, newest) > 0)
+            {
+                newest = id;
+            }
+        }
+
+        return new TableSpan(oldest, newest);
+    }
 }
 
 /// <summary>A shard could not answer (remote source, policy "error").</summary>

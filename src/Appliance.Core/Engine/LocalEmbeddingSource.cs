@@ -22,9 +22,10 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
 
     public string? ServedVersion => TableVersions.OldestOf(table.Shards.Select(s => table.Store(s).Live?.VersionLabel));
 
-    public Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
+    public Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
     {
         var shardCount = table.Shards.Count;
+        var labels = new string?[shardCount];
         var (shardKeys, positions) = ShardRouting.Split(keys, shardCount);
         for (var s = 0; s < shardCount; s++)
         {
@@ -44,6 +45,7 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
                     throw new TableMismatchException($"table version {view.VersionLabel} of dict '{table.Dict}' holds {view.Dimension} floats per row ({ValueCodecs.Name(view.Codec)}); the model expects embedding_dim {dim}");
                 }
 
+                labels[s] = view.VersionLabel;
                 view.Lookup(shardKeys[s], shardResults);
             }
 
@@ -59,6 +61,6 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
             }
         }
 
-        return Task.CompletedTask;
+        return Task.FromResult(TableSpan.Of(labels));
     }
 }

@@ -15,7 +15,14 @@ internal sealed class ModelVariant : IAsyncDisposable
     private readonly IEmbeddingSource _source;
     private readonly ILogger _logger;
     private readonly MicroBatcher _batcher;
+    private readonly object _switch = new();
     private Live _live;
+
+    /// <summary>A newer package, loaded, waiting for the table version it names.</summary>
+    private Live? _next;
+    private long _switchRetries;
+    private string? _checkedFor;
+    private readonly object _reloading = new();
     private long _requests;
     private long _reloads;
     private long _reloadFailures;
@@ -45,6 +52,9 @@ internal sealed class ModelVariant : IAsyncDisposable
 
     public long ReloadFailures => Interlocked.Read(ref _reloadFailures);
 
+    /// <summary>Batches read again because the rows came from a table the model does not take.</summary>
+    public long SwitchRetries => Interlocked.Read(ref _switchRetries);
+
     public string? LastReloadError { get; private set; }
 
     /// <summary>The table version a newer package is waiting for (model.json's table_version,
@@ -62,6 +72,15 @@ internal sealed class ModelVariant : IAsyncDisposable
     /// <summary>Checks the timestamp file and reloads if it changed; false if the new package was refused.</summary>
     public bool ReloadIfChanged()
     {
+        // The watcher and a request that met newer rows may both look: one loads, the other sees it.
+        lock (_reloading)
+        {
+            return ReloadIfChangedLocked();
+        }
+    }
+
+    private bool ReloadIfChangedLocked()
+    {
         var path = Path.Combine(Directory, ModelPackage.TimestampFile);
         var stamp = File.Exists(path) ? File.ReadAllText(path).Trim() : string.Empty;
         var current = Volatile.Read(ref _live);
@@ -72,27 +91,36 @@ internal sealed class ModelVariant : IAsyncDisposable
 
         try
         {
-            // A network is only right with the embeddings it was trained with: wait until the
-            // table version named in model.json (or a newer one) is served.
+            // A network is only right with the embeddings it was trained with. A package that
+            // names a table_version not served yet is loaded now and waits beside the live one:
+            // it goes live the moment the table does (the watcher's next tick, or the first
+            // request that reads the new table, whichever comes first).
             var required = ModelPackage.ReadSpec(Directory).TableVersion;
             var served = _source.ServedVersion;
-            if (required is not null && served is not null && !TableVersions.Includes(served, required))
+            var next = Volatile.Read(ref _next);
+            if (next is null || next.Engine.Model.Timestamp != stamp)
+            {
+                next = new Live(new CtrEngine(ModelPackage.Load(Directory), _source));
+                lock (_switch)
+                {
+                    // Under the lock: a request promoting the one replaced must not get it released.
+                    Volatile.Read(ref _next)?.Release();
+                    Volatile.Write(ref _next, next);
+                }
+            }
+
+            if (required is not null && (served is null || !TableVersions.Includes(served, required)))
             {
                 if (WaitingForTable != required)
                 {
-                    ControlLog.ModelWaiting(_logger, $"{Name}@{stamp}", required, served);
+                    ControlLog.ModelWaiting(_logger, $"{Name}@{stamp}", required, served ?? "nothing yet");
                 }
 
                 WaitingForTable = required;
                 return true;
             }
 
-            WaitingForTable = null;
-            var next = new Live(new CtrEngine(ModelPackage.Load(Directory), _source));
-            var old = Interlocked.Exchange(ref _live, next);
-            old.Release(); // the owner's reference: disposed when its last request finishes
-            Interlocked.Increment(ref _reloads);
-            ControlLog.ModelReloaded(_logger, $"{Name}@{next.Engine.Model.Timestamp}", old.Engine.Model.Timestamp);
+            Promote(next);
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -110,33 +138,121 @@ internal sealed class ModelVariant : IAsyncDisposable
         }
     }
 
+    /// <summary>Switches the waiting package in (if it is still the one waiting).</summary>
+    private void Promote(Live next)
+    {
+        lock (_switch)
+        {
+            if (Volatile.Read(ref _next) != next)
+            {
+                return; // promoted meanwhile, or replaced by a newer package
+            }
+
+            Volatile.Write(ref _next, null);
+            WaitingForTable = null;
+            var old = Interlocked.Exchange(ref _live, next);
+            old.Release(); // the owner's reference: disposed when its last request finishes
+            Interlocked.Increment(ref _reloads);
+            ControlLog.ModelReloaded(_logger, $"{Name}@{next.Engine.Model.Timestamp}", old.Engine.Model.Timestamp);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _batcher.DisposeAsync().ConfigureAwait(false);
+        Volatile.Read(ref _next)?.Release();
         Volatile.Read(ref _live).Release();
     }
 
     /// <summary>Scores one (micro-)batch on the live model, holding it until done so a reload
-    /// cannot release its session underneath.</summary>
+    /// cannot release its session underneath, and checks the rows it read belong to that model:
+    /// <list type="bullet">
+    /// <item>rows of the table a waiting package names: that package goes live now and the batch
+    /// is scored again with it (never new embeddings through the old network);</item>
+    /// <item>rows older than the live model's table (a replica still switching) or straddling the
+    /// waiting package's table (shards mid-switch): read again after a short pause, and refused
+    /// (503) if the table does not settle.</item>
+    /// </list></summary>
     private async Task<ScoreResult> ScoreOnLiveAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
     {
-        Live live;
-        while (true)
+        const int Attempts = 5;
+        string? why = null;
+        for (var attempt = 1; attempt <= Attempts; attempt++)
         {
-            live = Volatile.Read(ref _live);
-            if (live.TryAddRef())
+            var live = Acquire();
+            ScoreResult result;
+            try
             {
-                break;
+                result = await live.Engine.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
             }
+            finally
+            {
+                live.Release();
+            }
+
+            var table = result.Table;
+            if (table.Oldest is null || table.Newest is null)
+            {
+                return result; // no row read: nothing to disagree with
+            }
+
+            var required = live.Engine.Model.Spec.TableVersion;
+            var next = Volatile.Read(ref _next);
+            var nextRequired = next?.Engine.Model.Spec.TableVersion;
+            if (nextRequired is not null && TableVersions.Includes(table.Newest, nextRequired))
+            {
+                if (TableVersions.Includes(table.Oldest, nextRequired))
+                {
+                    Promote(next!);
+                    continue;
+                }
+
+                why = $"the table is switching to version {nextRequired} (shards serve {table.Oldest} to {table.Newest})";
+            }
+            else if (required is not null && !TableVersions.Includes(table.Oldest, required))
+            {
+                why = $"a shard answered with table version {table.Oldest}, older than the {required} model {live.Engine.Model.Timestamp} needs";
+            }
+            else if (required is not null && next is null && table.Newest != required && NewPackageFor(table.Newest))
+            {
+                continue; // the rows are newer than the model: its successor was on disk, now loaded
+            }
+            else
+            {
+                return result;
+            }
+
+            Interlocked.Increment(ref _switchRetries);
+            await Task.Delay(10 * attempt, cancellationToken).ConfigureAwait(false);
         }
 
-        try
+        throw new EngineNotReadyException($"{why ?? "the model was switched during the request"}; try again");
+    }
+
+    /// <summary>Rows newer than the live model's table: a trainer writes the next model package
+    /// before it publishes the table, so the package may be on disk already while the watcher has
+    /// not ticked. Looked at once per table version (a file read), loaded here if it changed.</summary>
+    private bool NewPackageFor(string tableVersion)
+    {
+        if (Volatile.Read(ref _checkedFor) == tableVersion)
         {
-            return await live.Engine.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
+            return false;
         }
-        finally
+
+        Volatile.Write(ref _checkedFor, tableVersion);
+        var before = Volatile.Read(ref _live);
+        return ReloadIfChanged() && (Volatile.Read(ref _next) is not null || Volatile.Read(ref _live) != before);
+    }
+
+    private Live Acquire()
+    {
+        while (true)
         {
-            live.Release();
+            var live = Volatile.Read(ref _live);
+            if (live.TryAddRef())
+            {
+                return live;
+            }
         }
     }
 

@@ -45,7 +45,7 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
     public async Task RefreshVersionsAsync(CancellationToken cancellationToken) =>
         Learn(await client.ProbeVersionsAsync(dict, cancellationToken).ConfigureAwait(false));
 
-    public async Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
+    public async Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
     {
         using var result = await client.LookupAsync(dict, keys, cancellationToken).ConfigureAwait(false);
         Learn(result.ShardVersions);
@@ -62,5 +62,7 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
                 EmbeddingDecoder.Decode(keys[i], result.Value(i), result.Codec, vectors.AsSpan(i * dim, dim));
             }
         }
+
+        return TableSpan.Of(result.ShardVersions);
     }
 }

@@ -1,4 +1,8 @@
 namespace Appliance.Core.Engine;
 
-/// <summary>Scores of one batch, in request order: P(click) per sample, or that sample's error.</summary>
-public sealed record ScoreResult(float?[] Scores, string?[] Errors, int UniqueKeys, int MissingKeys, string ModelVersion);
+/// <summary>Scores of one batch, in request order: P(click) per sample, or that sample's error;
+/// <see cref="Table"/> is the table versions the embeddings came from.</summary>
+public sealed record ScoreResult(float?[] Scores, string?[] Errors, int UniqueKeys, int MissingKeys, string ModelVersion)
+{
+    public TableSpan Table { get; init; }
+}

@@ -12,7 +12,7 @@ public sealed class TableVersionGateTests
     {
         public string? ServedVersion { get; set; }
 
-        public Task GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.FromResult(TableSpan.None);
 
         public Task RefreshVersionsAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -40,9 +40,14 @@ public sealed class TableVersionGateTests
         Assert.Equal("200", variant.Engine.Model.Timestamp);
         Assert.Null(variant.WaitingForTable);
 
-        // Served version unknown (nothing heard from the shards yet): nothing to wait for.
+        // Served version unknown (a shard not heard from since it restarted): the new package
+        // waits until the shards say they serve its table.
         source.ServedVersion = null;
         Write(dir.Path, "300");
+        Assert.True(variant.ReloadIfChanged());
+        Assert.Equal("200", variant.Engine.Model.Timestamp);
+        Assert.Equal("300", variant.WaitingForTable);
+        source.ServedVersion = "300";
         Assert.True(variant.ReloadIfChanged());
         Assert.Equal("300", variant.Engine.Model.Timestamp);
     }
