@@ -93,13 +93,13 @@ public sealed class ControlPlane : IDisposable
         Agents[shard][replica] = StartAgent(shard, replica, data, http);
     }
 
-    public ServerProcess StartTransfer() =>
-        ServerProcess.Start("run", "--roles", "transfer", "--bind", "127.0.0.1", "--http-port", TransferPort.ToString(CultureInfo.InvariantCulture), "--config", Directory.Combine("transfer.conf"));
+    public ServerProcess StartTransfer(int? fileSizeLimitKb = null) =>
+        ServerProcess.StartLimited(fileSizeLimitKb, "run", "--roles", "transfer", "--bind", "127.0.0.1", "--http-port", TransferPort.ToString(CultureInfo.InvariantCulture), "--config", Directory.Combine("transfer.conf"));
 
-    public void RestartTransfer()
+    public void RestartTransfer(int? fileSizeLimitKb = null)
     {
         Transfer.Dispose();
-        Transfer = StartTransfer();
+        Transfer = StartTransfer(fileSizeLimitKb);
     }
 
     /// <summary>Writes a table version (random values for <paramref name="keys"/>) as SequenceFiles,
@@ -192,11 +192,13 @@ public sealed class ControlPlane : IDisposable
         return doc.RootElement.Clone();
     }
 
-    public IReadOnlyList<DictConf> ClientConf()
+    public IReadOnlyList<DictConf> ClientConf() => CubeConfReader.Parse(System.Text.Encoding.UTF8.GetBytes(ClientConfJson()), "cube.conf");
+
+    /// <summary>The original client's cube.conf for this plane's 2 × 2 servers.</summary>
+    public string ClientConfJson()
     {
         var nodes = string.Join(", ", Agents.Select(replicas => $"{{\"ipport_list\": \"list://{string.Join(',', replicas.Select(r => $"127.0.0.1:{r.DataPort}"))}\"}}"));
-        var json = $"[{{\"dict_name\": \"{Dict}\", \"shard\": 2, \"dup\": 2, \"timeout\": 1000, \"retry\": 2, \"backup_request\": 0, \"type\": \"ipport_list\", \"load_balancer\": \"rr\", \"nodes\": [{nodes}]}}]";
-        return CubeConfReader.Parse(System.Text.Encoding.UTF8.GetBytes(json), "cube.conf");
+        return $"[{{\"dict_name\": \"{Dict}\", \"shard\": 2, \"dup\": 2, \"timeout\": 1000, \"retry\": 2, \"backup_request\": 0, \"type\": \"ipport_list\", \"load_balancer\": \"rr\", \"nodes\": [{nodes}]}}]";
     }
 
     /// <summary>Every expected key answers its expected value, and absent keys are missing.</summary>

@@ -41,14 +41,26 @@ public sealed partial class ServerProcess : IDisposable
     public static ServerProcess StartServer(string dataDir, string dict, int shard, params string[] extra) =>
         Start(["run", "--roles", "server", "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--data-dir", dataDir, "--dict", dict, "--shard", shard.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra]);
 
-    public static ServerProcess Start(params string[] args)
+    public static ServerProcess Start(params string[] args) => StartLimited(null, args);
+
+    /// <summary>With <paramref name="fileSizeLimitKb"/>, cube runs under <c>ulimit -f</c> with
+    /// SIGXFSZ ignored: every write past the limit fails as on a full disk (EFBIG).</summary>
+    public static ServerProcess StartLimited(int? fileSizeLimitKb, params string[] args)
     {
-        var info = new ProcessStartInfo(CubeProcess.BinaryPath)
+        var info = new ProcessStartInfo(fileSizeLimitKb is null ? CubeProcess.BinaryPath : "/bin/bash")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (fileSizeLimitKb is { } limit)
+        {
+            foreach (var a in new[] { "-c", $"trap '' XFSZ; ulimit -f {limit}; exec \"$0\" \"$@\"", CubeProcess.BinaryPath })
+            {
+                info.ArgumentList.Add(a);
+            }
+        }
+
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);

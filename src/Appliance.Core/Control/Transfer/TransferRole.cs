@@ -41,6 +41,13 @@ public sealed partial class TransferRole : IRole
         Directory.CreateDirectory(options.OutputAddress);
         _store = new TransferStateStore(options.TmpAddress);
         State = _store.Load();
+        foreach (var failed in State.History.Where(v => v.Status == VersionStatus.Failed))
+        {
+            // A restart is an operator's doing (often after fixing the cause): failed versions
+            // are tried again at once, not after the rest of their pause.
+            failed.NextRetryTime = 0;
+        }
+
         _snapshot = TransferStateStore.Read(_store.Serialize(State));
         _donefiles = new DonefileSource(options, http);
         _agents = new AgentClient(http, token);
