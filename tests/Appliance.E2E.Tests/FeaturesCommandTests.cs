@@ -34,4 +34,20 @@ public sealed class FeaturesCommandTests
         Assert.StartsWith("0 2.9 5 0.5 726 43.7 ", dense); // (x - 0) / 10
         Assert.StartsWith($"{Appliance.Core.Engine.FeatureHasher.Xxh64Key(0, "5a9ed9b0")} ", keys);
     }
+
+    /// <summary>Issue 12 finding 1: a 3,000,000-character token put the xxh64 hash on the stack
+    /// (exit 139). It is hashed from the heap, and gives the key of its bytes.</summary>
+    [Fact]
+    public void AThreeMillionCharacterTokenIsHashedNotACrash()
+    {
+        using var dir = new TempDirectory();
+        var fields = File.ReadAllLines(TestData.CriteoSample)[0].Split('\t');
+        var token = new string('a', 3_000_000);
+        fields[^26] = token;
+        File.WriteAllText(dir.Combine("in.txt"), string.Join('\t', fields) + "\n");
+        var r = CubeProcess.Run(dir.Path, "features", "--hash", "xxh64", "in.txt").Ok();
+        var bytes = new byte[1 + token.Length];
+        System.Text.Encoding.ASCII.GetBytes(token, bytes.AsSpan(1));
+        Assert.StartsWith($"{System.IO.Hashing.XxHash64.HashToUInt64(bytes)} ", r.Lines[0].Split('\t')[1]);
+    }
 }

@@ -18,6 +18,11 @@ public sealed class SystemdUnitTests
         Assert.Contains("ProtectSystem=strict", text);
         Assert.Contains("StateDirectory=", text);
         Assert.Contains("Type=notify", text);
+        // The service user checks exactly what it is about to run (a token it cannot read is named
+        // before the unit starts, not in a restart loop).
+        var start = text.Split('\n').Single(l => l.StartsWith("ExecStart=", StringComparison.Ordinal));
+        var check = text.Split('\n').Single(l => l.StartsWith("ExecStartPre=", StringComparison.Ordinal));
+        Assert.Equal(start.Replace("ExecStart=/usr/local/bin/cube run ", "ExecStartPre=/usr/local/bin/cube run --check ", StringComparison.Ordinal), check);
         using var dir = new TempDirectory();
         var copy = dir.Combine(unit);
         File.WriteAllText(copy, text.Replace("/usr/local/bin/cube", CubeProcess.BinaryPath, StringComparison.Ordinal));

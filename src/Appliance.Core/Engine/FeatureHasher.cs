@@ -41,7 +41,10 @@ public static class FeatureHasher
 
     public static ulong Xxh64Key(int slot, string token)
     {
-        Span<byte> bytes = stackalloc byte[1 + Encoding.UTF8.GetMaxByteCount(token.Length)];
+        // Short tokens on the stack, long ones on the heap: no input may grow the stack (a
+        // 3,000,000-character token once took the process down).
+        var max = 1 + Encoding.UTF8.GetMaxByteCount(token.Length);
+        Span<byte> bytes = max <= 256 ? stackalloc byte[max] : new byte[max];
         bytes[0] = (byte)slot;
         var n = Encoding.UTF8.GetBytes(token, bytes[1..]);
         return XxHash64.HashToUInt64(bytes[..(1 + n)]);
