@@ -44,7 +44,7 @@ internal static class AllRolesReader
         {
             Host = new HostSettings { Bind = bind, HttpPort = httpPort, LogLevel = RunOptionsReader.LogLevel(a) },
             Server = server,
-            Agent = token is null ? null : RunOptionsReader.Agent(server, new Uri($"http://{self}:{httpPort}/"), token),
+            Agent = token is null ? null : RunOptionsReader.Agent(server, new Uri($"http://{self}:{httpPort}/"), token, a),
             Transfer = new TransferOptions
             {
                 DictName = spec.Dict,

@@ -32,6 +32,8 @@ internal static class RunCommand
         new("http-port", "HTTP port for /status, /metrics and the control plane", "8099 for a transfer alone, else 8001", Meta: "PORT"),
         new("token-file", "agent, transfer: file holding the bearer token mutating requests must carry (transfer: overrides token_file in its config)", Meta: "FILE"),
         new("transfer", "agent: the transfer's HTTP address, the only origin packages are downloaded from", Meta: "URL"),
+        new("max-package-gb", "agent: largest shard package (index + values) it downloads; larger manifests are refused", "1024", Meta: "GB"),
+        new("download-idle-seconds", "agent: a download that receives nothing for this long is dropped (and resumed on the next try)", "60", Meta: "S"),
         new("config", "transfer: transfer.conf (the original INI form, or the same keys as JSON)", Meta: "FILE"),
         new("data-dir", "server: a builder's output directory (newest base of the shard + its deltas is served)", Meta: "DIR"),
         new("dict", "server: dict name", Meta: "NAME"),

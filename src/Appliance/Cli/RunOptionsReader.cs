@@ -65,7 +65,7 @@ internal static class RunOptionsReader
         {
             Host = host,
             Server = server,
-            Agent = managed ? Agent(server!, TransferUrl(a.Require("transfer")), BearerToken.FromFile(a.Require("token-file"))) : null,
+            Agent = managed ? Agent(server!, TransferUrl(a.Require("transfer")), BearerToken.FromFile(a.Require("token-file")), a) : null,
             Transfer = transfer,
             TransferToken = transferToken,
             Engine = roles.Contains("engine") ? EngineOptionsReader.Read(a, bind, a.Flag("local") ? EmbeddingOrigin.LocalDirectory : EmbeddingOrigin.Cluster) : null,
@@ -106,13 +106,15 @@ internal static class RunOptionsReader
         };
     }
 
-    internal static AgentOptions Agent(ServerOptions server, Uri transfer, BearerToken token) => new()
+    internal static AgentOptions Agent(ServerOptions server, Uri transfer, BearerToken token, ParsedArgs a) => new()
     {
         DataDir = server.DataDir,
         Dict = server.Dict,
         Shard = server.Shard,
         Transfer = transfer,
         Token = token,
+        MaxPackageBytes = a.Long("max-package-gb", 1, 1 << 20) << 30,
+        DownloadIdleTimeout = TimeSpan.FromSeconds(a.Int("download-idle-seconds", 1, 86400)),
     };
 
     internal static Uri TransferUrl(string text) =>

@@ -15,4 +15,11 @@ public sealed record AgentOptions
     public required Uri Transfer { get; init; }
 
     public required BearerToken Token { get; init; }
+
+    /// <summary>Largest package (index + values of one shard version) the agent downloads; a
+    /// manifest announcing more is refused before a byte is fetched.</summary>
+    public long MaxPackageBytes { get; init; } = 1L << 40;
+
+    /// <summary>A download that receives nothing for this long is abandoned (resumed next try).</summary>
+    public TimeSpan DownloadIdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }

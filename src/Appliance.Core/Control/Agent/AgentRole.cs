@@ -110,7 +110,17 @@ public sealed class AgentRole : IRole
         }
 
         var label = Label(command);
-        if (Directory.Exists(VersionDirectory(command.Base, command.Version)))
+        string staged;
+        try
+        {
+            staged = VersionDirectory(command.Base, command.Version);
+        }
+        catch (IOException e)
+        {
+            return Refuse("stage", e.Message);
+        }
+
+        if (Directory.Exists(staged))
         {
             return new AgentReply { Ok = true, State = AgentState.Staged, LiveVersion = LiveLabel };
         }
@@ -134,7 +144,7 @@ public sealed class AgentRole : IRole
                 return new AgentReply { Ok = true, State = AgentState.Staged, LiveVersion = LiveLabel };
             }
 
-            var downloader = new PackageDownloader(_http, _options.Transfer, _options.Token);
+            var downloader = new PackageDownloader(_http, _options.Transfer, _options.Token, _options.DownloadIdleTimeout);
             _staging[label] = (StageAsync(command, downloader), downloader, null);
             return new AgentReply { Ok = true, State = AgentState.Staging, LiveVersion = LiveLabel };
         }
@@ -224,6 +234,10 @@ public sealed class AgentRole : IRole
         {
             return RetireLocked(command);
         }
+        catch (IOException e)
+        {
+            return Refuse("retire", e.Message);
+        }
         finally
         {
             _activation.Release();
@@ -245,7 +259,7 @@ public sealed class AgentRole : IRole
             ControlLog.Retired(_logger, Label(command));
         }
 
-        var download = Path.Combine(_options.DataDir, ".downloads", Label(command));
+        var download = Confined(Path.Combine(_options.DataDir, ".downloads", Label(command)));
         if (Directory.Exists(download))
         {
             Directory.Delete(download, recursive: true);
@@ -294,7 +308,34 @@ public sealed class AgentRole : IRole
     private static string Label(VersionCommand c) => VersionInfo.DirectoryName(c.Base, c.Version);
 
     private string VersionDirectory(string baseId, string version) =>
-        Path.Combine(_options.DataDir, VersionInfo.DirectoryName(baseId, version));
+        Confined(Path.Combine(_options.DataDir, VersionInfo.DirectoryName(baseId, version)));
+
+    /// <summary>A path under the data dir with no symbolic link on the way from the data dir to
+    /// it (ids are validated, so only a link planted in the data dir could lead elsewhere): the
+    /// agent writes and deletes only inside its own directory.</summary>
+    private string Confined(string path)
+    {
+        var root = Path.GetFullPath(_options.DataDir);
+        var full = Path.GetFullPath(path);
+        if (!full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new IOException($"{full} is outside the data dir {root}");
+        }
+
+        for (var at = full; at.Length > root.Length; at = Path.GetDirectoryName(at)!)
+        {
+            var info = new DirectoryInfo(at);
+            if (info.Exists || File.Exists(at))
+            {
+                if (info.LinkTarget is not null || new FileInfo(at).LinkTarget is not null)
+                {
+                    throw new IOException($"{at} is a symbolic link; the agent only reads and writes real directories under {root}");
+                }
+            }
+        }
+
+        return full;
+    }
 
     private string ShardDirectory(string baseId, string version) => _table.ShardDirectory(baseId, version, _options.Shard);
 
@@ -358,7 +399,19 @@ public sealed class AgentRole : IRole
                 throw new IOException($"the transfer's manifest is {manifest.Dict} shard {manifest.Shard} version {manifest.Version} (base {manifest.Base}, {manifest.Mode}); this agent serves {_options.Dict} shard {_options.Shard} and asked for {label} ({command.Mode?.Name()})");
             }
 
-            var work = Path.Combine(_options.DataDir, ".downloads", label);
+            var size = manifest.Index.Bytes + manifest.Values.Bytes;
+            if (size > _options.MaxPackageBytes)
+            {
+                throw new IOException($"the package is {size} bytes; this agent takes at most {_options.MaxPackageBytes} (--max-package-gb)");
+            }
+
+            var free = new DriveInfo(Path.GetFullPath(_options.DataDir)).AvailableFreeSpace;
+            if (size > free)
+            {
+                throw new IOException($"the package is {size} bytes; {_options.DataDir} has {free} bytes free");
+            }
+
+            var work = Confined(Path.Combine(_options.DataDir, ".downloads", label));
             var workShard = Path.Combine(work, shardName);
             Directory.CreateDirectory(workShard);
             downloader.Expect(manifest.Index.Bytes + manifest.Values.Bytes);

@@ -13,8 +13,11 @@ namespace Appliance.Core.Control.Agent;
 /// verifying the whole file's XxHash128 against the manifest before it takes its final name. A
 /// file that fails verification is deleted, so the next try starts clean.
 /// </summary>
-internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken token)
+internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken token, TimeSpan idleTimeout)
 {
+    /// <summary>A manifest is a few hundred bytes; anything much larger is not one.</summary>
+    public const int MaxManifestBytes = 1 << 20;
+
     public long ResumedBytes { get; private set; }
 
     public long Bytes { get; private set; }
@@ -30,7 +33,7 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
             throw new IOException($"GET {request.RequestUri}: HTTP {(int)response.StatusCode}");
         }
 
-        var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        var bytes = await ReadCappedAsync(response.Content, MaxManifestBytes, request.RequestUri!, cancellationToken).ConfigureAwait(false);
         var manifest = System.Text.Json.JsonSerializer.Deserialize(bytes, StorageJsonContext.Default.ShardManifest)
             ?? throw new IOException($"GET {request.RequestUri}: empty manifest");
         Validate(manifest, request.RequestUri!.ToString());
@@ -112,10 +115,36 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
             await using var source = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await using var target = new FileStream(part, have > 0 ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
             var buffer = new byte[1 << 16];
-            int read;
-            while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var written = have;
+            while (true)
             {
+                // Bounded twice: a transfer that stalls is dropped after the idle timeout (the
+                // next try resumes), one that sends more than the manifest said is cut off.
+                idle.CancelAfter(idleTimeout);
+                int read;
+                try
+                {
+                    read = await source.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    target.Flush(flushToDisk: true);
+                    throw new IOException($"GET {request.RequestUri}: nothing received for {idleTimeout.TotalSeconds:F0} s at byte {written} of {file.Bytes}; will resume");
+                }
+
+                if (read == 0)
+                {
+                    break;
+                }
+
+                if (written + read > file.Bytes)
+                {
+                    throw new IOException($"GET {request.RequestUri}: the transfer sent more than the manifest's {file.Bytes} bytes; refused");
+                }
+
                 await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                written += read;
                 Bytes += read;
             }
 
@@ -139,6 +168,27 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
     }
 
     public void Expect(long total) => TotalBytes += total;
+
+    private async Task<byte[]> ReadCappedAsync(HttpContent content, int cap, Uri url, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > cap)
+        {
+            throw new IOException($"GET {url}: {content.Headers.ContentLength} bytes; a manifest is at most {cap}");
+        }
+
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        idle.CancelAfter(idleTimeout);
+        await using var stream = await content.ReadAsStreamAsync(idle.Token).ConfigureAwait(false);
+        var buffer = new byte[cap + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), idle.Token).ConfigureAwait(false)) > 0)
+        {
+            length += read;
+        }
+
+        return length > cap ? throw new IOException($"GET {url}: more than {cap} bytes; a manifest is at most {cap}") : buffer[..length];
+    }
 
     private HttpRequestMessage Request(HttpMethod method, string relative)
     {
