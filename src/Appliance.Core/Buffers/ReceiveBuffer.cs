@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Appliance.Core.Buffers;
 
 /// <summary>
@@ -11,29 +13,44 @@ namespace Appliance.Core.Buffers;
 /// </summary>
 public sealed class ReceiveBuffer
 {
-    private byte[] _buffer;
+    /// <summary>Pooled arrays stay at or under this size; a pooled buffer that must be larger is
+    /// native memory, freed as soon as it is released (one huge request leaves nothing behind).</summary>
+    private const int MaxPooled = 1 << 20;
+
+    private readonly bool _pooled;
+    private Memory<byte> _buffer;
+    private object? _owner;
     private int _start;
     private int _end;
 
-    public ReceiveBuffer(int initialCapacity = 64 << 10)
+    /// <param name="initialCapacity">bytes to start with (0: none until <see cref="Reserve"/> or
+    /// <see cref="Compact"/>).</param>
+    /// <param name="pooled">storage comes from (and goes back to) the shared pool, or native memory
+    /// when large: for the server's connections, which hold a buffer only while a request is in
+    /// flight.</param>
+    public ReceiveBuffer(int initialCapacity = 64 << 10, bool pooled = false)
     {
-        _buffer = initialCapacity == 0 ? [] : new byte[initialCapacity];
+        _pooled = pooled;
+        if (initialCapacity > 0)
+        {
+            (_buffer, _owner) = Allocate(initialCapacity);
+        }
     }
 
     /// <summary>Received bytes not consumed yet.</summary>
-    public ReadOnlySpan<byte> Data => _buffer.AsSpan(_start, _end - _start);
+    public ReadOnlySpan<byte> Data => _buffer.Span[_start.._end];
 
     /// <summary>The same bytes as memory (for a copy that must outlive the next receive).</summary>
-    public ReadOnlyMemory<byte> DataMemory => _buffer.AsMemory(_start, _end - _start);
+    public ReadOnlyMemory<byte> DataMemory => _buffer[_start.._end];
 
     public int Length => _end - _start;
 
     public int Capacity => _buffer.Length;
 
     /// <summary>Room after the data, to receive into.</summary>
-    public Memory<byte> Free => _buffer.AsMemory(_end);
+    public Memory<byte> Free => _buffer[_end..];
 
-    public Span<byte> FreeSpan => _buffer.AsSpan(_end);
+    public Span<byte> FreeSpan => _buffer.Span[_end..];
 
     /// <summary>Bytes consumed since the buffer was created (a reader's stream position is this
     /// plus an offset into <see cref="Data"/>).</summary>
@@ -71,7 +88,7 @@ public sealed class ReceiveBuffer
         if (_start > 0)
         {
             var length = _end - _start;
-            Buffer.BlockCopy(_buffer, _start, _buffer, 0, length);
+            _buffer.Span[_start.._end].CopyTo(_buffer.Span);
             _start = 0;
             _end = length;
         }
@@ -79,7 +96,31 @@ public sealed class ReceiveBuffer
         var wanted = Math.Max(needed, _end == _buffer.Length ? _buffer.Length + 1 : 0);
         if (wanted > _buffer.Length)
         {
-            Array.Resize(ref _buffer, Math.Max(wanted, _buffer.Length == 0 ? 16 : _buffer.Length * 2));
+            var (grown, owner) = Allocate(Math.Max(wanted, _buffer.Length == 0 ? 16 : _buffer.Length * 2));
+            _buffer.Span[.._end].CopyTo(grown.Span);
+            Return();
+            (_buffer, _owner) = (grown, owner);
+        }
+    }
+
+    /// <summary>Makes sure there is room for at least <paramref name="capacity"/> bytes.</summary>
+    public void Reserve(int capacity)
+    {
+        if (_buffer.Length < capacity)
+        {
+            Compact(capacity);
+        }
+    }
+
+    /// <summary>Gives the storage back when no data is held (an idle connection keeps nothing).</summary>
+    public void Release()
+    {
+        if (_start == _end && _buffer.Length > 0)
+        {
+            Return();
+            _buffer = Memory<byte>.Empty;
+            _owner = null;
+            _start = _end = 0;
         }
     }
 
@@ -88,5 +129,35 @@ public sealed class ReceiveBuffer
     {
         ConsumedTotal += _end - _start;
         _start = _end = 0;
+    }
+
+    private (Memory<byte> Memory, object? Owner) Allocate(int size)
+    {
+        if (!_pooled)
+        {
+            return (new byte[size], null);
+        }
+
+        if (size <= MaxPooled)
+        {
+            var array = ArrayPool<byte>.Shared.Rent(size);
+            return (array, array);
+        }
+
+        var block = new NativeBlock(size);
+        return (block.Memory, block);
+    }
+
+    private void Return()
+    {
+        switch (_owner)
+        {
+            case byte[] array:
+                ArrayPool<byte>.Shared.Return(array);
+                break;
+            case IDisposable block:
+                block.Dispose();
+                break;
+        }
     }
 }

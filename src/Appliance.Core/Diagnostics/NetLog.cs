@@ -20,6 +20,6 @@ internal static partial class NetLog
     [LoggerMessage(104, LogLevel.Warning, "data plane drain timed out; closing {Connections} connection(s)")]
     public static partial void DrainTimedOut(ILogger logger, int connections);
 
-    [LoggerMessage(105, LogLevel.Warning, "refusing connection from {Remote}: {Connections} connections already open")]
-    public static partial void TooManyConnections(ILogger logger, string remote, int connections);
+    [LoggerMessage(105, LogLevel.Warning, "refusing connection from {Remote}: {Why}")]
+    public static partial void TooManyConnections(ILogger logger, string remote, string why);
 }

@@ -191,6 +191,11 @@ public sealed class EngineRole : IRole
         metrics.Counter("cube_engine_missing_keys_total", "Embedding keys not in the table (zero vectors).", s.MissingKeys);
         metrics.Counter("cube_engine_reloads_total", "Model packages switched in.", s.Reloads);
         metrics.Counter("cube_engine_reload_failures_total", "Model packages refused (the live one kept serving).", s.ReloadFailures);
+        foreach (var (reason, count) in _tcp?.Stats.Refusals ?? [])
+        {
+            metrics.Counter("cube_engine_data_port_refusals_total", "Data-port (predict opcode) connections refused or closed, and requests refused, by the limit that did it (docs/limits.md).", count, $"reason=\"{reason}\"");
+        }
+
         metrics.Counter("cube_engine_table_switch_retries_total", "Batches read again because their rows came from a table version the model does not take (a switch in progress).", _variants.Sum(v => v.SwitchRetries));
         foreach (var v in s.Variants)
         {

@@ -24,6 +24,10 @@ public interface ISession
 
     void ClearOutput();
 
+    /// <summary>The transport cannot take the incomplete request at the front (its memory for
+    /// large requests is in use): answer it with an error in <see cref="Output"/> and close.</summary>
+    void Refuse(string reason);
+
     /// <summary>Waits (at most <paramref name="timeout"/>) for replies still being computed, so a
     /// drain answers every request it received.</summary>
     Task DrainAsync(TimeSpan timeout);

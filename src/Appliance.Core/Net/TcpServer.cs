@@ -22,6 +22,9 @@ public sealed class TcpServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Socket, Task> _connections = new();
+    private readonly ConcurrentDictionary<IPAddress, int> _perPeer = new();
+    private readonly BufferBudget _budget;
+    private readonly RepeatLimiter _refusals = new(TimeSpan.FromSeconds(10));
     private Socket? _listener;
     private Task? _acceptLoop;
 
@@ -31,7 +34,11 @@ public sealed class TcpServer : IAsyncDisposable
         _sessions = sessions;
         _limits = limits;
         _logger = logger;
+        _budget = new BufferBudget(limits.MaxBufferedBytes);
     }
+
+    /// <summary>Receive memory held now beyond each connection's first buffer.</summary>
+    public long BufferedBytes => _budget.Held;
 
     public int Port { get; private set; }
 
@@ -133,15 +140,24 @@ public sealed class TcpServer : IAsyncDisposable
                 continue;
             }
 
+            var peer = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
             if (_connections.Count >= _limits.MaxConnections)
             {
-                NetLog.TooManyConnections(_logger, socket.RemoteEndPoint?.ToString() ?? "?", _connections.Count);
-                socket.Dispose();
+                Stats.RefuseAtLimit();
+                Refused(socket, $"{_connections.Count} connections open (--max-connections {_limits.MaxConnections})");
+                continue;
+            }
+
+            if (_perPeer.AddOrUpdate(peer, 1, (_, n) => n + 1) > _limits.MaxConnectionsPerPeer)
+            {
+                Leave(peer);
+                Stats.RefusePerPeer();
+                Refused(socket, $"{peer} already has {_limits.MaxConnectionsPerPeer} connections open (--max-connections-per-peer)");
                 continue;
             }
 
             socket.NoDelay = true;
-            var task = RunConnectionAsync(socket);
+            var task = RunConnectionAsync(socket, peer);
             _connections[socket] = task;
             if (task.IsCompleted)
             {
@@ -150,16 +166,35 @@ public sealed class TcpServer : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(Socket socket)
+    private void Refused(Socket socket, string why)
+    {
+        if (_refusals.ShouldLog(why.Split(' ')[0], out var heldBack))
+        {
+            NetLog.TooManyConnections(_logger, socket.RemoteEndPoint?.ToString() ?? "?", $"{why}; {heldBack} more refused since the last line");
+        }
+
+        socket.Dispose();
+    }
+
+    private void Leave(IPAddress peer)
+    {
+        if (_perPeer.AddOrUpdate(peer, 0, (_, n) => n - 1) <= 0)
+        {
+            _perPeer.TryRemove(new KeyValuePair<IPAddress, int>(peer, 0));
+        }
+    }
+
+    private async Task RunConnectionAsync(Socket socket, IPAddress peer)
     {
         await Task.Yield(); // leave the accept loop before the first receive
         var remote = socket.RemoteEndPoint?.ToString() ?? "?";
         var reason = "closed by peer";
         try
         {
-            using var connection = new Connection(socket, _limits, Stats);
+            using var connection = new Connection(socket, _limits, Stats, _budget);
             var session = _sessions.Create(connection);
             await connection.RunAsync(session, _stopping.Token).ConfigureAwait(false);
+            reason = connection.ClosedBecause ?? reason;
             await session.DrainAsync(_limits.DrainTimeout).ConfigureAwait(false);
         }
         catch (SocketException e)
@@ -183,6 +218,7 @@ public sealed class TcpServer : IAsyncDisposable
 
             socket.Dispose();
             _connections.TryRemove(socket, out _);
+            Leave(peer);
             NetLog.ConnectionEnded(_logger, remote, reason);
         }
     }

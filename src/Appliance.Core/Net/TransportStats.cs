@@ -8,6 +8,11 @@ public sealed class TransportStats
     private long _sends;
     private long _bytesIn;
     private long _bytesOut;
+    private long _refusedTotal;
+    private long _refusedPeer;
+    private long _idleClosed;
+    private long _frameTimeouts;
+    private long _refusedMemory;
 
     public long Receives => Interlocked.Read(ref _receives);
 
@@ -16,6 +21,42 @@ public sealed class TransportStats
     public long BytesIn => Interlocked.Read(ref _bytesIn);
 
     public long BytesOut => Interlocked.Read(ref _bytesOut);
+
+    /// <summary>Connections closed at accept because --max-connections were open.</summary>
+    public long RefusedAtLimit => Interlocked.Read(ref _refusedTotal);
+
+    /// <summary>Connections closed at accept because their address had --max-connections-per-peer open.</summary>
+    public long RefusedPerPeer => Interlocked.Read(ref _refusedPeer);
+
+    /// <summary>Connections closed after sending nothing for --idle-timeout-seconds.</summary>
+    public long IdleClosed => Interlocked.Read(ref _idleClosed);
+
+    /// <summary>Connections closed because a request did not arrive whole within --frame-timeout-seconds.</summary>
+    public long FrameTimeouts => Interlocked.Read(ref _frameTimeouts);
+
+    /// <summary>Requests refused because receive memory (--max-buffered-mb) was in use.</summary>
+    public long RefusedMemory => Interlocked.Read(ref _refusedMemory);
+
+    /// <summary>Every refusal and limit-driven close by reason (the label values of the
+    /// <c>…_refusals_total</c> metrics).</summary>
+    public IEnumerable<(string Reason, long Count)> Refusals =>
+    [
+        ("max_connections", RefusedAtLimit),
+        ("max_connections_per_peer", RefusedPerPeer),
+        ("idle_timeout", IdleClosed),
+        ("frame_timeout", FrameTimeouts),
+        ("buffer_memory", RefusedMemory),
+    ];
+
+    internal void RefuseAtLimit() => Interlocked.Increment(ref _refusedTotal);
+
+    internal void RefusePerPeer() => Interlocked.Increment(ref _refusedPeer);
+
+    internal void CloseIdle() => Interlocked.Increment(ref _idleClosed);
+
+    internal void FrameTimedOut() => Interlocked.Increment(ref _frameTimeouts);
+
+    internal void RefuseMemory() => Interlocked.Increment(ref _refusedMemory);
 
     internal void Received(int bytes)
     {

@@ -23,4 +23,8 @@ public enum ErrorCode : ushort
 
     /// <summary>Anything else went wrong on the server.</summary>
     Internal = 7,
+
+    /// <summary>The server's memory for large requests is in use (--max-buffered-mb): this one is
+    /// refused and the connection closed; a client tries another replica or later.</summary>
+    Overloaded = 8,
 }

@@ -11,7 +11,12 @@ namespace Appliance.Core.Protocol;
 /// </summary>
 public sealed class FrameBuffer
 {
-    private byte[] _buffer;
+    /// <summary>Beyond this size a buffer that may be trimmed is native memory (freed when
+    /// trimmed), not a garbage-collected array that stays resident long after the reply.</summary>
+    private const int MaxManaged = 1 << 20;
+
+    private Memory<byte> _buffer;
+    private Buffers.NativeBlock? _native;
     private int _length;
     private int _frameStart = -1;
     private FrameHeader _open;
@@ -19,18 +24,35 @@ public sealed class FrameBuffer
     public FrameBuffer(int initialCapacity = 64 << 10)
     {
         _buffer = new byte[initialCapacity];
+        NativeWhenLarge = initialCapacity == 0;
     }
 
     public int Length => _length;
 
-    public ReadOnlyMemory<byte> Written => _buffer.AsMemory(0, _length);
+    public ReadOnlyMemory<byte> Written => _buffer[.._length];
 
-    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _length);
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.Span[.._length];
+
+    /// <summary>Large sizes go to native memory (the server's per-connection output, created
+    /// empty); a client's buffer keeps managed arrays.</summary>
+    private bool NativeWhenLarge { get; }
 
     public void Clear()
     {
         _length = 0;
         _frameStart = -1;
+    }
+
+    /// <summary>When empty, drops a buffer larger than <paramref name="keep"/> bytes (the next
+    /// write starts small again; native memory is freed at once).</summary>
+    public void Trim(int keep)
+    {
+        if (_length == 0 && _buffer.Length > keep)
+        {
+            _buffer = Memory<byte>.Empty;
+            ((IDisposable?)_native)?.Dispose();
+            _native = null;
+        }
     }
 
     public void BeginFrame(Opcode opcode, FrameFlags flags, uint requestId)
@@ -50,7 +72,7 @@ public sealed class FrameBuffer
     public int EndFrame()
     {
         var payload = _length - _frameStart - FrameHeader.Size;
-        (_open with { PayloadLength = payload }).Write(_buffer.AsSpan(_frameStart));
+        (_open with { PayloadLength = payload }).Write(_buffer.Span[_frameStart..]);
         _frameStart = -1;
         return payload;
     }
@@ -69,10 +91,25 @@ public sealed class FrameBuffer
     {
         if (_buffer.Length - _length < size)
         {
-            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + size));
+            var capacity = Math.Max(Math.Max(_buffer.Length * 2, 1024), _length + size);
+            Memory<byte> grown;
+            Buffers.NativeBlock? native = null;
+            if (NativeWhenLarge && capacity > MaxManaged)
+            {
+                native = new Buffers.NativeBlock(capacity);
+                grown = native.Memory;
+            }
+            else
+            {
+                grown = new byte[capacity];
+            }
+
+            _buffer.Span[.._length].CopyTo(grown.Span);
+            ((IDisposable?)_native)?.Dispose();
+            (_buffer, _native) = (grown, native);
         }
 
-        return _buffer.AsSpan(_length);
+        return _buffer.Span[_length..];
     }
 
     public void Advance(int count) => _length += count;

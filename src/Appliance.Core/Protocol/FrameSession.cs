@@ -24,7 +24,8 @@ public sealed class FrameSession : ISession
     private readonly IAsyncFrameHandler? _async;
     private readonly int _maxPayload;
     private readonly IReplySink _replies;
-    private readonly FrameBuffer _output = new();
+    private readonly FrameBuffer _output = new(0);
+    private FrameHeader _partial;
     private readonly List<Task> _pending = [];
 
     public FrameSession(IFrameHandler handler, int maxPayload, IReplySink replies)
@@ -44,7 +45,19 @@ public sealed class FrameSession : ISession
     /// <summary>Frames handled so far.</summary>
     public long Frames { get; private set; }
 
-    public void ClearOutput() => _output.Clear();
+    /// <summary>Clears the replies sent; a buffer grown past 64 KiB by a large reply is dropped
+    /// (a large one is native memory, freed at once), so an idle connection does not keep it.</summary>
+    public void ClearOutput()
+    {
+        _output.Clear();
+        _output.Trim(64 << 10);
+    }
+
+    public void Refuse(string reason)
+    {
+        _output.WriteError(_partial.Opcode, _partial.RequestId, ErrorCode.Overloaded, reason);
+        Closing = true;
+    }
 
     public int Receive(ReadOnlySpan<byte> input)
     {
@@ -62,6 +75,7 @@ public sealed class FrameSession : ISession
                     break;
                 case ScanResult.NeedMoreData:
                     BytesNeeded = header.FrameLength;
+                    _partial = header;
                     return consumed;
                 default:
                     var id = available.Length >= 12 ? BinaryPrimitives.ReadUInt32LittleEndian(available[8..]) : 0;

@@ -20,7 +20,8 @@ public sealed record ServerOptions
 
     public int MaxPayloadBytes { get; init; } = Protocol.FrameHeader.DefaultMaxPayload;
 
-    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Connections, timeouts and receive memory of the data port.</summary>
+    public Net.ServerLimits Limits { get; init; } = new();
 
     /// <summary>Poll the data directory for newer versions every this many seconds (0 = never;
     /// the agent role drives versions when it runs).</summary>

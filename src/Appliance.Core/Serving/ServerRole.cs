@@ -31,7 +31,7 @@ public sealed class ServerRole : IRole
         _logger = loggers.CreateLogger("cube.server");
         Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory);
         Service = new ShardService(options.Dict, options.Shard, Store);
-        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), new ServerLimits { SendTimeout = options.SendTimeout }, loggers.CreateLogger("cube.net"));
+        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), options.Limits, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
         Service.Transport = _tcp.Stats;
     }
@@ -73,6 +73,11 @@ public sealed class ServerRole : IRole
         metrics.Gauge("cube_server_mapped_bytes", "Bytes of shard files mapped by the live view.", s.BytesMapped, labels);
         metrics.Gauge("cube_server_connections", "Open data-plane connections.", s.Connections, labels);
         metrics.Gauge("cube_server_live_layers", "Layers (base + deltas) of the live view; 0 while nothing is live.", s.Layers.Count, labels);
+        metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
+        foreach (var (reason, count) in _tcp.Stats.Refusals)
+        {
+            metrics.Counter("cube_server_refusals_total", "Data-port connections refused or closed, and requests refused, by the limit that did it (docs/limits.md).", count, $"{labels},reason=\"{reason}\"");
+        }
     }
 
     /// <summary>Loads what the data directory holds (throws if it holds a broken package) and

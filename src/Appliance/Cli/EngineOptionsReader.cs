@@ -52,7 +52,7 @@ internal static class EngineOptionsReader
             Bind = bind,
             DataPort = a.Has("port") ? a.Int("port", 0, 65535) : null,
             MaxPayloadBytes = RunOptionsReader.MaxPayload(a),
-            Limits = new Core.Net.ServerLimits { SendTimeout = RunOptionsReader.SendTimeout(a) },
+            Limits = RunOptionsReader.Limits(a),
         };
     }
 

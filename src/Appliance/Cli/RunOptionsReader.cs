@@ -101,7 +101,7 @@ internal static class RunOptionsReader
             InMemory = a.Flag("in_mem"),
             WatchSeconds = managed ? 0 : a.Int("watch-seconds", 0, 86400),
             MaxPayloadBytes = MaxPayload(a),
-            SendTimeout = SendTimeout(a),
+            Limits = Limits(a),
             Managed = managed,
         };
     }
@@ -130,7 +130,16 @@ internal static class RunOptionsReader
 
     internal static int MaxPayload(ParsedArgs a) => a.Int("max-frame-mb", 1, 1024) << 20;
 
-    internal static TimeSpan SendTimeout(ParsedArgs a) => TimeSpan.FromMilliseconds(a.Int("send-timeout-ms", 1, 3_600_000));
+    /// <summary>The data port's limits (server and engine), every one a flag (docs/limits.md).</summary>
+    internal static Core.Net.ServerLimits Limits(ParsedArgs a) => new()
+    {
+        SendTimeout = TimeSpan.FromMilliseconds(a.Int("send-timeout-ms", 1, 3_600_000)),
+        MaxConnections = a.Int("max-connections", 1, 1_000_000),
+        MaxConnectionsPerPeer = a.Int("max-connections-per-peer", 1, 1_000_000),
+        IdleTimeout = TimeSpan.FromSeconds(a.Int("idle-timeout-seconds", 1, 86400 * 7)),
+        FrameTimeout = TimeSpan.FromSeconds(a.Int("frame-timeout-seconds", 1, 3600)),
+        MaxBufferedBytes = a.Long("max-buffered-mb", 1, 1 << 20) << 20,
+    };
 
     internal static LogLevel LogLevel(ParsedArgs a) => a.Require("log-level") switch
     {

@@ -11,7 +11,7 @@ public sealed class FrameTests
     {
         Assert.Equal([1, 2, 3, 4], new[] { Opcode.Ping, Opcode.Lookup, Opcode.Status, Opcode.Predict }.Select(o => (int)o));
         Assert.Equal([1, 2], new[] { FrameFlags.Response, FrameFlags.Error }.Select(f => (int)f));
-        Assert.Equal([1, 2, 3, 4, 5, 7], Enum.GetValues<ErrorCode>().Select(c => (int)c)); // 6 is reserved (never sent)
+        Assert.Equal([1, 2, 3, 4, 5, 7, 8], Enum.GetValues<ErrorCode>().Select(c => (int)c)); // 6 is reserved (never sent)
         Assert.Equal((7, 4), ((int)ErrorCode.Internal, (int)ErrorCode.NotReady));
         Assert.Equal(16, FrameHeader.Size);
         Assert.Equal(0xFFFFFFFFu, LookupCodec.MissingEntry);
