@@ -28,7 +28,7 @@ work=$(mktemp -d /tmp/cube-vs-redis.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-cube=$("$root/scripts/publish.sh")
+cube=${CUBE_BIN:-$("$root/scripts/publish.sh")}  # CUBE_BIN=/path/to/cube compares another build
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 

@@ -188,6 +188,59 @@ public sealed class EngineTests
         }
     }
 
+    /// <summary>Issue 12 finding 5: a 9 MB body of empty lines (7.9 s of CPU and 430 MB before) is
+    /// refused from its size; more samples than --max-samples are refused whole, over HTTP and on
+    /// the opcode, with the flag named; the engine answers the next request as before.</summary>
+    [Fact]
+    public async Task OversizedPredictRequestsAreRefusedBeforeTheyCostAnything()
+    {
+        using var dir = new TempDirectory();
+        BuildTable(dir);
+        ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 52), new ModelSpec { Dict = "emb" }, "6");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"), "--max-samples", "100");
+        using var http = new HttpClient();
+        // The headers announce 9 MB; the engine answers 413 without reading the body.
+        using (var raw = new System.Net.Sockets.TcpClient("127.0.0.1", engine.HttpPort))
+        {
+            var stream = raw.GetStream();
+            var head = $"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {9_000_000}\r\n\r\n{{\"lines\": [\"\",\"\",";
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
+            var reply = new byte[4096];
+            var text = string.Empty;
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!text.Contains("max-body-mb", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                var n = await stream.ReadAsync(reply).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                if (n == 0)
+                {
+                    break;
+                }
+
+                text += System.Text.Encoding.ASCII.GetString(reply, 0, n);
+            }
+
+            Assert.StartsWith("HTTP/1.1 413", text);
+            Assert.Contains("--max-body-mb", text);
+        }
+
+        var lines = File.ReadLines(TestData.CriteoSample).Take(101).ToList();
+        using (var many = await http.PostAsync($"http://127.0.0.1:{engine.HttpPort}/predict", new StringContent(JsonSerializer.Serialize(new { lines }), System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, many.StatusCode);
+            Assert.Contains("101 samples; at most 100 per request (--max-samples)", await many.Content.ReadAsStringAsync());
+        }
+
+        await using var connection = await Appliance.Core.Client.ClientConnection.ConnectAsync(new Appliance.Core.Client.NodeAddress("127.0.0.1", engine.DataPort), TimeSpan.FromSeconds(5), CancellationToken.None);
+        using (var reply = await connection.SendAsync(1, (buffer, id, _) => Appliance.Core.Protocol.PredictCodec.WriteRequest(buffer, id, string.Empty, lines)))
+        {
+            Assert.True(reply.Header.IsError);
+            Assert.Contains("at most 100 per request", Appliance.Core.Protocol.ErrorPayload.Read(reply.Payload).Item2);
+        }
+
+        using var ok = await http.PostAsync($"http://127.0.0.1:{engine.HttpPort}/predict", new StringContent(JsonSerializer.Serialize(new { lines = lines.Take(100) }), System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, ok.StatusCode);
+    }
+
     private static async Task WaitForVersion(string address, string version)
     {
         using var http = new HttpClient();

@@ -103,6 +103,33 @@ public sealed class FloodTests(ClusterFixture table) : IClassFixture<ClusterFixt
         }
     }
 
+    /// <summary>Idle sockets from many addresses filling --max-connections do not lock a new client
+    /// out: the one idle the longest makes room.</summary>
+    [Fact]
+    public void AFullListenerEvictsItsLongestIdleConnectionForANewClient()
+    {
+        using var server = ServerProcess.StartServer(table.Packages, ClusterFixture.Dict, 0, "--max-connections", "100");
+        var idle = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                idle.Add(Connect(server, $"127.0.0.{10 + (i % 20)}"));
+            }
+
+            Thread.Sleep(500);
+            AssertPing(server, "127.0.0.99");
+            AssertPing(server, "127.0.0.98");
+            Thread.Sleep(300);
+            Assert.Equal(1, idle.Count(s => Closed(s, TimeSpan.FromMilliseconds(1))));
+            Assert.Contains("reason=\"evicted_idle\"} 1", Metrics(server));
+        }
+        finally
+        {
+            idle.ForEach(s => s.Dispose());
+        }
+    }
+
     [Fact]
     public void IdleAndHalfFrameConnectionsAreClosedAfterTheirTimeouts()
     {

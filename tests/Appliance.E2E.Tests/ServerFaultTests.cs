@@ -148,6 +148,43 @@ public sealed class ServerFaultTests(ClusterFixture table) : IClassFixture<Clust
         Assert.Equal(-1, slices[1].Length);
     }
 
+    /// <summary>Issue 12 finding 6: a package file truncated under a running server killed it
+    /// with SIGBUS at the next lookup (exit 135). With --in_mem true the server answers from its
+    /// own copy of what it verified, whatever happens to the files.</summary>
+    [Fact]
+    public void AValuesFileTruncatedUnderAnInMemoryServerChangesNothingItServes()
+    {
+        using var dir = new TempDirectory();
+        foreach (var file in Directory.EnumerateFiles(table.Packages, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(dir.Path, Path.GetRelativePath(table.Packages, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+        }
+
+        using var server = ServerProcess.StartServer(dir.Path, ClusterFixture.Dict, 0, "--in_mem", "true");
+        foreach (var values in Directory.EnumerateFiles(dir.Path, "values.bin", SearchOption.AllDirectories))
+        {
+            using var stream = new FileStream(values, FileMode.Open, FileAccess.Write);
+            stream.SetLength(Math.Min(stream.Length, 4096));
+        }
+
+        var keys = table.Reference.Keys.Where(k => Appliance.Core.Storage.ShardRouting.ShardOf(k, 2) == 0).Take(500).ToArray();
+        using var socket = Connect(server);
+        var lookup = new FrameBuffer();
+        LookupCodec.WriteRequest(lookup, 9, ClusterFixture.Dict, keys);
+        socket.Send(lookup.WrittenSpan);
+        var reply = ReadFrame(socket) ?? throw new InvalidOperationException($"the server closed the connection (exited: {server.HasExited})");
+        var slices = new (int Offset, int Length)[keys.Length];
+        LookupCodec.ReadResponse(reply.Payload, slices);
+        for (var i = 0; i < keys.Length; i++)
+        {
+            Assert.Equal(table.Reference[keys[i]], reply.Payload.AsSpan(slices[i].Offset, slices[i].Length).ToArray());
+        }
+
+        Assert.False(server.HasExited);
+    }
+
     [Fact]
     public void ATruncatedFrameFollowedByACloseHarmsNobody()
     {

@@ -20,6 +20,8 @@ internal sealed unsafe class NativeBlock : MemoryManager<byte>
         _pointer = (byte*)NativeMemory.Alloc((nuint)length);
     }
 
+    public int Length => _length;
+
     public override Span<byte> GetSpan() =>
         _pointer == null ? throw new ObjectDisposedException(nameof(NativeBlock)) : new Span<byte>(_pointer, _length);
 

@@ -144,7 +144,7 @@ public sealed class ReceiveBuffer
             return (array, array);
         }
 
-        var block = new NativeBlock(size);
+        var block = LargeBlockCache.Rent(size);
         return (block.Memory, block);
     }
 
@@ -155,8 +155,8 @@ public sealed class ReceiveBuffer
             case byte[] array:
                 ArrayPool<byte>.Shared.Return(array);
                 break;
-            case IDisposable block:
-                block.Dispose();
+            case NativeBlock block:
+                LargeBlockCache.Return(block);
                 break;
         }
     }

@@ -27,7 +27,7 @@ public sealed class EngineFrameHandler(EngineRole engine) : IAsyncFrameHandler
         (string Variant, List<string> Lines) request;
         try
         {
-            request = PredictCodec.ReadRequest(payload.Span);
+            request = PredictCodec.ReadRequest(payload.Span, engine.Options.MaxSamples);
         }
         catch (ProtocolException e)
         {

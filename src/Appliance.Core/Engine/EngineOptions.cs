@@ -40,6 +40,12 @@ public sealed record EngineOptions
     /// <summary>Largest binary-protocol request payload accepted.</summary>
     public int MaxPayloadBytes { get; init; } = FrameHeader.DefaultMaxPayload;
 
+    /// <summary>Most samples in one request (HTTP or the predict opcode); more are refused whole.</summary>
+    public int MaxSamples { get; init; } = 10_000;
+
+    /// <summary>Largest POST /predict body (HTTP 413 beyond it, before it is parsed).</summary>
+    public long MaxBodyBytes { get; init; } = 8L << 20;
+
     /// <summary>Connection limits of the binary data port.</summary>
     public ServerLimits Limits { get; init; } = new();
 }

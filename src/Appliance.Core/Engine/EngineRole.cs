@@ -39,6 +39,7 @@ public sealed class EngineRole : IRole
     /// <see cref="Formats.InputFormatException"/> naming the package at fault.</summary>
     public EngineRole(EngineOptions options, IEmbeddingSource source, string sourceName, ILoggerFactory loggers)
     {
+        Options = options;
         _source = source;
         _sourceName = sourceName;
         var logger = _logger = loggers.CreateLogger("cube.engine");
@@ -118,8 +119,15 @@ public sealed class EngineRole : IRole
         }
     }
 
+    public EngineOptions Options { get; }
+
     public async Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken)
     {
+        if (lines.Count > Options.MaxSamples)
+        {
+            throw new ArgumentException($"{lines.Count} samples; at most {Options.MaxSamples} per request (--max-samples)");
+        }
+
         var variant = Choose(variantName);
         if (NotReadyReason(variant) is { } reason)
         {
@@ -257,6 +265,11 @@ public sealed class EngineRole : IRole
     private async Task PredictAsync(HttpContext context)
     {
         PredictRequest? request;
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = Options.MaxBodyBytes;
+        }
+
         try
         {
             request = await JsonSerializer.DeserializeAsync(context.Request.Body, EngineJsonContext.Default.PredictRequest, context.RequestAborted).ConfigureAwait(false);
@@ -264,7 +277,16 @@ public sealed class EngineRole : IRole
         catch (JsonException e)
         {
             context.Response.StatusCode = 400;
-            await context.Response.WriteAsync($"body is not a predict request: {e.Message}").ConfigureAwait(false);
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonError.Body($"body is not a predict request: {e.Message}")).ConfigureAwait(false);
+            return;
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
+        {
+            // Over --max-body-mb (413) or a body that stopped arriving: refused before parsing.
+            context.Response.StatusCode = e.StatusCode;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonError.Body($"{e.Message} (--max-body-mb is {Options.MaxBodyBytes >> 20})")).ConfigureAwait(false);
             return;
         }
 
@@ -279,7 +301,8 @@ public sealed class EngineRole : IRole
         catch (ArgumentException e)
         {
             context.Response.StatusCode = 400;
-            await context.Response.WriteAsync(e.Message).ConfigureAwait(false);
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonError.Body(e.Message)).ConfigureAwait(false);
         }
         catch (EmbeddingUnavailableException e)
         {

@@ -9,6 +9,12 @@ internal static partial class LibC
     public const int ProtRead = 0x1;
     public const int MapShared = 0x01;
     public const int MapPopulate = 0x8000;
+    public const int ProtWrite = 0x2;
+    public const int MapPrivate = 0x02;
+    public const int MapAnonymous = 0x20;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int mprotect(nint addr, nuint length, int prot);
     public const int MadvRandom = 1;
     public const int MadvWillNeed = 3;
     public static readonly nint MapFailed = -1;

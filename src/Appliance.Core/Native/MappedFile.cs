@@ -11,6 +11,10 @@ namespace Appliance.Core.Native;
 /// call returns, so the first lookups do not fault (the original's <c>--in_mem true</c>).</item>
 /// <item>otherwise MADV_RANDOM: lookups touch single records, so kernel read-ahead would only
 /// evict useful pages (tables larger than RAM, <c>--in_mem false</c>).</item>
+/// <item><see cref="Copy"/>: the file is read into anonymous memory of the process (then made
+/// read-only), so nothing done to the file afterwards — truncated, rewritten — can reach the
+/// server: a mapped file that shrinks under a server kills it with SIGBUS at the next lookup
+/// (<c>--in_mem true</c>).</item>
 /// </list>
 /// </summary>
 internal sealed unsafe class MappedFile : IDisposable
@@ -49,6 +53,46 @@ internal sealed unsafe class MappedFile : IDisposable
 
         // Advice is a hint: a failure changes performance, never correctness, so it is not an error.
         _ = LibC.madvise(address, (nuint)length, populate ? LibC.MadvWillNeed : LibC.MadvRandom);
+        return new MappedFile(path, address, length);
+    }
+
+    /// <summary>The file's bytes in the process's own memory (anonymous, read-only once filled).</summary>
+    public static MappedFile Copy(string path)
+    {
+        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        var length = RandomAccess.GetLength(handle);
+        if (length == 0)
+        {
+            throw new IOException($"{path}: file is empty");
+        }
+
+        var address = LibC.mmap(0, (nuint)length, LibC.ProtRead | LibC.ProtWrite, LibC.MapPrivate | LibC.MapAnonymous | LibC.MapPopulate, -1, 0);
+        if (address == LibC.MapFailed)
+        {
+            throw new IOException($"{path}: allocating {length} bytes failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            const int Step = 1 << 30;
+            for (long at = 0; at < length;)
+            {
+                var read = RandomAccess.Read(handle, new Span<byte>((byte*)address + at, (int)Math.Min(Step, length - at)), at);
+                if (read == 0)
+                {
+                    throw new IOException($"{path}: the file ended at byte {at} of {length} while it was read");
+                }
+
+                at += read;
+            }
+        }
+        catch
+        {
+            _ = LibC.munmap(address, (nuint)length);
+            throw;
+        }
+
+        _ = LibC.mprotect(address, (nuint)length, LibC.ProtRead);
         return new MappedFile(path, address, length);
     }
 

@@ -38,53 +38,61 @@ internal sealed class Connection : IReplySink, IDisposable
     /// <summary>Why the connection ended, when the server ended it.</summary>
     public string? ClosedBecause { get; private set; }
 
+    /// <summary>When the connection began waiting for its next request (a Stopwatch timestamp),
+    /// or 0 while a request is in progress.</summary>
+    public long IdleSince => Volatile.Read(ref _idleSince);
+
+    /// <summary>When the first byte of the incomplete request at the front arrived, or 0.</summary>
+    public long FrameStarted => Volatile.Read(ref _frameStarted);
+
+    private long _idleSince;
+    private long _frameStarted;
+
+    /// <summary>Closes the connection from outside its loop: to make room for a new one (the
+    /// listener is full), or for a timeout the listener's sweep found. The pending receive ends.</summary>
+    public void Evict(string why)
+    {
+        ClosedBecause = why;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // already gone
+        }
+    }
+
+    /// <summary>
+    /// The receive loop. No timer is touched per request (timer changes take a process-wide lock;
+    /// on a loaded server they cost more than the lookups): the listener's once-a-second sweep
+    /// reads <see cref="IdleSince"/> and <see cref="FrameStarted"/> and evicts what is over its
+    /// limit. The receive buffer goes back to the pool when the replies are sent and no further
+    /// bytes are waiting; the connection then waits with a zero-byte read.
+    /// </summary>
     public async Task RunAsync(ISession session, CancellationToken stopping)
     {
         var input = new ReceiveBuffer(0, pooled: true);
-        var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        long frameStarted = 0;
         try
         {
             while (!stopping.IsCancellationRequested)
             {
                 int received;
-                deadline.CancelAfter(input.Length == 0 ? _limits.IdleTimeout : RemainingOf(frameStarted));
                 try
                 {
                     if (input.Capacity == 0)
                     {
-                        // Between requests (the buffer went back after the last reply): wait for
-                        // bytes without holding one.
-                        await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline.Token).ConfigureAwait(false);
+                        Volatile.Write(ref _idleSince, System.Diagnostics.Stopwatch.GetTimestamp());
+                        await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, stopping).ConfigureAwait(false);
+                        Volatile.Write(ref _idleSince, 0);
                         input.Reserve(InitialBuffer);
                     }
 
-                    received = await _socket.ReceiveAsync(input.Free, SocketFlags.None, deadline.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-                {
-                    if (input.Length == 0)
-                    {
-                        _stats.CloseIdle();
-                        ClosedBecause = $"idle for {_limits.IdleTimeout.TotalSeconds:F0} s";
-                    }
-                    else
-                    {
-                        _stats.FrameTimedOut();
-                        ClosedBecause = $"a request did not arrive whole within {_limits.FrameTimeout.TotalSeconds:F0} s";
-                    }
-
-                    return;
+                    received = await _socket.ReceiveAsync(input.Free, SocketFlags.None, stopping).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return; // draining: every request received so far has been answered
-                }
-
-                if (!deadline.TryReset())
-                {
-                    deadline.Dispose();
-                    deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 }
 
                 if (received == 0)
@@ -101,13 +109,12 @@ internal sealed class Connection : IReplySink, IDisposable
                 {
                     // Every request received is handled: its room goes back before the replies
                     // are sent (a client may send its next large request as soon as it reads them).
-                    frameStarted = 0;
+                    Volatile.Write(ref _frameStarted, 0);
                     GiveBack();
-                    input.Release();
                 }
                 else if (!hadData || consumed > 0)
                 {
-                    frameStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+                    Volatile.Write(ref _frameStarted, System.Diagnostics.Stopwatch.GetTimestamp());
                 }
 
                 if (input.Length > 0 && !session.Closing && !MakeRoom(input, session.BytesNeeded))
@@ -117,7 +124,8 @@ internal sealed class Connection : IReplySink, IDisposable
                 }
 
                 // An idle connection pays one FIONREAD and replies at once, so latency does not suffer.
-                if (!session.Closing && session.Output.Length < CoalesceLimit && (input.Capacity == 0 || input.FreeSpan.Length > 0) && _socket.Available > 0)
+                var waiting = session.Closing ? 0 : _socket.Available;
+                if (waiting > 0 && session.Output.Length < CoalesceLimit && input.FreeSpan.Length > 0)
                 {
                     continue;
                 }
@@ -132,21 +140,39 @@ internal sealed class Connection : IReplySink, IDisposable
                 {
                     return;
                 }
+
+                if (input.Length == 0 && waiting == 0)
+                {
+                    // Nothing more came: wait without buffers.
+                    input.Release();
+                    session.Idle();
+                }
             }
         }
         finally
         {
-            deadline.Dispose();
             input.Clear();
             input.Release();
             GiveBack();
         }
     }
 
-    private TimeSpan RemainingOf(long frameStarted)
+    /// <summary>Called by the listener's sweep: closes the connection if it has been idle or has
+    /// held half a request for longer than allowed.</summary>
+    public void CloseIfExpired(long now)
     {
-        var left = _limits.FrameTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(frameStarted);
-        return left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1);
+        var idle = IdleSince;
+        var frame = FrameStarted;
+        if (idle != 0 && System.Diagnostics.Stopwatch.GetElapsedTime(idle, now) > _limits.IdleTimeout)
+        {
+            _stats.CloseIdle();
+            Evict($"idle for {_limits.IdleTimeout.TotalSeconds:F0} s");
+        }
+        else if (frame != 0 && System.Diagnostics.Stopwatch.GetElapsedTime(frame, now) > _limits.FrameTimeout)
+        {
+            _stats.FrameTimedOut();
+            Evict($"a request did not arrive whole within {_limits.FrameTimeout.TotalSeconds:F0} s");
+        }
     }
 
     /// <summary>Room for the request in progress: beyond the first buffer, taken from the budget.</summary>

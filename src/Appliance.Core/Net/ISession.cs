@@ -24,6 +24,9 @@ public interface ISession
 
     void ClearOutput();
 
+    /// <summary>The connection waits for its next request: give back what the replies used.</summary>
+    void Idle();
+
     /// <summary>The transport cannot take the incomplete request at the front (its memory for
     /// large requests is in use): answer it with an error in <see cref="Output"/> and close.</summary>
     void Refuse(string reason);

@@ -23,10 +23,12 @@ public sealed class TcpServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Socket, Task> _connections = new();
     private readonly ConcurrentDictionary<IPAddress, int> _perPeer = new();
+    private readonly ConcurrentDictionary<Socket, Connection> _live = new();
     private readonly BufferBudget _budget;
     private readonly RepeatLimiter _refusals = new(TimeSpan.FromSeconds(10));
     private Socket? _listener;
     private Task? _acceptLoop;
+    private Task? _sweep;
 
     public TcpServer(IPEndPoint endpoint, ISessionFactory sessions, ServerLimits limits, ILogger logger)
     {
@@ -78,6 +80,28 @@ public sealed class TcpServer : IAsyncDisposable
         Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         NetLog.Listening(_logger, listener.LocalEndPoint!.ToString()!);
         _acceptLoop = AcceptLoopAsync(listener);
+        _sweep = SweepAsync();
+    }
+
+    /// <summary>Once a second: closes connections idle or holding half a request for too long.</summary>
+    private async Task SweepAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                var now = System.Diagnostics.Stopwatch.GetTimestamp();
+                foreach (var connection in _live.Values)
+                {
+                    connection.CloseIfExpired(now);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
     }
 
     public async Task StopAsync()
@@ -93,6 +117,11 @@ public sealed class TcpServer : IAsyncDisposable
         if (_acceptLoop is not null)
         {
             await _acceptLoop.ConfigureAwait(false);
+        }
+
+        if (_sweep is not null)
+        {
+            await _sweep.ConfigureAwait(false);
         }
 
         var all = Task.WhenAll(_connections.Values);
@@ -141,10 +170,10 @@ public sealed class TcpServer : IAsyncDisposable
             }
 
             var peer = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-            if (_connections.Count >= _limits.MaxConnections)
+            if (_connections.Count >= _limits.MaxConnections && !EvictLongestIdle())
             {
                 Stats.RefuseAtLimit();
-                Refused(socket, $"{_connections.Count} connections open (--max-connections {_limits.MaxConnections})");
+                Refused(socket, $"{_connections.Count} connections open, none idle (--max-connections {_limits.MaxConnections})");
                 continue;
             }
 
@@ -164,6 +193,31 @@ public sealed class TcpServer : IAsyncDisposable
                 _connections.TryRemove(socket, out _); // it ended before it was registered
             }
         }
+    }
+
+    /// <summary>Full: the connection idle the longest makes room (its client reconnects; a new
+    /// client is never locked out by sockets that send nothing). False if every one is busy.</summary>
+    private bool EvictLongestIdle()
+    {
+        Connection? oldest = null;
+        long since = long.MaxValue;
+        foreach (var connection in _live.Values)
+        {
+            var idle = connection.IdleSince;
+            if (idle != 0 && idle < since)
+            {
+                (oldest, since) = (connection, idle);
+            }
+        }
+
+        if (oldest is null)
+        {
+            return false;
+        }
+
+        Stats.EvictIdle();
+        oldest.Evict($"evicted: the oldest idle connection while {_limits.MaxConnections} were open (--max-connections)");
+        return true;
     }
 
     private void Refused(Socket socket, string why)
@@ -192,6 +246,7 @@ public sealed class TcpServer : IAsyncDisposable
         try
         {
             using var connection = new Connection(socket, _limits, Stats, _budget);
+            _live[socket] = connection;
             var session = _sessions.Create(connection);
             await connection.RunAsync(session, _stopping.Token).ConfigureAwait(false);
             reason = connection.ClosedBecause ?? reason;
@@ -218,6 +273,7 @@ public sealed class TcpServer : IAsyncDisposable
 
             socket.Dispose();
             _connections.TryRemove(socket, out _);
+            _live.TryRemove(socket, out _);
             Leave(peer);
             NetLog.ConnectionEnded(_logger, remote, reason);
         }

@@ -13,6 +13,7 @@ public sealed class TransportStats
     private long _idleClosed;
     private long _frameTimeouts;
     private long _refusedMemory;
+    private long _evictedIdle;
 
     public long Receives => Interlocked.Read(ref _receives);
 
@@ -42,11 +43,14 @@ public sealed class TransportStats
     public IEnumerable<(string Reason, long Count)> Refusals =>
     [
         ("max_connections", RefusedAtLimit),
+        ("evicted_idle", Interlocked.Read(ref _evictedIdle)),
         ("max_connections_per_peer", RefusedPerPeer),
         ("idle_timeout", IdleClosed),
         ("frame_timeout", FrameTimeouts),
         ("buffer_memory", RefusedMemory),
     ];
+
+    internal void EvictIdle() => Interlocked.Increment(ref _evictedIdle);
 
     internal void RefuseAtLimit() => Interlocked.Increment(ref _refusedTotal);
 

@@ -17,6 +17,7 @@ public sealed class FrameBuffer
 
     private Memory<byte> _buffer;
     private Buffers.NativeBlock? _native;
+    private byte[]? _pooled;
     private int _length;
     private int _frameStart = -1;
     private FrameHeader _open;
@@ -33,8 +34,9 @@ public sealed class FrameBuffer
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.Span[.._length];
 
-    /// <summary>Large sizes go to native memory (the server's per-connection output, created
-    /// empty); a client's buffer keeps managed arrays.</summary>
+    /// <summary>The server's per-connection output (created empty): arrays from the shared pool,
+    /// native memory when large, all given back by <see cref="Trim"/>; a client's buffer keeps
+    /// plain managed arrays.</summary>
     private bool NativeWhenLarge { get; }
 
     public void Clear()
@@ -50,8 +52,8 @@ public sealed class FrameBuffer
         if (_length == 0 && _buffer.Length > keep)
         {
             _buffer = Memory<byte>.Empty;
-            ((IDisposable?)_native)?.Dispose();
-            _native = null;
+            ReturnStorage();
+            (_native, _pooled) = (null, null);
         }
     }
 
@@ -94,25 +96,44 @@ public sealed class FrameBuffer
             var capacity = Math.Max(Math.Max(_buffer.Length * 2, 1024), _length + size);
             Memory<byte> grown;
             Buffers.NativeBlock? native = null;
-            if (NativeWhenLarge && capacity > MaxManaged)
+            byte[]? pooled = null;
+            if (!NativeWhenLarge)
             {
-                native = new Buffers.NativeBlock(capacity);
+                grown = new byte[capacity];
+            }
+            else if (capacity > MaxManaged)
+            {
+                native = Buffers.LargeBlockCache.Rent(capacity);
                 grown = native.Memory;
             }
             else
             {
-                grown = new byte[capacity];
+                pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(capacity, 16 << 10));
+                grown = pooled;
             }
 
             _buffer.Span[.._length].CopyTo(grown.Span);
-            ((IDisposable?)_native)?.Dispose();
-            (_buffer, _native) = (grown, native);
+            ReturnStorage();
+            (_buffer, _native, _pooled) = (grown, native, pooled);
         }
 
         return _buffer.Span[_length..];
     }
 
     public void Advance(int count) => _length += count;
+
+    private void ReturnStorage()
+    {
+        if (_native is not null)
+        {
+            Buffers.LargeBlockCache.Return(_native);
+        }
+
+        if (_pooled is not null)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(_pooled);
+        }
+    }
 
     public void Write(ReadOnlySpan<byte> bytes)
     {

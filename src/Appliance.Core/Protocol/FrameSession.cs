@@ -45,13 +45,15 @@ public sealed class FrameSession : ISession
     /// <summary>Frames handled so far.</summary>
     public long Frames { get; private set; }
 
-    /// <summary>Clears the replies sent; a buffer grown past 64 KiB by a large reply is dropped
-    /// (a large one is native memory, freed at once), so an idle connection does not keep it.</summary>
+    /// <summary>Clears the replies sent; a buffer grown past 1 MiB by a large reply is given back
+    /// at once (native memory), smaller ones when the connection goes idle.</summary>
     public void ClearOutput()
     {
         _output.Clear();
-        _output.Trim(64 << 10);
+        _output.Trim(1 << 20);
     }
+
+    public void Idle() => _output.Trim(0);
 
     public void Refuse(string reason)
     {

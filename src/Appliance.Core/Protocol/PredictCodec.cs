@@ -30,11 +30,16 @@ public static class PredictCodec
         buffer.EndFrame();
     }
 
-    public static (string Variant, List<string> Lines) ReadRequest(ReadOnlySpan<byte> payload)
+    public static (string Variant, List<string> Lines) ReadRequest(ReadOnlySpan<byte> payload, int maxSamples = int.MaxValue)
     {
         var reader = new PayloadReader(payload);
         var variant = reader.ReadShortString("variant");
         var count = reader.ReadUInt32("sample count");
+        if (count > maxSamples)
+        {
+            throw new ProtocolException($"{count} samples; at most {maxSamples} per request (--max-samples)");
+        }
+
         if (count > (uint)reader.Remaining / 4)
         {
             throw new ProtocolException($"sample count {count} does not fit the {reader.Remaining} bytes left");

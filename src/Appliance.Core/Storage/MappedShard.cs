@@ -69,11 +69,13 @@ public sealed unsafe class MappedShard : RefCounted
         var valuesPath = Path.Combine(directory, ShardLayout.ValuesFileName);
         CheckLength(indexPath, manifest.Index.Bytes);
         CheckLength(valuesPath, manifest.Values.Bytes);
-        var index = MappedFile.Open(indexPath, populate: true);
+        // In memory: the process's own copy (a file changed on disk afterwards cannot reach it);
+        // otherwise mapped (the page cache serves it; its files must not change while live).
+        var index = inMemory ? MappedFile.Copy(indexPath) : MappedFile.Open(indexPath, populate: true);
         MappedFile? values = null;
         try
         {
-            values = MappedFile.Open(valuesPath, populate: inMemory);
+            values = inMemory ? MappedFile.Copy(valuesPath) : MappedFile.Open(valuesPath, populate: false);
             Verify(index, manifest.Index);
             Verify(values, manifest.Values);
             var bucketCount = CheckHeaders(index, values, manifest);

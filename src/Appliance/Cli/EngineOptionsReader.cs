@@ -53,6 +53,8 @@ internal static class EngineOptionsReader
             DataPort = a.Has("port") ? a.Int("port", 0, 65535) : null,
             MaxPayloadBytes = RunOptionsReader.MaxPayload(a),
             Limits = RunOptionsReader.Limits(a),
+            MaxSamples = a.Int("max-samples", 1, 10_000_000),
+            MaxBodyBytes = a.Long("max-body-mb", 1, 4096) << 20,
         };
     }
 

@@ -25,6 +25,8 @@ internal static class RunCommand
         new("on-shard-failure", "engine with --conf: zero (missing embeddings) or error (the request fails)", "zero", Meta: "POLICY"),
         new("max-batch", "engine: most samples in one network run (requests queued while runs are busy are merged; 1 = no merging)", "256", Meta: "N"),
         new("runners", "engine: network runs at once (ONNX sessions use one thread each)", "the number of cores", Meta: "N"),
+        new("max-samples", "engine: most samples in one predict request (HTTP or opcode); more are refused whole (HTTP 400, error 5)", "10000", Meta: "N"),
+        new("max-body-mb", "engine: largest POST /predict body; larger ones get HTTP 413 before parsing", "8", Meta: "MB"),
         new("check", "validate flags and files, print the effective settings, exit 0 (valid) or 2", IsFlag: true),
         new("flagfile", "gflags-style file of --name=value lines (the original conf/gflags.conf); command-line flags win", Meta: "FILE"),
         new("bind", "address the data and HTTP ports listen on", "0.0.0.0", Meta: "ADDR"),

@@ -433,6 +433,16 @@ public sealed class AgentRole : IRole
                 Created = manifest.Created,
             };
             AtomicFile.Write(Path.Combine(work, VersionInfo.FileName), JsonSerializer.SerializeToUtf8Bytes(info, StorageJsonContext.Default.VersionInfo));
+            if (!OperatingSystem.IsWindows())
+            {
+                foreach (var file in Directory.EnumerateFiles(work, "*", SearchOption.AllDirectories))
+                {
+                    // A staged package is never written again: read-only, so a mistaken write
+                    // fails instead of changing what a server maps.
+                    File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                }
+            }
+
             Directory.Move(work, VersionDirectory(command.Base, command.Version));
             ControlLog.Staged(_logger, label, downloader.Bytes, downloader.ResumedBytes);
         }
