@@ -241,6 +241,30 @@ public sealed class EngineTests
         Assert.Equal(System.Net.HttpStatusCode.OK, ok.StatusCode);
     }
 
+    /// <summary>Issue 12 finding 7: a sample the network scores as NaN/∞ (a dense value beyond
+    /// float32) fails alone; the request is answered with the other samples' scores.</summary>
+    [Fact]
+    public async Task ANonFiniteScoreFailsOnlyItsSample()
+    {
+        using var dir = new TempDirectory();
+        BuildTable(dir);
+        ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 53), new ModelSpec { Dict = "emb" }, "7");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"));
+        var lines = File.ReadLines(TestData.CriteoSample).Take(3).ToList();
+        var fields = lines[0].Split('\t');
+        fields[0] = "1e300";
+        lines.Add(string.Join('\t', fields));
+        using var http = new HttpClient();
+        using var response = await http.PostAsync($"http://127.0.0.1:{engine.HttpPort}/predict", new StringContent(JsonSerializer.Serialize(new { lines }), System.Text.Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, text);
+        using var body = JsonDocument.Parse(text);
+        var scores = body.RootElement.GetProperty("scores").EnumerateArray().ToArray();
+        Assert.All(scores[..3], s => Assert.Equal(JsonValueKind.Number, s.ValueKind));
+        Assert.Equal(JsonValueKind.Null, scores[3].ValueKind);
+        Assert.Contains("non-finite score", body.RootElement.GetProperty("errors")[3].GetString());
+    }
+
     private static async Task WaitForVersion(string address, string version)
     {
         using var http = new HttpClient();

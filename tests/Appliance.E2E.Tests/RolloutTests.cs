@@ -77,6 +77,41 @@ public sealed class RolloutTests
             i => Assert.Equal(100, i.GetProperty("status_id").GetInt32()));
     }
 
+    /// <summary>Issue 12 finding 7: the package route honours the end of a byte range (it sent the
+    /// rest of the file) and refuses a backwards one.</summary>
+    [Fact]
+    public async Task PackageFilesAreServedByExactByteRanges()
+    {
+        using var plane = new ControlPlane();
+        plane.Publish("100", Keys(2000, 8));
+        plane.WaitActive("100_100");
+        var url = $"http://127.0.0.1:{plane.TransferPort}/packages/100_100/emb_part0/values.bin";
+        var whole = File.ReadAllBytes(plane.Directory.Combine("output", "100_100", "emb_part0", "values.bin"));
+
+        async Task<HttpResponseMessage> Get(string range)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ControlPlane.Token);
+            request.Headers.TryAddWithoutValidation("Range", range);
+            return await plane.Http.SendAsync(request);
+        }
+
+        using (var part = await Get("bytes=10-19"))
+        {
+            Assert.Equal(HttpStatusCode.PartialContent, part.StatusCode);
+            Assert.Equal($"bytes 10-19/{whole.Length}", part.Content.Headers.ContentRange?.ToString());
+            Assert.Equal(whole[10..20], await part.Content.ReadAsByteArrayAsync());
+        }
+
+        using (var rest = await Get($"bytes={whole.Length - 5}-"))
+        {
+            Assert.Equal(whole[^5..], await rest.Content.ReadAsByteArrayAsync());
+        }
+
+        using var backwards = await Get("bytes=19-10");
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, backwards.StatusCode);
+    }
+
     [Fact]
     public void BadDonefileLinesAreReportedWithTheirLineAndSkipped()
     {

@@ -58,6 +58,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
         var n = rows.Count;
         var scores = new float?[lines.Count];
         var missing = 0;
+        var nonFinite = 0;
         var table = TableSpan.None;
         if (n > 0)
         {
@@ -89,13 +90,24 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
             var width = output.Length / n;
             for (var r = 0; r < n; r++)
             {
-                scores[rows[r]] = output[(r * width) + spec.ClickColumn];
+                var score = output[(r * width) + spec.ClickColumn];
+                if (float.IsFinite(score))
+                {
+                    scores[rows[r]] = score;
+                }
+                else
+                {
+                    // That sample's failure (e.g. a dense value too large for float32), not the
+                    // request's: the other samples keep their scores.
+                    errors[rows[r]] = $"the network gave a non-finite score ({score}) for this sample; are its dense values in range?";
+                    nonFinite++;
+                }
             }
         }
 
-        Interlocked.Add(ref _samples, n);
+        Interlocked.Add(ref _samples, n - nonFinite);
         Interlocked.Add(ref _misses, missing);
-        Interlocked.Add(ref _errors, lines.Count - n);
+        Interlocked.Add(ref _errors, lines.Count - n + nonFinite);
         return new ScoreResult(scores, errors, unique.Count, missing, Model.Timestamp) { Table = table };
     }
 }

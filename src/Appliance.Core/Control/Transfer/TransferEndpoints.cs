@@ -140,22 +140,27 @@ public static partial class TransferEndpoints
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
         var length = stream.Length;
         long from = 0;
+        var to = length - 1; // inclusive, as in the Range header
         if (context.Request.Headers.Range.ToString() is { Length: > 0 } range)
         {
             var m = RangeHeader().Match(range);
-            if (!m.Success || !long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out from) || from > length)
+            var end = to;
+            if (!m.Success || !long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out from) || from > length
+                || (m.Groups[2].Length > 0 && (!long.TryParse(m.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out end) || end < from)))
             {
                 context.Response.StatusCode = 416;
                 context.Response.Headers.ContentRange = $"bytes */{length}";
                 return;
             }
 
+            // "bytes=F-" is the rest of the file, "bytes=F-L" at most up to byte L.
+            to = Math.Min(end, length - 1);
             context.Response.StatusCode = 206;
-            context.Response.Headers.ContentRange = $"bytes {from}-{Math.Max(from, length - 1)}/{length}";
+            context.Response.Headers.ContentRange = $"bytes {from}-{Math.Max(from, to)}/{length}";
         }
 
         context.Response.ContentType = "application/octet-stream";
-        context.Response.ContentLength = length - from;
+        context.Response.ContentLength = Math.Max(0, to - from + 1);
         context.Response.Headers.AcceptRanges = "bytes";
         stream.Seek(from, SeekOrigin.Begin);
         var buffer = new byte[1 << 16];
@@ -163,8 +168,10 @@ public static partial class TransferEndpoints
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         long sent = 0;
         int read;
-        while ((read = await stream.ReadAsync(buffer, context.RequestAborted).ConfigureAwait(false)) > 0)
+        var left = Math.Max(0, to - from + 1);
+        while (left > 0 && (read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, left)), context.RequestAborted).ConfigureAwait(false)) > 0)
         {
+            left -= read;
             await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted).ConfigureAwait(false);
             sent += read;
             if (limit > 0)
