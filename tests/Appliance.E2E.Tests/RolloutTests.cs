@@ -112,6 +112,51 @@ public sealed class RolloutTests
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, backwards.StatusCode);
     }
 
+    /// <summary>Issue 12 finding 7: a donefile server that accepts and never answers held the
+    /// transfer's poll forever; now the fetch times out (fetch_timeout_seconds), the failure is
+    /// reported, and polling goes on.</summary>
+    [Fact]
+    public async Task ADonefileServerThatNeverAnswersDoesNotStopPolling()
+    {
+        using var stall = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        stall.Start();
+        var held = new List<System.Net.Sockets.TcpClient>();
+        using var stop = new CancellationTokenSource();
+        var accepting = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    held.Add(await stall.AcceptTcpClientAsync(stop.Token));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // done
+            }
+        });
+        try
+        {
+            using var plane = new ControlPlane($"http://127.0.0.1:{((IPEndPoint)stall.LocalEndpoint).Port}/done", 20_000, "fetch_timeout_seconds: 1");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (plane.TransferStatus().GetProperty("polls").GetInt64() < 3 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+
+            var status = plane.TransferStatus();
+            Assert.True(status.GetProperty("polls").GetInt64() >= 3, status.ToString());
+            Assert.Contains("no complete answer within 1 s", status.GetProperty("last_error").GetString());
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await accepting;
+            held.ForEach(c => c.Dispose());
+        }
+    }
+
     [Fact]
     public void BadDonefileLinesAreReportedWithTheirLineAndSkipped()
     {

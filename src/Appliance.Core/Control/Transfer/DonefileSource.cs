@@ -11,6 +11,16 @@ namespace Appliance.Core.Control.Transfer;
 /// </summary>
 internal sealed partial class DonefileSource(TransferOptions options, HttpClient http)
 {
+    /// <summary>A donefile holds a line per version; anything near this size is not one.</summary>
+    public const int MaxDonefileBytes = 64 << 20;
+
+    /// <summary>An input directory's HTML listing.</summary>
+    public const int MaxListingBytes = 16 << 20;
+
+    /// <summary>A donefile or listing must arrive whole within this; an input download may take
+    /// as long as it keeps receiving, but not this long without a byte.</summary>
+    private TimeSpan FetchTimeout => TimeSpan.FromSeconds(options.FetchTimeoutSeconds);
+
     private bool IsRemote => options.DonefileAddress.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
         || options.DonefileAddress.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
 
@@ -23,14 +33,25 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
         }
 
         var url = options.DonefileAddress.TrimEnd('/') + "/" + name;
-        using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
-        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(FetchTimeout);
+        string text;
+        try
         {
-            return ([], url);
+            using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                return ([], url);
+            }
+
+            response.EnsureSuccessStatusCode();
+            text = await ReadCappedAsync(response.Content, MaxDonefileBytes, url, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"GET {url}: no complete answer within {FetchTimeout.TotalSeconds:F0} s (fetch_timeout_seconds)");
         }
 
-        response.EnsureSuccessStatusCode();
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         var copy = Path.Combine(options.TmpAddress, "..", "donefile");
         Directory.CreateDirectory(copy);
         AtomicFile.Write(Path.Combine(copy, name), System.Text.Encoding.UTF8.GetBytes(text));
@@ -74,7 +95,7 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
             response.EnsureSuccessStatusCode();
             if (response.Content.Headers.ContentType?.MediaType == "text/html")
             {
-                var listing = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                var listing = await ReadCappedAsync(response.Content, MaxListingBytes, url.ToString(), cancellationToken).ConfigureAwait(false);
                 var directory = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/");
                 foreach (Match link in Href().Matches(listing))
                 {
@@ -89,8 +110,7 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
             }
             else
             {
-                await using var file = File.Create(Path.Combine(temporary, "part-00000"));
-                await response.Content.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+                await CopyAsync(response.Content, Path.Combine(temporary, "part-00000"), url, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -102,8 +122,65 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
     {
         using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         response.EnsureSuccessStatusCode();
+        await CopyAsync(response.Content, path, url, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Copies a download to a file; a source silent for the fetch timeout is an error.</summary>
+    private async Task CopyAsync(HttpContent content, string path, Uri url, CancellationToken cancellationToken)
+    {
+        await using var source = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using var file = File.Create(path);
-        await response.Content.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var buffer = new byte[1 << 16];
+        long copied = 0;
+        while (true)
+        {
+            idle.CancelAfter(FetchTimeout);
+            int read;
+            try
+            {
+                read = await source.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new IOException($"GET {url}: nothing received for {FetchTimeout.TotalSeconds:F0} s after {copied} bytes (fetch_timeout_seconds)");
+            }
+
+            if (read == 0)
+            {
+                break;
+            }
+
+            await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            copied += read;
+        }
+
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>The body as text, refused past <paramref name="cap"/> bytes.</summary>
+    private static async Task<string> ReadCappedAsync(HttpContent content, int cap, string url, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > cap)
+        {
+            throw new IOException($"GET {url}: {content.Headers.ContentLength} bytes; at most {cap} are read");
+        }
+
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var bytes = new MemoryStream();
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (bytes.Length + read > cap)
+            {
+                throw new IOException($"GET {url}: more than {cap} bytes; at most {cap} are read");
+            }
+
+            bytes.Write(buffer, 0, read);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(bytes.GetBuffer(), 0, (int)bytes.Length);
     }
 
     [GeneratedRegex("href=\"([^\"]+)\"", RegexOptions.IgnoreCase)]

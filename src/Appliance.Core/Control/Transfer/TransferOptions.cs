@@ -59,6 +59,10 @@ public sealed record TransferOptions
     /// what the engine's model.json names.</summary>
     public Storage.ValueCodec ValueCodec { get; init; } = Storage.ValueCodec.Raw;
 
+    /// <summary>A remote donefile or listing must arrive within this many seconds; an input
+    /// download may not go this long without a byte.</summary>
+    public int FetchTimeoutSeconds { get; init; } = 30;
+
     /// <summary>Lineages (a base and its patches) the agents keep after a new base is active: the
     /// current one and the ones before it, so an operator can roll back across a base.</summary>
     public int RetainLineages { get; init; } = 2;
