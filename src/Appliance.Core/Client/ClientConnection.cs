@@ -23,6 +23,7 @@ public sealed class ClientConnection : IAsyncDisposable
 
     private readonly Dictionary<uint, (TaskCompletionSource<Reply> Reply, long Since)> _waiting = [];
     private readonly Timer _sweeper;
+    private int _sweeperStopped;
     /// <summary>Non-null while this thread is corked (see <see cref="Cork"/>): connections that got
     /// requests meanwhile, to be flushed when the cork is removed.</summary>
     [ThreadStatic]
@@ -132,7 +133,11 @@ public sealed class ClientConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _sweeper.DisposeAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _sweeperStopped, 1) == 0)
+        {
+            await _sweeper.DisposeAsync().ConfigureAwait(false);
+        }
+
         Fail(new ConnectionFailedException($"{Address}: connection closed by the client"));
         try
         {
@@ -373,7 +378,13 @@ public sealed class ClientConnection : IAsyncDisposable
         }
 
         _socket.Dispose();
-        _sweeper.Dispose();
+        if (Interlocked.Exchange(ref _sweeperStopped, 1) == 0)
+        {
+            // Once: the read loop failing and DisposeAsync may race to stop it (a second stop of
+            // a timer being disposed asynchronously threw out of DisposeAsync).
+            _sweeper.Dispose();
+        }
+
         var error = cause as ConnectionFailedException ?? new ConnectionFailedException($"{Address}: connection failed: {cause.Message}", cause);
         foreach (var waiting in failed)
         {

@@ -33,7 +33,13 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
             throw new IOException($"GET {request.RequestUri}: HTTP {(int)response.StatusCode}");
         }
 
-        var bytes = await ReadCappedAsync(response.Content, MaxManifestBytes, request.RequestUri!, cancellationToken).ConfigureAwait(false);
+        byte[] bytes;
+        using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            idle.CancelAfter(idleTimeout);
+            bytes = await CappedBody.ReadAsync(response.Content, MaxManifestBytes, request.RequestUri!.ToString(), idle.Token).ConfigureAwait(false);
+        }
+
         var manifest = System.Text.Json.JsonSerializer.Deserialize(bytes, StorageJsonContext.Default.ShardManifest)
             ?? throw new IOException($"GET {request.RequestUri}: empty manifest");
         Validate(manifest, request.RequestUri!.ToString());
@@ -168,27 +174,6 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
     }
 
     public void Expect(long total) => TotalBytes += total;
-
-    private async Task<byte[]> ReadCappedAsync(HttpContent content, int cap, Uri url, CancellationToken cancellationToken)
-    {
-        if (content.Headers.ContentLength > cap)
-        {
-            throw new IOException($"GET {url}: {content.Headers.ContentLength} bytes; a manifest is at most {cap}");
-        }
-
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        idle.CancelAfter(idleTimeout);
-        await using var stream = await content.ReadAsStreamAsync(idle.Token).ConfigureAwait(false);
-        var buffer = new byte[cap + 1];
-        var length = 0;
-        int read;
-        while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), idle.Token).ConfigureAwait(false)) > 0)
-        {
-            length += read;
-        }
-
-        return length > cap ? throw new IOException($"GET {url}: more than {cap} bytes; a manifest is at most {cap}") : buffer[..length];
-    }
 
     private HttpRequestMessage Request(HttpMethod method, string relative)
     {

@@ -45,7 +45,7 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
             }
 
             response.EnsureSuccessStatusCode();
-            text = await ReadCappedAsync(response.Content, MaxDonefileBytes, url, timeout.Token).ConfigureAwait(false);
+            text = System.Text.Encoding.UTF8.GetString(await CappedBody.ReadAsync(response.Content, MaxDonefileBytes, url, timeout.Token).ConfigureAwait(false));
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -95,7 +95,7 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
             response.EnsureSuccessStatusCode();
             if (response.Content.Headers.ContentType?.MediaType == "text/html")
             {
-                var listing = await ReadCappedAsync(response.Content, MaxListingBytes, url.ToString(), cancellationToken).ConfigureAwait(false);
+                var listing = System.Text.Encoding.UTF8.GetString(await CappedBody.ReadAsync(response.Content, MaxListingBytes, url.ToString(), cancellationToken).ConfigureAwait(false));
                 var directory = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/");
                 foreach (Match link in Href().Matches(listing))
                 {
@@ -156,31 +156,6 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
         }
 
         file.Flush(flushToDisk: true);
-    }
-
-    /// <summary>The body as text, refused past <paramref name="cap"/> bytes.</summary>
-    private static async Task<string> ReadCappedAsync(HttpContent content, int cap, string url, CancellationToken cancellationToken)
-    {
-        if (content.Headers.ContentLength > cap)
-        {
-            throw new IOException($"GET {url}: {content.Headers.ContentLength} bytes; at most {cap} are read");
-        }
-
-        await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        var bytes = new MemoryStream();
-        var buffer = new byte[1 << 16];
-        int read;
-        while ((read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (bytes.Length + read > cap)
-            {
-                throw new IOException($"GET {url}: more than {cap} bytes; at most {cap} are read");
-            }
-
-            bytes.Write(buffer, 0, read);
-        }
-
-        return System.Text.Encoding.UTF8.GetString(bytes.GetBuffer(), 0, (int)bytes.Length);
     }
 
     [GeneratedRegex("href=\"([^\"]+)\"", RegexOptions.IgnoreCase)]
