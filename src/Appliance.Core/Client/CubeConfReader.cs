@@ -32,6 +32,11 @@ public static class CubeConfReader
 
     public static IReadOnlyList<DictConf> Parse(ReadOnlySpan<byte> json, string path)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            throw new InputFormatException(path, "offset 0", "not UTF-8 text");
+        }
+
         JsonDocument doc;
         try
         {

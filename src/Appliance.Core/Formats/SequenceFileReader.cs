@@ -318,6 +318,13 @@ public sealed class SequenceFileReader : ITableReader
             return true;
         }
 
+        // A length field the file cannot back is a truncation, found before room is made for it
+        // (a corrupt length used to allocate up to 1 GiB first).
+        if (_stream.CanSeek && count - _input.Length > _stream.Length - _stream.Position)
+        {
+            return false;
+        }
+
         _input.Compact(count);
         while (_input.Length < count && !_eof)
         {

@@ -49,7 +49,12 @@ public static class PredictCodec
         for (var i = 0; i < count; i++)
         {
             var length = reader.ReadUInt32("line length");
-            lines.Add(Encoding.UTF8.GetString(reader.ReadBytes(checked((int)length), "line")));
+            if (length > (uint)reader.Remaining)
+            {
+                throw new ProtocolException($"sample {i}: line length {length} exceeds the {reader.Remaining} bytes left");
+            }
+
+            lines.Add(Encoding.UTF8.GetString(reader.ReadBytes((int)length, "line")));
         }
 
         reader.ExpectEnd("predict request");

@@ -153,7 +153,17 @@ public static class TransferConfReader
                 : throw new InputFormatException(path, v.Where, $"{key}: '{v.Value}' is not an integer in [{min}, {max}]");
         }
 
-        string Local(string value) => value.Contains("://", StringComparison.Ordinal) ? value : Path.GetFullPath(value, baseDirectory);
+        string Local(string value)
+        {
+            try
+            {
+                return value.Contains("://", StringComparison.Ordinal) ? value : Path.GetFullPath(value, baseDirectory);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InputFormatException(path, "[default]", $"'{value}' is not a path: {e.Message}");
+            }
+        }
 
         var dict = Req("dict_name");
         if (!TableBuilder.IsValidDictName(dict))

@@ -1,0 +1,170 @@
+using System.Text;
+using System.Text.Json;
+using Appliance.Core.Client;
+using Appliance.Core.Control.Transfer;
+using Appliance.Core.Engine;
+using Appliance.Core.Formats;
+using Appliance.Core.Protocol;
+using Appliance.Core.Storage;
+
+namespace Appliance.Fuzz.Tests;
+
+/// <summary>One fuzz target per parser a peer, file or user can feed: its seed corpus (valid
+/// inputs made here, so they always match today's formats), the call, and the error types it may
+/// throw. Round-trip formats also check write(read(x)) reads back equal.</summary>
+public static class Targets
+{
+    private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+
+    public static Fuzzer Frames() => new("frames", FrameCorpus(), input =>
+    {
+        var at = 0;
+        while (at < input.Length)
+        {
+            var scan = FrameScanner.TryScan(input.AsSpan(at), 1 << 20, out var header, out _);
+            if (scan != ScanResult.Done)
+            {
+                return;
+            }
+
+            var payload = input.AsSpan(at + FrameHeader.Size, header.PayloadLength);
+            switch (header.Opcode)
+            {
+                case Opcode.Lookup:
+                    var keys = new ulong[LookupCodec.PeekKeyCount(payload) + 1];
+                    LookupCodec.ReadRequest(payload, out _, keys);
+                    break;
+                case Opcode.Predict:
+                    PredictCodec.ReadRequest(payload, maxSamples: 10_000);
+                    break;
+            }
+
+            at += header.FrameLength;
+        }
+    }, typeof(ProtocolException));
+
+    public static Fuzzer SequenceFiles() => new("sequencefile", [SequenceFile(false), SequenceFile(true)], input =>
+    {
+        using var reader = new SequenceFileReader(new MemoryStream(input), "fuzz.seq", ownsStream: true, bufferSize: 4096);
+        var records = new List<(ulong, byte[])>();
+        while (reader.MoveNext())
+        {
+            records.Add((reader.Key, reader.Value.ToArray()));
+        }
+
+        // Round trip: what was read, written again, reads back equal.
+        var copy = new MemoryStream();
+        using (var writer = new SequenceFileWriter(copy, new byte[16], ownsStream: false))
+        {
+            foreach (var (key, value) in records)
+            {
+                writer.Write(key, value);
+            }
+        }
+
+        copy.Position = 0;
+        using var again = new SequenceFileReader(copy, "copy.seq");
+        foreach (var (key, value) in records)
+        {
+            if (!again.MoveNext() || again.Key != key || !again.Value.SequenceEqual(value))
+            {
+                throw new InvalidOperationException($"round trip differs at key {key}");
+            }
+        }
+    }, typeof(InputFormatException));
+
+    public static Fuzzer TextTables() => new("textkv", [Utf8("1\t0.5 0.25\n2\t1 2\n"), Utf8("7:abc\n8:de\n"), Utf8("18446744073709551615\t-1e-3\n")], input =>
+    {
+        var reader = new TextKvReader(new StringReader(Encoding.UTF8.GetString(input)), "fuzz.txt");
+        while (reader.MoveNext())
+        {
+        }
+    }, typeof(InputFormatException));
+
+    public static Fuzzer Donefiles() => new("donefile", [Utf8("{\"id\": \"100\", \"key\": \"100\", \"input\": \"/data/100\"}\n{\"id\": \"101\", \"key\": \"100\", \"input\": \"http://h/x\"}\n")], input =>
+    {
+        var errors = new List<InputFormatException>();
+        DonefileReader.Parse(Encoding.UTF8.GetString(input), "base.txt", errors);
+    }, typeof(InputFormatException));
+
+    public static Fuzzer CubeConfs() => new("cubeconf", [Utf8("[{\"dict_name\": \"emb\", \"shard\": 2, \"dup\": 1, \"timeout\": 200, \"retry\": 1, \"backup_request\": 0, \"type\": \"ipport_list\", \"load_balancer\": \"rr\", \"nodes\": [{\"ipport_list\": \"list://127.0.0.1:8000\"}, {\"ipport_list\": \"list://127.0.0.1:8001\"}]}]")], input =>
+        CubeConfReader.Parse(input, "cube.conf"), typeof(InputFormatException));
+
+    public static Fuzzer TransferConfs() => new("transferconf", [Utf8("[default]\ndict_name: emb\nmode: base_delta\ndonefile_address: /tmp/done\noutput_address: /tmp/out\ntmp_address: /tmp/tmp\nshard_num: 1\ncopy_num: 1\nstorage_place: LOCAL //x\n\n[cube_agent]\nagent0_0: 127.0.0.1:8001\ncube0_0: 127.0.0.1:8000:/tmp/c\n")], input =>
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"fuzz-transfer-{Environment.CurrentManagedThreadId}.conf");
+        File.WriteAllBytes(path, input);
+        try
+        {
+            TransferConfReader.Read(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }, typeof(InputFormatException));
+
+    public static Fuzzer CriteoLines() => new("criteo", [.. File.ReadLines(TestData.CriteoSample).Take(20).Select(Utf8)], input =>
+    {
+        var sample = CriteoSample.Parse(Encoding.UTF8.GetString(input));
+        var dense = new float[13];
+        DenseNormalizer.Criteo.Normalize(sample.Dense, dense);
+        for (var slot = 0; slot < sample.Sparse.Count; slot++)
+        {
+            FeatureHasher.Key(HashScheme.Paddle, slot, sample.Sparse[slot]);
+            FeatureHasher.Key(HashScheme.Xxh64, slot, sample.Sparse[slot]);
+        }
+    }, typeof(FormatException));
+
+    public static Fuzzer PredictBodies() => new("predictbody", [Utf8("{\"lines\": [\"1\\t2\"], \"samples\": [{\"dense\": [1, null, 3], \"sparse\": [\"a\", \"b\"]}], \"variant\": \"m\"}")], input =>
+    {
+        var request = JsonSerializer.Deserialize(input, EngineJsonContext.Default.PredictRequest);
+        foreach (var sample in request?.Samples ?? [])
+        {
+            _ = sample?.ToLine();
+        }
+    }, typeof(JsonException));
+
+    public static Fuzzer ModelSpecs() => new("modelspec", [Utf8("{\"dict\": \"emb\", \"hash\": \"paddle\", \"sparse_slots\": 26, \"embedding_dim\": 10, \"dense_width\": 13, \"value_codec\": \"f32\", \"table_version\": \"100\"}")], input =>
+    {
+        var directory = Path.Combine(Path.GetTempPath(), $"fuzz-model-{Environment.CurrentManagedThreadId}");
+        Directory.CreateDirectory(directory);
+        File.WriteAllBytes(Path.Combine(directory, "model.json"), input);
+        ModelPackage.ReadSpec(directory);
+    }, typeof(InputFormatException));
+
+    public static Fuzzer Manifests() => new("manifest", [Utf8("{\"format\": 1, \"dict\": \"emb\", \"shard\": 0, \"shard_count\": 1, \"version\": \"100\", \"base\": \"100\", \"mode\": \"base\", \"codec\": \"raw\", \"dimension\": 0, \"keys\": 1, \"patches\": [], \"index\": {\"file\": \"index.bin\", \"bytes\": 4, \"xxh128\": \"00\"}, \"values\": {\"file\": \"values.bin\", \"bytes\": 4, \"xxh128\": \"00\"}}")], input =>
+        JsonSerializer.Deserialize(input, StorageJsonContext.Default.ShardManifest), typeof(JsonException));
+
+    public static IEnumerable<Fuzzer> All() =>
+        [Frames(), SequenceFiles(), TextTables(), Donefiles(), CubeConfs(), TransferConfs(), CriteoLines(), PredictBodies(), ModelSpecs(), Manifests()];
+
+    private static List<byte[]> FrameCorpus()
+    {
+        var buffer = new FrameBuffer();
+        LookupCodec.WriteRequest(buffer, 1, "emb", [1, 2, ulong.MaxValue]);
+        var lookup = buffer.WrittenSpan.ToArray();
+        buffer.Clear();
+        PredictCodec.WriteRequest(buffer, 2, "m", ["1\t2\t3", "x"]);
+        var predict = buffer.WrittenSpan.ToArray();
+        buffer.Clear();
+        buffer.BeginFrame(Opcode.Ping, FrameFlags.None, 3);
+        buffer.Write("hello"u8);
+        buffer.EndFrame();
+        return [lookup, predict, buffer.WrittenSpan.ToArray(), [.. lookup, .. predict]];
+    }
+
+    private static byte[] SequenceFile(bool bytesWritable)
+    {
+        var stream = new MemoryStream();
+        using (var writer = new SequenceFileWriter(stream, new byte[16], bytesWritable, ownsStream: false))
+        {
+            for (ulong k = 1; k <= 5; k++)
+            {
+                writer.Write(k, BitConverter.GetBytes((float)k));
+            }
+        }
+
+        return stream.ToArray();
+    }
+}
