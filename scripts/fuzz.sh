@@ -23,6 +23,9 @@ filter="FullyQualifiedName~TargetHoldsItsInvariantOnMutatedInputs"
 FUZZ_SECONDS=$((minutes * 60)) FUZZ_SEED=$RANDOM FUZZ_REPORT="$report" \
   FUZZ_SAVE="$root/tests/Appliance.Fuzz.Tests/fuzz-regressions" \
   dotnet test tests/Appliance.Fuzz.Tests -c Release --nologo --filter "$filter" >"$report.log" 2>&1 || true
+if [ ! -s "$report" ]; then
+  echo "no fuzz target ran:"; tail -20 "$report.log"; rm -f "$report.log"; exit 1
+fi
 printf "%-14s %14s %9s  %s\n" target executions seconds result
 awk -F'\t' '{ printf "%-14s %14s %9s  %s\n", $1, $2, $3, $4 }' "$report"
 if grep -q FAILED "$report"; then

@@ -40,7 +40,7 @@ public sealed class PredictCodecTests
 
     [Theory]
     [InlineData("0000" + "05000000", "sample count 5 does not fit")]
-    [InlineData("0000" + "01000000" + "09000000" + "41", "payload too short for line")]
+    [InlineData("0000" + "01000000" + "09000000" + "41", "line length 9 exceeds the 1 bytes left")]
     [InlineData("0000" + "00000000" + "ff", "1 unexpected bytes")]
     public void MalformedRequestsAreProtocolErrors(string hex, string expected)
     {
