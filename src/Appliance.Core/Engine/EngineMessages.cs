@@ -20,7 +20,7 @@ public sealed record StructuredSample
 
     /// <summary>The same sample as an unlabelled Criteo line.</summary>
     public string ToLine() =>
-        string.Join('\t', Dense.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty).Concat(Sparse));
+        string.Join('\t', (Dense ?? []).Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty).Concat(Sparse ?? []));
 }
 
 /// <summary>Answer of POST /predict: P(click) per sample (null where that sample had an error).</summary>

@@ -291,7 +291,20 @@ public sealed class EngineRole : IRole
         }
 
         var lines = new List<string>(request?.Lines ?? []);
-        lines.AddRange(request?.Samples?.Select(s => s.ToLine()) ?? []);
+        var samples = request?.Samples ?? [];
+        for (var i = 0; i < samples.Count; i++)
+        {
+            if (samples[i] is null)
+            {
+                // A malformed body, not a bad sample: refused whole, the index named.
+                context.Response.StatusCode = 400;
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(JsonError.Body($"samples[{i}] is null; a sample is {{\"dense\": [13 numbers or null], \"sparse\": [26 tokens]}}")).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        lines.AddRange(request?.Samples?.Select(s => s!.ToLine()) ?? []);
         try
         {
             var response = await PredictAsync(lines, request?.Variant, context.RequestAborted).ConfigureAwait(false);
