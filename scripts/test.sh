@@ -29,7 +29,9 @@ for project in tests/*/*.csproj; do
   echo "== $name"
   dotnet test "$project" -c Release --nologo >"$logs/$name.log" 2>&1
   rc=$?
-  grep -E "^\s+(Failed|Skipped) |Error Message|Assert|^\s+at Appliance" "$logs/$name.log" | head -80
+  # Each failure: its name, the message (the lines after "Error Message:"), and our frames.
+  grep -E -A3 "^\s+(Failed|Skipped) " "$logs/$name.log" | grep -vE "^\s+at (System|Xunit|Microsoft)" | cut -c1-400 | head -80
+  grep -E "^\s+at Appliance" "$logs/$name.log" | head -20
   line=$(grep -E "^(Passed|Failed)!" "$logs/$name.log" | tail -1)
   if [ -z "$line" ]; then
     tail -40 "$logs/$name.log"

@@ -120,9 +120,12 @@ public sealed class FloodTests(ClusterFixture table) : IClassFixture<ClusterFixt
             Thread.Sleep(500);
             AssertPing(server, "127.0.0.99");
             AssertPing(server, "127.0.0.98");
+            // The second client evicts another one only if the first eviction's connection had
+            // not finished closing yet: one or two, and exactly as many as the metric counts.
             Thread.Sleep(300);
-            Assert.Equal(1, idle.Count(s => Closed(s, TimeSpan.FromMilliseconds(1))));
-            Assert.Contains("reason=\"evicted_idle\"} 1", Metrics(server));
+            var evicted = idle.Count(s => Closed(s, TimeSpan.FromMilliseconds(1)));
+            Assert.InRange(evicted, 1, 2);
+            Assert.Contains($"reason=\"evicted_idle\"}} {evicted}", Metrics(server));
         }
         finally
         {
