@@ -70,7 +70,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         var conf = dir.Combine("cube.conf");
         File.WriteAllText(conf, plane.ClientConfJson());
         plane.WaitActive($"{baseId}_{baseId}", TimeSpan.FromSeconds(90));
-        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("train", "model"), "--conf", conf);
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("train", "model"), "--conf", conf, "--on-shard-failure", "error");
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{engine.HttpPort}/"), Timeout = TimeSpan.FromSeconds(10) };
         await using var client = new CubeClient(CubeConfReader.Read(conf));
 
