@@ -45,6 +45,10 @@ public sealed class ControlPlane : IDisposable
 
     public TempDirectory Directory { get; }
 
+    /// <summary><paramref name="count"/> distinct-enough random keys, the same for the same seed.</summary>
+    public static ulong[] Keys(int count, int seed) =>
+        Enumerable.Range(0, count).Select(i => (ulong)new Random(seed + i).NextInt64(1, long.MaxValue)).ToArray();
+
     public int Rows { get; }
 
     public int TransferPort { get; }

@@ -9,9 +9,6 @@ namespace Appliance.E2E.Tests;
 /// agents; each action is checked in what the servers answer and in the deploy history.</summary>
 public sealed class OperatorControlTests
 {
-    private static ulong[] Keys(int count, int seed) =>
-        Enumerable.Range(0, count).Select(i => (ulong)new Random(seed + i).NextInt64(1, long.MaxValue)).ToArray();
-
     private static string[] Statuses(JsonElement history) =>
         history.EnumerateArray().Select(v => $"{v.GetProperty("depend").GetString()}_{v.GetProperty("version").GetString()}:{v.GetProperty("status_str").GetString()}").ToArray();
 
@@ -33,11 +30,11 @@ public sealed class OperatorControlTests
     public async Task RollbackPinsTheOldValuesAbandonSkipsTheBadPatchAndUnpinRollsForward()
     {
         using var plane = new ControlPlane();
-        var baseKeys = Keys(5000, 11);
+        var baseKeys = ControlPlane.Keys(5000, 11);
         plane.Publish("100", baseKeys);
         plane.WaitActive("100_100");
         var baseValues = plane.Expected;
-        plane.Publish("101", baseKeys.Take(1000).Concat(Keys(500, 40_000)), patchOf: "100");
+        plane.Publish("101", baseKeys.Take(1000).Concat(ControlPlane.Keys(500, 40_000)), patchOf: "100");
         plane.WaitActive("100_101");
         await using var client = new CubeClient(plane.ClientConf());
         await plane.AssertServesExpected(client);
@@ -56,7 +53,7 @@ public sealed class OperatorControlTests
         Assert.Equal("100_100", status.GetProperty("current_version").GetString());
         Assert.Equal("100_100", status.GetProperty("pinned").GetString());
         plane.Expected = baseValues;
-        await plane.AssertServesExpected(client, Keys(500, 40_000));
+        await plane.AssertServesExpected(client, ControlPlane.Keys(500, 40_000));
         Assert.All(plane.Agents.SelectMany(r => r), a => Assert.Equal("100", plane.Get($"http://127.0.0.1:{a.HttpPort}/agent/status").GetProperty("live_version").GetString()));
 
         // Pinned: a new patch is not deployed.
@@ -84,7 +81,7 @@ public sealed class OperatorControlTests
             plane.Expected[k] = v;
         }
 
-        await plane.AssertServesExpected(client, Keys(500, 40_000));
+        await plane.AssertServesExpected(client, ControlPlane.Keys(500, 40_000));
         var history = plane.History();
         Assert.Equal(["100_100:superseded", "100_101:abandoned", "100_102:active"], Statuses(history));
         Assert.Equal(["rollback", "unpin"], Operations(history, "100_100").Where(a => a != "redeploy"));
@@ -96,7 +93,7 @@ public sealed class OperatorControlTests
     public void ADonefileLineWithAFutureIdIsLeftBehindByRollbackAndAbandonWithoutEditingTheFile()
     {
         using var plane = new ControlPlane();
-        var keys = Keys(3000, 21);
+        var keys = ControlPlane.Keys(3000, 21);
         plane.Publish("100", keys);
         plane.WaitActive("100_100");
         plane.Publish("9999999999", keys.Take(300), patchOf: "100", seed: 99);
@@ -117,9 +114,9 @@ public sealed class OperatorControlTests
     public void ARollbackToAVersionTheAgentsNoLongerHoldChangesNothing()
     {
         using var plane = new ControlPlane(rows: 20_000, "retain_lineages: 1");
-        plane.Publish("100", Keys(2000, 31));
+        plane.Publish("100", ControlPlane.Keys(2000, 31));
         plane.WaitActive("100_100");
-        plane.Publish("200", Keys(2000, 32));
+        plane.Publish("200", ControlPlane.Keys(2000, 32));
         plane.WaitActive("200_200");
         Assert.Equal(["200_200"], plane.AgentStatus(1, 1).GetProperty("staged").EnumerateArray().Select(e => e.GetString()));
 
@@ -146,7 +143,7 @@ public sealed class OperatorControlTests
     public async Task AbandoningAVersionStuckInStagingStopsItsRolloutAndTheLiveOneKeepsServing()
     {
         using var plane = new ControlPlane(rows: 20_000, "down_policy: wait", "max_attempts: 1000");
-        var keys = Keys(2000, 41);
+        var keys = ControlPlane.Keys(2000, 41);
         plane.Publish("100", keys);
         plane.WaitActive("100_100");
         plane.Agents[1][0].Signal("KILL");

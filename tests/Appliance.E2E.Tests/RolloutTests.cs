@@ -9,18 +9,15 @@ namespace Appliance.E2E.Tests;
 /// 2 shards × 2 replicas of server+agent, and the faults it must survive.</summary>
 public sealed class RolloutTests
 {
-    private static ulong[] Keys(int count, int seed) =>
-        Enumerable.Range(0, count).Select(i => (ulong)new Random(seed + i).NextInt64(1, long.MaxValue)).ToArray();
-
     [Fact]
     public async Task BaseTwoPatchesAndANewBaseRollOutUnderLoadWithoutAFailedLookup()
     {
         using var plane = new ControlPlane();
-        var baseKeys = Keys(20_000, 1);
+        var baseKeys = ControlPlane.Keys(20_000, 1);
         plane.Publish("100", baseKeys);
         plane.WaitActive("100_100");
         await using var client = new CubeClient(plane.ClientConf());
-        await plane.AssertServesExpected(client, Keys(1000, 900_000));
+        await plane.AssertServesExpected(client, ControlPlane.Keys(1000, 900_000));
 
         long failed = 0;
         long lookups = 0;
@@ -48,13 +45,13 @@ public sealed class RolloutTests
             }
         })).ToArray();
 
-        plane.Publish("101", baseKeys.Take(3000).Concat(Keys(2000, 50_000)), patchOf: "100");
+        plane.Publish("101", baseKeys.Take(3000).Concat(ControlPlane.Keys(2000, 50_000)), patchOf: "100");
         await plane.WaitActiveAsync("100_101");
         await plane.AssertServesExpected(client);
         plane.Publish("102", baseKeys.Skip(1000).Take(3000), patchOf: "100");
         await plane.WaitActiveAsync("100_102");
         await plane.AssertServesExpected(client);
-        var newBase = baseKeys.Skip(10_000).Concat(Keys(5000, 70_000)).ToArray();
+        var newBase = baseKeys.Skip(10_000).Concat(ControlPlane.Keys(5000, 70_000)).ToArray();
         plane.Publish("200", newBase);
         await plane.WaitActiveAsync("200_200");
         await plane.AssertServesExpected(client, baseKeys.Take(100)); // keys only in the old lineage are gone
@@ -83,7 +80,7 @@ public sealed class RolloutTests
     public async Task PackageFilesAreServedByExactByteRanges()
     {
         using var plane = new ControlPlane();
-        plane.Publish("100", Keys(2000, 8));
+        plane.Publish("100", ControlPlane.Keys(2000, 8));
         plane.WaitActive("100_100");
         var url = $"http://127.0.0.1:{plane.TransferPort}/packages/100_100/emb_part0/values.bin";
         var whole = File.ReadAllBytes(plane.Directory.Combine("output", "100_100", "emb_part0", "values.bin"));
@@ -161,7 +158,7 @@ public sealed class RolloutTests
     public void BadDonefileLinesAreReportedWithTheirLineAndSkipped()
     {
         using var plane = new ControlPlane();
-        var keys = Keys(2000, 3);
+        var keys = ControlPlane.Keys(2000, 3);
         File.WriteAllText(plane.Directory.Combine("done", "base.txt"), "this is not json\n{\"id\": \"90\", \"key\": \"90\"}\n");
         plane.Publish("100", keys);
         File.AppendAllText(plane.Directory.Combine("done", "base.txt"), "{\"id\": \"50\", \"key\": \"50\", \"input\": \"/nowhere\"}\n");
@@ -183,13 +180,13 @@ public sealed class RolloutTests
     public void APackageWithOneFlippedByteIsRefusedAtStageAndTheOldVersionKeepsServing()
     {
         using var plane = new ControlPlane();
-        var keys = Keys(5000, 5);
+        var keys = ControlPlane.Keys(5000, 5);
         plane.Publish("100", keys);
         plane.WaitActive("100_100");
 
         // Build version 300 ahead of time (the transfer will not build it again), then flip one
         // byte of shard 1's values, as a bad disk or copy would.
-        plane.Publish("300", Keys(5000, 7));
+        plane.Publish("300", ControlPlane.Keys(5000, 7));
         var built = CubeProcess.Run(plane.Directory.Path, "build", "--input", plane.Directory.Combine("data", "300"), "--output", plane.Directory.Combine("output"), "--dict", ControlPlane.Dict, "--shards", "2", "--version", "300");
         Assert.True(built.ExitCode == 0 || built.Stderr.Contains("already exists", StringComparison.Ordinal), built.Stderr);
         var values = plane.Directory.Combine("output", "300_300", "emb_part1", "values.bin");
@@ -263,7 +260,7 @@ public sealed class RolloutTests
             Assert.All(result.Status, s => Assert.Equal(KeyStatus.Missing, s));
         }
 
-        var keys = Keys(3000, 9);
+        var keys = ControlPlane.Keys(3000, 9);
         plane.Publish("100", keys);
         plane.WaitActive("100_100");
         plane.Publish("101", keys.Take(500), patchOf: "100");
@@ -281,7 +278,7 @@ public sealed class RolloutTests
     {
         // Downloads are throttled so that the kill lands while agents are staging.
         using var plane = new ControlPlane(extraConf: "serve_bytes_per_second: 400000");
-        var keys = Keys(60_000, 11);
+        var keys = ControlPlane.Keys(60_000, 11);
         plane.Publish("100", keys);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         long[] bytesAtKill;
@@ -319,7 +316,7 @@ public sealed class RolloutTests
     public async Task AnAgentKilledMidDownloadResumesAndNeverActivatesAPartialPackage()
     {
         using var plane = new ControlPlane(extraConf: "serve_bytes_per_second: 300000");
-        var keys = Keys(60_000, 13);
+        var keys = ControlPlane.Keys(60_000, 13);
         plane.Publish("100", keys);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         long partial = 0;
@@ -357,7 +354,7 @@ public sealed class RolloutTests
         using var files = new StaticFileServer(root.Path);
         using var plane = new ControlPlane($"http://127.0.0.1:{files.Port}/done");
         Directory.CreateDirectory(root.Combine("done"));
-        var keys = Keys(4000, 15);
+        var keys = ControlPlane.Keys(4000, 15);
 
         // The trainer's files sit on the file server: input paths in the donefile are paths on it,
         // which the transfer prefixes with the donefile server's scheme, host and port.
@@ -376,7 +373,7 @@ public sealed class RolloutTests
     public async Task AReplicaThatStaysDownIsSkippedAndCaughtUpWhenItReturns()
     {
         using var plane = new ControlPlane();
-        var keys = Keys(4000, 17);
+        var keys = ControlPlane.Keys(4000, 17);
         plane.Publish("100", keys);
         plane.WaitActive("100_100");
         var (dataPort, httpPort) = (plane.Agents[1][1].DataPort, plane.Agents[1][1].HttpPort);

@@ -120,41 +120,9 @@ internal sealed class PackageDownloader(HttpClient http, Uri origin, BearerToken
 
             await using var source = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await using var target = new FileStream(part, have > 0 ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
-            var buffer = new byte[1 << 16];
-            using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var written = have;
-            while (true)
-            {
-                // Bounded twice: a transfer that stalls is dropped after the idle timeout (the
-                // next try resumes), one that sends more than the manifest said is cut off.
-                idle.CancelAfter(idleTimeout);
-                int read;
-                try
-                {
-                    read = await source.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    target.Flush(flushToDisk: true);
-                    throw new IOException($"GET {request.RequestUri}: nothing received for {idleTimeout.TotalSeconds:F0} s at byte {written} of {file.Bytes}; will resume");
-                }
-
-                if (read == 0)
-                {
-                    break;
-                }
-
-                if (written + read > file.Bytes)
-                {
-                    throw new IOException($"GET {request.RequestUri}: the transfer sent more than the manifest's {file.Bytes} bytes; refused");
-                }
-
-                await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                written += read;
-                Bytes += read;
-            }
-
-            target.Flush(flushToDisk: true);
+            // The manifest's size is the limit: a transfer sending more is cut off, one that
+            // stalls is dropped after the idle timeout (the next try resumes).
+            await BoundedCopy.CopyAsync(source, target, request.RequestUri!.ToString(), idleTimeout, (file.Bytes, "the manifest's"), have, read => Bytes += read, cancellationToken).ConfigureAwait(false);
         }
 
         var length = new FileInfo(part).Length;

@@ -130,32 +130,7 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
     {
         await using var source = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using var file = File.Create(path);
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var buffer = new byte[1 << 16];
-        long copied = 0;
-        while (true)
-        {
-            idle.CancelAfter(FetchTimeout);
-            int read;
-            try
-            {
-                read = await source.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new IOException($"GET {url}: nothing received for {FetchTimeout.TotalSeconds:F0} s after {copied} bytes (fetch_timeout_seconds)");
-            }
-
-            if (read == 0)
-            {
-                break;
-            }
-
-            await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-            copied += read;
-        }
-
-        file.Flush(flushToDisk: true);
+        await BoundedCopy.CopyAsync(source, file, url.ToString(), FetchTimeout, (long.MaxValue, "the"), 0, null, cancellationToken).ConfigureAwait(false);
     }
 
     [GeneratedRegex("href=\"([^\"]+)\"", RegexOptions.IgnoreCase)]
