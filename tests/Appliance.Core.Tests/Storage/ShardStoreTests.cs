@@ -152,7 +152,8 @@ public sealed class ShardStoreTests
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             var wrong = 0L;
             var reads = 0L;
-            var reader = Task.Run(() =>
+            // Its own thread: under a loaded test run a pool thread may not start within the 10 s.
+            var reader = Task.Factory.StartNew(() =>
             {
                 var keys = Enumerable.Range(0, 100).Select(i => (ulong)(i * 10)).ToArray();
                 var results = new ValueRef[keys.Length];
@@ -170,7 +171,7 @@ public sealed class ShardStoreTests
 
                     Interlocked.Increment(ref reads);
                 }
-            });
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             // Bounded: at least 30 switches, until the reader has done 2000 batches or 10 s pass.
             for (var i = 0; (i < 30 || Interlocked.Read(ref reads) < 2000) && !stop.IsCancellationRequested; i++)
             {
