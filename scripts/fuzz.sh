@@ -3,19 +3,29 @@
 # corpus for the given time with a fresh random seed. Every crash, hang (> 2 s) or allocation over
 # 256 MiB is saved under tests/Appliance.Fuzz.Tests/fuzz-regressions/<target>/ (replayed by
 # ./scripts/test.sh from then on) and reported. Prints executions and seconds per target.
-# usage: scripts/fuzz.sh [TARGET] [--minutes N]      targets: frames sequencefile textkv donefile
-#        cubeconf transferconf criteo predictbody modelspec manifest (default: all, 1 minute each)
+# usage: scripts/fuzz.sh [TARGET] [--minutes N] [--afl]
+#   targets: frames session sequencefile textkv donefile cubeconf transferconf gflags criteo
+#            predictbody modelspec manifest agentcommand operatorbody (default: all, N minutes each)
+#   --afl    coverage-guided instead: afl-fuzz (Debian afl++, `scripts/setup.sh --fuzz`) drives
+#            tests/Appliance.Fuzz.Afl with Appliance.Core instrumented by SharpFuzz. The queue
+#            under artifacts/fuzz-afl/out/<target> is kept, so each run goes on from the last;
+#            crashes and hangs are copied into fuzz-regressions/; every run is appended to
+#            artifacts/fuzz-afl/history.tsv (date, target, executions, seconds, paths, crashes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-target=""; minutes=1
+target=""; minutes=1; afl=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes=$2; shift 2 ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    --afl) afl=1; shift ;;
+    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
     *) target=$1; shift ;;
   esac
 done
+if [ "$afl" = 1 ]; then
+  exec "$root/scripts/fuzz-afl.sh" "$minutes" $target
+fi
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 filter="FullyQualifiedName~TargetHoldsItsInvariantOnMutatedInputs"

@@ -3,6 +3,7 @@
 #   systemd   systemd-analyze verifies the unit files (tests)
 #   python3   deploy/k8s's exporter in the export-contract test
 #   redis     redis-server, redis-cli, redis-benchmark for bench/server-vs-redis.sh
+#   afl++     only with --fuzz: afl-fuzz for `scripts/fuzz.sh --afl`
 # Safe to run again; needs root (or sudo) only when something is missing. .ci/run calls it before
 # scripts/test.sh, which itself never installs anything.
 set -uo pipefail
@@ -10,6 +11,9 @@ missing=""
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server redis-tools"
+if [ "${1:-}" = "--fuzz" ]; then
+  command -v afl-fuzz >/dev/null 2>&1 || missing="$missing afl++"
+fi
 if [ -z "$missing" ]; then
   echo "setup: nothing to install"
   exit 0

@@ -15,7 +15,7 @@ public sealed class FuzzTests
     [MemberData(nameof(Names))]
     public void TargetHoldsItsInvariantOnMutatedInputs(string name)
     {
-        var fuzzer = Targets.All().Single(t => t.Target == name);
+        var fuzzer = Targets.Named(name);
         var seconds = double.Parse(Environment.GetEnvironmentVariable("FUZZ_SECONDS") ?? "3", CultureInfo.InvariantCulture);
         var seed = int.Parse(Environment.GetEnvironmentVariable("FUZZ_SEED") ?? "1", CultureInfo.InvariantCulture);
         var report = fuzzer.Run(seed, TimeSpan.FromSeconds(seconds), long.MaxValue);
@@ -33,7 +33,7 @@ public sealed class FuzzTests
     [MemberData(nameof(Names))]
     public void EveryRegressionInputHoldsTheInvariant(string name)
     {
-        var fuzzer = Targets.All().Single(t => t.Target == name);
+        var fuzzer = Targets.Named(name);
         var directory = Path.Combine(TestData.RepositoryRoot, "tests", "Appliance.Fuzz.Tests", "fuzz-regressions", name);
         foreach (var file in Directory.Exists(directory) ? Directory.GetFiles(directory) : [])
         {

@@ -21,6 +21,9 @@ public sealed class Fuzzer(string target, IReadOnlyList<byte[]> corpus, Action<b
 
     public string Target => target;
 
+    /// <summary>The valid inputs mutations start from (scripts/fuzz.sh --afl seeds afl-fuzz with them).</summary>
+    public IReadOnlyList<byte[]> Corpus => corpus;
+
     /// <summary>What a run did: executions, time, and the first violation (null if none).</summary>
     public sealed record Report(string Target, long Executions, TimeSpan Elapsed, string? Failure, byte[]? FailingInput);
 

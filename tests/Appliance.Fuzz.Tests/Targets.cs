@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using Appliance.Core.Client;
+using Appliance.Core.Control;
+using Appliance.Core.Control.Agent;
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Engine;
 using Appliance.Core.Formats;
@@ -91,18 +93,10 @@ public static class Targets
         CubeConfReader.Parse(input, "cube.conf"), typeof(InputFormatException));
 
     public static Fuzzer TransferConfs() => new("transferconf", [Utf8("[default]\ndict_name: emb\nmode: base_delta\ndonefile_address: /tmp/done\noutput_address: /tmp/out\ntmp_address: /tmp/tmp\nshard_num: 1\ncopy_num: 1\nstorage_place: LOCAL //x\n\n[cube_agent]\nagent0_0: 127.0.0.1:8001\ncube0_0: 127.0.0.1:8000:/tmp/c\n")], input =>
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"fuzz-transfer-{Environment.CurrentManagedThreadId}.conf");
-        File.WriteAllBytes(path, input);
-        try
-        {
-            TransferConfReader.Read(path);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }, typeof(InputFormatException));
+        WithTempFile(input, "transfer.conf", path => TransferConfReader.Read(path)), typeof(InputFormatException));
+
+    public static Fuzzer GflagsFiles() => new("gflags", [Utf8("# server flags\n--port=8000\n-dict=emb\n--in_mem\n\n--logtostderr=true\n")], input =>
+        WithTempFile(input, "gflags.conf", path => GflagsFile.Read(path)), typeof(InputFormatException));
 
     public static Fuzzer CriteoLines() => new("criteo", [.. File.ReadLines(TestData.CriteoSample).Take(20).Select(Utf8)], input =>
     {
@@ -136,10 +130,45 @@ public static class Targets
     public static Fuzzer Manifests() => new("manifest", [Utf8("{\"format\": 1, \"dict\": \"emb\", \"shard\": 0, \"shard_count\": 1, \"version\": \"100\", \"base\": \"100\", \"mode\": \"base\", \"codec\": \"raw\", \"dimension\": 0, \"keys\": 1, \"patches\": [], \"index\": {\"file\": \"index.bin\", \"bytes\": 4, \"xxh128\": \"00\"}, \"values\": {\"file\": \"values.bin\", \"bytes\": 4, \"xxh128\": \"00\"}}")], input =>
         JsonSerializer.Deserialize(input, StorageJsonContext.Default.ShardManifest), typeof(JsonException));
 
-    public static IEnumerable<Fuzzer> All() =>
-        [Frames(), SequenceFiles(), TextTables(), Donefiles(), CubeConfs(), TransferConfs(), CriteoLines(), PredictBodies(), ModelSpecs(), Manifests()];
+    private static readonly Func<Fuzzer>[] Factories =
+        [Frames, SessionTarget.Sessions, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies];
 
-    private static List<byte[]> FrameCorpus()
+    /// <summary>The agent's /stage, /activate and /retire body: parsed, then validated as the agent does.</summary>
+    public static Fuzzer AgentCommands() => new("agentcommand", [Utf8("{\"version\": \"101\", \"base\": \"100\", \"mode\": \"delta\"}"), Utf8("{\"version\": \"100\", \"base\": \"100\", \"mode\": \"base\"}")], input =>
+    {
+        if (JsonSerializer.Deserialize(input, ControlJsonContext.Default.VersionCommand) is { } command)
+        {
+            AgentRole.Invalid(command, needMode: true);
+            AgentRole.Invalid(command, needMode: false);
+        }
+    }, typeof(JsonException));
+
+    /// <summary>The transfer's operator body (POST /transfer/rollback|pin|unpin|abandon).</summary>
+    public static Fuzzer OperatorBodies() => new("operatorbody", [Utf8("{\"version\": \"100_101\"}"), Utf8("{}")], input =>
+        JsonSerializer.Deserialize(input, ControlJsonContext.Default.OperatorRequest), typeof(JsonException));
+
+    public static IEnumerable<Fuzzer> All() => Factories.Select(make => make());
+
+    /// <summary>One target by name (the targets after it are not made).</summary>
+    public static Fuzzer Named(string name) =>
+        All().FirstOrDefault(t => t.Target == name) ?? throw new ArgumentException($"no fuzz target '{name}'");
+
+    /// <summary>Runs a reader that takes a path on <paramref name="input"/> written to a temporary file.</summary>
+    private static void WithTempFile(byte[] input, string name, Action<string> read)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"fuzz-{Environment.ProcessId}-{Environment.CurrentManagedThreadId}-{name}");
+        File.WriteAllBytes(path, input);
+        try
+        {
+            read(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    internal static List<byte[]> FrameCorpus()
     {
         var buffer = new FrameBuffer();
         LookupCodec.WriteRequest(buffer, 1, "emb", [1, 2, ulong.MaxValue]);

@@ -14,4 +14,31 @@ public sealed record HostSettings
 
     /// <summary>Time the HTTP host gives requests in flight on shutdown.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    public HttpLimits Limits { get; init; } = new();
+}
+
+/// <summary>
+/// The HTTP port's bounds (docs/limits.md), each a flag of <c>cube run</c>. What a client sees:
+/// over <see cref="MaxConnections"/> the connection is closed at once; headers slower than
+/// <see cref="HeaderTimeout"/> (a slow-loris client) or a body under 240 bytes/s after 5 s: the
+/// connection is closed; a body over <see cref="MaxBodyBytes"/>: 413. Routes that take larger
+/// bodies (/predict) raise the body limit for themselves.
+/// </summary>
+public sealed record HttpLimits
+{
+    /// <summary>--http-max-connections: open HTTP connections (keep-alive ones included).</summary>
+    public int MaxConnections { get; init; } = 4096;
+
+    /// <summary>--http-header-timeout-seconds: time to receive a request's line and headers.</summary>
+    public TimeSpan HeaderTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>--http-idle-seconds: a keep-alive connection with no request is closed after this.</summary>
+    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>--http-max-body-kb: request body size on every route that does not set its own.</summary>
+    public long MaxBodyBytes { get; init; } = 1 << 20;
+
+    /// <summary>Request line and headers together (Kestrel's default; 431 above it).</summary>
+    public const int MaxHeaderBytes = 32 << 10;
 }

@@ -23,6 +23,15 @@ internal sealed class HttpErrors(ILogger logger)
         {
             await next(context).ConfigureAwait(false);
         }
+        catch (BadHttpRequestException e) when (!context.Response.HasStarted)
+        {
+            // The client's fault, found while a route read its body: over --http-max-body-kb
+            // (413), a body that stopped arriving, a malformed chunk. Its status, not a 500.
+            context.Response.Clear();
+            context.Response.StatusCode = e.StatusCode;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonError.Body(e.StatusCode == 413 ? $"{e.Message} (the limit is --http-max-body-kb on this route)" : e.Message)).ConfigureAwait(false);
+        }
         catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
             Interlocked.Increment(ref _errors);

@@ -29,11 +29,22 @@ internal static class HttpHost
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;
         });
-        builder.WebHost.ConfigureKestrel(k => k.Listen(settings.Bind, settings.HttpPort));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(settings.Bind, settings.HttpPort);
+            k.AddServerHeader = false;
+            k.Limits.MaxConcurrentConnections = settings.Limits.MaxConnections;
+            k.Limits.RequestHeadersTimeout = settings.Limits.HeaderTimeout;
+            k.Limits.KeepAliveTimeout = settings.Limits.KeepAlive;
+            k.Limits.MaxRequestBodySize = settings.Limits.MaxBodyBytes;
+            k.Limits.MaxRequestHeadersTotalSize = HttpLimits.MaxHeaderBytes;
+        });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
         builder.Services.AddHttpClient("cube", c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         var app = builder.Build();
+        var http = new HttpMetrics(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        app.Lifetime.ApplicationStopped.Register(http.Dispose);
         var errors = new HttpErrors(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("cube.http"));
         app.Use(errors.InvokeAsync);
         var started = DateTimeOffset.UtcNow;
@@ -43,6 +54,7 @@ internal static class HttpHost
             var metrics = new MetricsWriter();
             metrics.Gauge("cube_uptime_seconds", "Seconds since the process started.", Math.Round((DateTimeOffset.UtcNow - started).TotalSeconds, 3));
             metrics.Counter("cube_http_errors_total", "HTTP requests that failed inside the process (answered 500 with a JSON error).", errors.Count);
+            http.Write(metrics);
             foreach (var role in roles)
             {
                 role.WriteMetrics(metrics);

@@ -39,6 +39,7 @@ internal static class RunOptionsReader
             Bind = bind,
             HttpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : alone == "transfer" ? 8099 : alone == "engine" ? 8010 : 8001,
             LogLevel = LogLevel(a),
+            Limits = HttpLimits(a),
         };
         var managed = roles.Contains("agent");
         var server = roles.Contains("server") ? Server(a, bind, a.Require("dict"), Path.GetFullPath(a.Require("data-dir")), a.Int("shard", 0, 65535), managed) : null;
@@ -139,6 +140,14 @@ internal static class RunOptionsReader
         IdleTimeout = TimeSpan.FromSeconds(a.Int("idle-timeout-seconds", 1, 86400 * 7)),
         FrameTimeout = TimeSpan.FromSeconds(a.Int("frame-timeout-seconds", 1, 3600)),
         MaxBufferedBytes = a.Long("max-buffered-mb", 1, 1 << 20) << 20,
+    };
+
+    internal static HttpLimits HttpLimits(ParsedArgs a) => new()
+    {
+        MaxConnections = a.Int("http-max-connections", 1, 1_000_000),
+        HeaderTimeout = TimeSpan.FromSeconds(a.Int("http-header-timeout-seconds", 1, 3600)),
+        KeepAlive = TimeSpan.FromSeconds(a.Int("http-idle-seconds", 1, 86400)),
+        MaxBodyBytes = a.Long("http-max-body-kb", 1, 4L << 20) << 10,
     };
 
     internal static LogLevel LogLevel(ParsedArgs a) => a.Require("log-level") switch

@@ -1,6 +1,7 @@
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Engine;
 using Appliance.Core.Formats;
+using Appliance.Core.Hosting;
 using Appliance.Core.Node;
 using Appliance.Core.Serving;
 using Appliance.Core.Storage;
@@ -32,12 +33,14 @@ internal static class RunSettingsPrinter
             w.WriteLine($"models         {string.Join(", ", packages.Select(p => $"{p.m.Directory} ({p.Item2.Timestamp}) weight {p.m.Weight}"))}");
             w.WriteLine($"embeddings     {Describe(engine)}");
             w.WriteLine($"http-port      {options.Host.HttpPort}");
+            w.WriteLine($"http limits    {Describe(options.Host.Limits)}");
             w.WriteLine("configuration is valid");
             return;
         }
 
         w.WriteLine($"roles          {string.Join(",", roles)}");
         w.WriteLine($"http-port      {options.Host.HttpPort}");
+        w.WriteLine($"http limits    {Describe(options.Host.Limits)}");
         if (options.Server is { } server)
         {
             PrintServer(server);
@@ -61,6 +64,9 @@ internal static class RunSettingsPrinter
         w.WriteLine("configuration is valid");
     }
 
+    private static string Describe(HttpLimits limits) =>
+        $"{limits.MaxConnections} connections, headers within {limits.HeaderTimeout.TotalSeconds:0} s, idle {limits.KeepAlive.TotalSeconds:0} s, bodies up to {limits.MaxBodyBytes >> 10} KiB";
+
     private static void PrintAll(NodeOptions options)
     {
         var w = Console.Out;
@@ -68,6 +74,7 @@ internal static class RunSettingsPrinter
         var spec = Validate(engine.Models[0].Directory).Spec;
         w.WriteLine("roles          all (transfer, server + agent for shard 0 of 1, engine)");
         w.WriteLine($"http-port      {options.Host.HttpPort} (/predict, /status, /metrics, /agent/*, transfer endpoints)");
+        w.WriteLine($"http limits    {Describe(options.Host.Limits)}");
         w.WriteLine($"port           {options.Server!.Port} (binary data plane)");
         w.WriteLine($"model          {string.Join(", ", engine.Models.Select(m => m.Directory))} (dict {spec.Dict}, hash {spec.Hash}, value codec {spec.ValueCodec})");
         w.WriteLine($"donefile       {options.Transfer!.DonefileAddress}");

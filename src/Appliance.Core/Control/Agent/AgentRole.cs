@@ -348,7 +348,7 @@ public sealed class AgentRole : IRole
 
     /// <summary>Checks a command: ids are digits (so no request text can reach a path), a base is
     /// its own base, a delta is newer than its base.</summary>
-    private static string? Invalid(VersionCommand c, bool needMode)
+    internal static string? Invalid(VersionCommand c, bool needMode)
     {
         if (!VersionId.IsValid(c.Version) || !VersionId.IsValid(c.Base))
         {

@@ -1,0 +1,116 @@
+using System.Buffers.Binary;
+using Appliance.Core.Formats;
+using Appliance.Core.Net;
+using Appliance.Core.Protocol;
+using Appliance.Core.Serving;
+using Appliance.Core.Storage;
+
+namespace Appliance.Fuzz.Tests;
+
+/// <summary>
+/// The data plane's session dispatch, without sockets: the bytes go through a
+/// <see cref="FrameSession"/> in front of the real <see cref="ShardService"/> over a small live
+/// table, once whole, once a byte at a time and once 7 bytes at a time. Invariants: nothing
+/// throws; every reply is one well-formed response frame; the replies do not depend on how the
+/// bytes arrived (except the request id of a final BadFrame, which a client that sent garbage
+/// cannot rely on, and the counters in a status reply); a session that closes has answered BadFrame last.
+/// </summary>
+public static class SessionTarget
+{
+    private static readonly Lazy<ShardService> Service = new(MakeService);
+
+    public static Fuzzer Sessions() => new("session", Targets.FrameCorpus(), input =>
+    {
+        var whole = Replies(input, input.Length);
+        foreach (var chunk in input.Length <= 1 << 16 ? new[] { 1, 7 } : [4096])
+        {
+            var split = Replies(input, chunk);
+            if (whole.Closed != split.Closed || whole.Frames.Count != split.Frames.Count)
+            {
+                throw new InvalidOperationException($"{chunk}-byte receives: {split.Frames.Count} replies (closed {split.Closed}), whole: {whole.Frames.Count} (closed {whole.Closed})");
+            }
+
+            for (var i = 0; i < whole.Frames.Count; i++)
+            {
+                var last = whole.Closed && i == whole.Frames.Count - 1;
+                // A status reply counts requests served so far: only its header must agree.
+                var compared = (Opcode)whole.Frames[i][3] == Opcode.Status ? 12 : int.MaxValue;
+                if (!last && !whole.Frames[i].AsSpan(0, Math.Min(compared, whole.Frames[i].Length)).SequenceEqual(split.Frames[i].AsSpan(0, Math.Min(compared, split.Frames[i].Length))))
+                {
+                    throw new InvalidOperationException($"{chunk}-byte receives: reply {i} differs");
+                }
+            }
+        }
+    });
+
+    private sealed record Outcome(List<byte[]> Frames, bool Closed);
+
+    private static Outcome Replies(byte[] input, int chunk)
+    {
+        var session = new FrameSession(Service.Value, maxPayload: 1 << 20, NoLateReplies.Instance);
+        var output = new List<byte>();
+        var pending = new byte[input.Length];
+        int start = 0, end = 0;
+        for (var at = 0; at < input.Length && !session.Closing; at += chunk)
+        {
+            var n = Math.Min(chunk, input.Length - at);
+            input.AsSpan(at, n).CopyTo(pending.AsSpan(end));
+            end += n;
+            start += session.Receive(pending.AsSpan(start, end - start));
+            output.AddRange(session.Output.Span);
+            session.ClearOutput();
+        }
+
+        var frames = new List<byte[]>();
+        var bytes = output.ToArray();
+        for (var at = 0; at < bytes.Length;)
+        {
+            if (FrameScanner.TryScan(bytes.AsSpan(at), int.MaxValue, out var header, out var error) != ScanResult.Done || !header.IsResponse)
+            {
+                throw new InvalidOperationException($"reply at offset {at} is not a response frame: {error}");
+            }
+
+            frames.Add(bytes.AsSpan(at, header.FrameLength).ToArray());
+            at += header.FrameLength;
+        }
+
+        if (session.Closing && (frames.Count == 0 || !IsBadFrame(frames[^1])))
+        {
+            throw new InvalidOperationException("the session closed without a BadFrame reply");
+        }
+
+        return new Outcome(frames, session.Closing);
+    }
+
+    private static bool IsBadFrame(byte[] frame)
+    {
+        FrameScanner.TryScan(frame, int.MaxValue, out var header, out _);
+        return header.IsError && BinaryPrimitives.ReadUInt16LittleEndian(frame.AsSpan(FrameHeader.Size)) == (ushort)ErrorCode.BadFrame;
+    }
+
+    private static ShardService MakeService()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"fuzz-session-{Environment.ProcessId}");
+        Directory.CreateDirectory(Path.Combine(root, "in"));
+        using (var writer = SequenceFileWriter.Create(Path.Combine(root, "in", "part-0"), seed: 1))
+        {
+            for (ulong key = 0; key < 100; key++)
+            {
+                writer.Write(key, BitConverter.GetBytes((float)key));
+            }
+        }
+
+        TableBuilder.Build(new BuildOptions { InputPath = Path.Combine(root, "in"), OutputPath = Path.Combine(root, "out"), Dict = "emb", Shards = 1, Mode = VersionMode.Base, Version = "100" });
+        var store = new ShardStore(inMemory: true);
+        store.LoadBase(Path.Combine(root, "out", "100_100", "emb_part0"));
+        Directory.Delete(root, recursive: true);
+        return new ShardService("emb", 0, store);
+    }
+
+    private sealed class NoLateReplies : IReplySink
+    {
+        public static readonly NoLateReplies Instance = new();
+
+        public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes) => throw new InvalidOperationException("the shard service has no asynchronous opcode");
+    }
+}
