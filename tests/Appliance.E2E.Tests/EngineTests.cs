@@ -227,7 +227,7 @@ public sealed class EngineTests
         using (var many = await http.PostAsync($"http://127.0.0.1:{engine.HttpPort}/predict", new StringContent(JsonSerializer.Serialize(new { lines }), System.Text.Encoding.UTF8, "application/json")))
         {
             Assert.Equal(System.Net.HttpStatusCode.BadRequest, many.StatusCode);
-            Assert.Contains("101 samples; at most 100 per request (--max-samples)", await many.Content.ReadAsStringAsync());
+            Assert.Contains("more than 100 samples; at most 100 per request (--max-samples)", await many.Content.ReadAsStringAsync());
         }
 
         await using var connection = await Appliance.Core.Client.ClientConnection.ConnectAsync(new Appliance.Core.Client.NodeAddress("127.0.0.1", engine.DataPort), TimeSpan.FromSeconds(5), CancellationToken.None);

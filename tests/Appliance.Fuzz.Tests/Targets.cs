@@ -112,12 +112,17 @@ public static class Targets
 
     public static Fuzzer PredictBodies() => new("predictbody", [Utf8("{\"lines\": [\"1\\t2\"], \"samples\": [{\"dense\": [1, null, 3], \"sparse\": [\"a\", \"b\"]}], \"variant\": \"m\"}")], input =>
     {
-        var request = JsonSerializer.Deserialize(input, EngineJsonContext.Default.PredictRequest);
+        var request = PredictBody.Read(input, maxSamples: 100);
+        if ((request?.Lines?.Count ?? 0) + (request?.Samples?.Count ?? 0) > 100)
+        {
+            throw new InvalidOperationException("the sample count let more than the cap through");
+        }
+
         foreach (var sample in request?.Samples ?? [])
         {
             _ = sample?.ToLine();
         }
-    }, typeof(JsonException));
+    }, typeof(JsonException), typeof(ArgumentException));
 
     public static Fuzzer ModelSpecs() => new("modelspec", [Utf8("{\"dict\": \"emb\", \"hash\": \"paddle\", \"sparse_slots\": 26, \"embedding_dim\": 10, \"dense_width\": 13, \"value_codec\": \"f32\", \"table_version\": \"100\"}")], input =>
     {

@@ -272,7 +272,17 @@ public sealed class EngineRole : IRole
 
         try
         {
-            request = await JsonSerializer.DeserializeAsync(context.Request.Body, EngineJsonContext.Default.PredictRequest, context.RequestAborted).ConfigureAwait(false);
+            // Read whole (bounded by --max-body-mb above), counted, and only then deserialized.
+            using var body = new MemoryStream(context.Request.ContentLength is > 0 and var length && length <= Options.MaxBodyBytes ? (int)length : 4096);
+            await context.Request.Body.CopyToAsync(body, context.RequestAborted).ConfigureAwait(false);
+            request = PredictBody.Read(body.GetBuffer().AsSpan(0, (int)body.Length), Options.MaxSamples);
+        }
+        catch (ArgumentException e)
+        {
+            context.Response.StatusCode = 400;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonError.Body(e.Message)).ConfigureAwait(false);
+            return;
         }
         catch (JsonException e)
         {
