@@ -114,7 +114,11 @@ public sealed class EngineTests
         shard1.WaitForExit(TimeSpan.FromSeconds(10));
         var started = DateTime.UtcNow;
         var degraded = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{zero.HttpPort}", "--data", TestData.CriteoSample, "--batch", "200", "--out", "degraded.txt").Ok();
-        Assert.Contains("refused 0", degraded.Stdout); // policy zero: shard 1's embeddings are zero vectors
+        Assert.Contains("refused 0", degraded.Stdout); // policy zero: shard 1's embeddings are zero vectors…
+        Assert.Contains("1000 sample(s) scored with zero vectors for keys of a failed shard", degraded.Stderr); // …and it says so
+        var engineStatus = JsonDocument.Parse(HttpGet($"http://127.0.0.1:{zero.HttpPort}/status")).RootElement.GetProperty("engine");
+        Assert.True(engineStatus.GetProperty("unavailable_keys").GetInt64() > 0, engineStatus.ToString());
+        Assert.Matches("cube_engine_degraded_batches_total [1-9]", HttpGet($"http://127.0.0.1:{zero.HttpPort}/metrics"));
         var failing = CubeProcess.Run(dir.Path, "predict", "--engine", $"127.0.0.1:{strict.HttpPort}", "--data", TestData.CriteoSample, "--batch", "200", "--out", "strict.txt");
         Assert.Equal(1, failing.ExitCode);
         Assert.Contains("HTTP 503", File.ReadAllText(dir.Combine("strict.txt")));
@@ -301,5 +305,11 @@ public sealed class EngineTests
         Assert.Equal(samples.Count, actual.Length);
         var worst = actual.Select((a, i) => Math.Abs(a - expected[(i * 2) + 1])).Max();
         Assert.True(worst <= 1e-5, $"largest difference {worst}");
+    }
+
+    private static string HttpGet(string url)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        return http.Send(new HttpRequestMessage(HttpMethod.Get, url)).Content.ReadAsStringAsync().GetAwaiter().GetResult();
     }
 }

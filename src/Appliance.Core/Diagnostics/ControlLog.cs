@@ -38,6 +38,9 @@ internal static partial class ControlLog
     [LoggerMessage(321, LogLevel.Warning, "engine: model package refused, {Live} keeps serving: {Error}")]
     public static partial void ModelRefused(ILogger logger, string live, string error);
 
+    [LoggerMessage(324, LogLevel.Warning, "engine: {Keys} key(s) of a failed shard scored as zero vectors (--on-shard-failure zero; the response says unavailable_keys; {HeldBack} more degraded batch(es) since the last such line)")]
+    public static partial void Degraded(ILogger logger, int keys, long heldBack);
+
     [LoggerMessage(323, LogLevel.Warning, "engine: cannot learn which table version the shards serve (not ready until it can): {Error}")]
     public static partial void VersionProbeFailed(ILogger logger, string error);
 

@@ -11,6 +11,8 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
 {
     private long _samples;
     private long _misses;
+    private long _unavailable;
+    private long _degraded;
     private long _errors;
 
     public ModelPackage Model { get; } = model;
@@ -18,6 +20,12 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
     public long Samples => Interlocked.Read(ref _samples);
 
     public long Misses => Interlocked.Read(ref _misses);
+
+    /// <summary>Keys scored as zeros because their shard failed (<c>--on-shard-failure zero</c>).</summary>
+    public long Unavailable => Interlocked.Read(ref _unavailable);
+
+    /// <summary>Batches answered with at least one such key.</summary>
+    public long Degraded => Interlocked.Read(ref _degraded);
 
     public long Errors => Interlocked.Read(ref _errors);
 
@@ -76,6 +84,8 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
                 missing += f ? 0 : 1;
             }
 
+            missing -= table.Unavailable; // counted on their own: not the table's gaps but a shard's failure
+
             var embeddings = new float[n * slots * dim];
             for (var r = 0; r < n; r++)
             {
@@ -107,6 +117,11 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
 
         Interlocked.Add(ref _samples, n - nonFinite);
         Interlocked.Add(ref _misses, missing);
+        if (table.Unavailable > 0)
+        {
+            Interlocked.Add(ref _unavailable, table.Unavailable);
+            Interlocked.Increment(ref _degraded);
+        }
         Interlocked.Add(ref _errors, lines.Count - n + nonFinite);
         return new ScoreResult(scores, errors, unique.Count, missing, Model.Timestamp) { Table = table };
     }

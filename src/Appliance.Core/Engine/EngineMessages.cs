@@ -36,6 +36,11 @@ public sealed record PredictResponse
     public required IReadOnlyList<string?> Errors { get; init; }
 
     public int MissingKeys { get; init; }
+
+    /// <summary>Keys of a shard that failed, scored as zero vectors (<c>--on-shard-failure zero</c>):
+    /// above 0, these scores are degraded and the client can tell. Counted over the network run
+    /// the request was scored in (requests merged by --max-batch share the count).</summary>
+    public int UnavailableKeys { get; init; }
 }
 
 /// <summary>The engine's part of /status.</summary>
@@ -63,6 +68,12 @@ public sealed record EngineStatus
     public required long SampleErrors { get; init; }
 
     public required long MissingKeys { get; init; }
+
+    /// <summary>Keys of failed shards scored as zero vectors (<c>--on-shard-failure zero</c>).</summary>
+    public long UnavailableKeys { get; init; }
+
+    /// <summary>Network runs (batches) answered with such keys: their scores are degraded.</summary>
+    public long DegradedBatches { get; init; }
 
     public required long Reloads { get; init; }
 

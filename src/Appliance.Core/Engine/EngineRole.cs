@@ -32,6 +32,7 @@ public sealed class EngineRole : IRole
     private long _notReady;
     private long _mismatches;
     private readonly RepeatLimiter _mismatchLog = new(TimeSpan.FromSeconds(10));
+    private readonly RepeatLimiter _degradedLog = new(TimeSpan.FromSeconds(10));
     private string? _lastProbeError;
     private long _samples;
 
@@ -138,7 +139,12 @@ public sealed class EngineRole : IRole
         Interlocked.Increment(ref _requests);
         Interlocked.Add(ref _samples, lines.Count);
         var result = await variant.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
-        return new PredictResponse { ModelVersion = result.ModelVersion, Variant = variant.Name, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys };
+        if (result.UnavailableKeys > 0 && _degradedLog.ShouldLog("degraded", out var heldBack))
+        {
+            ControlLog.Degraded(_logger, result.UnavailableKeys, heldBack);
+        }
+
+        return new PredictResponse { ModelVersion = result.ModelVersion, Variant = variant.Name, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys, UnavailableKeys = result.UnavailableKeys };
     }
 
     /// <summary>Why predictions are refused now, or null when the engine is ready: every shard
@@ -176,6 +182,8 @@ public sealed class EngineRole : IRole
             Samples = _variants.Sum(v => v.Engine.Samples),
             SampleErrors = _variants.Sum(v => v.Engine.Errors),
             MissingKeys = _variants.Sum(v => v.Engine.Misses),
+            UnavailableKeys = _variants.Sum(v => v.Engine.Unavailable),
+            DegradedBatches = _variants.Sum(v => v.Engine.Degraded),
             Reloads = _variants.Sum(v => v.Reloads),
             ReloadFailures = _variants.Sum(v => v.ReloadFailures),
             LastReloadError = _variants.Select(v => v.LastReloadError).LastOrDefault(e => e is not null),
@@ -197,6 +205,8 @@ public sealed class EngineRole : IRole
         metrics.Counter("cube_engine_samples_total", "Samples scored.", s.Samples);
         metrics.Counter("cube_engine_sample_errors_total", "Samples refused (malformed).", s.SampleErrors);
         metrics.Counter("cube_engine_missing_keys_total", "Embedding keys not in the table (zero vectors).", s.MissingKeys);
+        metrics.Counter("cube_engine_unavailable_keys_total", "Embedding keys whose shard failed, scored as zero vectors (--on-shard-failure zero).", s.UnavailableKeys);
+        metrics.Counter("cube_engine_degraded_batches_total", "Network runs answered with keys of a failed shard as zeros (their scores are degraded; the response says unavailable_keys).", s.DegradedBatches);
         metrics.Counter("cube_engine_reloads_total", "Model packages switched in.", s.Reloads);
         metrics.Counter("cube_engine_reload_failures_total", "Model packages refused (the live one kept serving).", s.ReloadFailures);
         foreach (var (reason, count) in _tcp?.Stats.Refusals ?? [])

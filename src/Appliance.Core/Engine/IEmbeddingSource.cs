@@ -30,6 +30,10 @@ public readonly record struct TableSpan(string? Oldest, string? Newest)
 {
     public static TableSpan None => default;
 
+    /// <summary>Keys whose shard could not answer and that were given zero vectors
+    /// (<c>--on-shard-failure zero</c>); the request is answered, but degraded, and says so.</summary>
+    public int Unavailable { get; init; }
+
     /// <summary>The span of several shards' version labels ("BASE" or "BASE_DELTA"; null or empty
     /// = not read).</summary>
     public static TableSpan Of(IEnumerable<string?> labels)

@@ -54,8 +54,10 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
             throw new EmbeddingUnavailableException($"{result.FailedKeys} key(s) unavailable: {string.Join("; ", result.Errors.Select(e => e.Error))}");
         }
 
+        var unavailable = 0;
         for (var i = 0; i < keys.Length; i++)
         {
+            unavailable += result.Status[i] == KeyStatus.Failed ? 1 : 0;
             found[i] = result.Status[i] == KeyStatus.Found;
             if (found[i])
             {
@@ -63,6 +65,6 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
             }
         }
 
-        return TableSpan.Of(result.ShardVersions);
+        return TableSpan.Of(result.ShardVersions) with { Unavailable = unavailable };
     }
 }

@@ -70,6 +70,7 @@ internal static class PredictCommand
         var next = -1;
         var batches = (lines.Length + batch - 1) / batch;
         var failures = 0;
+        var degraded = 0;
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, connections).Select(async _ =>
         {
@@ -94,6 +95,11 @@ internal static class PredictCommand
 
                 var body = await response.Content.ReadFromJsonAsync(EngineJsonContext.Default.PredictResponse).ConfigureAwait(false);
                 latency.Record(Stopwatch.GetElapsedTime(began).TotalMicroseconds);
+                if (body!.UnavailableKeys > 0)
+                {
+                    Interlocked.Add(ref degraded, slice.Count);
+                }
+
                 for (var i = 0; i < slice.Count; i++)
                 {
                     scores[start + i] = body!.Scores[i];
@@ -111,6 +117,11 @@ internal static class PredictCommand
         var scored = scores.Count(s => s is not null);
         var inv = CultureInfo.InvariantCulture;
         Console.Out.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  (batch {batch}, {connections} connection(s))"));
+        if (degraded > 0)
+        {
+            Console.Error.WriteLine($"warning: {degraded} sample(s) scored with zero vectors for keys of a failed shard (the engine runs --on-shard-failure zero; its /status says which)");
+        }
+
         var labelled = lines.Select(l => l.Split('\t')).Select(f => f.Length == 40 && f[0] is "0" or "1" ? (int?)(f[0] == "1" ? 1 : 0) : null).ToArray();
         double auc = double.NaN, logLoss = double.NaN;
         if (labelled.All(l => l is not null) && scored > 0)
