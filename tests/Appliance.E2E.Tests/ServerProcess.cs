@@ -21,6 +21,9 @@ public sealed partial class ServerProcess : IDisposable
 
     public int HttpPort { get; private set; }
 
+    /// <summary>The RESP port, when the process opened one (--resp-port).</summary>
+    public int RespPort { get; private set; }
+
     public int Pid => _process.Id;
 
     public string Output
@@ -122,6 +125,9 @@ public sealed partial class ServerProcess : IDisposable
         _process.Dispose();
     }
 
+    [GeneratedRegex(@"RESP \(Redis protocol\) port (\d+)")]
+    private static partial Regex RespLine();
+
     [GeneratedRegex(@"ready: data port (\d+), http port (\d+)")]
     private static partial Regex ReadyLine();
 
@@ -135,6 +141,11 @@ public sealed partial class ServerProcess : IDisposable
         lock (_output)
         {
             _output.AppendLine(line);
+        }
+
+        if (RespLine().Match(line) is { Success: true } resp)
+        {
+            RespPort = int.Parse(resp.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         }
 
         var match = ReadyLine().Match(line);

@@ -136,7 +136,7 @@ public static class Targets
         JsonSerializer.Deserialize(input, StorageJsonContext.Default.ShardManifest), typeof(JsonException));
 
     private static readonly Func<Fuzzer>[] Factories =
-        [Frames, SessionTarget.Sessions, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies];
+        [Frames, SessionTarget.Sessions, SessionTarget.Resp, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies];
 
     /// <summary>The agent's /stage, /activate and /retire body: parsed, then validated as the agent does.</summary>
     public static Fuzzer AgentCommands() => new("agentcommand", [Utf8("{\"version\": \"101\", \"base\": \"100\", \"mode\": \"delta\"}"), Utf8("{\"version\": \"100\", \"base\": \"100\", \"mode\": \"base\"}")], input =>

@@ -5,6 +5,9 @@ namespace Appliance.Core.Diagnostics;
 /// <summary>Process lifecycle messages (event ids 1-99).</summary>
 internal static partial class HostLog
 {
+    [LoggerMessage(5, LogLevel.Information, "RESP (Redis protocol) port {Port}")]
+    public static partial void RespListening(ILogger logger, int port);
+
     [LoggerMessage(1, LogLevel.Information, "ready: data port {Port}, http port {HttpPort}")]
     public static partial void Ready(ILogger logger, int port, int httpPort);
 

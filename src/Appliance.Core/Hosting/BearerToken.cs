@@ -49,7 +49,9 @@ public sealed class BearerToken
             return false;
         }
 
-        var offered = Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim());
-        return CryptographicOperations.FixedTimeEquals(offered, _token);
+        return Accepts(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
     }
+
+    /// <summary>Compares an offered secret (e.g. a RESP AUTH password) in constant time.</summary>
+    public bool Accepts(ReadOnlySpan<byte> offered) => CryptographicOperations.FixedTimeEquals(offered, _token);
 }

@@ -17,6 +17,9 @@ public interface IRole : IAsyncDisposable
     /// <summary>The binary data port this role listens on once started (0: none).</summary>
     int DataPort { get; }
 
+    /// <summary>The RESP (Redis protocol) port this role listens on once started (0: none).</summary>
+    int RespPort => 0;
+
     void MapRoutes(IEndpointRouteBuilder routes);
 
     /// <summary>Loads what the role serves and opens its ports or loops; throws when it cannot

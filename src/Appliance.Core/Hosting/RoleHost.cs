@@ -63,6 +63,11 @@ public sealed class RoleHost : IAsyncDisposable
             return 1;
         }
 
+        if (_roles.Select(r => r.RespPort).FirstOrDefault(p => p != 0) is var resp and not 0)
+        {
+            HostLog.RespListening(_log, resp);
+        }
+
         HostLog.Ready(_log, _roles.Select(r => r.DataPort).FirstOrDefault(p => p != 0), HttpHost.BoundPort(_app));
         SystemdNotifier.Notify("READY=1");
         await _app.WaitForShutdownAsync().ConfigureAwait(false);

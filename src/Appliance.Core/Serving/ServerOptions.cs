@@ -30,4 +30,10 @@ public sealed record ServerOptions
     /// <summary>The agent role decides what is live: nothing is loaded from the data directory at
     /// start (the agent restores its last activated version).</summary>
     public bool Managed { get; init; }
+
+    /// <summary>--resp-port: the read-only Redis front on this shard (null = off).</summary>
+    public int? RespPort { get; init; }
+
+    /// <summary>--resp-token-file: RESP clients must AUTH with this secret (null = no AUTH).</summary>
+    public Hosting.BearerToken? RespToken { get; init; }
 }

@@ -5,6 +5,7 @@ using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;
+using Appliance.Core.Protocol.Resp;
 using Appliance.Core.Storage;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,8 @@ public sealed class ServerRole : IRole
     private readonly ServerOptions _options;
     private readonly ILogger _logger;
     private readonly TcpServer _tcp;
+    private readonly TcpServer? _respTcp;
+    private readonly RespSessionFactory? _resp;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _watcher;
 
@@ -34,6 +37,11 @@ public sealed class ServerRole : IRole
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), options.Limits, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
         Service.Transport = _tcp.Stats;
+        if (options.RespPort is { } respPort)
+        {
+            _resp = new RespSessionFactory(new ShardKeyspace(options.Dict, options.Shard, Store), options.MaxPayloadBytes, options.RespToken);
+            _respTcp = new TcpServer(new IPEndPoint(options.Bind, respPort), _resp, options.Limits, loggers.CreateLogger("cube.resp"));
+        }
     }
 
     /// <summary>The table this server serves (one shard); the agent role activates versions in it.</summary>
@@ -46,6 +54,8 @@ public sealed class ServerRole : IRole
     public string Name => "server";
 
     public int DataPort => _tcp.Port;
+
+    public int RespPort => _respTcp?.Port ?? 0;
 
     public void MapRoutes(IEndpointRouteBuilder routes)
     {
@@ -74,6 +84,11 @@ public sealed class ServerRole : IRole
         metrics.Gauge("cube_server_connections", "Open data-plane connections.", s.Connections, labels);
         metrics.Gauge("cube_server_live_layers", "Layers (base + deltas) of the live view; 0 while nothing is live.", s.Layers.Count, labels);
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
+        if (_resp is not null && _respTcp is not null)
+        {
+            RespMetrics.Write(metrics, _resp.Stats, _respTcp, labels);
+        }
+
         foreach (var (reason, count) in _tcp.Stats.Refusals)
         {
             metrics.Counter("cube_server_refusals_total", "Data-port connections refused or closed, and requests refused, by the limit that did it (docs/limits.md).", count, $"{labels},reason=\"{reason}\"");
@@ -90,6 +105,7 @@ public sealed class ServerRole : IRole
         }
 
         _tcp.Start();
+        _respTcp?.Start();
         if (_options.WatchSeconds > 0)
         {
             _watcher = WatchAsync();
@@ -102,6 +118,10 @@ public sealed class ServerRole : IRole
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _tcp.StopAsync().ConfigureAwait(false);
+        if (_respTcp is not null)
+        {
+            await _respTcp.StopAsync().ConfigureAwait(false);
+        }
         if (_watcher is not null)
         {
             await _watcher.ConfigureAwait(false);
@@ -112,6 +132,11 @@ public sealed class ServerRole : IRole
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _tcp.DisposeAsync().ConfigureAwait(false);
+        if (_respTcp is not null)
+        {
+            await _respTcp.DisposeAsync().ConfigureAwait(false);
+        }
+
         Table.Dispose();
         _stopping.Dispose();
     }

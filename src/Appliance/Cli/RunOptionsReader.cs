@@ -104,6 +104,8 @@ internal static class RunOptionsReader
             MaxPayloadBytes = MaxPayload(a),
             Limits = Limits(a),
             Managed = managed,
+            RespPort = a.Has("resp-port") ? a.Int("resp-port", 0, 65535) : null,
+            RespToken = a.Get("resp-token-file") is { } respToken ? BearerToken.FromFile(respToken) : null,
         };
     }
 

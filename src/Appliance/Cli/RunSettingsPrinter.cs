@@ -92,6 +92,11 @@ internal static class RunSettingsPrinter
         w.WriteLine($"in_mem         {server.InMemory.ToString().ToLowerInvariant()}");
         w.WriteLine($"watch-seconds  {server.WatchSeconds}");
         w.WriteLine($"max-frame-mb   {server.MaxPayloadBytes >> 20}");
+        if (server.RespPort is { } resp)
+        {
+            w.WriteLine($"resp-port      {resp} (Redis protocol, read-only{(server.RespToken is null ? ", no AUTH" : ", AUTH required")})");
+        }
+
         if (PackageCatalog.ResolveNewest(server.DataDir, server.Dict) is not { } serving)
         {
             w.WriteLine("would serve    nothing yet (no complete base of this dict in --data-dir)");

@@ -1,0 +1,54 @@
+using Appliance.Core.Client;
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Protocol.Resp;
+
+/// <summary>
+/// What a RESP front reads: one shard served in this process (<c>--resp-port</c> on a server) or
+/// the whole cluster through the native client (the proxy role). A lookup may complete at once
+/// (a local shard: no allocation, no task) or later (the cluster).
+/// </summary>
+public interface IRespKeyspace
+{
+    /// <summary>True when every lookup completes before <see cref="LookupAsync"/> returns (so the
+    /// caller may reuse the key array at once).</summary>
+    bool AnswersAtOnce { get; }
+
+    /// <summary>The dict GET/MGET/EXISTS read; HGET/HMGET name theirs.</summary>
+    string DefaultDict { get; }
+
+    /// <summary>True when <paramref name="dict"/> is served here.</summary>
+    bool Serves(string dict);
+
+    /// <summary>Looks <paramref name="keys"/> up in <paramref name="dict"/>. The rows stay valid
+    /// until the answer is disposed.</summary>
+    ValueTask<KeyRows> LookupAsync(string dict, ulong[] keys, int count);
+
+    /// <summary>For INFO and DBSIZE.</summary>
+    RespKeyspaceInfo Info();
+}
+
+/// <summary>The keyspace as INFO shows it.</summary>
+public sealed record RespKeyspaceInfo(string Role, long Keys, string Version, string Description);
+
+/// <summary>The answer to one lookup: per key found (its stored row and the table's codec),
+/// missing, or failed (its shard could not answer: an error reply, never a nil).</summary>
+public abstract class KeyRows : IDisposable
+{
+    public abstract int Count { get; }
+
+    public abstract ValueCodec Codec { get; }
+
+    public abstract KeyStatus Status(int index);
+
+    /// <summary>The stored bytes of a found key.</summary>
+    public abstract ReadOnlySpan<byte> Row(int index);
+
+    /// <summary>Why a failed key failed.</summary>
+    public abstract string Error(int index);
+
+    public virtual void Dispose()
+    {
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,14 @@
+using Appliance.Core.Hosting;
+using Appliance.Core.Net;
+
+namespace Appliance.Core.Protocol.Resp;
+
+/// <summary>Makes the RESP session of each connection accepted on a <c>--resp-port</c>.</summary>
+public sealed class RespSessionFactory(IRespKeyspace keyspace, int maxRequest, BearerToken? token) : ISessionFactory
+{
+    private long _connections;
+
+    public RespStats Stats { get; } = new();
+
+    public ISession Create(IReplySink replies) => new RespSession(keyspace, maxRequest, token, replies, Stats, Interlocked.Increment(ref _connections));
+}

@@ -1,0 +1,25 @@
+using System.Collections.Concurrent;
+
+namespace Appliance.Core.Protocol.Resp;
+
+/// <summary>Commands a RESP port answered, by name (the names it knows, else "other": the label
+/// stays small whatever clients send), and the error replies it gave.</summary>
+public sealed class RespStats
+{
+    private readonly ConcurrentDictionary<string, long> _commands = new(StringComparer.Ordinal);
+    private long _errors;
+    private long _keys;
+
+    public long Errors => Interlocked.Read(ref _errors);
+
+    /// <summary>Keys read by GET, MGET, HGET, HMGET and EXISTS.</summary>
+    public long Keys => Interlocked.Read(ref _keys);
+
+    public IEnumerable<KeyValuePair<string, long>> Commands => _commands.OrderBy(c => c.Key, StringComparer.Ordinal);
+
+    public void Command(string name) => _commands.AddOrUpdate(name, 1, (_, n) => n + 1);
+
+    public void Error() => Interlocked.Increment(ref _errors);
+
+    public void Read(int keys) => Interlocked.Add(ref _keys, keys);
+}

@@ -1,0 +1,78 @@
+using Appliance.Core.Client;
+using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Serving;
+
+/// <summary>The RESP view of the one shard this server serves: answered at once from the live
+/// version; a key of another shard is not in this shard's table, so it reads as nil.</summary>
+public sealed class ShardKeyspace(string served, int shard, ShardStore store) : IRespKeyspace
+{
+    [ThreadStatic]
+    private static Rows? t_rows;
+
+    public bool AnswersAtOnce => true;
+
+    public string DefaultDict => served;
+
+    public bool Serves(string dict) => dict == served;
+
+    public ValueTask<KeyRows> LookupAsync(string dict, ulong[] keys, int count)
+    {
+        var rows = t_rows ??= new Rows();
+        rows.Fill(store.Acquire(), keys, count);
+        return ValueTask.FromResult<KeyRows>(rows);
+    }
+
+    public RespKeyspaceInfo Info()
+    {
+        using var lease = store.Acquire();
+        return new RespKeyspaceInfo("server", lease.View?.Keys ?? 0, lease.View?.VersionLabel ?? string.Empty, $"dict {served} shard {shard}");
+    }
+
+    /// <summary>One thread's answer, reused: the session writes it and disposes it (releasing the
+    /// version it read) before it looks anything else up.</summary>
+    private sealed class Rows : KeyRows
+    {
+        private ShardLease? _lease;
+        private ValueRef[] _refs = new ValueRef[128];
+        private int _count;
+
+        public override int Count => _count;
+
+        public override ValueCodec Codec => _lease?.View?.Codec ?? ValueCodec.Raw;
+
+        public void Fill(ShardLease lease, ulong[] keys, int count)
+        {
+            _lease = lease;
+            _count = count;
+            if (_refs.Length < count)
+            {
+                _refs = new ValueRef[Math.Max(count, _refs.Length * 2)];
+            }
+
+            var refs = _refs.AsSpan(0, count);
+            if (lease.View is { } view)
+            {
+                view.Lookup(keys.AsSpan(0, count), refs);
+            }
+            else
+            {
+                refs.Clear(); // nothing live yet: every key is missing
+            }
+        }
+
+        public override KeyStatus Status(int index) => _refs[index].Found ? KeyStatus.Found : KeyStatus.Missing;
+
+        public override ReadOnlySpan<byte> Row(int index) => _refs[index].Span;
+
+        public override string Error(int index) => string.Empty;
+
+        public override void Dispose()
+        {
+            _lease?.Dispose();
+            _lease = null;
+            base.Dispose();
+        }
+    }
+}
