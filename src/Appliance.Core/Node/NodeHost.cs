@@ -53,6 +53,11 @@ public static class NodeHost
             host.Add(new TransferRole(transferOptions, token, host.Http, host.Loggers.CreateLogger("cube.transfer")));
         }
 
+        if (options.Proxy is { } proxyOptions)
+        {
+            host.Add(new Proxy.ProxyRole(proxyOptions, host.Loggers));
+        }
+
         if (options.Engine is { } engineOptions)
         {
             var (source, name) = EmbeddingSources.Open(engineOptions, server?.Table);

@@ -26,4 +26,6 @@ public sealed record NodeOptions
     public BearerToken? TransferToken { get; init; }
 
     public EngineOptions? Engine { get; init; }
+
+    public Proxy.ProxyOptions? Proxy { get; init; }
 }

@@ -57,10 +57,8 @@ public sealed class ServerRole : IRole
 
     public int RespPort => _respTcp?.Port ?? 0;
 
-    public void MapRoutes(IEndpointRouteBuilder routes)
-    {
-        // The server's only HTTP surface is /status and /metrics, which the host serves.
-    }
+    public void MapRoutes(IEndpointRouteBuilder routes) =>
+        LookupEndpoint.Map(routes, new ShardKeyspace(_options.Dict, _options.Shard, Store));
 
     public void WriteStatus(Utf8JsonWriter writer) =>
         JsonSerializer.Serialize(writer, Service.GetStatus(), ServingJsonContext.Default.ShardStatus);

@@ -11,17 +11,17 @@ namespace Appliance.Cli;
 /// </summary>
 internal static class RunCommand
 {
-    private static readonly string[] KnownRoles = ["server", "agent", "transfer", "engine", "all"];
+    private static readonly string[] KnownRoles = ["server", "agent", "transfer", "engine", "proxy", "all"];
 
     internal static readonly OptionSpec[] Options =
     [
-        new("roles", "comma-separated roles: server, agent (needs server), transfer, engine; or all (one machine: transfer + server + agent + engine, see --work-dir)", Meta: "ROLES"),
+        new("roles", "comma-separated roles: server, agent (needs server), transfer, engine, proxy (RESP for a whole cluster: --conf, --resp-port); or all (one machine: transfer + server + agent + engine, see --work-dir)", Meta: "ROLES"),
         new("work-dir", "all: where the transfer builds and the agent keeps its versions (created)", Meta: "DIR"),
         new("donefile", "all: directory or http(s) URL holding base.txt / patch.txt (a trainer's OUT/donefile)", Meta: "DIR|URL"),
         new("poll-seconds", "all: how often the transfer reads the donefiles", "2", Meta: "S"),
         new("model", "engine: model package directory (model.onnx, model.json, timestamp); variants with traffic weights: DIR:70,DIR2:30", Meta: "DIR[:W],…"),
         new("local", "engine: serve embeddings from --data-dir (a builder's output) in this process", IsFlag: true),
-        new("conf", "engine: fetch embeddings from the cluster in this cube.conf", Meta: "FILE"),
+        new("conf", "engine: fetch embeddings from the cluster in this cube.conf; proxy: the cluster it answers for", Meta: "FILE"),
         new("on-shard-failure", "engine with --conf: zero (missing embeddings) or error (the request fails)", "zero", Meta: "POLICY"),
         new("max-batch", "engine: most samples in one network run (requests queued while runs are busy are merged; 1 = no merging)", "256", Meta: "N"),
         new("runners", "engine: network runs at once (ONNX sessions use one thread each)", "the number of cores", Meta: "N"),
@@ -38,12 +38,12 @@ internal static class RunCommand
         new("download-idle-seconds", "agent: a download that receives nothing for this long is dropped (and resumed on the next try)", "60", Meta: "S"),
         new("config", "transfer: transfer.conf (the original INI form, or the same keys as JSON)", Meta: "FILE"),
         new("data-dir", "server: a builder's output directory (newest base of the shard + its deltas is served)", Meta: "DIR"),
-        new("dict", "server: dict name", Meta: "NAME"),
+        new("dict", "server: dict name; proxy: the dict GET/MGET read (default: the only one in --conf)", Meta: "NAME"),
         new("shard", "server: shard index served", "0", Meta: "I"),
         new("in_mem", "server: fault shard files into RAM at load (false: values stay in the page cache)", "true", Meta: "BOOL"),
         new("watch-seconds", "server: poll --data-dir for newer versions every S seconds (0 = off)", "0", Meta: "S"),
-        new("resp-port", "server: also answer the Redis protocol (RESP2/3, read-only: GET MGET HGET HMGET EXISTS …) on this port; same limits as the data port", "off", Meta: "PORT"),
-        new("resp-token-file", "server: RESP clients must AUTH with the secret in this file (default: no AUTH)", Meta: "FILE"),
+        new("resp-port", "server: also answer the Redis protocol (RESP2/3, read-only: GET MGET HGET HMGET EXISTS …) on this port; proxy: its port; same limits as the data port", "server: off; proxy: 6379", Meta: "PORT"),
+        new("resp-token-file", "server, proxy: RESP clients must AUTH with the secret in this file (default: no AUTH)", Meta: "FILE"),
         new("max-frame-mb", "largest request payload accepted (a binary frame; a RESP command)", "64", Meta: "MB"),
         new("send-timeout-ms", "a client that does not read its replies for this long is disconnected", "10000", Meta: "MS"),
         new("max-connections", "data port: connections open at once (more are closed at accept)", "10000", Meta: "N"),

@@ -27,6 +27,11 @@ internal static class RunOptionsReader
             return AllRolesReader.Read(a, check);
         }
 
+        if (roles.Contains("proxy") && (roles.Contains("server") || roles.Contains("engine")))
+        {
+            throw new UsageException("--roles: the proxy runs without a server or engine role in its process (it answers for the whole cluster in --conf)");
+        }
+
         if (roles.Contains("engine") && roles.Count > 1)
         {
             throw new UsageException("--roles: the engine runs in a process of its own (--roles engine) or with every role (--roles all)");
@@ -69,6 +74,7 @@ internal static class RunOptionsReader
             Agent = managed ? Agent(server!, TransferUrl(a.Require("transfer")), BearerToken.FromFile(a.Require("token-file")), a) : null,
             Transfer = transfer,
             TransferToken = transferToken,
+            Proxy = roles.Contains("proxy") ? Proxy(a, bind) : null,
             Engine = roles.Contains("engine") ? EngineOptionsReader.Read(a, bind, a.Flag("local") ? EmbeddingOrigin.LocalDirectory : EmbeddingOrigin.Cluster) : null,
         };
     }
@@ -106,6 +112,30 @@ internal static class RunOptionsReader
             Managed = managed,
             RespPort = a.Has("resp-port") ? a.Int("resp-port", 0, 65535) : null,
             RespToken = a.Get("resp-token-file") is { } respToken ? BearerToken.FromFile(respToken) : null,
+        };
+    }
+
+    internal static Core.Proxy.ProxyOptions Proxy(ParsedArgs a, IPAddress bind)
+    {
+        var conf = a.Require("conf");
+        var dicts = CubeConfReader.Read(conf);
+        var dict = a.Get("dict") ?? (dicts.Count == 1 ? dicts[0].DictName
+            : throw new UsageException($"option --dict: {conf} has {dicts.Count} dicts ({string.Join(", ", dicts.Select(d => d.DictName))}); name the one GET and MGET read"));
+        if (dicts.All(d => d.DictName != dict))
+        {
+            throw new UsageException($"option --dict: '{dict}' is not in {conf} ({string.Join(", ", dicts.Select(d => d.DictName))})");
+        }
+
+        return new Core.Proxy.ProxyOptions
+        {
+            Bind = bind,
+            RespPort = a.Has("resp-port") ? a.Int("resp-port", 0, 65535) : 6379,
+            ConfPath = Path.GetFullPath(conf),
+            Dicts = dicts,
+            DefaultDict = dict,
+            MaxPayloadBytes = MaxPayload(a),
+            Limits = Limits(a),
+            RespToken = a.Get("resp-token-file") is { } token ? BearerToken.FromFile(token) : null,
         };
     }
 

@@ -61,6 +61,12 @@ internal static class RunSettingsPrinter
             PrintTransfer(transfer);
         }
 
+        if (options.Proxy is { } proxy)
+        {
+            w.WriteLine($"resp-port      {proxy.RespPort} (Redis protocol for the whole cluster, read-only{(proxy.RespToken is null ? ", no AUTH" : ", AUTH required")})");
+            w.WriteLine($"conf           {proxy.ConfPath}: {string.Join(", ", proxy.Dicts.Select(d => $"{d.DictName} ({d.Shards} shards × {d.Dup})"))}; GET reads {proxy.DefaultDict}");
+        }
+
         w.WriteLine("configuration is valid");
     }
 

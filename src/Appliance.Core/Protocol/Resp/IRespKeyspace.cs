@@ -28,8 +28,8 @@ public interface IRespKeyspace
     RespKeyspaceInfo Info();
 }
 
-/// <summary>The keyspace as INFO shows it.</summary>
-public sealed record RespKeyspaceInfo(string Role, long Keys, string Version, string Description);
+/// <summary>The keyspace as INFO and DBSIZE show it (<paramref name="Keys"/> null: not known here).</summary>
+public sealed record RespKeyspaceInfo(string Role, long? Keys, string Version, string Description);
 
 /// <summary>The answer to one lookup: per key found (its stored row and the table's codec),
 /// missing, or failed (its shard could not answer: an error reply, never a nil).</summary>

@@ -222,8 +222,15 @@ public sealed class RespSession : ISession
                 Reply(w => w.Bulk(text));
                 break;
             case "DBSIZE" when args.Count == 1:
-                var keys = _keyspace.Info().Keys;
-                Reply(w => w.Integer(keys));
+                if (_keyspace.Info().Keys is { } keys)
+                {
+                    Reply(w => w.Integer(keys));
+                }
+                else
+                {
+                    Fail("ERR", "DBSIZE is not known here (a proxy holds no table; each shard server answers for its shard)");
+                }
+
                 break;
             case var _ when Writes.Contains(name):
                 Fail("READONLY", "You can't write against a read only replica. (cube serves embedding tables read-only; new versions come through the transfer)");
@@ -512,7 +519,11 @@ public sealed class RespSession : ISession
 
         if (all || section == "keyspace")
         {
-            text.Append("# Keyspace\r\ndb0:keys=").Append(info.Keys).Append(",expires=0,avg_ttl=0\r\n");
+            text.Append("# Keyspace\r\n");
+            if (info.Keys is { } keys)
+            {
+                text.Append("db0:keys=").Append(keys).Append(",expires=0,avg_ttl=0\r\n");
+            }
         }
 
         return text.ToString();
