@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Server throughput per core, cube vs Redis MGET, on the same keys in one run.
+# Server throughput per core, cube (native protocol and RESP) vs Redis MGET, on the same keys in one run.
 #   1M keys 0..999999, 40-byte values (10 float32), batch 100, the same connections and pipelining.
 #   Each server is pinned to core 0, its load generator to core 1; per-core figures divide by the
 #   CPU time the server process really used (from /proc), so a generator that saturates first
 #   cannot flatter or hide the server. Both generators are lean: redis-benchmark for Redis,
 #   `cube bench lookup --raw` for cube (blocking sockets, no per-request tasks or timers), so at
 #   half the maximum rate the generator's own queue does not dominate the measured tail.
+#   The RESP row is the same cube server answering redis-benchmark's MGET on --resp-port: the
+#   same generator, command line and keys as the Redis row (keys are the 12-digit decimal text
+#   redis-benchmark makes of __rand_int__; cube parses it as the number).
 # Usage: bench/server-vs-redis.sh [--duration S] [--connections C] [--pipeline P]
 # Installs redis-server (apt-get) if missing; starts its own instances on 127.0.0.1 and stops them.
 set -euo pipefail
@@ -41,7 +44,8 @@ cat > "$work/cube.conf" <<CONF
 CONF
 
 echo "== cube server (core 0) ← cube bench lookup (core 1), $connections connections × $pipeline in flight, batch 100"
-taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
+rport=$((port + 2)); respport=$((port + 3))
+taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) --resp-port "$respport" --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
 server=$!; pids+=("$server")
 for _ in $(seq 50); do grep -q "ready:" "$work/server.log" && break; sleep 0.1; done
 t0=$(cpu_ticks "$server")
@@ -55,10 +59,26 @@ half=$(python3 -c "print(int($cube_rps / 2))")
 echo "== cube open loop at half the closed-loop maximum: $half requests/s"
 taskset -c 1 "$cube" bench lookup --raw --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --rate "$half" --duration "$duration" | tee "$work/cube-open.txt"
 cube_half_p99=$(awk '/^latency/ {print $9}' "$work/cube-open.txt")
+
+keys_cmd=$(for _ in $(seq 100); do printf '__rand_int__ '; done)
+requests=$(python3 -c "print(int(max(20000, min(2000000, $cube_rps / 10 * $duration))))")
+# One redis-benchmark MGET run against a port: requests/s, p99 (ms), server CPU cores used.
+mget() { # PORT PID OUT
+  local c0 c1 start end
+  c0=$(cpu_ticks "$2"); start=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  taskset -c 1 redis-benchmark -p "$1" -c "$connections" -P "$pipeline" -n "$requests" -r 1000000 --precision 3 MGET $keys_cmd | tr '\r' '\n' | grep -E "throughput summary|latency summary|avg|^ +[0-9]" | tail -4 | tee "$3"
+  end=$(date +%s.%N); c1=$(cpu_ticks "$2")
+  python3 -c "print(($c1 - $c0) / $hz / ($end - $start))" > "$3.cpu"
+}
+echo "== cube RESP (core 0) ← redis-benchmark MGET of 100 random keys (core 1), $connections connections × $pipeline pipelined"
+mget "$respport" "$server" "$work/resp.txt"
+resp_rps=$(awk '/throughput summary/ {print $3}' "$work/resp.txt")
+resp_p99=$(awk 'f {print $5; exit} /avg/ {f=1}' "$work/resp.txt")
+resp_cpu=$(cat "$work/resp.txt.cpu")
 kill "$server"; wait "$server" 2>/dev/null || true
 
 echo "== redis-server (core 0) ← redis-benchmark MGET of 100 random keys (core 1), $connections connections × $pipeline pipelined"
-rport=$((port + 2))
 taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no --logfile "$work/redis.log" &
 redis=$!; pids+=("$redis")
 for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -68,28 +88,24 @@ out = sys.stdout.buffer
 for line in open(sys.argv[1]):
     key, floats = line.rstrip("\n").split("\t")
     value = struct.pack("<10f", *map(float, floats.split()))
-    name = b"k:%012d" % int(key)
+    name = b"%012d" % int(key)  # the text redis-benchmark makes of __rand_int__
     out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(value), value))
 PY
 redis-cli -p "$rport" --pipe < "$work/load.resp" | tail -1
-keys_cmd=$(for _ in $(seq 100); do printf 'k:__rand_int__ '; done)
-requests=$(python3 -c "print(int(max(20000, min(2000000, $cube_rps / 10 * $duration))))")
-r0=$(cpu_ticks "$redis"); start=$(date +%s.%N)
-# shellcheck disable=SC2086
-taskset -c 1 redis-benchmark -p "$rport" -c "$connections" -P "$pipeline" -n "$requests" -r 1000000 --precision 3 MGET $keys_cmd | tr '\r' '\n' | grep -E "throughput summary|latency summary|avg|^ +[0-9]" | tail -4 | tee "$work/redis.txt"
-end=$(date +%s.%N); r1=$(cpu_ticks "$redis")
+mget "$rport" "$redis" "$work/redis.txt"
 redis_rps=$(awk '/throughput summary/ {print $3}' "$work/redis.txt")
 redis_p99=$(awk 'f {print $5; exit} /avg/ {f=1}' "$work/redis.txt")
-redis_cpu=$(python3 -c "print(($r1 - $r0) / $hz / ($end - $start))")
+redis_cpu=$(cat "$work/redis.txt.cpu")
 
 python3 - <<PY
-cube_rps, cube_cpu, redis_rps, redis_cpu = $cube_rps, $cube_cpu, $redis_rps, $redis_cpu
-cube_kps = cube_rps * 100; redis_kps = redis_rps * 100
-cube_core = cube_kps / max(cube_cpu, 1e-9); redis_core = redis_kps / max(redis_cpu, 1e-9)
+cube_rps, cube_cpu, redis_rps, redis_cpu, resp_rps, resp_cpu = $cube_rps, $cube_cpu, $redis_rps, $redis_cpu, $resp_rps, $resp_cpu
+cube_kps = cube_rps * 100; redis_kps = redis_rps * 100; resp_kps = resp_rps * 100
+cube_core = cube_kps / max(cube_cpu, 1e-9); redis_core = redis_kps / max(redis_cpu, 1e-9); resp_core = resp_kps / max(resp_cpu, 1e-9)
 print()
 print("| server | keys/s | server CPU (cores) | keys/s per server core | p99 at max | p99 at half max |")
 print("|---|---:|---:|---:|---:|---:|")
 print(f"| cube  | {cube_kps/1e6:.2f} M | {cube_cpu:.2f} | {cube_core/1e6:.2f} M | {int('$cube_p99')} us | {int('$cube_half_p99')} us |")
+print(f"| cube RESP MGET | {resp_kps/1e6:.2f} M | {resp_cpu:.2f} | {resp_core/1e6:.2f} M | {float('$resp_p99')*1000:.0f} us | - |")
 print(f"| redis MGET | {redis_kps/1e6:.2f} M | {redis_cpu:.2f} | {redis_core/1e6:.2f} M | {float('$redis_p99')*1000:.0f} us | - |")
-print(f"cube / redis, keys/s per server core: {cube_core / redis_core:.1f}x")
+print(f"cube / redis, keys/s per server core: {cube_core / redis_core:.1f}x (native), {resp_core / redis_core:.1f}x (RESP, same generator and command)")
 PY

@@ -3,7 +3,7 @@ using Appliance.Core.Formats;
 using Appliance.Core.Net;
 using System.Text;
 using Appliance.Core.Protocol;
-using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Resp;
 using Appliance.Core.Serving;
 using Appliance.Core.Storage;
 

@@ -1,5 +1,5 @@
 using Appliance.Core.Client;
-using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Proxy;
@@ -22,8 +22,8 @@ public sealed class ClusterKeyspace(CubeClient client, IReadOnlyList<DictConf> d
         var result = await client.LookupAsync(dict, keys.AsMemory(0, count)).ConfigureAwait(false);
         if (dict == defaultDict)
         {
-            var span = Engine.TableSpan.Of(result.ShardVersions);
-            _lastVersion = span.Oldest == span.Newest ? span.Newest ?? string.Empty : $"{span.Oldest}..{span.Newest}";
+            // One label when every shard serves the same version; all of them while one switches.
+            _lastVersion = string.Join(",", result.ShardVersions.Where(v => !string.IsNullOrEmpty(v)).Distinct());
         }
 
         return new Rows(result, keys, client.Conf(dict).Shards);

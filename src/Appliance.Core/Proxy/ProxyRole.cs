@@ -3,7 +3,7 @@ using System.Text.Json;
 using Appliance.Core.Client;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
-using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Resp;
 using Appliance.Core.Serving;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;

@@ -3,7 +3,7 @@ using System.Buffers.Text;
 using System.Text.Json;
 using Appliance.Core.Client;
 using Appliance.Core.Hosting;
-using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

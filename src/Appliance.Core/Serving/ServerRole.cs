@@ -5,7 +5,7 @@ using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;
-using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;

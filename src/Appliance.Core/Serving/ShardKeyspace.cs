@@ -1,5 +1,5 @@
 using Appliance.Core.Client;
-using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Serving;

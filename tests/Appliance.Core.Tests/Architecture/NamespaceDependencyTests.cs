@@ -22,11 +22,13 @@ public sealed partial class NamespaceDependencyTests
         ["Net"] = ["Buffers", "Diagnostics"],
         ["Protocol"] = ["Storage", "Net", "Buffers"],
         ["Client"] = ["Protocol", "Storage", "Formats", "Buffers", "Diagnostics"],
-        ["Serving"] = ["Storage", "Protocol", "Net", "Hosting", "Formats", "Diagnostics"],
+        ["Resp"] = ["Protocol", "Client", "Storage", "Net", "Hosting", "Buffers"],
+        ["Serving"] = ["Storage", "Protocol", "Resp", "Client", "Net", "Hosting", "Formats", "Diagnostics"],
+        ["Proxy"] = ["Resp", "Serving", "Client", "Protocol", "Net", "Hosting", "Storage"],
         ["Control"] = ["Client", "Storage", "Formats", "Hosting", "Diagnostics"],
         ["Engine"] = ["Client", "Storage", "Protocol", "Net", "Formats", "Hosting", "Diagnostics"],
         ["Training"] = ["Engine", "Storage", "Formats", "Diagnostics"],
-        ["Node"] = ["Serving", "Control", "Engine", "Hosting", "Client", "Storage", "Formats", "Diagnostics"],
+        ["Node"] = ["Serving", "Control", "Engine", "Proxy", "Hosting", "Client", "Storage", "Formats", "Diagnostics"],
     };
 
     [Fact]

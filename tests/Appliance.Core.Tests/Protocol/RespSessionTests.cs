@@ -3,7 +3,7 @@ using Appliance.Core.Buffers;
 using Appliance.Core.Client;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
-using Appliance.Core.Protocol.Resp;
+using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Tests.Protocol;

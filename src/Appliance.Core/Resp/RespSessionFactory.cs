@@ -1,7 +1,7 @@
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 
-namespace Appliance.Core.Protocol.Resp;
+namespace Appliance.Core.Resp;
 
 /// <summary>Makes the RESP session of each connection accepted on a <c>--resp-port</c>.</summary>
 public sealed class RespSessionFactory(IRespKeyspace keyspace, int maxRequest, BearerToken? token) : ISessionFactory

@@ -1,7 +1,7 @@
 using Appliance.Core.Client;
 using Appliance.Core.Storage;
 
-namespace Appliance.Core.Protocol.Resp;
+namespace Appliance.Core.Resp;
 
 /// <summary>
 /// What a RESP front reads: one shard served in this process (<c>--resp-port</c> on a server) or

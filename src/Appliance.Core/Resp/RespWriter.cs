@@ -1,7 +1,9 @@
 using System.Buffers.Text;
 using System.Text;
 
-namespace Appliance.Core.Protocol.Resp;
+using Appliance.Core.Protocol;
+
+namespace Appliance.Core.Resp;
 
 /// <summary>
 /// RESP replies into an output buffer. RESP2 and RESP3 differ here only in the null

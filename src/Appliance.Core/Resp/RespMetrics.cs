@@ -1,7 +1,7 @@
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 
-namespace Appliance.Core.Protocol.Resp;
+namespace Appliance.Core.Resp;
 
 /// <summary>A RESP port's part of /metrics, the same for a shard server and the proxy.</summary>
 public static class RespMetrics

@@ -4,9 +4,10 @@ using System.Text;
 using Appliance.Core.Client;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
+using Appliance.Core.Protocol;
 using Appliance.Core.Storage;
 
-namespace Appliance.Core.Protocol.Resp;
+namespace Appliance.Core.Resp;
 
 /// <summary>
 /// A read-only Redis front on one connection (RESP2, RESP3 after <c>HELLO 3</c>), without the

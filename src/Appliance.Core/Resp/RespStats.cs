@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Appliance.Core.Protocol.Resp;
+namespace Appliance.Core.Resp;
 
 /// <summary>Commands a RESP port answered, by name (the names it knows, else "other": the label
 /// stays small whatever clients send), and the error replies it gave.</summary>

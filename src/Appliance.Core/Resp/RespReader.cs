@@ -1,6 +1,8 @@
 using System.Buffers.Text;
 
-namespace Appliance.Core.Protocol.Resp;
+using Appliance.Core.Protocol;
+
+namespace Appliance.Core.Resp;
 
 /// <summary>
 /// Finds one command at the front of the bytes a RESP client sent (RESP2 and RESP3 clients send
