@@ -12,7 +12,7 @@ namespace Appliance.E2E.Tests;
 public sealed class EngineTests
 {
     /// <summary>An embedding table for every key of the sample, built into 2 shards under dir/out.</summary>
-    private static (List<CriteoSample> Samples, Dictionary<ulong, float[]> Table) BuildTable(TempDirectory dir)
+    internal static (List<CriteoSample> Samples, Dictionary<ulong, float[]> Table) BuildTable(TempDirectory dir)
     {
         var samples = File.ReadAllLines(TestData.CriteoSample).Select(l => CriteoSample.Parse(l)).ToList();
         var table = new Dictionary<ulong, float[]>();

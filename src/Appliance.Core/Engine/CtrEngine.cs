@@ -29,7 +29,10 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
 
     public long Errors => Interlocked.Read(ref _errors);
 
-    public async Task<ScoreResult> ScoreAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken = default)
+    public Task<ScoreResult> ScoreAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken = default) =>
+        ScoreAsync(EngineSample.FromLines(lines), cancellationToken);
+
+    public async Task<ScoreResult> ScoreAsync(IReadOnlyList<EngineSample> lines, CancellationToken cancellationToken = default)
     {
         var spec = Model.Spec;
         var slots = spec.SparseSlots;
@@ -41,10 +44,24 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
         var unique = new Dictionary<ulong, int>();
         for (var i = 0; i < lines.Count; i++)
         {
+            if (lines[i].Rows is { } tensors)
+            {
+                // Tensors were checked for shape where they were read (OIP): no per-sample error.
+                var at = rows.Count;
+                rows.Add(i);
+                TensorRow(tensors, lines[i].Row, dense.AsSpan(at * spec.DenseWidth, spec.DenseWidth), slotKeys.AsSpan(at * slots, slots));
+                for (var s = 0; s < slots; s++)
+                {
+                    unique.TryAdd(slotKeys[(at * slots) + s], unique.Count);
+                }
+
+                continue;
+            }
+
             CriteoSample sample;
             try
             {
-                sample = CriteoSample.Parse(lines[i]);
+                sample = CriteoSample.Parse(lines[i].Line);
             }
             catch (FormatException e)
             {
@@ -124,5 +141,24 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
         }
         Interlocked.Add(ref _errors, lines.Count - n + nonFinite);
         return new ScoreResult(scores, errors, unique.Count, missing, Model.Timestamp) { Table = table };
+    }
+
+    /// <summary>One tensor row → normalised dense values (NaN = missing, as an empty field of a
+    /// line) and keys: the client's, or its tokens hashed with this model's scheme.</summary>
+    private void TensorRow(TensorRows tensors, int row, Span<float> dense, Span<ulong> keys)
+    {
+        var raw = new double?[dense.Length];
+        for (var d = 0; d < raw.Length; d++)
+        {
+            var value = tensors.Dense[(row * dense.Length) + d];
+            raw[d] = float.IsNaN(value) ? null : value;
+        }
+
+        Model.Normalizer.Normalize(raw, dense);
+        for (var s = 0; s < keys.Length; s++)
+        {
+            var at = (row * keys.Length) + s;
+            keys[s] = tensors.Keys is { } given ? given[at] : FeatureHasher.Key(Model.Hash, s, tensors.Tokens![at]);
+        }
     }
 }

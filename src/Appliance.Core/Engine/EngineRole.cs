@@ -80,8 +80,11 @@ public sealed class EngineRole : IRole
 
     public int DataPort => _tcp?.Port ?? 0;
 
-    public void MapRoutes(IEndpointRouteBuilder routes) =>
+    public void MapRoutes(IEndpointRouteBuilder routes)
+    {
         routes.MapPost("/predict", (Func<HttpContext, Task>)PredictAsync);
+        Oip.OipEndpoints.Map(routes, this);
+    }
 
     /// <summary>Learns the table versions the shards serve (bounded: a shard that does not answer
     /// leaves the engine not ready, not stuck), opens the binary data port (if any) and starts
@@ -122,7 +125,10 @@ public sealed class EngineRole : IRole
 
     public EngineOptions Options { get; }
 
-    public async Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken)
+    public Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken) =>
+        PredictAsync(EngineSample.FromLines(lines), variantName, cancellationToken);
+
+    public async Task<PredictResponse> PredictAsync(IReadOnlyList<EngineSample> lines, string? variantName, CancellationToken cancellationToken)
     {
         if (lines.Count > Options.MaxSamples)
         {
@@ -151,7 +157,10 @@ public sealed class EngineRole : IRole
     /// must serve a version, and every variant's model the table version it names (or newer).</summary>
     public string? NotReadyReason() => _variants.Select(NotReadyReason).FirstOrDefault(r => r is not null);
 
-    private string? NotReadyReason(ModelVariant variant)
+    /// <summary>The model variants (the Open Inference Protocol's models).</summary>
+    internal IReadOnlyList<ModelVariant> Variants => _variants;
+
+    internal string? NotReadyReason(ModelVariant variant)
     {
         var served = _source.ServedVersion;
         if (served is null)

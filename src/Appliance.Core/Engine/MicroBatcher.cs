@@ -11,14 +11,14 @@ namespace Appliance.Core.Engine;
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
 {
-    private readonly Func<IReadOnlyList<string>, CancellationToken, Task<ScoreResult>> _score;
+    private readonly Func<IReadOnlyList<EngineSample>, CancellationToken, Task<ScoreResult>> _score;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _runners;
     private readonly Task _loop;
     private long _runs;
     private long _samples;
 
-    public MicroBatcher(Func<IReadOnlyList<string>, CancellationToken, Task<ScoreResult>> score, int maxBatch, int concurrency)
+    public MicroBatcher(Func<IReadOnlyList<EngineSample>, CancellationToken, Task<ScoreResult>> score, int maxBatch, int concurrency)
     {
         _score = score;
         MaxBatch = maxBatch;
@@ -34,7 +34,7 @@ public sealed class MicroBatcher : IAsyncDisposable
     /// <summary>Mean samples per network run.</summary>
     public double MeanBatch => Interlocked.Read(ref _runs) == 0 ? 0 : Math.Round(Interlocked.Read(ref _samples) / (double)Interlocked.Read(ref _runs), 2);
 
-    public Task<ScoreResult> ScoreAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
+    public Task<ScoreResult> ScoreAsync(IReadOnlyList<EngineSample> lines, CancellationToken cancellationToken)
     {
         if (lines.Count >= MaxBatch)
         {
@@ -95,7 +95,7 @@ public sealed class MicroBatcher : IAsyncDisposable
         try
         {
             Count(size);
-            var lines = new List<string>(size);
+            var lines = new List<EngineSample>(size);
             foreach (var p in batch)
             {
                 lines.AddRange(p.Lines);
@@ -123,9 +123,9 @@ public sealed class MicroBatcher : IAsyncDisposable
         }
     }
 
-    private sealed class Pending(IReadOnlyList<string> lines)
+    private sealed class Pending(IReadOnlyList<EngineSample> lines)
     {
-        public IReadOnlyList<string> Lines { get; } = lines;
+        public IReadOnlyList<EngineSample> Lines { get; } = lines;
 
         public TaskCompletionSource<ScoreResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -63,7 +63,7 @@ internal sealed class ModelVariant : IAsyncDisposable
 
     public double MeanBatch => _batcher.MeanBatch;
 
-    public Task<ScoreResult> ScoreAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
+    public Task<ScoreResult> ScoreAsync(IReadOnlyList<EngineSample> lines, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _requests);
         return _batcher.ScoreAsync(lines, cancellationToken);
@@ -173,7 +173,7 @@ internal sealed class ModelVariant : IAsyncDisposable
     /// waiting package's table (shards mid-switch): read again after a short pause, and refused
     /// (503) if the table does not settle.</item>
     /// </list></summary>
-    private async Task<ScoreResult> ScoreOnLiveAsync(IReadOnlyList<string> lines, CancellationToken cancellationToken)
+    private async Task<ScoreResult> ScoreOnLiveAsync(IReadOnlyList<EngineSample> lines, CancellationToken cancellationToken)
     {
         const int Attempts = 5;
         string? why = null;

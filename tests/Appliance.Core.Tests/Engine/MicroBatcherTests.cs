@@ -6,8 +6,9 @@ namespace Appliance.Core.Tests.Engine;
 public sealed class MicroBatcherTests
 {
     /// <summary>A stand-in for the engine: the score of a line is the number it holds.</summary>
-    private static Task<ScoreResult> Echo(IReadOnlyList<string> lines, List<int> runs)
+    private static Task<ScoreResult> Echo(IReadOnlyList<EngineSample> samples, List<int> runs)
     {
+        var lines = samples.Select(s => s.Line!).ToList();
         lock (runs)
         {
             runs.Add(lines.Count);
@@ -24,7 +25,7 @@ public sealed class MicroBatcherTests
         var runs = new List<int>();
         // One runner that takes a while: requests queue behind it and are merged.
         await using var batcher = new MicroBatcher(async (lines, ct) => { await Task.Delay(5, ct); return await Echo(lines, runs); }, maxBatch: 64, concurrency: 1);
-        var requests = Enumerable.Range(0, 200).Select(i => Task.Run(() => batcher.ScoreAsync(i % 17 == 0 ? ["bad", $"{i}"] : [$"{i}"], CancellationToken.None))).ToArray();
+        var requests = Enumerable.Range(0, 200).Select(i => Task.Run(() => batcher.ScoreAsync(EngineSample.FromLines(i % 17 == 0 ? ["bad", $"{i}"] : [$"{i}"]), CancellationToken.None))).ToArray();
         var results = await Task.WhenAll(requests);
         for (var i = 0; i < results.Length; i++)
         {
@@ -47,8 +48,8 @@ public sealed class MicroBatcherTests
     {
         var runs = new List<int>();
         await using var batcher = new MicroBatcher((lines, _) => Echo(lines, runs), maxBatch: 8, concurrency: 2);
-        await batcher.ScoreAsync(["1"], CancellationToken.None);
-        var big = await batcher.ScoreAsync(Enumerable.Range(0, 10).Select(i => $"{i}").ToList(), CancellationToken.None);
+        await batcher.ScoreAsync(EngineSample.FromLines(["1"]), CancellationToken.None);
+        var big = await batcher.ScoreAsync(EngineSample.FromLines([.. Enumerable.Range(0, 10).Select(i => $"{i}")]), CancellationToken.None);
         Assert.Equal(10, big.Scores.Length);
         Assert.Equal([1, 10], runs);
     }

@@ -1,0 +1,78 @@
+using System.Text.Json.Serialization;
+
+namespace Appliance.Core.Engine.Oip;
+
+/// <summary>GET /v2/health/live and /v2/health/ready.</summary>
+public sealed record OipHealth
+{
+    public bool? Live { get; init; }
+
+    public bool? Ready { get; init; }
+
+    public string? Error { get; init; }
+}
+
+/// <summary>GET /v2: the server metadata.</summary>
+public sealed record OipServerMetadata
+{
+    public string Name { get; init; } = "cube-appliance";
+
+    public required string Version { get; init; }
+
+    public IReadOnlyList<string> Extensions { get; init; } = [OipEndpoints.Extension];
+}
+
+/// <summary>GET /v2/models/{model}[/versions/{version}].</summary>
+public sealed record OipModelMetadata
+{
+    public required string Name { get; init; }
+
+    public required IReadOnlyList<string> Versions { get; init; }
+
+    public string Platform { get; init; } = "onnxruntime_onnx";
+
+    public required IReadOnlyList<OipTensorMetadata> Inputs { get; init; }
+
+    public required IReadOnlyList<OipTensorMetadata> Outputs { get; init; }
+}
+
+public sealed record OipTensorMetadata
+{
+    public required string Name { get; init; }
+
+    public required string Datatype { get; init; }
+
+    public required IReadOnlyList<long> Shape { get; init; }
+}
+
+/// <summary>GET /v2/models/{model}[/versions/{version}]/ready.</summary>
+public sealed record OipModelReady
+{
+    public required string Name { get; init; }
+
+    public required bool Ready { get; init; }
+
+    public string? Error { get; init; }
+}
+
+public sealed record OipError
+{
+    public required string Error { get; init; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(OipHealth))]
+[JsonSerializable(typeof(OipServerMetadata))]
+[JsonSerializable(typeof(OipModelMetadata))]
+[JsonSerializable(typeof(OipModelReady))]
+[JsonSerializable(typeof(OipError))]
+internal sealed partial class OipJsonContext : JsonSerializerContext
+{
+    /// <summary>Messages keep apostrophes and non-ASCII readable (served as JSON, never in HTML).</summary>
+    public static OipJsonContext Readable { get; } = new(new System.Text.Json.JsonSerializerOptions
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
