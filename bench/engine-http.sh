@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The engine over HTTP, end to end: a 1M-key table (2 local shards), the 273→400→400→400→2 model,
-# the 1000 real Criteo lines scored by cube predict at batch 1, 32 and 256. The engine is pinned
-# to core 0, cube predict to core 1; prints QPS and per-request latency percentiles for each batch.
-# Usage: bench/engine-http.sh [--connections C]
+# the 1000 real Criteo lines scored by cube predict at batch 1, 32 and 256, through POST /predict
+# and (batch 32 and 256) the Open Inference Protocol, JSON and binary. The engine is pinned to
+# core 0, cube predict to core 1; prints QPS and per-request latency percentiles for each run.
+# Each (batch, protocol) runs --repeat times over --lines lines; the summary is the median QPS.
+# Usage: bench/engine-http.sh [--connections C] [--lines N] [--repeat R]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-connections=${2:-4}
+connections=4; total=50000; repeat=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --connections) connections=$2; shift 2 ;;
+    --lines) total=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    *) echo "usage: $0 [--connections C] [--lines N] [--repeat R]" >&2; exit 2 ;;
+  esac
+done
 work=$(mktemp -d /tmp/cube-engine-http.XXXXXX)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
@@ -18,9 +28,30 @@ taskset -c 0 "$cube" run --roles engine --bind 127.0.0.1 --http-port "$port" --m
 pid=$!
 for _ in $(seq 100); do grep -q "ready:" "$work/engine.log" && break; sleep 0.1; done
 data="$root/tests/data/criteo-sample-1000.txt"
-for _ in 1 2 3 4 5; do cat "$data"; done > "$work/data.txt"   # 5000 lines
-for batch in 1 32 256; do
-  echo "== batch $batch, $connections connection(s)"
-  taskset -c 1 "$cube" predict --engine "127.0.0.1:$port" --data "$work/data.txt" --batch "$batch" --connections "$connections" | tail -2
+for _ in $(seq $(( (total + 999) / 1000 ))); do cat "$data"; done | head -n "$total" > "$work/data.txt"
+: > "$work/qps.tsv"
+for round in $(seq "$repeat"); do
+  for batch in 1 32 256; do
+    for protocol in predict oip oip-binary; do
+      [ "$batch" = 1 ] && [ "$protocol" != predict ] && continue
+      echo "== round $round, batch $batch, $connections connection(s), $protocol"
+      taskset -c 1 "$cube" predict --engine "127.0.0.1:$port" --data "$work/data.txt" --batch "$batch" --connections "$connections" --protocol "$protocol" | tail -2 | tee "$work/run.txt"
+      printf "%s\t%s\t%s\n" "$batch" "$protocol" "$(awk '/^QPS/ {print $2}' "$work/run.txt")" >> "$work/qps.tsv"
+    done
+  done
 done
+echo
+echo "| batch | protocol | samples/s (median of $repeat) | vs /predict |"
+echo "|---:|---|---:|---:|"
+python3 - "$work/qps.tsv" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    batch, protocol, qps = line.split()
+    runs.setdefault((int(batch), protocol), []).append(float(qps))
+for (batch, protocol), values in sorted(runs.items(), key=lambda kv: (kv[0][0], ["predict", "oip", "oip-binary"].index(kv[0][1]))):
+    median = statistics.median(values)
+    base = statistics.median(runs[(batch, "predict")])
+    print(f"| {batch} | {protocol} | {median:,.0f} | {median / base:.2f} |")
+PY
 curl -s "127.0.0.1:$port/status" | grep -E '"mean_(batch|request)"'

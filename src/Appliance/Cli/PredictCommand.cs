@@ -20,6 +20,8 @@ internal static class PredictCommand
         new("batch", "samples per request", "32", Meta: "N"),
         new("connections", "requests in flight", "4", Meta: "C"),
         new("out", "write one score per line (ERROR<TAB>reason for a refused sample)", Meta: "FILE"),
+        new("protocol", "predict (POST /predict), oip (Open Inference Protocol JSON) or oip-binary (its binary tensor data extension)", "predict", Meta: "P"),
+        new("model", "with oip: the model (variant) to call", "model", Meta: "NAME"),
     ];
 
     public static int Run(string[] args)
@@ -43,7 +45,7 @@ internal static class PredictCommand
         Summary summary;
         try
         {
-            summary = ScoreAsync(engine, lines, batch, connections, a.Get("out")).GetAwaiter().GetResult();
+            summary = ScoreAsync(engine, lines, batch, connections, a.Get("out"), PredictProtocol.Create(a.Require("protocol"), a.Require("model"))).GetAwaiter().GetResult();
         }
         catch (HttpRequestException e)
         {
@@ -61,8 +63,9 @@ internal static class PredictCommand
     internal sealed record Summary(int Scored, int FailedRequests, double Auc, double LogLoss, double SamplesPerSecond, long P50, long P99, float?[] Scores);
 
     /// <summary>Scores <paramref name="lines"/> on the engine, prints the report, returns it.</summary>
-    internal static async Task<Summary> ScoreAsync(string engine, string[] lines, int batch, int connections, string? outPath)
+    internal static async Task<Summary> ScoreAsync(string engine, string[] lines, int batch, int connections, string? outPath, PredictProtocol? protocol = null)
     {
+        protocol ??= PredictProtocol.Create("predict", "model");
         using var http = new HttpClient { BaseAddress = new Uri($"http://{engine}/"), Timeout = TimeSpan.FromSeconds(60) };
         var scores = new float?[lines.Length];
         var errors = new string?[lines.Length];
@@ -80,29 +83,27 @@ internal static class PredictCommand
                 var start = b * batch;
                 var slice = lines.Skip(start).Take(batch).ToList();
                 var began = Stopwatch.GetTimestamp();
-                using var response = await http.PostAsJsonAsync("predict", new PredictRequest { Lines = slice }, EngineJsonContext.Default.PredictRequest).ConfigureAwait(false);
-                if (!response.IsSuccessStatusCode)
+                var body = await protocol.SendAsync(http, slice).ConfigureAwait(false);
+                if (body.Failure is { } failure)
                 {
                     Interlocked.Increment(ref failures);
-                    var why = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
                     for (var i = 0; i < slice.Count; i++)
                     {
-                        errors[start + i] = $"HTTP {(int)response.StatusCode}: {why}";
+                        errors[start + i] = failure;
                     }
 
                     continue;
                 }
 
-                var body = await response.Content.ReadFromJsonAsync(EngineJsonContext.Default.PredictResponse).ConfigureAwait(false);
                 latency.Record(Stopwatch.GetElapsedTime(began).TotalMicroseconds);
-                if (body!.UnavailableKeys > 0)
+                if (body.UnavailableKeys > 0)
                 {
                     Interlocked.Add(ref degraded, slice.Count);
                 }
 
                 for (var i = 0; i < slice.Count; i++)
                 {
-                    scores[start + i] = body!.Scores[i];
+                    scores[start + i] = body.Scores[i];
                     errors[start + i] = body.Errors[i];
                 }
             }

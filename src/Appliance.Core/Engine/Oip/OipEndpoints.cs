@@ -149,7 +149,7 @@ public static class OipEndpoints
             }
         }
 
-        var request = OipRequest.Read(bytes.Span[..jsonLength], bytes.Span[jsonLength..]);
+        var request = OipRequest.Read(bytes[..jsonLength], bytes.Span[jsonLength..]);
         var spec = variant.Engine.Model.Spec;
         var samples = Samples(request, spec, engine.Options.MaxSamples);
         var outputName = spec.Output;

@@ -24,12 +24,12 @@ public sealed class OipRequest
     /// <summary>Request-level <c>binary_data_output</c>: every output as binary data.</summary>
     public bool BinaryOutput { get; private init; }
 
-    public static OipRequest Read(ReadOnlySpan<byte> json, ReadOnlySpan<byte> binary)
+    public static OipRequest Read(ReadOnlyMemory<byte> json, ReadOnlySpan<byte> binary)
     {
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
         {
