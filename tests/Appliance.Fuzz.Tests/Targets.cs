@@ -136,7 +136,7 @@ public static class Targets
         JsonSerializer.Deserialize(input, StorageJsonContext.Default.ShardManifest), typeof(JsonException));
 
     private static readonly Func<Fuzzer>[] Factories =
-        [Frames, SessionTarget.Sessions, SessionTarget.Resp, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies];
+        [Frames, SessionTarget.Sessions, SessionTarget.Resp, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies, OipRequests];
 
     /// <summary>The agent's /stage, /activate and /retire body: parsed, then validated as the agent does.</summary>
     public static Fuzzer AgentCommands() => new("agentcommand", [Utf8("{\"version\": \"101\", \"base\": \"100\", \"mode\": \"delta\"}"), Utf8("{\"version\": \"100\", \"base\": \"100\", \"mode\": \"base\"}")], input =>
@@ -151,6 +151,18 @@ public static class Targets
     /// <summary>The transfer's operator body (POST /transfer/rollback|pin|unpin|abandon).</summary>
     public static Fuzzer OperatorBodies() => new("operatorbody", [Utf8("{\"version\": \"100_101\"}"), Utf8("{}")], input =>
         JsonSerializer.Deserialize(input, ControlJsonContext.Default.OperatorRequest), typeof(JsonException));
+
+    /// <summary>An Open Inference Protocol infer body: the JSON alone, and the same bytes split
+    /// into JSON and binary tensor data at a point the first byte picks.</summary>
+    public static Fuzzer OipRequests() => new("oiprequest",
+        [Utf8("{\"id\": \"1\", \"inputs\": [{\"name\": \"lines\", \"shape\": [2], \"datatype\": \"BYTES\", \"data\": [\"a\", \"b\"]}], \"outputs\": [{\"name\": \"prob\", \"parameters\": {\"binary_data\": true}}]}"),
+         Utf8("{\"inputs\": [{\"name\": \"dense\", \"shape\": [1, 2], \"datatype\": \"FP32\", \"data\": [[1.5, null]]}, {\"name\": \"sparse\", \"shape\": [1, 2], \"datatype\": \"INT64\", \"data\": [-1, 7]}]}"),
+         [.. Utf8("{\"inputs\": [{\"name\": \"lines\", \"shape\": [1], \"datatype\": \"BYTES\", \"parameters\": {\"binary_data_size\": 7}}]}"), 3, 0, 0, 0, 0x61, 0x62, 0x63]], input =>
+    {
+        Appliance.Core.Engine.Oip.OipRequest.Read(input, []);
+        var split = input.Length == 0 ? 0 : input[0] % (input.Length + 1);
+        Appliance.Core.Engine.Oip.OipRequest.Read(input.AsMemory(0, input.Length - split), input.AsSpan(input.Length - split));
+    }, typeof(Appliance.Core.Engine.Oip.OipException));
 
     public static IEnumerable<Fuzzer> All() => Factories.Select(make => make());
 

@@ -38,47 +38,59 @@ public sealed class OipRequest
 
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw new OipException("the request must be a JSON object with \"inputs\"");
+                return Read(document.RootElement, binary);
             }
-
-            var inputs = new List<OipTensor>();
-            var offset = 0;
-            if (!root.TryGetProperty("inputs", out var inputArray) || inputArray.ValueKind != JsonValueKind.Array || inputArray.GetArrayLength() == 0)
+            catch (InvalidOperationException e)
             {
-                throw new OipException("\"inputs\" must be a non-empty array");
+                // JsonDocument validates UTF-8 only when a string is read (found by the fuzzer).
+                throw new OipException($"the request has a string that is not valid UTF-8: {e.Message}");
             }
-
-            foreach (var input in inputArray.EnumerateArray())
-            {
-                inputs.Add(OipTensor.Read(input, binary, ref offset));
-            }
-
-            if (offset != binary.Length)
-            {
-                throw new OipException($"{binary.Length - offset} byte(s) of binary data after the last input's binary_data_size");
-            }
-
-            var outputs = new List<(string, bool)>();
-            if (root.TryGetProperty("outputs", out var outputArray) && outputArray.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var output in outputArray.EnumerateArray())
-                {
-                    var name = output.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : throw new OipException("an output must have a \"name\"");
-                    outputs.Add((name, Flag(output, "binary_data")));
-                }
-            }
-
-            return new OipRequest
-            {
-                Id = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null,
-                Inputs = inputs,
-                Outputs = outputs,
-                BinaryOutput = Flag(root, "binary_data_output"),
-            };
         }
+    }
+
+    private static OipRequest Read(JsonElement root, ReadOnlySpan<byte> binary)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new OipException("the request must be a JSON object with \"inputs\"");
+        }
+
+        var inputs = new List<OipTensor>();
+        var offset = 0;
+        if (!root.TryGetProperty("inputs", out var inputArray) || inputArray.ValueKind != JsonValueKind.Array || inputArray.GetArrayLength() == 0)
+        {
+            throw new OipException("\"inputs\" must be a non-empty array");
+        }
+
+        foreach (var input in inputArray.EnumerateArray())
+        {
+            inputs.Add(OipTensor.Read(input, binary, ref offset));
+        }
+
+        if (offset != binary.Length)
+        {
+            throw new OipException($"{binary.Length - offset} byte(s) of binary data after the last input's binary_data_size");
+        }
+
+        var outputs = new List<(string, bool)>();
+        if (root.TryGetProperty("outputs", out var outputArray) && outputArray.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var output in outputArray.EnumerateArray())
+            {
+                var name = output.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : throw new OipException("an output must have a \"name\"");
+                outputs.Add((name, Flag(output, "binary_data")));
+            }
+        }
+
+        return new OipRequest
+        {
+            Id = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null,
+            Inputs = inputs,
+            Outputs = outputs,
+            BinaryOutput = Flag(root, "binary_data_output"),
+        };
     }
 
     /// <summary>A boolean in an object's <c>parameters</c>.</summary>
