@@ -42,8 +42,10 @@ public sealed class ClientConnection : IAsyncDisposable
     {
         _socket = socket;
         Address = address;
-        _readLoop = ReadLoopAsync();
+        // The sweeper first: a read loop that fails at once (the peer closed already) stops it
+        // from Fail, which ran into a null timer when the loop started first (a flaky NRE in CI).
         _sweeper = new Timer(static c => ((ClientConnection)c!).Sweep(), this, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        _readLoop = ReadLoopAsync();
     }
 
     public NodeAddress Address { get; }
