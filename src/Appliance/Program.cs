@@ -25,6 +25,7 @@ internal static class Program
           train       train the CTR-DNN; export the table (SequenceFile + donefile) and the model package
           demo        the whole pipeline on this machine: data, training, serving, prediction
           transfer    operator control of a rollout: rollback, pin, unpin, abandon, poll
+          conf        conf client: the client's cube.conf from a transfer.conf
           version     print the version
         """;
 
@@ -57,6 +58,7 @@ internal static class Program
                 "train" => TrainCommand.Run(rest),
                 "demo" => DemoCommand.Run(rest),
                 "transfer" => TransferCommand.Run(rest),
+                "conf" => ConfCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };
