@@ -26,6 +26,7 @@ internal static class Program
           demo        the whole pipeline on this machine: data, training, serving, prediction
           transfer    operator control of a rollout: rollback, pin, unpin, abandon, poll
           conf        conf client: the client's cube.conf from a transfer.conf
+          package     package info|verify PATH: what a package holds; a full verification
           version     print the version
         """;
 
@@ -59,6 +60,7 @@ internal static class Program
                 "demo" => DemoCommand.Run(rest),
                 "transfer" => TransferCommand.Run(rest),
                 "conf" => ConfCommand.Run(rest),
+                "package" => PackageCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };

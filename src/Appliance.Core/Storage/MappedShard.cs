@@ -17,7 +17,7 @@ namespace Appliance.Core.Storage;
 /// The index is always faulted in (like the original, which kept its index in RAM);
 /// <c>inMemory</c> decides whether values are too.
 /// </summary>
-public sealed unsafe class MappedShard : RefCounted
+public sealed unsafe partial class MappedShard : RefCounted
 {
     private const ulong Miss = ulong.MaxValue;
     private const ulong Slow = ulong.MaxValue - 1;

@@ -22,4 +22,7 @@ public readonly unsafe struct ValueRef
     public int Length { get; }
 
     public ReadOnlySpan<byte> Span => new(_pointer, Length);
+
+    /// <summary>Where the value starts (an audit checks which record the index found).</summary>
+    internal byte* Pointer => _pointer;
 }
