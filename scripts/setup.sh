@@ -3,6 +3,7 @@
 #   systemd   systemd-analyze verifies the unit files (tests)
 #   python3   deploy/k8s's exporter in the export-contract test
 #   redis     redis-server, redis-cli, redis-benchmark for bench/server-vs-redis.sh
+#   prometheus promtool lints every role's /metrics (tests)
 #   afl++     only with --fuzz: afl-fuzz for `scripts/fuzz.sh --afl`
 # Safe to run again; needs root (or sudo) only when something is missing. .ci/run calls it before
 # scripts/test.sh, which itself never installs anything.
@@ -11,6 +12,7 @@ missing=""
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server redis-tools"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ "${1:-}" = "--fuzz" ]; then
   command -v afl-fuzz >/dev/null 2>&1 || missing="$missing afl++"
 fi
@@ -22,6 +24,6 @@ fi
 sudo=""
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
 echo "setup: installing$missing"
-if ! ($sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing) >/dev/null 2>&1; then
+if ! ($sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing) >/dev/null 2>&1; then
   echo "setup: warning: could not install$missing (tests that need them will fail and say which)" >&2
 fi

@@ -10,7 +10,7 @@ trap 'rm -rf "$logs"' EXIT
 
 # Needs systemd-analyze and python3 (the unit-file and export-contract tests); this script never
 # installs anything: scripts/setup.sh does (and .ci/run calls it first).
-for tool in systemd-analyze python3; do
+for tool in systemd-analyze python3 redis-cli promtool; do
   command -v "$tool" >/dev/null 2>&1 || echo "warning: $tool is missing: run ./scripts/setup.sh"
 done
 

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using Appliance.Core.Engine;
+using Appliance.Core.Formats;
+
+namespace Appliance.E2E.Tests;
+
+/// <summary>Issue 14 item 1: <c>/metrics</c> of every role passes <c>promtool check metrics</c>
+/// (Debian's prometheus package, a linter no one here wrote), after each has served traffic, so
+/// counters, histograms and labels are all present.</summary>
+public sealed class MetricsLintTests
+{
+    [Fact]
+    public async Task EveryRolesMetricsPassPromtool()
+    {
+        using var plane = new ControlPlane(rows: 2_000);
+        plane.Publish("100", ControlPlane.Keys(2_000, seed: 3));
+        plane.WaitActive("100_100");
+        File.WriteAllText(plane.Directory.Combine("cube.conf"), plane.ClientConfJson());
+        using var proxy = ServerProcess.Start("run", "--roles", "proxy", "--bind", "127.0.0.1", "--http-port", "0", "--conf", plane.Directory.Combine("cube.conf"), "--resp-port", "0");
+        using var engineDir = new TempDirectory();
+        EngineTests.BuildTable(engineDir);
+        ModelPackage.Write(engineDir.Combine("model"), DenseNetwork.Random(seed: 71), new ModelSpec { Dict = "emb" }, "1");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--port", "0", "--model", engineDir.Combine("model"), "--local", "--data-dir", engineDir.Combine("out"));
+
+        // Traffic first, so every counter and histogram has samples.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var line = File.ReadLines(TestData.CriteoSample).First();
+        using (var predict = await http.PostAsync($"http://127.0.0.1:{engine.HttpPort}/predict", new StringContent(System.Text.Json.JsonSerializer.Serialize(new { lines = new[] { line } }))))
+        {
+            Assert.True(predict.IsSuccessStatusCode);
+        }
+
+        await http.GetStringAsync($"http://127.0.0.1:{proxy.HttpPort}/lookup?keys=1,2,3");
+        var roles = new Dictionary<string, int>
+        {
+            ["transfer"] = plane.TransferPort,
+            ["server+agent"] = plane.Agents[0][0].HttpPort,
+            ["proxy"] = proxy.HttpPort,
+            ["engine"] = engine.HttpPort,
+        };
+        foreach (var (role, port) in roles)
+        {
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            Assert.Contains("cube_http_request_duration_seconds_bucket", metrics, StringComparison.Ordinal);
+            var (exit, output) = Promtool(metrics);
+            Assert.True(exit == 0 && output.Length == 0, $"{role}: promtool check metrics exit {exit}:\n{output}");
+        }
+    }
+
+    private static (int Exit, string Output) Promtool(string metrics)
+    {
+        var info = new ProcessStartInfo("promtool") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("check");
+        info.ArgumentList.Add("metrics");
+        Process process;
+        try
+        {
+            process = Process.Start(info)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"promtool is needed (Debian prometheus; ./scripts/setup.sh installs it): {e.Message}");
+        }
+
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.StandardInput.Write(metrics);
+            process.StandardInput.Close();
+            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), "promtool did not finish");
+            return (process.ExitCode, (stdout.Result + stderr.Result).Trim());
+        }
+    }
+}
