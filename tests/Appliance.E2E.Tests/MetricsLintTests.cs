@@ -42,6 +42,14 @@ public sealed class MetricsLintTests
         {
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
             Assert.Contains("cube_http_request_duration_seconds_bucket", metrics, StringComparison.Ordinal);
+            var histogram = role switch
+            {
+                "engine" => "cube_engine_stage_duration_seconds_bucket{stage=\"gather\"",
+                "server+agent" => "cube_server_request_duration_seconds_bucket{dict=\"emb\",shard=\"0\",op=\"lookup\"",
+                "proxy" => "cube_resp_keys_total",
+                _ => "cube_http_requests_total",
+            };
+            Assert.Contains(histogram, metrics, StringComparison.Ordinal);
             var (exit, output) = Promtool(metrics);
             Assert.True(exit == 0 && output.Length == 0, $"{role}: promtool check metrics exit {exit}:\n{output}");
         }

@@ -7,8 +7,10 @@ namespace Appliance.Core.Engine;
 /// normalise the dense values, hash the 26 tokens to keys, fetch each distinct key once, decode
 /// (missing keys are zero vectors and counted), run the network.
 /// </summary>
-public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
+public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, EngineTimings? timings = null)
 {
+    private readonly EngineTimings _timings = timings ?? new EngineTimings();
+
     private long _samples;
     private long _misses;
     private long _unavailable;
@@ -37,6 +39,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
         var spec = Model.Spec;
         var slots = spec.SparseSlots;
         var dim = spec.EmbeddingDim;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var errors = new string?[lines.Count];
         var rows = new List<int>(lines.Count);
         var dense = new float[lines.Count * spec.DenseWidth];
@@ -93,6 +96,8 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
                 keys[index] = key;
             }
 
+            _timings.ParseHash.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            var gathering = System.Diagnostics.Stopwatch.GetTimestamp();
             var vectors = new float[keys.Length * dim];
             var found = new bool[keys.Length];
             table = await source.GatherAsync(keys, vectors, dim, Model.Codec, found, cancellationToken).ConfigureAwait(false);
@@ -113,7 +118,10 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source)
                 }
             }
 
+            _timings.Gather.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(gathering));
+            var running = System.Diagnostics.Stopwatch.GetTimestamp();
             var output = Model.Scorer.Score(spec.EmbeddingsInput, embeddings, slots * dim, spec.DenseInput, dense.AsSpan(0, n * spec.DenseWidth).ToArray(), spec.DenseWidth, spec.Output, n);
+            _timings.Network.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(running));
             var width = output.Length / n;
             for (var r = 0; r < n; r++)
             {

@@ -50,7 +50,7 @@ public sealed class EngineRole : IRole
         {
             foreach (var (directory, weight) in options.Models)
             {
-                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, options.MaxBatch, runners));
+                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, options.MaxBatch, runners, Timings));
             }
         }
         catch
@@ -144,7 +144,9 @@ public sealed class EngineRole : IRole
 
         Interlocked.Increment(ref _requests);
         Interlocked.Add(ref _samples, lines.Count);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var result = await variant.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
+        Timings.Predict.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
         if (result.UnavailableKeys > 0 && _degradedLog.ShouldLog("degraded", out var heldBack))
         {
             ControlLog.Degraded(_logger, result.UnavailableKeys, heldBack);
@@ -159,6 +161,9 @@ public sealed class EngineRole : IRole
 
     /// <summary>The model variants (the Open Inference Protocol's models).</summary>
     internal IReadOnlyList<ModelVariant> Variants => _variants;
+
+    /// <summary>Request and stage latency, across model reloads.</summary>
+    public EngineTimings Timings { get; } = new();
 
     internal string? NotReadyReason(ModelVariant variant)
     {
@@ -223,6 +228,7 @@ public sealed class EngineRole : IRole
             metrics.Counter("cube_engine_data_port_refusals_total", "Data-port (predict opcode) connections refused or closed, and requests refused, by the limit that did it (docs/limits.md).", count, $"reason=\"{reason}\"");
         }
 
+        Timings.Write(metrics);
         metrics.Counter("cube_engine_table_switch_retries_total", "Batches read again because their rows came from a table version the model does not take (a switch in progress).", _variants.Sum(v => v.SwitchRetries));
         foreach (var v in s.Variants)
         {

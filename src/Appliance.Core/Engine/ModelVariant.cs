@@ -27,14 +27,17 @@ internal sealed class ModelVariant : IAsyncDisposable
     private long _reloads;
     private long _reloadFailures;
 
-    public ModelVariant(string name, string directory, int weight, IEmbeddingSource source, ILogger logger, int maxBatch, int runners)
+    private readonly EngineTimings? _timings;
+
+    public ModelVariant(string name, string directory, int weight, IEmbeddingSource source, ILogger logger, int maxBatch, int runners, EngineTimings? timings = null)
     {
         Name = name;
         Directory = directory;
         Weight = weight;
         _source = source;
         _logger = logger;
-        _live = new Live(new CtrEngine(ModelPackage.Load(directory), source));
+        _timings = timings;
+        _live = new Live(new CtrEngine(ModelPackage.Load(directory), source, timings));
         _batcher = new MicroBatcher(ScoreOnLiveAsync, maxBatch, runners);
     }
 
@@ -100,7 +103,7 @@ internal sealed class ModelVariant : IAsyncDisposable
             var next = Volatile.Read(ref _next);
             if (next is null || next.Engine.Model.Timestamp != stamp)
             {
-                next = new Live(new CtrEngine(ModelPackage.Load(Directory), _source));
+                next = new Live(new CtrEngine(ModelPackage.Load(Directory), _source, _timings));
                 lock (_switch)
                 {
                     // Under the lock: a request promoting the one replaced must not get it released.

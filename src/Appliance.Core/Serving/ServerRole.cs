@@ -82,6 +82,11 @@ public sealed class ServerRole : IRole
         metrics.Gauge("cube_server_connections", "Open data-plane connections.", s.Connections, labels);
         metrics.Gauge("cube_server_live_layers", "Layers (base + deltas) of the live view; 0 while nothing is live.", s.Layers.Count, labels);
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
+        foreach (var (op, histogram) in Service.Latency)
+        {
+            metrics.Histogram("cube_server_request_duration_seconds", "Data-plane request latency on the server in seconds (frame whole → reply written), by opcode.", histogram, $"{labels},op=\"{op}\"");
+        }
+
         if (_resp is not null && _respTcp is not null)
         {
             RespMetrics.Write(metrics, _resp.Stats, _respTcp, labels);

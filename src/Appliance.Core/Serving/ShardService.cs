@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;
 using Appliance.Core.Storage;
@@ -38,6 +39,15 @@ public sealed class ShardService : IFrameHandler
 
     public ServingStats Stats { get; } = new();
 
+    /// <summary>Time to answer a request, per opcode (ping, lookup, status; others together):
+    /// from the frame being whole to its reply written, on this server.</summary>
+    public IReadOnlyList<(string Op, LatencyHistogram Histogram)> Latency => [("ping", _pingLatency), ("lookup", _lookupLatency), ("status", _statusLatency), ("other", _otherLatency)];
+
+    private readonly LatencyHistogram _pingLatency = new();
+    private readonly LatencyHistogram _lookupLatency = new();
+    private readonly LatencyHistogram _statusLatency = new();
+    private readonly LatencyHistogram _otherLatency = new();
+
     /// <summary>Open data-plane connections, for status (set by the host).</summary>
     public Func<int> Connections { get; set; } = () => 0;
 
@@ -47,6 +57,7 @@ public sealed class ShardService : IFrameHandler
     public void Handle(in FrameHeader header, ReadOnlySpan<byte> payload, FrameBuffer output)
     {
         Stats.Request();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             switch (header.Opcode)
@@ -74,6 +85,11 @@ public sealed class ShardService : IFrameHandler
         {
             Stats.Error();
             output.WriteError(header.Opcode, header.RequestId, ErrorCode.BadRequest, e.Message);
+        }
+        finally
+        {
+            var histogram = header.Opcode switch { Opcode.Ping => _pingLatency, Opcode.Lookup => _lookupLatency, Opcode.Status => _statusLatency, _ => _otherLatency };
+            histogram.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
         }
     }
 
