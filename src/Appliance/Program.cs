@@ -27,6 +27,7 @@ internal static class Program
           transfer    operator control of a rollout: rollback, pin, unpin, abandon, poll
           conf        conf client: the client's cube.conf from a transfer.conf
           package     package info|verify PATH: what a package holds; a full verification
+          status      the cluster at a glance from transfer.conf (exit 1 if a replica is down or behind)
           version     print the version
         """;
 
@@ -61,6 +62,7 @@ internal static class Program
                 "transfer" => TransferCommand.Run(rest),
                 "conf" => ConfCommand.Run(rest),
                 "package" => PackageCommand.Run(rest),
+                "status" => StatusCommand.Run(rest),
                 "version" or "--version" => PrintVersion(),
                 _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
             };
