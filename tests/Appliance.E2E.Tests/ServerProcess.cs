@@ -46,9 +46,14 @@ public sealed partial class ServerProcess : IDisposable
 
     public static ServerProcess Start(params string[] args) => StartLimited(null, args);
 
+    /// <summary>Starts with extra environment variables (e.g. systemd's NOTIFY_SOCKET).</summary>
+    public static ServerProcess StartWithEnvironment(IReadOnlyDictionary<string, string> environment, params string[] args) => StartLimited(null, args, environment);
+
     /// <summary>With <paramref name="fileSizeLimitKb"/>, cube runs under <c>ulimit -f</c> with
     /// SIGXFSZ ignored: every write past the limit fails as on a full disk (EFBIG).</summary>
-    public static ServerProcess StartLimited(int? fileSizeLimitKb, params string[] args)
+    public static ServerProcess StartLimited(int? fileSizeLimitKb, params string[] args) => StartLimited(fileSizeLimitKb, args, null);
+
+    private static ServerProcess StartLimited(int? fileSizeLimitKb, string[] args, IReadOnlyDictionary<string, string>? environment)
     {
         var info = new ProcessStartInfo(fileSizeLimitKb is null ? CubeProcess.BinaryPath : "/bin/bash")
         {
@@ -67,6 +72,11 @@ public sealed partial class ServerProcess : IDisposable
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
         }
 
         var server = new ServerProcess(Process.Start(info)!);

@@ -5,6 +5,9 @@ namespace Appliance.Core.Diagnostics;
 /// <summary>Process lifecycle messages (event ids 1-99).</summary>
 internal static partial class HostLog
 {
+    [LoggerMessage(6, LogLevel.Error, "watchdog: loop '{Loop}' has not run for {Seconds:F0} s; systemd's watchdog is no longer pinged (the service will be restarted if it does not recover)")]
+    public static partial void LoopStalled(ILogger logger, string loop, double seconds);
+
     [LoggerMessage(5, LogLevel.Information, "RESP (Redis protocol) port {Port}")]
     public static partial void RespListening(ILogger logger, int port);
 

@@ -162,6 +162,12 @@ public sealed class EngineRole : IRole
     /// <summary>The model variants (the Open Inference Protocol's models).</summary>
     internal IReadOnlyList<ModelVariant> Variants => _variants;
 
+    /// <summary>The package and table watcher ticks every second; a tick may load a model
+    /// package (seconds for a large one) and waits at most 5 s for the shards.</summary>
+    private readonly Heartbeat _watcherBeat = new("engine watcher", TimeSpan.FromSeconds(120));
+
+    public IEnumerable<Heartbeat> Heartbeats => _tcp is null ? [_watcherBeat] : [_watcherBeat, _tcp.Heartbeat];
+
     /// <summary>Request and stage latency, across model reloads.</summary>
     public EngineTimings Timings { get; } = new();
 
@@ -381,6 +387,7 @@ public sealed class EngineRole : IRole
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
+                _watcherBeat.Beat();
                 try
                 {
                     await RefreshVersionsAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);

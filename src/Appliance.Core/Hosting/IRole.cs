@@ -20,6 +20,10 @@ public interface IRole : IAsyncDisposable
     /// <summary>The RESP (Redis protocol) port this role listens on once started (0: none).</summary>
     int RespPort => 0;
 
+    /// <summary>The role's long-running loops, for the systemd watchdog (none: only the process's
+    /// own liveness counts).</summary>
+    IEnumerable<Heartbeat> Heartbeats => [];
+
     void MapRoutes(IEndpointRouteBuilder routes);
 
     /// <summary>Loads what the role serves and opens its ports or loops; throws when it cannot

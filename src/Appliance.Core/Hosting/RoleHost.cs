@@ -70,7 +70,11 @@ public sealed class RoleHost : IAsyncDisposable
 
         HostLog.Ready(_log, _roles.Select(r => r.DataPort).FirstOrDefault(p => p != 0), HttpHost.BoundPort(_app));
         SystemdNotifier.Notify("READY=1");
-        await _app.WaitForShutdownAsync().ConfigureAwait(false);
+        using (Watchdog.FromEnvironment([.. _roles.SelectMany(r => r.Heartbeats)], _log))
+        {
+            await _app.WaitForShutdownAsync().ConfigureAwait(false);
+        }
+
         SystemdNotifier.Notify("STOPPING=1");
         HostLog.Stopping(_log);
         await StopAsync(started).ConfigureAwait(false);

@@ -48,6 +48,9 @@ public sealed class TcpServer : IAsyncDisposable
 
     public TransportStats Stats { get; } = new();
 
+    /// <summary>Beats once a second from the sweep (the port's timers and thread pool are alive).</summary>
+    public Hosting.Heartbeat Heartbeat { get; } = new("data port", TimeSpan.FromSeconds(15));
+
     /// <summary>Binds and listens (throws if the port is taken), then accepts in the background.</summary>
     public void Start()
     {
@@ -91,6 +94,7 @@ public sealed class TcpServer : IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
+                Heartbeat.Beat();
                 var now = System.Diagnostics.Stopwatch.GetTimestamp();
                 foreach (var connection in _live.Values)
                 {

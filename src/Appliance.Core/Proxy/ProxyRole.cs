@@ -40,6 +40,8 @@ public sealed class ProxyRole : IRole
 
     public int RespPort => _tcp.Port;
 
+    public IEnumerable<Heartbeat> Heartbeats => [_tcp.Heartbeat];
+
     public void MapRoutes(IEndpointRouteBuilder routes) => LookupEndpoint.Map(routes, _keyspace);
 
     public Task StartAsync(CancellationToken cancellationToken)

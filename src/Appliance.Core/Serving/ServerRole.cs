@@ -57,6 +57,8 @@ public sealed class ServerRole : IRole
 
     public int RespPort => _respTcp?.Port ?? 0;
 
+    public IEnumerable<Heartbeat> Heartbeats => _respTcp is null ? [_tcp.Heartbeat] : [_tcp.Heartbeat, _respTcp.Heartbeat];
+
     public void MapRoutes(IEndpointRouteBuilder routes) =>
         LookupEndpoint.Map(routes, new ShardKeyspace(_options.Dict, _options.Shard, Store));
 
