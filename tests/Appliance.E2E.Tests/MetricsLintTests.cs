@@ -42,14 +42,14 @@ public sealed class MetricsLintTests
         {
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
             Assert.Contains("cube_http_request_duration_seconds_bucket", metrics, StringComparison.Ordinal);
-            var histogram = role switch
+            string[] expected = role switch
             {
-                "engine" => "cube_engine_stage_duration_seconds_bucket{stage=\"gather\"",
-                "server+agent" => "cube_server_request_duration_seconds_bucket{dict=\"emb\",shard=\"0\",op=\"lookup\"",
-                "proxy" => "cube_resp_keys_total",
-                _ => "cube_http_requests_total",
+                "engine" => ["cube_engine_stage_duration_seconds_bucket{stage=\"gather\"", "cube_engine_model_version_info{variant=\"model\",version=\"1\"} 1", "cube_engine_table_version_info{version=\"1\"} 1"],
+                "server+agent" => ["cube_server_request_duration_seconds_bucket{dict=\"emb\",shard=\"0\",op=\"lookup\"", "cube_server_live_version_info{dict=\"emb\",shard=\"0\",version=\"100\"} 1"],
+                "proxy" => ["cube_resp_keys_total"],
+                _ => ["cube_transfer_current_version_info{dict=\"emb\",version=\"100_100\"} 1"],
             };
-            Assert.Contains(histogram, metrics, StringComparison.Ordinal);
+            Assert.All(expected, name => Assert.Contains(name, metrics, StringComparison.Ordinal));
             var (exit, output) = Promtool(metrics);
             Assert.True(exit == 0 && output.Length == 0, $"{role}: promtool check metrics exit {exit}:\n{output}");
         }

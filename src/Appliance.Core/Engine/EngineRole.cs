@@ -236,6 +236,16 @@ public sealed class EngineRole : IRole
 
         Timings.Write(metrics);
         metrics.Counter("cube_engine_table_switch_retries_total", "Batches read again because their rows came from a table version the model does not take (a switch in progress).", _variants.Sum(v => v.SwitchRetries));
+        if (s.TableVersion is { Length: > 0 } table)
+        {
+            metrics.Gauge("cube_engine_table_version_info", "The newest table version every shard serves (the label; always 1).", 1, $"version=\"{MetricsWriter.Escape(table)}\"");
+        }
+
+        foreach (var v in s.Variants)
+        {
+            metrics.Gauge("cube_engine_model_version_info", "The live model package of each variant (the labels; always 1).", 1, $"variant=\"{MetricsWriter.Escape(v.Name)}\",version=\"{MetricsWriter.Escape(v.ModelVersion)}\"");
+        }
+
         foreach (var v in s.Variants)
         {
             metrics.Counter("cube_engine_variant_requests_total", "Predict requests per model variant.", v.Requests, $"variant=\"{v.Name}\",weight=\"{v.Weight.ToString(CultureInfo.InvariantCulture)}\"");

@@ -84,6 +84,11 @@ public sealed class ServerRole : IRole
         metrics.Gauge("cube_server_connections", "Open data-plane connections.", s.Connections, labels);
         metrics.Gauge("cube_server_live_layers", "Layers (base + deltas) of the live view; 0 while nothing is live.", s.Layers.Count, labels);
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
+        if (s.LiveVersion.Length > 0)
+        {
+            metrics.Gauge("cube_server_live_version_info", "The version this shard serves (the label; always 1).", 1, $"{labels},version=\"{MetricsWriter.Escape(s.LiveVersion)}\"");
+        }
+
         foreach (var (op, histogram) in Service.Latency)
         {
             metrics.Histogram("cube_server_request_duration_seconds", "Data-plane request latency on the server in seconds (frame whole → reply written), by opcode.", histogram, $"{labels},op=\"{op}\"");

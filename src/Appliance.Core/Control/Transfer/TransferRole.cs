@@ -116,6 +116,11 @@ public sealed partial class TransferRole : IRole
         metrics.Counter("cube_transfer_versions_failed_total", "Versions that could not reach every shard (the previous one kept serving).", s.VersionsFailed, labels);
         metrics.Gauge("cube_transfer_donefile_errors", "Donefile lines reported as bad and skipped.", s.DonefileErrors, labels);
         metrics.Gauge("cube_transfer_rollout_in_progress", "1 while a version is being built or rolled out.", s.InProgress is null ? 0 : 1, labels);
+        if (s.CurrentVersion.Length > 0)
+        {
+            metrics.Gauge("cube_transfer_current_version_info", "The version live on every shard (the label; always 1).", 1, $"{labels},version=\"{MetricsWriter.Escape(s.CurrentVersion)}\"");
+        }
+
         metrics.Gauge("cube_transfer_pinned", "1 while an operator has pinned the dict (nothing new is activated).", s.Pinned is null ? 0 : 1, labels);
     }
 
