@@ -12,6 +12,10 @@ public sealed record HostSettings
 
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
+    /// <summary>--log-format json: one JSON object per event (journald, Loki), exceptions whole
+    /// and escaped; text: one line per event (a terminal gets exceptions on their own lines).</summary>
+    public bool JsonLogs { get; init; }
+
     /// <summary>Time the HTTP host gives requests in flight on shutdown.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(15);
 

@@ -55,6 +55,7 @@ internal static class RunCommand
         new("http-header-timeout-seconds", "HTTP port: a request line and headers must arrive within this time (slow clients are disconnected)", "10", Meta: "S"),
         new("http-idle-seconds", "HTTP port: a keep-alive connection without a request for this long is closed", "60", Meta: "S"),
         new("http-max-body-kb", "HTTP port: largest request body on routes without their own limit (/predict has --max-body-mb); larger get 413", "1024", Meta: "KB"),
+        new("log-format", "text (one line per event) or json (one JSON object per event, for journald/Loki)", "text", Meta: "FORMAT"),
         new("log-level", "trace, debug, information, warning, error", "information", Meta: "LEVEL"),
         new("dict_split", "accepted from the original gflags.conf; ignored (one index per shard needs no splitting)", "1", Meta: "N"),
         new("log_dir", "accepted from the original gflags.conf; ignored (logs go to stdout / journald)", Meta: "DIR"),

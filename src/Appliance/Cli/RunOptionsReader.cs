@@ -44,6 +44,7 @@ internal static class RunOptionsReader
             Bind = bind,
             HttpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : alone == "transfer" ? 8099 : alone == "engine" ? 8010 : 8001,
             LogLevel = LogLevel(a),
+            JsonLogs = JsonLogs(a),
             Limits = HttpLimits(a),
         };
         var managed = roles.Contains("agent");
@@ -180,6 +181,13 @@ internal static class RunOptionsReader
         HeaderTimeout = TimeSpan.FromSeconds(a.Int("http-header-timeout-seconds", 1, 3600)),
         KeepAlive = TimeSpan.FromSeconds(a.Int("http-idle-seconds", 1, 86400)),
         MaxBodyBytes = a.Long("http-max-body-kb", 1, 4L << 20) << 10,
+    };
+
+    internal static bool JsonLogs(ParsedArgs a) => a.Require("log-format") switch
+    {
+        "text" => false,
+        "json" => true,
+        var text => throw new UsageException($"option --log-format: '{text}' is not text or json"),
     };
 
     internal static LogLevel LogLevel(ParsedArgs a) => a.Require("log-level") switch
