@@ -31,6 +31,14 @@ public sealed class MetricsLintTests
         }
 
         await http.GetStringAsync($"http://127.0.0.1:{proxy.HttpPort}/lookup?keys=1,2,3");
+        foreach (var (port, bytes) in new[] { (proxy.RespPort, "PING\r\nMGET 1 2\r\n"), (engine.HttpPort, "NOT HTTP AT ALL\r\n\r\n") })
+        {
+            // A RESP command, and a request line Kestrel refuses (a counted connection error).
+            using var raw = new System.Net.Sockets.TcpClient("127.0.0.1", port);
+            var stream = raw.GetStream();
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(bytes));
+            _ = await stream.ReadAsync(new byte[4096]); // any answer: the command was taken
+        }
         var roles = new Dictionary<string, int>
         {
             ["transfer"] = plane.TransferPort,
@@ -38,9 +46,11 @@ public sealed class MetricsLintTests
             ["proxy"] = proxy.HttpPort,
             ["engine"] = engine.HttpPort,
         };
+        var families = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (role, port) in roles)
         {
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            families.UnionWith(metrics.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]));
             Assert.Contains("cube_http_request_duration_seconds_bucket", metrics, StringComparison.Ordinal);
             string[] expected = role switch
             {
@@ -53,6 +63,12 @@ public sealed class MetricsLintTests
             var (exit, output) = Promtool(metrics);
             Assert.True(exit == 0 && output.Length == 0, $"{role}: promtool check metrics exit {exit}:\n{output}");
         }
+
+        // The Grafana dashboard in deploy/ uses exactly the names the roles export.
+        var dashboard = File.ReadAllText(Path.Combine(TestData.RepositoryRoot, "deploy", "grafana", "cube-dashboard.json"));
+        var used = System.Text.RegularExpressions.Regex.Matches(dashboard, "cube_[a-z0-9_]+").Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+        Assert.NotEmpty(used);
+        Assert.All(used, name => Assert.True(families.Contains(name) || families.Contains(System.Text.RegularExpressions.Regex.Replace(name, "_(bucket|sum|count)$", string.Empty)), $"the dashboard uses {name}, which no role exports"));
     }
 
     private static (int Exit, string Output) Promtool(string metrics)
