@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Appliance.Core.Diagnostics;
 using Microsoft.AspNetCore.Routing;
 
 namespace Appliance.Core.Hosting;

@@ -49,7 +49,7 @@ public sealed class TcpServer : IAsyncDisposable
     public TransportStats Stats { get; } = new();
 
     /// <summary>Beats once a second from the sweep (the port's timers and thread pool are alive).</summary>
-    public Hosting.Heartbeat Heartbeat { get; } = new("data port", TimeSpan.FromSeconds(15));
+    public Diagnostics.Heartbeat Heartbeat { get; } = new("data port", TimeSpan.FromSeconds(15));
 
     /// <summary>Binds and listens (throws if the port is taken), then accepts in the background.</summary>
     public void Start()

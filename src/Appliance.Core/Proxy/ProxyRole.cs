@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Appliance.Core.Client;
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 using Appliance.Core.Resp;

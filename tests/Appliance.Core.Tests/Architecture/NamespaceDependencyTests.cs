@@ -24,7 +24,7 @@ public sealed partial class NamespaceDependencyTests
         ["Client"] = ["Protocol", "Storage", "Formats", "Buffers", "Diagnostics"],
         ["Resp"] = ["Protocol", "Client", "Storage", "Net", "Hosting", "Buffers"],
         ["Serving"] = ["Storage", "Protocol", "Resp", "Client", "Net", "Hosting", "Formats", "Diagnostics"],
-        ["Proxy"] = ["Resp", "Serving", "Client", "Protocol", "Net", "Hosting", "Storage"],
+        ["Proxy"] = ["Resp", "Serving", "Client", "Protocol", "Net", "Hosting", "Storage", "Diagnostics"],
         ["Control"] = ["Client", "Storage", "Formats", "Hosting", "Diagnostics"],
         ["Engine"] = ["Client", "Storage", "Protocol", "Net", "Formats", "Hosting", "Diagnostics"],
         ["Training"] = ["Engine", "Storage", "Formats", "Diagnostics"],

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 

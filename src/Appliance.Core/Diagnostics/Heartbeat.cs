@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Appliance.Core.Hosting;
+namespace Appliance.Core.Diagnostics;
 
 /// <summary>One long-running loop's sign of life for the systemd watchdog: the loop calls
 /// <see cref="Beat"/> every iteration; it counts as wedged when it has not beaten for
