@@ -45,7 +45,8 @@ CONF
 
 echo "== cube server (core 0) ← cube bench lookup (core 1), $connections connections × $pipeline in flight, batch 100"
 rport=$((port + 2)); respport=$((port + 3))
-taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) --resp-port "$respport" --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
+resp_flag=(); "$cube" run --help | grep -q -- "--resp-port" && resp_flag=(--resp-port "$respport")  # builds before RESP: no RESP row
+taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) "${resp_flag[@]}" --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
 server=$!; pids+=("$server")
 for _ in $(seq 50); do grep -q "ready:" "$work/server.log" && break; sleep 0.1; done
 t0=$(cpu_ticks "$server")
@@ -71,11 +72,14 @@ mget() { # PORT PID OUT
   end=$(date +%s.%N); c1=$(cpu_ticks "$2")
   python3 -c "print(($c1 - $c0) / $hz / ($end - $start))" > "$3.cpu"
 }
-echo "== cube RESP (core 0) ← redis-benchmark MGET of 100 random keys (core 1), $connections connections × $pipeline pipelined"
-mget "$respport" "$server" "$work/resp.txt"
-resp_rps=$(awk '/throughput summary/ {print $3}' "$work/resp.txt")
-resp_p99=$(awk 'f {print $5; exit} /avg/ {f=1}' "$work/resp.txt")
-resp_cpu=$(cat "$work/resp.txt.cpu")
+resp_rps=0; resp_p99=0; resp_cpu=1
+if [ ${#resp_flag[@]} -gt 0 ]; then
+  echo "== cube RESP (core 0) ← redis-benchmark MGET of 100 random keys (core 1), $connections connections × $pipeline pipelined"
+  mget "$respport" "$server" "$work/resp.txt"
+  resp_rps=$(awk '/throughput summary/ {print $3}' "$work/resp.txt")
+  resp_p99=$(awk 'f {print $5; exit} /avg/ {f=1}' "$work/resp.txt")
+  resp_cpu=$(cat "$work/resp.txt.cpu")
+fi
 kill "$server"; wait "$server" 2>/dev/null || true
 
 echo "== redis-server (core 0) ← redis-benchmark MGET of 100 random keys (core 1), $connections connections × $pipeline pipelined"
