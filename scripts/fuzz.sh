@@ -3,9 +3,9 @@
 # corpus for the given time with a fresh random seed. Every crash, hang (> 2 s) or allocation over
 # 256 MiB is saved under tests/Appliance.Fuzz.Tests/fuzz-regressions/<target>/ (replayed by
 # ./scripts/test.sh from then on) and reported. Prints executions and seconds per target.
-# usage: scripts/fuzz.sh [TARGET] [--minutes N] [--afl]
-#   targets: frames session sequencefile textkv donefile cubeconf transferconf gflags criteo
-#            predictbody modelspec manifest agentcommand operatorbody (default: all, N minutes each)
+# usage: scripts/fuzz.sh [TARGET...] [--minutes N] [--afl]
+#   targets: frames session resp sequencefile textkv donefile cubeconf transferconf gflags criteo
+#            predictbody modelspec manifest agentcommand operatorbody oiprequest (default: all, N minutes each)
 #   --afl    coverage-guided instead: afl-fuzz (Debian afl++, `scripts/setup.sh --fuzz`) drives
 #            tests/Appliance.Fuzz.Afl with Appliance.Core instrumented by SharpFuzz. The queue
 #            under artifacts/fuzz-afl/out/<target> is kept, so each run goes on from the last;
@@ -14,22 +14,24 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-target=""; minutes=1; afl=0
+targets=(); minutes=1; afl=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes=$2; shift 2 ;;
     --afl) afl=1; shift ;;
     -h|--help) sed -n 2,14p "$0"; exit 0 ;;
-    *) target=$1; shift ;;
+    *) targets+=("$1"); shift ;;
   esac
 done
 if [ "$afl" = 1 ]; then
-  exec "$root/scripts/fuzz-afl.sh" "$minutes" $target
+  exec "$root/scripts/fuzz-afl.sh" "$minutes" "${targets[@]}"
 fi
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 filter="FullyQualifiedName~TargetHoldsItsInvariantOnMutatedInputs"
-[ -n "$target" ] && filter="$filter&DisplayName~$target"
+if [ ${#targets[@]} -gt 0 ]; then
+  filter="$filter&($(printf 'DisplayName~%s|' "${targets[@]}" | sed 's/|$//'))"
+fi
 FUZZ_SECONDS=$((minutes * 60)) FUZZ_SEED=$RANDOM FUZZ_REPORT="$report" \
   FUZZ_SAVE="$root/tests/Appliance.Fuzz.Tests/fuzz-regressions" \
   dotnet test tests/Appliance.Fuzz.Tests -c Release --nologo --filter "$filter" >"$report.log" 2>&1 || true
