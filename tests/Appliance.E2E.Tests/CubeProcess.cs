@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Appliance.E2E.Tests;
 
 /// <summary>Runs the published <c>cube</c> binary (path in $CUBE_BIN, set by scripts/test.sh) as a
@@ -29,35 +27,8 @@ internal static class CubeProcess
 
     public static Result RunWithInput(string workingDirectory, string? stdin, params string[] args)
     {
-        var info = new ProcessStartInfo(BinaryPath)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = stdin is not null,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            process.StandardInput.Write(stdin);
-            process.StandardInput.Close();
-        }
-
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"cube {string.Join(' ', args)} did not finish in 2 minutes");
-        }
-
-        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+        var run = ExternalTool.Run(BinaryPath, "(scripts/publish.sh)", args, stdin, workingDirectory, TimeSpan.FromMinutes(2));
+        return new Result(run.ExitCode, run.Stdout, run.Stderr);
     }
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr)

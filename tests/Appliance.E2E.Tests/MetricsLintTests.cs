@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Appliance.Core.Engine;
 using Appliance.Core.Formats;
 
@@ -73,27 +72,7 @@ public sealed class MetricsLintTests
 
     private static (int Exit, string Output) Promtool(string metrics)
     {
-        var info = new ProcessStartInfo("promtool") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add("check");
-        info.ArgumentList.Add("metrics");
-        Process process;
-        try
-        {
-            process = Process.Start(info)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException($"promtool is needed (Debian prometheus; ./scripts/setup.sh installs it): {e.Message}");
-        }
-
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            process.StandardInput.Write(metrics);
-            process.StandardInput.Close();
-            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), "promtool did not finish");
-            return (process.ExitCode, (stdout.Result + stderr.Result).Trim());
-        }
+        var result = ExternalTool.Run("promtool", "prometheus", ["check", "metrics"], stdin: metrics);
+        return (result.ExitCode, (result.Stdout + result.Stderr).Trim());
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 
@@ -97,28 +96,8 @@ public sealed class RespTests
 
     private static string RedisCli(int port, params string[] args)
     {
-        var info = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture) }.Concat(args))
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        Process process;
-        try
-        {
-            process = Process.Start(info)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException($"redis-cli is needed (Debian redis-tools; ./scripts/setup.sh installs it): {e.Message}");
-        }
-
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), "redis-cli did not finish");
-            return stdout.Result + process.StandardError.ReadToEnd();
-        }
+        var result = ExternalTool.Run("redis-cli", "redis-tools", ["-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), .. args]);
+        return result.Stdout + result.Stderr;
     }
 
     /// <summary>redis-cli --csv: "…" strings with C escapes (\xHH, \n, \", \\ …), NULL for nil.</summary>

@@ -47,20 +47,7 @@ public static class SessionTarget
     private static byte[] RespReplies(byte[] input, int chunk)
     {
         var session = new RespSession(new ShardKeyspace("emb", 0, Service.Value.Store), maxRequest: 1 << 20, token: null, NoLateReplies.Instance, new RespStats());
-        var output = new List<byte>();
-        var pending = new byte[input.Length];
-        int start = 0, end = 0;
-        for (var at = 0; at < input.Length && !session.Closing; at += chunk)
-        {
-            var n = Math.Min(chunk, input.Length - at);
-            input.AsSpan(at, n).CopyTo(pending.AsSpan(end));
-            end += n;
-            start += session.Receive(pending.AsSpan(start, end - start));
-            output.AddRange(session.Output.Span);
-            session.ClearOutput();
-        }
-
-        return [.. output];
+        return Feed(session, input, chunk);
     }
 
     public static Fuzzer Sessions() => new("session", Targets.FrameCorpus(), input =>
@@ -92,21 +79,8 @@ public static class SessionTarget
     private static Outcome Replies(byte[] input, int chunk)
     {
         var session = new FrameSession(Service.Value, maxPayload: 1 << 20, NoLateReplies.Instance);
-        var output = new List<byte>();
-        var pending = new byte[input.Length];
-        int start = 0, end = 0;
-        for (var at = 0; at < input.Length && !session.Closing; at += chunk)
-        {
-            var n = Math.Min(chunk, input.Length - at);
-            input.AsSpan(at, n).CopyTo(pending.AsSpan(end));
-            end += n;
-            start += session.Receive(pending.AsSpan(start, end - start));
-            output.AddRange(session.Output.Span);
-            session.ClearOutput();
-        }
-
+        var bytes = Feed(session, input, chunk);
         var frames = new List<byte[]>();
-        var bytes = output.ToArray();
         for (var at = 0; at < bytes.Length;)
         {
             if (FrameScanner.TryScan(bytes.AsSpan(at), int.MaxValue, out var header, out var error) != ScanResult.Done || !header.IsResponse)
@@ -124,6 +98,26 @@ public static class SessionTarget
         }
 
         return new Outcome(frames, session.Closing);
+    }
+
+    /// <summary>Offers <paramref name="input"/> to a session <paramref name="chunk"/> bytes at a
+    /// time, as a transport would (unconsumed bytes offered again with the next ones); the replies.</summary>
+    private static byte[] Feed(ISession session, byte[] input, int chunk)
+    {
+        var output = new List<byte>();
+        var pending = new byte[input.Length];
+        int start = 0, end = 0;
+        for (var at = 0; at < input.Length && !session.Closing; at += chunk)
+        {
+            var n = Math.Min(chunk, input.Length - at);
+            input.AsSpan(at, n).CopyTo(pending.AsSpan(end));
+            end += n;
+            start += session.Receive(pending.AsSpan(start, end - start));
+            output.AddRange(session.Output.Span);
+            session.ClearOutput();
+        }
+
+        return [.. output];
     }
 
     private static bool IsBadFrame(byte[] frame)

@@ -25,6 +25,7 @@ public sealed class ServerRole : IRole
     private readonly TcpServer _tcp;
     private readonly TcpServer? _respTcp;
     private readonly RespSessionFactory? _resp;
+    private readonly ShardKeyspace _keyspace;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _watcher;
 
@@ -37,9 +38,10 @@ public sealed class ServerRole : IRole
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), options.Limits, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
         Service.Transport = _tcp.Stats;
+        _keyspace = new ShardKeyspace(options.Dict, options.Shard, Store);
         if (options.RespPort is { } respPort)
         {
-            _resp = new RespSessionFactory(new ShardKeyspace(options.Dict, options.Shard, Store), options.MaxPayloadBytes, options.RespToken);
+            _resp = new RespSessionFactory(_keyspace, options.MaxPayloadBytes, options.RespToken);
             _respTcp = new TcpServer(new IPEndPoint(options.Bind, respPort), _resp, options.Limits, loggers.CreateLogger("cube.resp"));
         }
     }
@@ -60,7 +62,7 @@ public sealed class ServerRole : IRole
     public IEnumerable<Heartbeat> Heartbeats => _respTcp is null ? [_tcp.Heartbeat] : [_tcp.Heartbeat, _respTcp.Heartbeat];
 
     public void MapRoutes(IEndpointRouteBuilder routes) =>
-        LookupEndpoint.Map(routes, new ShardKeyspace(_options.Dict, _options.Shard, Store));
+        LookupEndpoint.Map(routes, _keyspace);
 
     public void WriteStatus(Utf8JsonWriter writer) =>
         JsonSerializer.Serialize(writer, Service.GetStatus(), ServingJsonContext.Default.ShardStatus);

@@ -45,7 +45,7 @@ internal static class StatusCommand
         var (transferDoc, transferError) = transferTask.Result;
         var replicas = replicaTasks.Select(t => t.Result).ToList();
 
-        var transfer = transferDoc?.RootElement.TryGetProperty("transfer", out var t) == true ? t : (JsonElement?)null;
+        var transfer = transferDoc?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("transfer", out var t) && t.ValueKind == JsonValueKind.Object ? t : (JsonElement?)null;
         var current = transfer is { } tr ? Text(tr, "current_version") : string.Empty;
         var inProgress = transfer is { } tp ? Text(tp, "in_progress") : string.Empty;
         var behind = replicas.Where(r => r.Up && current.Length > 0 && r.Live != current).ToList();
@@ -76,9 +76,12 @@ internal static class StatusCommand
             }
 
             var root = doc.RootElement;
-            var server = root.TryGetProperty("server", out var s) ? s : default;
-            var agent = root.TryGetProperty("agent", out var g) ? g : default;
-            var staged = agent.ValueKind == JsonValueKind.Object && agent.TryGetProperty("staged", out var st) ? st.EnumerateArray().Select(e => e.GetString() ?? string.Empty).ToList() : [];
+            var server = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("server", out var s) ? s : default;
+            var agent = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("agent", out var g) ? g : default;
+            // Whatever a node answers, the table is printed: fields of the wrong type read as absent.
+            var staged = agent.ValueKind == JsonValueKind.Object && agent.TryGetProperty("staged", out var st) && st.ValueKind == JsonValueKind.Array
+                ? st.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!).ToList()
+                : [];
             return new Replica(shard, number, node.ToString(), true,
                 server.ValueKind == JsonValueKind.Object ? Label(Text(server, "live_version")) : string.Empty, staged,
                 Number(server, "keys"), Number(server, "lookups"), Number(server, "errors"),
@@ -103,9 +106,9 @@ internal static class StatusCommand
     /// and "100_101": compared in the transfer's form.</summary>
     private static string Label(string live) => live.Length == 0 || live.Contains('_', StringComparison.Ordinal) ? live : $"{live}_{live}";
 
-    private static string Text(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
+    private static string Text(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
 
-    private static string? NullableText(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    private static string? NullableText(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     private static long Number(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.TryGetInt64(out var n) ? n : 0;
 
