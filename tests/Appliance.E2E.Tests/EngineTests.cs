@@ -88,6 +88,9 @@ public sealed class EngineTests
         while (status.GetProperty("reload_failures").GetInt64() == 0 && DateTime.UtcNow < deadline);
         Assert.Equal("2", status.GetProperty("model_version").GetString());
         Assert.Contains("ONNX Runtime refused the model", status.GetProperty("last_reload_error").GetString());
+        // What cube status shows per engine: the recent request rate and p99 (predicts were made above).
+        Assert.True(status.GetProperty("requests_per_second").GetDouble() > 0, status.ToString());
+        Assert.True(status.GetProperty("predict_p99_seconds").GetDouble() > 0, status.ToString());
         CubeProcess.Run(dir.Path, "predict", "--engine", address, "--data", TestData.CriteoSample, "--out", "scores3.txt").Ok();
         AssertScores(dir.Combine("scores3.txt"), second, samples, table);
     }

@@ -88,6 +88,14 @@ public sealed record EngineStatus
     public required double MeanBatch { get; init; }
 
     public required IReadOnlyList<VariantStatus> Variants { get; init; }
+
+    /// <summary>Predict requests per second over <see cref="RecentWindowSeconds"/> (about the last minute).</summary>
+    public double RequestsPerSecond { get; init; }
+
+    /// <summary>99th percentile of predict latency over the same window (null: none).</summary>
+    public double? PredictP99Seconds { get; init; }
+
+    public double RecentWindowSeconds { get; init; }
 }
 
 /// <summary>One model variant in /status.</summary>

@@ -35,12 +35,14 @@ public sealed class EngineRole : IRole
     private readonly RepeatLimiter _degradedLog = new(TimeSpan.FromSeconds(10));
     private string? _lastProbeError;
     private long _samples;
+    private readonly RecentLatency _recentPredicts;
 
     /// <summary>Loads every model package (once each: an ONNX session per package). Throws
     /// <see cref="Formats.InputFormatException"/> naming the package at fault.</summary>
     public EngineRole(EngineOptions options, IEmbeddingSource source, string sourceName, ILoggerFactory loggers)
     {
         Options = options;
+        _recentPredicts = new RecentLatency(Timings.Predict);
         _source = source;
         _sourceName = sourceName;
         var logger = _logger = loggers.CreateLogger("cube.engine");
@@ -190,6 +192,7 @@ public sealed class EngineRole : IRole
         var requests = Interlocked.Read(ref _requests);
         var first = _variants[0];
         var notReady = NotReadyReason();
+        var recent = _recentPredicts.Read();
         return new EngineStatus
         {
             Ready = notReady is null,
@@ -210,6 +213,9 @@ public sealed class EngineRole : IRole
             MeanRequest = requests == 0 ? 0 : Math.Round(Interlocked.Read(ref _samples) / (double)requests, 2),
             MeanBatch = first.MeanBatch,
             Variants = _variants.Select(v => new VariantStatus { Name = v.Name, Model = v.Directory, ModelVersion = v.Engine.Model.Timestamp, Weight = v.Weight, WaitingForTable = v.WaitingForTable, Requests = v.Requests, MeanBatch = v.MeanBatch }).ToList(),
+            RequestsPerSecond = Math.Round(recent.PerSecond, 1),
+            PredictP99Seconds = recent.P99Seconds is { } p99 ? Math.Round(p99, 6) : null,
+            RecentWindowSeconds = Math.Round(recent.WindowSeconds, 1),
         };
     }
 

@@ -58,6 +58,39 @@ public sealed class LatencyHistogram
         return (counts, sum / 1e9);
     }
 
+    /// <summary>The <paramref name="q"/> quantile of per-bucket <paramref name="counts"/> (as
+    /// <see cref="Snapshot"/> gives them, or a difference of two), interpolated linearly inside its
+    /// bucket as Prometheus's <c>histogram_quantile</c> does; above the last bound, the last bound.
+    /// Null when nothing was observed.</summary>
+    public static double? Quantile(IReadOnlyList<double> bounds, IReadOnlyList<long> counts, double q)
+    {
+        var total = counts.Sum();
+        if (total <= 0)
+        {
+            return null;
+        }
+
+        var rank = q * total;
+        long below = 0;
+        for (var i = 0; i < counts.Count; i++)
+        {
+            if (below + counts[i] >= rank && counts[i] > 0)
+            {
+                if (i >= bounds.Count)
+                {
+                    return bounds[^1];
+                }
+
+                var lower = i == 0 ? 0 : bounds[i - 1];
+                return lower + ((bounds[i] - lower) * (rank - below) / counts[i]);
+            }
+
+            below += counts[i];
+        }
+
+        return bounds[^1];
+    }
+
     private void ObserveNanoseconds(long nanoseconds)
     {
         var i = 0;

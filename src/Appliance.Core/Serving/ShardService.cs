@@ -29,6 +29,7 @@ public sealed class ShardService : IFrameHandler
         Shard = shard;
         Store = store;
         _dictUtf8 = Encoding.UTF8.GetBytes(dict);
+        _recentLookups = new RecentLatency(_lookupLatency);
     }
 
     public string Dict { get; }
@@ -47,6 +48,7 @@ public sealed class ShardService : IFrameHandler
     private readonly LatencyHistogram _lookupLatency = new();
     private readonly LatencyHistogram _statusLatency = new();
     private readonly LatencyHistogram _otherLatency = new();
+    private readonly RecentLatency _recentLookups;
 
     /// <summary>Open data-plane connections, for status (set by the host).</summary>
     public Func<int> Connections { get; set; } = () => 0;
@@ -97,6 +99,7 @@ public sealed class ShardService : IFrameHandler
     {
         using var lease = Store.Acquire();
         var view = lease.View;
+        var recent = _recentLookups.Read();
         return new ShardStatus
         {
             Role = "server",
@@ -120,6 +123,9 @@ public sealed class ShardService : IFrameHandler
             Sends = Transport?.Sends ?? 0,
             BytesIn = Transport?.BytesIn ?? 0,
             BytesOut = Transport?.BytesOut ?? 0,
+            LookupsPerSecond = Math.Round(recent.PerSecond, 1),
+            LookupP99Seconds = recent.P99Seconds is { } p99 ? Math.Round(p99, 6) : null,
+            RecentWindowSeconds = Math.Round(recent.WindowSeconds, 1),
         };
     }
 

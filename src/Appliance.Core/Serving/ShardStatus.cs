@@ -46,4 +46,12 @@ public sealed record ShardStatus
     public long BytesIn { get; init; }
 
     public long BytesOut { get; init; }
+
+    /// <summary>Lookup requests per second over <see cref="RecentWindowSeconds"/> (about the last minute).</summary>
+    public double LookupsPerSecond { get; init; }
+
+    /// <summary>99th percentile of lookup latency on the server over the same window (null: none).</summary>
+    public double? LookupP99Seconds { get; init; }
+
+    public double RecentWindowSeconds { get; init; }
 }

@@ -20,11 +20,14 @@ internal static class StatusCommand
     [
         new("config", "the transfer.conf naming the dict's shards and replicas (agentS_R: host:http-port)", Meta: "FILE"),
         new("transfer", "the transfer's HTTP address", "http://127.0.0.1:8099", Meta: "URL"),
+        new("engines", "engine HTTP addresses to include, comma-separated (host:port,...)", Meta: "LIST"),
         new("timeout-ms", "how long to wait for each node", "2000", Meta: "MS"),
         new("json", "print JSON instead of a table", IsFlag: true),
     ];
 
-    private sealed record Replica(int Shard, int Number, string Address, bool Up, string Live, IReadOnlyList<string> Staged, long Keys, long Lookups, long Errors, string? LastError);
+    private sealed record Replica(int Shard, int Number, string Address, bool Up, string Live, IReadOnlyList<string> Staged, long Keys, long Lookups, long Errors, string? LastError, double LookupsPerSecond = 0, double? P99Seconds = null);
+
+    private sealed record Engine(string Address, bool Up, bool Ready, string? NotReadyReason, string Model, string ModelVersion, string TableVersion, double RequestsPerSecond, double? P99Seconds, long Unavailable, string? Error);
 
     public static int Run(string[] args)
     {
@@ -41,9 +44,13 @@ internal static class StatusCommand
         var transferUrl = a.Require("transfer").TrimEnd('/');
         var transferTask = GetAsync(http, $"{transferUrl}/status");
         var replicaTasks = conf.Agents.SelectMany((replicas, s) => replicas.Select((node, r) => ReplicaAsync(http, s, r, node))).ToList();
-        Task.WaitAll([transferTask, .. replicaTasks]);
+        var engineTasks = (a.Get("engines") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(address => NodeAddress.TryParse(address, out var node) ? EngineAsync(http, node.ToString()) : throw new UsageException($"--engines: '{address}' is not host:port"))
+            .ToList();
+        Task.WaitAll([transferTask, .. replicaTasks, .. engineTasks]);
         var (transferDoc, transferError) = transferTask.Result;
         var replicas = replicaTasks.Select(t => t.Result).ToList();
+        var engines = engineTasks.Select(t => t.Result).ToList();
 
         var transfer = transferDoc?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("transfer", out var t) && t.ValueKind == JsonValueKind.Object ? t : (JsonElement?)null;
         var current = transfer is { } tr ? Text(tr, "current_version") : string.Empty;
@@ -51,18 +58,19 @@ internal static class StatusCommand
         var behind = replicas.Where(r => r.Up && current.Length > 0 && r.Live != current).ToList();
         var waitingOn = inProgress.Length == 0 ? [] : replicas.Where(r => !r.Staged.Contains(inProgress) && r.Live != inProgress).ToList();
         var down = replicas.Where(r => !r.Up).ToList();
+        var enginesNotReady = engines.Count(e => !e.Ready);
 
         if (a.Flag("json"))
         {
-            WriteJson(conf, transferUrl, transfer, transferError, replicas, behind, down, waitingOn);
+            WriteJson(conf, transferUrl, transfer, transferError, replicas, behind, down, waitingOn, engines);
         }
         else
         {
-            WriteTable(conf, transferUrl, transfer, transferError, current, inProgress, replicas, behind, down, waitingOn);
+            WriteTable(conf, transferUrl, transfer, transferError, current, inProgress, replicas, behind, down, waitingOn, engines);
         }
 
         transferDoc?.Dispose();
-        return down.Count == 0 && behind.Count == 0 && transfer is not null ? 0 : 1;
+        return down.Count == 0 && behind.Count == 0 && enginesNotReady == 0 && transfer is not null ? 0 : 1;
     }
 
     private static async Task<Replica> ReplicaAsync(HttpClient http, int shard, int number, NodeAddress node)
@@ -85,7 +93,25 @@ internal static class StatusCommand
             return new Replica(shard, number, node.ToString(), true,
                 server.ValueKind == JsonValueKind.Object ? Label(Text(server, "live_version")) : string.Empty, staged,
                 Number(server, "keys"), Number(server, "lookups"), Number(server, "errors"),
-                agent.ValueKind == JsonValueKind.Object ? NullableText(agent, "last_error") : null);
+                agent.ValueKind == JsonValueKind.Object ? NullableText(agent, "last_error") : null,
+                Real(server, "lookups_per_second") ?? 0, Real(server, "lookup_p99_seconds"));
+        }
+    }
+
+    private static async Task<Engine> EngineAsync(HttpClient http, string address)
+    {
+        var (doc, error) = await GetAsync(http, $"http://{address}/status").ConfigureAwait(false);
+        using (doc)
+        {
+            var engine = doc?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("engine", out var e) && e.ValueKind == JsonValueKind.Object ? e : default;
+            if (engine.ValueKind != JsonValueKind.Object)
+            {
+                return new Engine(address, false, false, null, string.Empty, string.Empty, string.Empty, 0, null, 0, error ?? "no engine role in its /status");
+            }
+
+            var ready = engine.TryGetProperty("ready", out var r) && r.ValueKind == JsonValueKind.True;
+            return new Engine(address, true, ready, NullableText(engine, "not_ready_reason"), Text(engine, "model"), Text(engine, "model_version"), Text(engine, "table_version"),
+                Real(engine, "requests_per_second") ?? 0, Real(engine, "predict_p99_seconds"), Number(engine, "unavailable_keys"), null);
         }
     }
 
@@ -110,9 +136,20 @@ internal static class StatusCommand
 
     private static string? NullableText(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private static long Number(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.TryGetInt64(out var n) ? n : 0;
+    private static long Number(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
 
-    private static void WriteTable(TransferOptions conf, string transferUrl, JsonElement? transfer, string? transferError, string current, string inProgress, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn)
+    private static double? Real(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+
+    /// <summary>A latency in seconds for a person: "180µs", "2.4ms", "1.2s"; "-" when unknown.</summary>
+    private static string Duration(double? seconds) => seconds switch
+    {
+        null => "-",
+        < 0.001 => string.Create(CultureInfo.InvariantCulture, $"{seconds.Value * 1e6:F0}µs"),
+        < 1 => string.Create(CultureInfo.InvariantCulture, $"{seconds.Value * 1e3:0.0#}ms"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{seconds.Value:0.0#}s"),
+    };
+
+    private static void WriteTable(TransferOptions conf, string transferUrl, JsonElement? transfer, string? transferError, string current, string inProgress, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn, List<Engine> engines)
     {
         var w = Console.Out;
         var inv = CultureInfo.InvariantCulture;
@@ -126,11 +163,22 @@ internal static class StatusCommand
             w.WriteLine($"transfer {transferUrl}: DOWN ({transferError})");
         }
 
-        w.WriteLine($"{"shard",-5} {"rep",-3} {"address",-22} {"state",-6} {"live",-24} {"staged",-24} {"keys",12} {"lookups",14} {"errors",8}  last error");
+        w.WriteLine($"{"shard",-5} {"rep",-3} {"address",-22} {"state",-6} {"live",-24} {"staged",-24} {"keys",12} {"lookups",14} {"lookups/s",10} {"p99",8} {"errors",8}  last error");
         foreach (var r in replicas)
         {
             var state = !r.Up ? "DOWN" : behind.Contains(r) ? "BEHIND" : "ok";
-            w.WriteLine(string.Create(inv, $"{r.Shard,-5} {r.Number,-3} {r.Address,-22} {state,-6} {Dash(r.Live),-24} {Dash(string.Join(",", r.Staged)),-24} {r.Keys,12:N0} {r.Lookups,14:N0} {r.Errors,8:N0}  {Dash(r.LastError)}"));
+            w.WriteLine(string.Create(inv, $"{r.Shard,-5} {r.Number,-3} {r.Address,-22} {state,-6} {Dash(r.Live),-24} {Dash(string.Join(",", r.Staged)),-24} {r.Keys,12:N0} {r.Lookups,14:N0} {r.LookupsPerSecond,10:N0} {Duration(r.P99Seconds),8} {r.Errors,8:N0}  {Dash(r.LastError)}"));
+        }
+
+        if (engines.Count > 0)
+        {
+            w.WriteLine($"{"engine",-22} {"state",-9} {"model",-16} {"model version",-16} {"table",-16} {"req/s",8} {"p99",8}  note");
+            foreach (var e in engines)
+            {
+                var state = !e.Up ? "DOWN" : e.Ready ? "ready" : "NOT READY";
+                var note = e.Error ?? e.NotReadyReason ?? (e.Unavailable > 0 ? $"{e.Unavailable:N0} keys scored as zeros (a shard failed)" : null);
+                w.WriteLine(string.Create(inv, $"{e.Address,-22} {state,-9} {Dash(e.Model),-16} {Dash(e.ModelVersion),-16} {Dash(e.TableVersion),-16} {e.RequestsPerSecond,8:N0} {Duration(e.P99Seconds),8}  {Dash(note)}"));
+            }
         }
 
         if (waitingOn.Count > 0)
@@ -138,10 +186,10 @@ internal static class StatusCommand
             w.WriteLine($"rollout of {inProgress} waits on: {string.Join(", ", waitingOn.Select(r => $"shard {r.Shard} replica {r.Number} ({r.Address})"))}");
         }
 
-        w.WriteLine($"{replicas.Count - down.Count}/{replicas.Count} replicas up, {behind.Count} behind, {down.Count} down");
+        w.WriteLine($"{replicas.Count - down.Count}/{replicas.Count} replicas up, {behind.Count} behind, {down.Count} down{(engines.Count > 0 ? $"; {engines.Count(e => e.Ready)}/{engines.Count} engines ready" : string.Empty)}");
     }
 
-    private static void WriteJson(TransferOptions conf, string transferUrl, JsonElement? transfer, string? transferError, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn)
+    private static void WriteJson(TransferOptions conf, string transferUrl, JsonElement? transfer, string? transferError, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn, List<Engine> engines)
     {
         using var json = new Utf8JsonWriter(Console.OpenStandardOutput(), new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
@@ -171,9 +219,29 @@ internal static class StatusCommand
             json.WriteEndArray();
             json.WriteNumber("keys", r.Keys);
             json.WriteNumber("lookups", r.Lookups);
+            json.WriteNumber("lookups_per_second", r.LookupsPerSecond);
+            WriteNullable(json, "lookup_p99_seconds", r.P99Seconds);
             json.WriteNumber("errors", r.Errors);
             json.WriteString("last_error", r.LastError);
             json.WriteBoolean("rollout_waits_on", waitingOn.Contains(r));
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("engines");
+        foreach (var e in engines)
+        {
+            json.WriteStartObject();
+            json.WriteString("address", e.Address);
+            json.WriteString("state", !e.Up ? "down" : e.Ready ? "ready" : "not_ready");
+            json.WriteString("not_ready_reason", e.NotReadyReason);
+            json.WriteString("model", e.Model);
+            json.WriteString("model_version", e.ModelVersion);
+            json.WriteString("table_version", e.TableVersion);
+            json.WriteNumber("requests_per_second", e.RequestsPerSecond);
+            WriteNullable(json, "predict_p99_seconds", e.P99Seconds);
+            json.WriteNumber("unavailable_keys", e.Unavailable);
+            json.WriteString("error", e.Error);
             json.WriteEndObject();
         }
 
@@ -184,6 +252,18 @@ internal static class StatusCommand
         json.WriteEndObject();
         json.Flush();
         Console.Out.WriteLine();
+    }
+
+    private static void WriteNullable(Utf8JsonWriter json, string name, double? value)
+    {
+        if (value is { } v)
+        {
+            json.WriteNumber(name, v);
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
     }
 
     private static string Dash(string? text) => string.IsNullOrEmpty(text) ? "-" : text;

@@ -32,4 +32,39 @@ public sealed class LatencyHistogramTests
             $"cube_test_seconds_sum{{op=\"x\"}} {(80_000 * (0.0005 + 0.005 + 1)).ToString(System.Globalization.CultureInfo.InvariantCulture)}\ncube_test_seconds_count{{op=\"x\"}} 240000\n",
             text.ToString());
     }
+
+    [Theory]
+    [InlineData(new long[] { 0, 0, 0 }, 0.99, null)]            // nothing observed
+    [InlineData(new long[] { 100, 0, 0 }, 0.99, 0.00099)]       // inside the first bucket, from 0
+    [InlineData(new long[] { 50, 50, 0 }, 0.5, 0.001)]          // exactly at a bound
+    [InlineData(new long[] { 0, 100, 0 }, 0.5, 0.0055)]         // halfway through the second bucket
+    [InlineData(new long[] { 0, 0, 10 }, 0.99, 0.01)]           // above every bound: the last bound
+    public void QuantileInterpolatesInsideItsBucketAsPrometheusDoes(long[] counts, double q, double? expected)
+    {
+        var quantile = LatencyHistogram.Quantile([0.001, 0.01], counts, q);
+        if (expected is null)
+        {
+            Assert.Null(quantile);
+        }
+        else
+        {
+            Assert.Equal(expected.Value, quantile!.Value, precision: 9);
+        }
+    }
+
+    [Fact]
+    public void RecentFiguresCountOnlyWhatWasObservedSinceTheWindowStarted()
+    {
+        var histogram = new LatencyHistogram([0.001, 0.01]);
+        for (var i = 0; i < 1000; i++)
+        {
+            histogram.Observe(TimeSpan.FromMicroseconds(500));
+        }
+
+        var recent = new RecentLatency(histogram);
+        var first = recent.Read(); // since construction: the 1000 taken before count as recent too
+        Assert.True(first.PerSecond > 0);
+        Assert.InRange(first.P99Seconds!.Value, 0.0009, 0.001);
+        Assert.True(first.WindowSeconds > 0);
+    }
 }
