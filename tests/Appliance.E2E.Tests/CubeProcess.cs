@@ -31,6 +31,12 @@ internal static class CubeProcess
         return new Result(run.ExitCode, run.Stdout, run.Stderr);
     }
 
+    public static Result RunWithEnvironment(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var run = ExternalTool.Run(BinaryPath, "(scripts/publish.sh)", args, null, workingDirectory, TimeSpan.FromMinutes(2), environment);
+        return new Result(run.ExitCode, run.Stdout, run.Stderr);
+    }
+
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
         public string[] Lines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -8,6 +8,9 @@ internal static partial class ControlLog
     [LoggerMessage(300, LogLevel.Information, "agent: staging {Version} (base {Base}) from {Origin}")]
     public static partial void Staging(ILogger logger, string version, string @base, string origin);
 
+    [LoggerMessage(309, LogLevel.Information, "agent: {Progress}")]
+    public static partial void Progress(ILogger logger, string progress);
+
     [LoggerMessage(301, LogLevel.Information, "agent: staged {Version}: {Bytes} bytes ({Resumed} resumed from an earlier try)")]
     public static partial void Staged(ILogger logger, string version, long bytes, long resumed);
 

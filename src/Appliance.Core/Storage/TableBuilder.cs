@@ -20,10 +20,11 @@ namespace Appliance.Core.Storage;
 /// </summary>
 public static class TableBuilder
 {
-    public static BuildResult Build(BuildOptions options, Action<string>? log = null)
+    public static BuildResult Build(BuildOptions options, Action<string>? log = null, BuildProgress? progress = null)
     {
         var stopwatch = Stopwatch.StartNew();
         log ??= _ => { };
+        progress ??= new BuildProgress();
         Validate(options);
         var patches = ResolveLineage(options);
         var finalDirectory = Path.Combine(options.OutputPath, VersionInfo.DirectoryName(options.BaseId, options.Version));
@@ -36,6 +37,7 @@ public static class TableBuilder
         var inputBytes = files.Sum(f => new FileInfo(f).Length);
         var budget = options.MemoryBudget > 0 ? options.MemoryBudget : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
         var passes = (int)Math.Clamp((long)Math.Ceiling(inputBytes * 1.5 / budget), 1, options.Shards);
+        (progress.BytesTotal, progress.FilesTotal, progress.ShardsTotal) = (inputBytes * passes, files.Count * passes, options.Shards);
         log($"build {options.Mode.Name()} {options.Dict} version {options.Version} (base {options.BaseId}): {files.Count} input file(s), {inputBytes} bytes, {options.Shards} shard(s), {passes} pass(es), codec {ValueCodecs.Name(options.Codec)}");
 
         Directory.CreateDirectory(options.OutputPath);
@@ -54,7 +56,8 @@ public static class TableBuilder
             for (var pass = 0; pass < passes; pass++)
             {
                 var shardsInPass = Enumerable.Range(0, options.Shards).Where(s => s % passes == pass).ToArray();
-                var parsed = ParseAll(files, options, passes, pass, shardsInPass.Length);
+                progress.Pass = passes > 1 ? $"pass {pass + 1}/{passes}" : string.Empty;
+                var parsed = ParseAll(files, options, passes, pass, shardsInPass.Length, progress);
                 records += parsed.Sum(p => p.Records);
                 dimension = AgreeOnDimension(parsed, dimension, options.Codec);
                 var manifests = new ShardManifest[shardsInPass.Length];
@@ -82,6 +85,7 @@ public static class TableBuilder
                     };
                     WriteDurably(Path.Combine(shardDirectory, ShardLayout.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, StorageJsonContext.Default.ShardManifest));
                     manifests[local] = manifest;
+                    progress.ShardDone();
                 });
                 keys += manifests.Sum(m => m.Keys);
                 log($"pass {pass + 1}/{passes}: {parsed.Sum(p => p.Records)} records → {manifests.Sum(m => m.Keys)} keys in {shardsInPass.Length} shard(s)");
@@ -194,7 +198,7 @@ public static class TableBuilder
         public string Path { get; set; } = string.Empty;
     }
 
-    private static ParsedFile[] ParseAll(IReadOnlyList<string> files, BuildOptions options, int passes, int pass, int shardsInPass)
+    private static ParsedFile[] ParseAll(IReadOnlyList<string> files, BuildOptions options, int passes, int pass, int shardsInPass, BuildProgress progress)
     {
         var parsed = new ParsedFile[files.Count];
         var errors = new Exception?[files.Count];
@@ -202,7 +206,7 @@ public static class TableBuilder
         {
             try
             {
-                parsed[i] = ParseFile(files[i], options, passes, pass, shardsInPass);
+                parsed[i] = ParseFile(files[i], options, passes, pass, shardsInPass, progress);
             }
             catch (Exception e) when (e is InputFormatException or IOException)
             {
@@ -221,14 +225,18 @@ public static class TableBuilder
         return parsed;
     }
 
-    private static ParsedFile ParseFile(string path, BuildOptions options, int passes, int pass, int shardsInPass)
+    private static ParsedFile ParseFile(string path, BuildOptions options, int passes, int pass, int shardsInPass, BuildProgress progress)
     {
         var result = new ParsedFile(shardsInPass) { Path = path };
         using ITableReader reader = options.InputFormat == "text" ? TextKvReader.Open(path) : SequenceFileReader.Open(path);
         var codec = options.Codec;
         while (reader.MoveNext())
         {
-            result.Records++;
+            if ((++result.Records & (BuildProgress.RecordStep - 1)) == 0)
+            {
+                progress.AddRecords(BuildProgress.RecordStep);
+            }
+
             var shard = ShardRouting.ShardOf(reader.Key, options.Shards);
             if (shard % passes != pass)
             {
@@ -262,6 +270,8 @@ public static class TableBuilder
             ValueCodecs.Encode(codec, value, buffer.Add(reader.Key, ValueCodecs.EncodedLength(codec, dimension)));
         }
 
+        progress.AddRecords(result.Records & (BuildProgress.RecordStep - 1));
+        progress.FileDone(new FileInfo(path).Length);
         return result;
     }
 

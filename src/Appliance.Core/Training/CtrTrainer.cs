@@ -30,12 +30,17 @@ public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
 
     /// <summary>One pass over <paramref name="data"/> in a fresh random order; returns the mean
     /// training log loss (measured before each batch's update).</summary>
-    public double TrainEpoch(EncodedSamples data, int epoch)
+    public double TrainEpoch(EncodedSamples data, int epoch, EpochProgress? progress = null)
     {
         var order = Enumerable.Range(0, data.Count).ToArray();
         new Random(Settings.Seed + (epoch * 7919)).Shuffle(order);
         var losses = new double[Settings.Threads];
-        ForEachBatch(order, (worker, thread, start, length) => losses[thread] += worker.Step(data, order.AsSpan(start, length), Settings));
+        ForEachBatch(order, (worker, thread, start, length) =>
+        {
+            var loss = worker.Step(data, order.AsSpan(start, length), Settings);
+            losses[thread] += loss;
+            progress?.Add(thread, length, loss);
+        });
         return losses.Sum() / data.Count;
     }
 

@@ -1,3 +1,4 @@
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 
@@ -116,7 +117,13 @@ internal static class BuildCommand
 
         try
         {
-            var result = TableBuilder.Build(options, line => Console.Error.WriteLine(line));
+            var progress = new BuildProgress();
+            BuildResult result;
+            using (var meter = ProgressMeter.ForConsole(progress.Describe))
+            {
+                result = TableBuilder.Build(options, meter.WriteLine, progress);
+            }
+
             var seconds = result.Elapsed.TotalSeconds;
             Console.Out.WriteLine($"{result.Directory}\t{result.Info.Keys} keys\t{result.Info.InputRecords} records\t{seconds:F2} s\t{result.Info.InputRecords / Math.Max(seconds, 1e-9):F0} records/s");
             return 0;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Engine;
 using Appliance.Core.Training;
 
@@ -75,6 +76,12 @@ internal static class PredictCommand
         var failures = 0;
         var degraded = 0;
         var clock = Stopwatch.StartNew();
+        var answered = 0L;
+        using var progress = ProgressMeter.ForConsole(() =>
+        {
+            var done = Interlocked.Read(ref answered);
+            return $"predict: {ProgressMeter.Count(done)} of {ProgressMeter.Count(lines.Length)} samples ({ProgressMeter.Count(done / Math.Max(clock.Elapsed.TotalSeconds, 1e-3))}/s), {Volatile.Read(ref failures)} failed request(s) {ProgressMeter.Eta(done, lines.Length, clock.Elapsed)}".TrimEnd();
+        });
         await Task.WhenAll(Enumerable.Range(0, connections).Select(async _ =>
         {
             int b;
@@ -84,6 +91,7 @@ internal static class PredictCommand
                 var slice = lines.Skip(start).Take(batch).ToList();
                 var began = Stopwatch.GetTimestamp();
                 var body = await protocol.SendAsync(http, slice).ConfigureAwait(false);
+                Interlocked.Add(ref answered, slice.Count);
                 if (body.Failure is { } failure)
                 {
                     Interlocked.Increment(ref failures);
@@ -109,6 +117,7 @@ internal static class PredictCommand
             }
         })).ConfigureAwait(false);
         var seconds = clock.Elapsed.TotalSeconds;
+        progress.Dispose(); // the report below replaces the progress line
 
         if (outPath is not null)
         {

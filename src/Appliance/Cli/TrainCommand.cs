@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Engine;
 using Appliance.Core.Storage;
 using Appliance.Core.Training;
@@ -116,7 +117,13 @@ internal static class TrainCommand
         for (var epoch = 1; epoch <= epochs; epoch++)
         {
             var started = Stopwatch.GetTimestamp();
-            var loss = trainer.TrainEpoch(data.Train, state.EpochsTrained + 1);
+            var progress = new EpochProgress(epoch, epochs, data.Train.Count, settings.Threads);
+            double loss;
+            using (ProgressMeter.ForConsole(progress.Describe))
+            {
+                loss = trainer.TrainEpoch(data.Train, state.EpochsTrained + 1, progress);
+            }
+
             state.EpochsTrained++;
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             var heldOut = Evaluate(trainer, data.HeldOut, null);

@@ -382,6 +382,16 @@ public sealed class AgentRole : IRole
         return new AgentReply { Ok = false, State = AgentState.Failed, Error = error, LiveVersion = LiveLabel };
     }
 
+    /// <summary>"staging 100_101: 1.2 GiB of 3.0 GiB (110.0 MiB/s), 512.0 MiB resumed, ETA 0m16s".</summary>
+    private static string DescribeDownload(string label, PackageDownloader downloader, TimeSpan elapsed)
+    {
+        var (bytes, total, resumed) = (downloader.Bytes, downloader.TotalBytes, downloader.ResumedBytes);
+        var fresh = Math.Max(0, bytes - resumed) / Math.Max(elapsed.TotalSeconds, 1e-3);
+        return $"staging {label}: {ProgressMeter.Bytes(bytes)} of {(total > 0 ? ProgressMeter.Bytes(total) : "?")} ({ProgressMeter.Bytes(fresh)}/s)"
+            + (resumed > 0 ? $", {ProgressMeter.Bytes(resumed)} resumed" : string.Empty)
+            + (total > 0 ? $" {ProgressMeter.Eta(bytes, total, elapsed)}" : string.Empty);
+    }
+
     private async Task StageAsync(VersionCommand command, PackageDownloader downloader)
     {
         await Task.Yield();
@@ -389,6 +399,8 @@ public sealed class AgentRole : IRole
         ControlLog.Staging(_logger, label, command.Base, _options.Transfer.ToString());
         Interlocked.Increment(ref _downloads);
         string? error = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var progress = ProgressMeter.ForLog(() => DescribeDownload(label, downloader, clock.Elapsed), line => ControlLog.Progress(_logger, line), ProgressMeter.LogInterval);
         try
         {
             var shardName = VersionInfo.ShardDirectoryName(_options.Dict, _options.Shard);

@@ -67,6 +67,9 @@ public sealed record TransferOptions
     /// current one and the ones before it, so an operator can roll back across a base.</summary>
     public int RetainLineages { get; init; } = 2;
 
+    /// <summary>How often a rollout in progress logs where it is (build counters, each replica's state).</summary>
+    public int ProgressSeconds { get; init; } = 10;
+
     public IReadOnlyDictionary<string, string> Ignored { get; init; } = new Dictionary<string, string>();
 
     public int InstanceCount => ShardNum * CopyNum;

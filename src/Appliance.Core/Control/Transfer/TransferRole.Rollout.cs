@@ -16,12 +16,14 @@ public sealed partial class TransferRole
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         Change(() => _deploying = (version, abandon));
         var token = abandon.Token;
+        var build = new BuildProgress();
+        using var progress = ProgressMeter.ForLog(() => DescribeRollout(version, build), line => ControlLog.Transfer(_logger, line), TimeSpan.FromSeconds(_options.ProgressSeconds));
         try
         {
             if (!version.Built)
             {
                 Commit(() => version.Set(VersionStatus.Building));
-                await BuildAsync(version, token).ConfigureAwait(false);
+                await BuildAsync(version, build, token).ConfigureAwait(false);
             }
 
             Commit(() => version.Set(VersionStatus.Staging));
@@ -112,9 +114,27 @@ public sealed partial class TransferRole
         ControlLog.TransferWarning(_logger, $"{version.Label} failed, {State.Current ?? "nothing"} keeps serving: {problem}");
     }
 
+    /// <summary>"rollout 100_101 building: build: 1.2 M records …" or "rollout 100_101 staging:
+    /// 0/0 staged, 0/1 downloading, 1/0 error (connection refused), 1/1 staged": the periodic
+    /// progress line of a rollout.</summary>
+    private string DescribeRollout(VersionRecord version, BuildProgress build)
+    {
+        lock (State)
+        {
+            var head = $"rollout {version.Label} {version.StatusStr}";
+            if (version.Status == VersionStatus.Building)
+            {
+                return $"{head}: {build.Describe()}";
+            }
+
+            var replicas = version.Instances.Select(i => $"{i.Shard}/{i.Replica} {i.Status}{(i.Error is null ? string.Empty : $" ({i.Error})")}{(i.Attempts > 1 ? $" attempt {i.Attempts}" : string.Empty)}");
+            return $"{head}: {string.Join(", ", replicas)}";
+        }
+    }
+
     /// <summary>Builds unless a complete build of this version is already in the output (a restart
     /// after the build, or a version built ahead of time).</summary>
-    private async Task BuildAsync(VersionRecord version, CancellationToken token)
+    private async Task BuildAsync(VersionRecord version, BuildProgress progress, CancellationToken token)
     {
         var started = Stopwatch.GetTimestamp();
         if (PackageCatalog.TryReadInfo(Path.Combine(version.Output, VersionInfo.FileName)) is { } info && info.Dict == _options.DictName && info.ShardCount == _options.ShardNum)
@@ -135,7 +155,7 @@ public sealed partial class TransferRole
                 Version = version.Version,
                 Base = version.IsBase ? null : version.Depend,
                 Codec = _options.ValueCodec,
-            }), token).ConfigureAwait(false);
+            }, progress: progress), token).ConfigureAwait(false);
         }
 
         Commit(() =>
