@@ -16,6 +16,10 @@ public sealed record HostSettings
     /// and escaped; text: one line per event (a terminal gets exceptions on their own lines).</summary>
     public bool JsonLogs { get; init; }
 
+    /// <summary>An identical warning or error is written at most once per this interval, the
+    /// next one with the count held back (--log-repeat-seconds; zero: every one).</summary>
+    public TimeSpan LogRepeatInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Time the HTTP host gives requests in flight on shutdown.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(15);
 

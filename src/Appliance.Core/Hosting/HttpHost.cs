@@ -3,7 +3,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Appliance.Core.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace Appliance.Core.Hosting;
 
@@ -42,6 +45,16 @@ internal static class HttpHost
                 o.UseUtcTimestamp = true;
             });
         }
+        if (settings.LogRepeatInterval > TimeSpan.Zero)
+        {
+            // The console provider, wrapped: identical warnings and errors at most once per interval.
+            var console = builder.Services.Single(d => d.ServiceType == typeof(ILoggerProvider) && d.ImplementationType == typeof(ConsoleLoggerProvider));
+            builder.Services.Remove(console);
+            builder.Services.AddSingleton<ILoggerProvider>(sp => new RepeatLimitingLoggerProvider(
+                new ConsoleLoggerProvider(sp.GetRequiredService<IOptionsMonitor<ConsoleLoggerOptions>>(), sp.GetServices<ConsoleFormatter>()),
+                settings.LogRepeatInterval));
+        }
+
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(settings.Bind, settings.HttpPort);

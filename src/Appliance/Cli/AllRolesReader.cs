@@ -42,7 +42,7 @@ internal static class AllRolesReader
 
         return new NodeOptions
         {
-            Host = new HostSettings { Bind = bind, HttpPort = httpPort, LogLevel = RunOptionsReader.LogLevel(a), JsonLogs = RunOptionsReader.JsonLogs(a), Limits = RunOptionsReader.HttpLimits(a) },
+            Host = new HostSettings { Bind = bind, HttpPort = httpPort, LogLevel = RunOptionsReader.LogLevel(a), JsonLogs = RunOptionsReader.JsonLogs(a), LogRepeatInterval = RunOptionsReader.LogRepeat(a), Limits = RunOptionsReader.HttpLimits(a) },
             Server = server,
             Agent = token is null ? null : RunOptionsReader.Agent(server, new Uri($"http://{self}:{httpPort}/"), token, a),
             Transfer = new TransferOptions

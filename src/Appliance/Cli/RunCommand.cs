@@ -57,6 +57,7 @@ internal static class RunCommand
         new("http-max-body-kb", "HTTP port: largest request body on routes without their own limit (/predict has --max-body-mb); larger get 413", "1024", Meta: "KB"),
         new("log-format", "text (one line per event) or json (one JSON object per event, for journald/Loki)", "text", Meta: "FORMAT"),
         new("log-level", "trace, debug, information, warning, error", "information", Meta: "LEVEL"),
+        new("log-repeat-seconds", "an identical warning or error is logged at most once per this many seconds, the next with the count held back (0: every one)", "10", Meta: "S"),
         new("dict_split", "accepted from the original gflags.conf; ignored (one index per shard needs no splitting)", "1", Meta: "N"),
         new("log_dir", "accepted from the original gflags.conf; ignored (logs go to stdout / journald)", Meta: "DIR"),
     ];

@@ -45,6 +45,7 @@ internal static class RunOptionsReader
             HttpPort = a.Has("http-port") ? a.Int("http-port", 0, 65535) : alone == "transfer" ? 8099 : alone == "engine" ? 8010 : 8001,
             LogLevel = LogLevel(a),
             JsonLogs = JsonLogs(a),
+            LogRepeatInterval = LogRepeat(a),
             Limits = HttpLimits(a),
         };
         var managed = roles.Contains("agent");
@@ -182,6 +183,8 @@ internal static class RunOptionsReader
         KeepAlive = TimeSpan.FromSeconds(a.Int("http-idle-seconds", 1, 86400)),
         MaxBodyBytes = a.Long("http-max-body-kb", 1, 4L << 20) << 10,
     };
+
+    internal static TimeSpan LogRepeat(ParsedArgs a) => TimeSpan.FromSeconds(a.Int("log-repeat-seconds", 0, 86400));
 
     internal static bool JsonLogs(ParsedArgs a) => a.Require("log-format") switch
     {
