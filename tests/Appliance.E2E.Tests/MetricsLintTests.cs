@@ -54,11 +54,21 @@ public sealed class MetricsLintTests
             string[] expected = role switch
             {
                 "engine" => ["cube_engine_stage_duration_seconds_bucket{stage=\"gather\"", "cube_engine_model_version_info{variant=\"model\",version=\"1\"} 1", "cube_engine_table_version_info{version=\"1\"} 1"],
-                "server+agent" => ["cube_server_request_duration_seconds_bucket{dict=\"emb\",shard=\"0\",op=\"lookup\"", "cube_server_live_version_info{dict=\"emb\",shard=\"0\",version=\"100\"} 1"],
-                "proxy" => ["cube_resp_keys_total"],
+                "server+agent" => ["cube_server_request_duration_seconds_bucket{dict=\"emb\",shard=\"0\",op=\"lookup\"", "cube_server_live_version_info{dict=\"emb\",shard=\"0\",version=\"100\"} 1", "cube_agent_staged_version_info{dict=\"emb\",shard=\"0\",version=\"100_100\"} 1"],
+                "proxy" => ["cube_resp_keys_total", "cube_client_shard_failures_total{dict=\"emb\",shard=\"1\"} 0"],
                 _ => ["cube_transfer_current_version_info{dict=\"emb\",version=\"100_100\"} 1"],
             };
             Assert.All(expected, name => Assert.Contains(name, metrics, StringComparison.Ordinal));
+
+            // Histograms that moved: the traffic and the rollout above each left observations.
+            string[] moved = role switch
+            {
+                "engine" => ["cube_engine_predict_duration_seconds_count"],
+                "server+agent" => ["cube_server_request_duration_seconds_count{dict=\"emb\",shard=\"0\",op=\"lookup\"}", "cube_agent_operation_duration_seconds_count{dict=\"emb\",shard=\"0\",op=\"stage\",outcome=\"ok\"}", "cube_agent_operation_duration_seconds_count{dict=\"emb\",shard=\"0\",op=\"activate\",outcome=\"ok\"}"],
+                "proxy" => ["cube_client_lookup_duration_seconds_count{dict=\"emb\"}"],
+                _ => ["cube_transfer_phase_duration_seconds_count{dict=\"emb\",phase=\"build\"}", "cube_transfer_phase_duration_seconds_count{dict=\"emb\",phase=\"activate\"}", "cube_transfer_rollout_duration_seconds_count{dict=\"emb\"}"],
+            };
+            Assert.All(moved, series => Assert.True(Sample(metrics, series) > 0, $"{role}: {series} is {Sample(metrics, series)}"));
             var (exit, output) = Promtool(metrics);
             Assert.True(exit == 0 && output.Length == 0, $"{role}: promtool check metrics exit {exit}:\n{output}");
         }
@@ -69,6 +79,12 @@ public sealed class MetricsLintTests
         Assert.NotEmpty(used);
         Assert.All(used, name => Assert.True(families.Contains(name) || families.Contains(System.Text.RegularExpressions.Regex.Replace(name, "_(bucket|sum|count)$", string.Empty)), $"the dashboard uses {name}, which no role exports"));
     }
+
+    /// <summary>The value of one series ("name{labels}" exactly as exported); NaN when absent.</summary>
+    private static double Sample(string metrics, string series) =>
+        metrics.Split('\n').FirstOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal)) is { } line
+            ? double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture)
+            : double.NaN;
 
     private static (int Exit, string Output) Promtool(string metrics)
     {

@@ -30,4 +30,34 @@ public sealed class WatchdogTests
         Assert.Equal("READY=1", received[0]);
         Assert.True(received.Count(m => m == "WATCHDOG=1") >= 3, string.Join(", ", received));
     }
+
+    /// <summary>A version switch is bracketed for systemd: RELOADING=1 (with MONOTONIC_USEC, as
+    /// Type=notify-reload requires) before, READY=1 with a STATUS= line naming what is served after;
+    /// polls that find nothing new send nothing.</summary>
+    [Fact]
+    public void AVersionSwitchIsReloadingThenReadyWithItsStatus()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.Combine("notify.sock");
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(path));
+        socket.ReceiveTimeout = 15_000;
+        Directory.CreateDirectory(dir.Combine("data"));
+        using var server = ServerProcess.StartWithEnvironment(
+            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path },
+            "run", "--roles", "server", "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--data-dir", dir.Combine("data"), "--dict", "emb", "--watch-seconds", "1");
+        var buffer = new byte[512];
+        string Next() => Encoding.ASCII.GetString(buffer, 0, socket.Receive(buffer));
+        Assert.Equal("READY=1", Next());
+
+        CubeProcess.Run(dir.Path, "kv", "gen", "--keys", "1000", "--dim", "4", "--seed", "5", "--out", "table.txt").Ok();
+        CubeProcess.Run(dir.Path, "build", "--input", "table.txt", "--input-format", "text", "--output", "data", "--dict", "emb", "--shards", "1", "--version", "100").Ok();
+        var reloading = Next();
+        Assert.Matches(@"^RELOADING=1\nMONOTONIC_USEC=\d+$", reloading);
+        Assert.Equal("READY=1\nSTATUS=emb shard 0: serving 100 (1000 keys)", Next());
+
+        // Nothing new: the next polls are silent.
+        socket.ReceiveTimeout = 2_500;
+        Assert.Throws<SocketException>(() => socket.Receive(buffer));
+    }
 }

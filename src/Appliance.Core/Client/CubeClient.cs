@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Protocol;
 using Appliance.Core.Storage;
 
@@ -12,18 +14,47 @@ namespace Appliance.Core.Client;
 public sealed class CubeClient : IAsyncDisposable
 {
     private readonly Dictionary<string, (DictConf Conf, ShardChannel[] Shards)> _dicts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LatencyHistogram> _latency = new(StringComparer.Ordinal);
 
     public CubeClient(IReadOnlyList<DictConf> dicts, int connectionsPerReplica = 2)
     {
         foreach (var conf in dicts)
         {
             _dicts[conf.DictName] = (conf, Enumerable.Range(0, conf.Shards).Select(s => new ShardChannel(s, conf, connectionsPerReplica)).ToArray());
+            _latency[conf.DictName] = new LatencyHistogram();
         }
     }
 
     public DictConf Conf(string dict) => Lookup(dict).Conf;
 
     public async Task<LookupResult> LookupAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var result = await LookupShardsAsync(dict, keys, cancellationToken).ConfigureAwait(false);
+        _latency[dict].Observe(Stopwatch.GetElapsedTime(started));
+        return result;
+    }
+
+    /// <summary>The client's side of the lookups, for a role that uses it (engine, proxy):
+    /// <c>cube_client_lookup_duration_seconds{dict}</c> (all shards, retries and backup requests
+    /// included), and per shard the failures, retries and backup requests.</summary>
+    public void WriteMetrics(MetricsWriter metrics)
+    {
+        foreach (var (dict, (_, channels)) in _dicts)
+        {
+            var labels = $"dict=\"{MetricsWriter.Escape(dict)}\"";
+            metrics.Histogram("cube_client_lookup_duration_seconds", "Lookup latency through the cluster client in seconds (every shard asked, retries and backup requests included).", _latency[dict], labels);
+            foreach (var channel in channels)
+            {
+                var shard = $"{labels},shard=\"{channel.Shard.ToString(System.Globalization.CultureInfo.InvariantCulture)}\"";
+                metrics.Counter("cube_client_shard_failures_total", "Shard lookups that failed after every replica, retry and the deadline (its keys answered as failed).", channel.Failures, shard);
+                metrics.Counter("cube_client_retries_total", "Requests sent again to another replica after a failure.", channel.Retries, shard);
+                metrics.Counter("cube_client_backup_requests_total", "Backup requests sent to another replica after backup_request ms without a reply.", channel.BackupRequests, shard);
+            }
+        }
+    }
+
+    private async Task<LookupResult> LookupShardsAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken)
     {
         var (conf, channels) = Lookup(dict);
         if (conf.Shards == 1)

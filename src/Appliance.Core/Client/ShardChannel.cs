@@ -13,6 +13,9 @@ public sealed class ShardChannel : IAsyncDisposable
     private readonly ReplicaPool[] _replicas;
     private readonly DictConf _conf;
     private int _next;
+    private long _failures;
+    private long _retries;
+    private long _backups;
 
     public ShardChannel(int shard, DictConf conf, int connectionsPerReplica)
     {
@@ -25,6 +28,15 @@ public sealed class ShardChannel : IAsyncDisposable
     public int Shard { get; }
 
     public IReadOnlyList<ReplicaPool> Replicas => _replicas;
+
+    /// <summary>Lookups this shard could not answer (every replica, retry and the deadline spent).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>Requests sent again to another replica after a failure.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Backup requests sent after <see cref="DictConf.BackupRequestMs"/> without a reply.</summary>
+    public long BackupRequests => Interlocked.Read(ref _backups);
 
     public async Task<ShardAnswer> LookupAsync(ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken)
     {
@@ -81,7 +93,7 @@ public sealed class ShardChannel : IAsyncDisposable
                 if (done == timeout)
                 {
                     var why = cancellationToken.IsCancellationRequested ? "cancelled" : $"no reply within {_conf.TimeoutMs} ms";
-                    return ShardAnswer.Failure($"shard {Shard}: {why} (last error: {lastError})", lastReplica);
+                    return Failed($"shard {Shard}: {why} (last error: {lastError})", lastReplica);
                 }
 
                 if (done == backup)
@@ -89,6 +101,7 @@ public sealed class ShardChannel : IAsyncDisposable
                     backup = null;
                     if (tried.Count < _replicas.Length)
                     {
+                        Interlocked.Increment(ref _backups);
                         attempts.Add(Send(Pick(tried), keys, deadline.Token));
                     }
 
@@ -109,7 +122,7 @@ public sealed class ShardChannel : IAsyncDisposable
                         var exception = new ServerErrorException(lastReplica, error.Code, error.Message);
                         if (!exception.IsRetryable)
                         {
-                            return ShardAnswer.Failure($"shard {Shard}: {exception.Message}", lastReplica);
+                            return Failed($"shard {Shard}: {exception.Message}", lastReplica);
                         }
 
                         throw exception;
@@ -125,18 +138,20 @@ public sealed class ShardChannel : IAsyncDisposable
                 if (retriesLeft > 0 && tried.Count < _replicas.Length)
                 {
                     retriesLeft--;
+                    Interlocked.Increment(ref _retries);
                     attempts.Add(Send(Pick(tried), keys, deadline.Token));
                 }
                 else if (retriesLeft > 0 && attempts.Count == 0)
                 {
                     // Every replica was tried once; go round again while time and retries remain.
                     retriesLeft--;
+                    Interlocked.Increment(ref _retries);
                     tried.Clear();
                     attempts.Add(Send(Pick(tried), keys, deadline.Token));
                 }
                 else if (attempts.Count == 0)
                 {
-                    return ShardAnswer.Failure($"shard {Shard}: {lastError} (after {stopwatch.ElapsedMilliseconds} ms)", lastReplica);
+                    return Failed($"shard {Shard}: {lastError} (after {stopwatch.ElapsedMilliseconds} ms)", lastReplica);
                 }
             }
         }
@@ -156,6 +171,12 @@ public sealed class ShardChannel : IAsyncDisposable
         {
             await replica.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    private ShardAnswer Failed(string error, string replica)
+    {
+        Interlocked.Increment(ref _failures);
+        return ShardAnswer.Failure(error, replica);
     }
 
     private (Task<Reply> Task, int Replica) Send(int replica, ReadOnlyMemory<ulong> keys, CancellationToken token)

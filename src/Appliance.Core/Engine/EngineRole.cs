@@ -241,6 +241,7 @@ public sealed class EngineRole : IRole
         }
 
         Timings.Write(metrics);
+        _source.WriteMetrics(metrics);
         metrics.Counter("cube_engine_table_switch_retries_total", "Batches read again because their rows came from a table version the model does not take (a switch in progress).", _variants.Sum(v => v.SwitchRetries));
         if (s.TableVersion is { Length: > 0 } table)
         {

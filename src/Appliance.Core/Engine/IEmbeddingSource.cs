@@ -21,6 +21,11 @@ public interface IEmbeddingSource : IAsyncDisposable
     /// <summary>Learns what every shard serves now, without waiting for traffic (the engine calls it
     /// at start and every second, so an idle engine's readiness follows the table).</summary>
     Task RefreshVersionsAsync(CancellationToken cancellationToken);
+
+    /// <summary>The source's own metrics (a remote source: its cluster client's).</summary>
+    void WriteMetrics(Diagnostics.MetricsWriter metrics)
+    {
+    }
 }
 
 /// <summary>The table versions one gather read from: the oldest and the newest id among the

@@ -67,4 +67,6 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
 
         return TableSpan.Of(result.ShardVersions) with { Unavailable = unavailable };
     }
+
+    public void WriteMetrics(Diagnostics.MetricsWriter metrics) => client.WriteMetrics(metrics);
 }

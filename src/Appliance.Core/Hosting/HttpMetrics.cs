@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Appliance.Core.Diagnostics;
 
 namespace Appliance.Core.Hosting;
 

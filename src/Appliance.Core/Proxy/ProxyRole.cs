@@ -79,8 +79,11 @@ public sealed class ProxyRole : IRole
         writer.WriteEndObject();
     }
 
-    public void WriteMetrics(MetricsWriter metrics) =>
+    public void WriteMetrics(MetricsWriter metrics)
+    {
         RespMetrics.Write(metrics, _sessions.Stats, _tcp, "role=\"proxy\"");
+        _client.WriteMetrics(metrics);
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -157,7 +157,25 @@ public sealed class ServerRole : IRole
     /// true if the live view changed.</summary>
     public bool RefreshFromDataDir()
     {
-        if (!Table.Refresh())
+        var switching = false;
+        bool changed;
+        try
+        {
+            changed = Table.Refresh(() =>
+            {
+                switching = true;
+                SystemdNotifier.Reloading();
+            });
+        }
+        finally
+        {
+            if (switching)
+            {
+                SystemdNotifier.Ready(ServingStatusLine());
+            }
+        }
+
+        if (!changed)
         {
             return false;
         }
@@ -166,6 +184,11 @@ public sealed class ServerRole : IRole
         ServingLog.Serving(_logger, _options.Dict, _options.Shard, view.VersionLabel, view.Keys, view.MappedBytes, string.Join('+', view.Layers.Select(l => l.Manifest.Version)));
         return true;
     }
+
+    /// <summary>What <c>systemctl status</c> shows: "emb shard 0: serving 100_101 (20000 keys)".</summary>
+    public string ServingStatusLine() => Store.Live is { } live
+        ? $"{_options.Dict} shard {_options.Shard}: serving {live.VersionLabel} ({live.Keys} keys)"
+        : $"{_options.Dict} shard {_options.Shard}: nothing to serve yet";
 
     private async Task WatchAsync()
     {

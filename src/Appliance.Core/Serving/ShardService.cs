@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;

@@ -69,15 +69,28 @@ public sealed class LocalTable : IDisposable
 
     /// <summary>Brings every served shard up to the newest base + its deltas in the directory.
     /// Returns true if a live view changed. A version that fails to load changes nothing.</summary>
-    public bool Refresh()
+    public bool Refresh(Action? beforeSwitch = null)
     {
         if (PackageCatalog.ResolveNewest(Directory, Dict) is not { } newest)
         {
             return false;
         }
 
-        return Apply(newest.Base.Info.Version, [.. newest.Deltas.Select(d => d.Info.Version)], newest.Base.Info.ShardCount);
+        var baseId = newest.Base.Info.Version;
+        List<string> patches = [.. newest.Deltas.Select(d => d.Info.Version)];
+        if (IsLive(baseId, patches))
+        {
+            return false;
+        }
+
+        beforeSwitch?.Invoke();
+        return Apply(baseId, patches, newest.Base.Info.ShardCount);
     }
+
+    /// <summary>True when every served shard's live view is exactly base <paramref name="baseId"/>
+    /// plus <paramref name="patches"/>.</summary>
+    public bool IsLive(string baseId, IReadOnlyList<string> patches) =>
+        Shards.All(shard => Store(shard).Live is { } live && live.BaseVersion == baseId && live.Layers.Select(l => l.Manifest.Version).Skip(1).SequenceEqual(patches));
 
     /// <summary>
     /// Makes base <paramref name="baseId"/> plus <paramref name="patches"/> (in order) the live view

@@ -32,6 +32,10 @@ public sealed class AgentRole : IRole
     private readonly ILogger _logger;
     private readonly object _lock = new();
     private readonly Dictionary<string, (Task Task, PackageDownloader Downloader, string? Error)> _staging = [];
+    private readonly LatencyHistogram _stageOk = new(LatencyHistogram.LongBounds);
+    private readonly LatencyHistogram _stageFailed = new(LatencyHistogram.LongBounds);
+    private readonly LatencyHistogram _activateOk = new(LatencyHistogram.LongBounds);
+    private readonly LatencyHistogram _activateFailed = new(LatencyHistogram.LongBounds);
     private readonly SemaphoreSlim _activation = new(1, 1);
     private long _downloads;
     private long _activations;
@@ -79,6 +83,16 @@ public sealed class AgentRole : IRole
         metrics.Counter("cube_agent_activations_total", "Versions activated.", s.Activations, labels);
         metrics.Gauge("cube_agent_staged_versions", "Versions on disk, verified.", s.Staged.Count, labels);
         metrics.Gauge("cube_agent_staging", "Stagings in progress or just finished.", s.Staging.Count, labels);
+        foreach (var staged in s.Staged)
+        {
+            metrics.Gauge("cube_agent_staged_version_info", "A version staged on this node, verified and ready to activate (the label; always 1).", 1, $"{labels},version=\"{MetricsWriter.Escape(staged)}\"");
+        }
+
+        const string Help = "Agent operations in seconds: stage (manifest, download, verify) and activate (map and switch), by outcome.";
+        metrics.Histogram("cube_agent_operation_duration_seconds", Help, _stageOk, $"{labels},op=\"stage\",outcome=\"ok\"");
+        metrics.Histogram("cube_agent_operation_duration_seconds", Help, _stageFailed, $"{labels},op=\"stage\",outcome=\"failed\"");
+        metrics.Histogram("cube_agent_operation_duration_seconds", Help, _activateOk, $"{labels},op=\"activate\",outcome=\"ok\"");
+        metrics.Histogram("cube_agent_operation_duration_seconds", Help, _activateFailed, $"{labels},op=\"activate\",outcome=\"failed\"");
     }
 
     private void LoadActive()
@@ -157,6 +171,14 @@ public sealed class AgentRole : IRole
             return Refuse("activate", error);
         }
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var reply = await ActivateValid(command, cancellationToken).ConfigureAwait(false);
+        (reply.Ok ? _activateOk : _activateFailed).Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        return reply;
+    }
+
+    private async Task<AgentReply> ActivateValid(VersionCommand command, CancellationToken cancellationToken)
+    {
         await _activation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -183,6 +205,12 @@ public sealed class AgentRole : IRole
             var previous = File.Exists(marker) ? File.ReadAllBytes(marker) : null;
             AtomicFile.Write(marker, JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version }, ControlJsonContext.Default.ActiveMarker));
             bool changed;
+            var switching = !_table.IsLive(command.Base, patches);
+            if (switching)
+            {
+                SystemdNotifier.Reloading();
+            }
+
             try
             {
                 changed = _table.Apply(command.Base, patches);
@@ -199,6 +227,13 @@ public sealed class AgentRole : IRole
                 }
 
                 throw;
+            }
+            finally
+            {
+                if (switching)
+                {
+                    SystemdNotifier.Ready($"{_options.Dict} shard {_options.Shard}: serving {(LiveLabel.Length > 0 ? LiveLabel : "nothing yet")}");
+                }
             }
 
             if (!changed)
@@ -466,6 +501,8 @@ public sealed class AgentRole : IRole
             _lastError = $"staging {label}: {error}";
             ControlLog.StageFailed(_logger, label, error);
         }
+
+        (error is null ? _stageOk : _stageFailed).Observe(clock.Elapsed);
 
         lock (_lock)
         {

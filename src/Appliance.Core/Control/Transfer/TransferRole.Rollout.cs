@@ -30,6 +30,7 @@ public sealed partial class TransferRole
             var staging = Stopwatch.GetTimestamp();
             var problem = await StageAllAsync(version, token).ConfigureAwait(false);
             Change(() => version.StageSeconds += Since(staging));
+            _stagePhase.Observe(Stopwatch.GetElapsedTime(staging));
             if (problem is not null)
             {
                 Failed(version, problem);
@@ -56,6 +57,7 @@ public sealed partial class TransferRole
             var activating = Stopwatch.GetTimestamp();
             problem = await ActivateAllAsync(version, token).ConfigureAwait(false);
             Change(() => version.ActivateSeconds += Since(activating));
+            _activatePhase.Observe(Stopwatch.GetElapsedTime(activating));
             if (problem is not null)
             {
                 Failed(version, problem);
@@ -77,6 +79,7 @@ public sealed partial class TransferRole
                 SaveLocked();
             }
 
+            _rollouts.Observe(version.TotalSeconds);
             ControlLog.Transfer(_logger, $"{version.Label} is active on every shard (build {version.BuildSeconds:F1} s, stage {version.StageSeconds:F1} s, activate {version.ActivateSeconds:F1} s)");
             if (version.IsBase)
             {
@@ -163,6 +166,7 @@ public sealed partial class TransferRole
             version.Built = true;
             version.BuildSeconds = Since(started);
         });
+        _buildPhase.Observe(Stopwatch.GetElapsedTime(started));
     }
 
     /// <summary>Stages on every instance not staged yet. Null when the version may be activated:

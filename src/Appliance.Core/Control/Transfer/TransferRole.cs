@@ -27,6 +27,10 @@ public sealed partial class TransferRole : IRole
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly HashSet<string> _resumed = [];
+    private readonly LatencyHistogram _buildPhase = new(LatencyHistogram.LongBounds);
+    private readonly LatencyHistogram _stagePhase = new(LatencyHistogram.LongBounds);
+    private readonly LatencyHistogram _activatePhase = new(LatencyHistogram.LongBounds);
+    private readonly LatencyHistogram _rollouts = new(LatencyHistogram.LongBounds);
     private Task? _loop;
     private long _polls;
     private string? _lastError;
@@ -122,6 +126,11 @@ public sealed partial class TransferRole : IRole
         }
 
         metrics.Gauge("cube_transfer_pinned", "1 while an operator has pinned the dict (nothing new is activated).", s.Pinned is null ? 0 : 1, labels);
+        const string Phase = "Rollout phases in seconds (build, stage on every replica, activate on every replica), each time one completes.";
+        metrics.Histogram("cube_transfer_phase_duration_seconds", Phase, _buildPhase, $"{labels},phase=\"build\"");
+        metrics.Histogram("cube_transfer_phase_duration_seconds", Phase, _stagePhase, $"{labels},phase=\"stage\"");
+        metrics.Histogram("cube_transfer_phase_duration_seconds", Phase, _activatePhase, $"{labels},phase=\"activate\"");
+        metrics.Histogram("cube_transfer_rollout_duration_seconds", "Whole rollouts in seconds (build + stage + activate) of versions that became live on every shard.", _rollouts, labels);
     }
 
     /// <summary>Polls now instead of waiting for the next interval.</summary>

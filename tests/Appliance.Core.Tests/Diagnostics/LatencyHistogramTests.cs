@@ -1,6 +1,7 @@
+using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 
-namespace Appliance.Core.Tests.Hosting;
+namespace Appliance.Core.Tests.Diagnostics;
 
 /// <summary>The striped histogram behind every latency metric: buckets, sum and count stay exact
 /// with many threads observing at once, and the text is cumulative as Prometheus expects.</summary>

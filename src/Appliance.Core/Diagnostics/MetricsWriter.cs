@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Appliance.Core.Hosting;
+namespace Appliance.Core.Diagnostics;
 
 /// <summary>Prometheus text exposition format 0.0.4: <c># HELP</c>, <c># TYPE</c>, then samples.</summary>
 public sealed class MetricsWriter

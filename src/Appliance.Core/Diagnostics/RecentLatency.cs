@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Appliance.Core.Hosting;
+namespace Appliance.Core.Diagnostics;
 
 /// <summary>
 /// A histogram's rate and 99th percentile over roughly the last minute, for <c>/status</c> and
