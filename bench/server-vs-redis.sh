@@ -10,6 +10,8 @@
 #   same generator, command line and keys as the Redis row (keys are the 12-digit decimal text
 #   redis-benchmark makes of __rand_int__; cube parses it as the number).
 # Usage: bench/server-vs-redis.sh [--duration S] [--connections C] [--pipeline P]
+#   CUBE_SERVER_ARGS="--latency-histograms false" adds flags to the cube server (e.g. to measure
+#   what the latency histograms cost: run it with and without, in the same session).
 # Installs redis-server (apt-get) if missing; starts its own instances on 127.0.0.1 and stops them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,7 +48,7 @@ CONF
 echo "== cube server (core 0) ← cube bench lookup (core 1), $connections connections × $pipeline in flight, batch 100"
 rport=$((port + 2)); respport=$((port + 3))
 resp_flag=(); "$cube" run --help | grep -q -- "--resp-port" && resp_flag=(--resp-port "$respport")  # builds before RESP: no RESP row
-taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) "${resp_flag[@]}" --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
+taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) "${resp_flag[@]}" ${CUBE_SERVER_ARGS:-} --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
 server=$!; pids+=("$server")
 for _ in $(seq 50); do grep -q "ready:" "$work/server.log" && break; sleep 0.1; done
 t0=$(cpu_ticks "$server")

@@ -27,6 +27,10 @@ public sealed record ServerOptions
     /// the agent role drives versions when it runs).</summary>
     public int WatchSeconds { get; init; }
 
+    /// <summary>Time every data-plane request into the latency histograms (--latency-histograms);
+    /// off only to measure what they cost.</summary>
+    public bool LatencyHistograms { get; init; } = true;
+
     /// <summary>The agent role decides what is live: nothing is loaded from the data directory at
     /// start (the agent restores its last activated version).</summary>
     public bool Managed { get; init; }

@@ -22,7 +22,7 @@ public sealed partial class NamespaceDependencyTests
         ["Net"] = ["Buffers", "Diagnostics"],
         ["Protocol"] = ["Storage", "Net", "Buffers"],
         ["Client"] = ["Protocol", "Storage", "Formats", "Buffers", "Diagnostics"],
-        ["Resp"] = ["Protocol", "Client", "Storage", "Net", "Hosting", "Buffers"],
+        ["Resp"] = ["Protocol", "Client", "Storage", "Net", "Hosting", "Buffers", "Diagnostics"],
         ["Serving"] = ["Storage", "Protocol", "Resp", "Client", "Net", "Hosting", "Formats", "Diagnostics"],
         ["Proxy"] = ["Resp", "Serving", "Client", "Protocol", "Net", "Hosting", "Storage", "Diagnostics"],
         ["Control"] = ["Client", "Storage", "Formats", "Hosting", "Diagnostics"],
