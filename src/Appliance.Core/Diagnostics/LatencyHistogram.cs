@@ -11,8 +11,9 @@ namespace Appliance.Core.Diagnostics;
 /// </summary>
 public sealed class LatencyHistogram
 {
-    /// <summary>100 µs to 10 s: a lookup lands in the first buckets, a rollout phase in the last.</summary>
-    public static readonly double[] DefaultBounds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    /// <summary>25 µs to 10 s: a lookup on the server lands in the first buckets (most answer in
+    /// under 100 µs, so the first bounds are finer), a slow HTTP request in the last.</summary>
+    public static readonly double[] DefaultBounds = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     /// <summary>10 ms to an hour: control-plane work (a staging download, a build, a rollout phase).</summary>
     public static readonly double[] LongBounds = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];

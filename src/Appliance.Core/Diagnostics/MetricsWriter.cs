@@ -23,7 +23,8 @@ public sealed class MetricsWriter
         for (var i = 0; i < counts.Length; i++)
         {
             cumulative += counts[i];
-            var le = i < histogram.Bounds.Count ? histogram.Bounds[i].ToString(CultureInfo.InvariantCulture) : "+Inf";
+            // Plain decimals ("0.000025", not "2.5E-05"): the label is compared as text across instances.
+            var le = i < histogram.Bounds.Count ? histogram.Bounds[i].ToString("0.##########", CultureInfo.InvariantCulture) : "+Inf";
             Append(name + "_bucket", $"{prefix}le=\"{le}\"", cumulative);
         }
 
