@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
+using Appliance.Core.Native;
 
 namespace Appliance.Core.Storage;
 
@@ -14,7 +15,7 @@ internal static class ShardWriter
     private const ulong EntryMask = 0xFF_FFFF_FFFFUL;
 
     /// <summary>Returns the index and values digests and the number of distinct keys.</summary>
-    public static (FileDigest Index, FileDigest Values, long Keys) Write(
+    public static unsafe (FileDigest Index, FileDigest Values, long Keys) Write(
         string directory, IReadOnlyList<EntryBuffer> buffers, ValueCodec codec, int dimension)
     {
         long total = 0;
@@ -32,7 +33,9 @@ internal static class ShardWriter
         }
 
         var bucketCount = ShardLayout.BucketCountFor(total);
-        var slots = new ulong[bucketCount * ShardLayout.SlotsPerBucket];
+        // The index is probed at random twice (insert, then offsets): huge pages keep those
+        // probes free of TLB misses once it outgrows what 4 KiB pages cover (a few MB).
+        using var slots = new HugePageArray<ulong>((long)bucketCount * ShardLayout.SlotsPerBucket);
         var keys = new ulong[total];
         for (var b = 0; b < buffers.Count; b++)
         {
@@ -42,7 +45,7 @@ internal static class ShardWriter
         // Pass 1: insert entry numbers in input order; a later duplicate replaces the earlier one
         // in the same slot. slotOf[e] remembers where entry e went.
         var slotOf = new int[total];
-        var distinct = Insert(keys, slots, slotOf, bucketCount);
+        var distinct = Insert(keys, slots.Pointer, slotOf, bucketCount);
 
         // Pass 2: walk the entries in input order (sequential reads of the buffers), write each
         // entry that still owns its slot, and turn the slot's entry number into a record offset.
@@ -51,7 +54,7 @@ internal static class ShardWriter
         using (var values = new HashingFileWriter(Path.Combine(directory, ShardLayout.ValuesFileName)))
         {
             ShardLayout.WriteValuesHeader(values.Reserve(ShardLayout.HeaderSize), codec, dimension, distinct);
-            WriteWinners(values, buffers, starts, slots, slotOf);
+            WriteWinners(values, buffers, starts, slots.Pointer, slotOf);
             valuesDigest = values.Complete();
         }
 
@@ -69,19 +72,22 @@ internal static class ShardWriter
                 throw new PlatformNotSupportedException("the index is written from memory and must be little-endian");
             }
 
-            index.Write(MemoryMarshal.AsBytes(slots.AsSpan()));
+            const int Chunk = 1 << 20; // slots per write: a span's length is an int
+            for (long at = 0; at < slots.Length; at += Chunk)
+            {
+                index.Write(MemoryMarshal.AsBytes(slots.Slice(at, (int)Math.Min(Chunk, slots.Length - at))));
+            }
             indexDigest = index.Complete();
         }
 
         return (indexDigest, valuesDigest, distinct);
     }
 
-    private static unsafe long Insert(ulong[] keys, ulong[] slots, int[] slotOf, ulong bucketCount)
+    private static unsafe long Insert(ulong[] keys, ulong* slotBase, int[] slotOf, ulong bucketCount)
     {
         const int Ahead = 16;
         long distinct = 0;
         Span<ulong> hashes = stackalloc ulong[Ahead];
-        fixed (ulong* slotBase = slots)
         {
             for (long start = 0; start < keys.LongLength; start += Ahead)
             {
@@ -134,10 +140,9 @@ internal static class ShardWriter
         return distinct;
     }
 
-    private static unsafe void WriteWinners(HashingFileWriter values, IReadOnlyList<EntryBuffer> buffers, long[] starts, ulong[] slots, int[] slotOf)
+    private static unsafe void WriteWinners(HashingFileWriter values, IReadOnlyList<EntryBuffer> buffers, long[] starts, ulong* slotBase, int[] slotOf)
     {
         const int Ahead = 16;
-        fixed (ulong* slotBase = slots)
         {
             for (var b = 0; b < buffers.Count; b++)
             {

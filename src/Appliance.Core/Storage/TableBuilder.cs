@@ -57,7 +57,10 @@ public static class TableBuilder
             {
                 var shardsInPass = Enumerable.Range(0, options.Shards).Where(s => s % passes == pass).ToArray();
                 progress.Pass = passes > 1 ? $"pass {pass + 1}/{passes}" : string.Empty;
+                var parsing = Stopwatch.GetTimestamp();
                 var parsed = ParseAll(files, options, passes, pass, shardsInPass.Length, progress);
+                var parseSeconds = Stopwatch.GetElapsedTime(parsing).TotalSeconds;
+                var writing = Stopwatch.GetTimestamp();
                 records += parsed.Sum(p => p.Records);
                 dimension = AgreeOnDimension(parsed, dimension, options.Codec);
                 var manifests = new ShardManifest[shardsInPass.Length];
@@ -88,7 +91,7 @@ public static class TableBuilder
                     progress.ShardDone();
                 });
                 keys += manifests.Sum(m => m.Keys);
-                log($"pass {pass + 1}/{passes}: {parsed.Sum(p => p.Records)} records → {manifests.Sum(m => m.Keys)} keys in {shardsInPass.Length} shard(s)");
+                log(FormattableString.Invariant($"pass {pass + 1}/{passes}: {parsed.Sum(p => p.Records)} records → {manifests.Sum(m => m.Keys)} keys in {shardsInPass.Length} shard(s) (parse {parseSeconds:F2} s, write {Stopwatch.GetElapsedTime(writing).TotalSeconds:F2} s)"));
             }
 
             var info = new VersionInfo

@@ -117,6 +117,7 @@ internal static class BuildCommand
 
         try
         {
+            Core.Native.GcHugePages.Advise();
             var progress = new BuildProgress();
             BuildResult result;
             using (var meter = ProgressMeter.ForConsole(progress.Describe))

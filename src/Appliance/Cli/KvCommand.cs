@@ -29,7 +29,9 @@ internal static class KvCommand
         new("dim", "floats per row (4 bytes each)", "10", Meta: "D"),
         new("seed", "random seed", "1", Meta: "S"),
         new("key-range", "draw keys from [0, M) without repeats instead of the whole uint64 range", Meta: "M"),
-        new("out", "output text file (key<TAB>floats per line)", Meta: "FILE"),
+        new("out", "output: a text file (key<TAB>floats per line), or with --format seq a directory of SequenceFiles", Meta: "PATH"),
+        new("format", "text, or seq (SequenceFiles part-NNNNN as a trainer writes them; much faster to write and to build from)", "text", Meta: "FORMAT"),
+        new("parts", "with --format seq: SequenceFiles to spread the rows over", "8", Meta: "N"),
     ];
 
     public static int Run(string[] args)
@@ -148,6 +150,16 @@ internal static class KvCommand
 
         var seen = range > 0 ? new HashSet<long>() : null;
         var path = a.Require("out");
+        switch (a.Require("format"))
+        {
+            case "seq":
+                return GenSequenceFiles(path, count, dimension, a.Int("parts", 1, 4096), a.Int("seed"), range, seen);
+            case "text":
+                break;
+            case var other:
+                throw new UsageException($"option --format: '{other}' is not text or seq");
+        }
+
         using var output = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16);
         Span<byte> keyBytes = stackalloc byte[8];
         var line = new StringBuilder();
@@ -187,5 +199,64 @@ internal static class KvCommand
 
         Console.Out.WriteLine($"wrote {count} row(s) of {dimension} floats to {path}");
         return 0;
+    }
+
+    /// <summary>Rows round-robin over <paramref name="parts"/> SequenceFiles in <paramref name="directory"/>;
+    /// values from a xorshift generator (floats in [-1, 1)), so hundreds of millions of rows take
+    /// as long as the disk needs, not as long as <see cref="Random.NextDouble"/> does.</summary>
+    private static int GenSequenceFiles(string directory, long count, int dimension, int parts, int seed, long range, HashSet<long>? seen)
+    {
+        Directory.CreateDirectory(directory);
+        var writers = Enumerable.Range(0, parts).Select(p => Core.Formats.SequenceFileWriter.Create(Path.Combine(directory, $"part-{p:D5}"), seed: seed + p)).ToArray();
+        try
+        {
+            var random = new Random(seed);
+            var state = (ulong)seed * 0x9E3779B97F4A7C15UL | 1;
+            var value = new byte[dimension * 4];
+            for (long i = 0; i < count; i++)
+            {
+                ulong key;
+                if (seen is not null)
+                {
+                    long k;
+                    do
+                    {
+                        k = random.NextInt64(range);
+                    }
+                    while (!seen.Add(k));
+                    key = (ulong)k;
+                }
+                else
+                {
+                    key = Next(ref state);
+                }
+
+                for (var d = 0; d < dimension; d++)
+                {
+                    var f = ((Next(ref state) >> 40) * (1.0f / (1 << 24)) * 2) - 1;
+                    BinaryPrimitives.WriteSingleLittleEndian(value.AsSpan(d * 4), f);
+                }
+
+                writers[i % parts].Write(key, value);
+            }
+        }
+        finally
+        {
+            foreach (var w in writers)
+            {
+                w.Dispose();
+            }
+        }
+
+        Console.Out.WriteLine($"wrote {count} row(s) of {dimension} floats to {parts} SequenceFile(s) in {directory}");
+        return 0;
+
+        static ulong Next(ref ulong x)
+        {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            return x;
+        }
     }
 }
