@@ -9,8 +9,9 @@ namespace Appliance.Core.Native;
 /// the parse time (parse 0.87 s → 0.45 s with THP "always"). The GC reserves its address range
 /// up front (one anonymous mapping of tens of GB) and commits from it; advising that range
 /// MADV_HUGEPAGE lets the kernel back what is committed with 2 MiB pages. Advice only: on a
-/// kernel without THP, or if the range is not found, nothing changes. Not for serving roles, whose
-/// heap is small and whose memory should not grow by huge-page rounding.
+/// kernel without THP, or if the range is not found, nothing changes. Called where a build or a
+/// training run starts (a serving-only process never calls it: its heap is small and should not
+/// grow by huge-page rounding). Idempotent.
 /// </summary>
 internal static class GcHugePages
 {

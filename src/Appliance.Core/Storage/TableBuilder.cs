@@ -25,6 +25,9 @@ public static class TableBuilder
         var stopwatch = Stopwatch.StartNew();
         log ??= _ => { };
         progress ??= new BuildProgress();
+        // Hundreds of MB of fresh buffers: with huge pages they are faulted 2 MiB at a time, not
+        // 4 KiB (Native/GcHugePages; a 20M-50M key build went 2-2.6x faster).
+        Native.GcHugePages.Advise();
         Validate(options);
         var patches = ResolveLineage(options);
         var finalDirectory = Path.Combine(options.OutputPath, VersionInfo.DirectoryName(options.BaseId, options.Version));

@@ -117,7 +117,6 @@ internal static class BuildCommand
 
         try
         {
-            Core.Native.GcHugePages.Advise();
             var progress = new BuildProgress();
             BuildResult result;
             using (var meter = ProgressMeter.ForConsole(progress.Describe))

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Engine;
+using Appliance.Core.Native;
 using Appliance.Core.Storage;
 using Appliance.Core.Training;
 
@@ -104,6 +105,7 @@ internal static class TrainCommand
             state = TrainerState.Create(hash, 10, hidden, settings.Seed);
         }
 
+        GcHugePages.Advise(); // the table and activations: fewer page faults (Native/GcHugePages)
         var clock = Stopwatch.StartNew();
         var rowsBefore = state.Table.Count;
         var data = TrainingData.Load(dataPath, holdout, hash, state.Table);
