@@ -15,6 +15,7 @@ public sealed class BadInputTests : IDisposable
         File.WriteAllText(_dir.Combine("transfer.conf"), "[default]\ndict_name: emb\nmode: base_delta\nshard_num: 1\ncopy_num: 1\ndonefile_address: done\noutput_address: out\ntmp_address: tmp\n[cube_agent]\nagent0_0: 127.0.0.1:8001\n");
         File.WriteAllText(_dir.Combine("token"), "0123456789abcdef0123\n");
         File.WriteAllText(_dir.Combine("not-a-seqfile"), "hello\n");
+        File.WriteAllText(_dir.Combine("no-keys.txt"), "\n");
         Directory.CreateDirectory(_dir.Combine("empty"));
         Core.Engine.ModelPackage.Write(_dir.Combine("model"), Core.Engine.DenseNetwork.Random(seed: 1, hidden: 4, hiddenLayers: 1), new Core.Engine.ModelSpec { Dict = "other" }, "1");
     }
@@ -34,6 +35,8 @@ public sealed class BadInputTests : IDisposable
         { 1, ["features", "{dir}/missing"] },
         { 2, ["run", "--roles", "server", "--data-dir", "{dir}/empty", "--dict", "emb", "--port", "http"] },
         { 2, ["nonsense"] },
+        { 2, ["bench", "lookup", "--conf", "{dir}/cc.json", "--keys", "{dir}/no-keys.txt", "--duration", "1"] }, // was IndexOutOfRangeException
+        { 2, ["kv", "gen", "--keys", "10", "--out", "{dir}/g", "--format", "parquet"] },
         { 2, ["run", "--check", "--roles", "engine", "--model", "{dir}/model", "--conf", "{dir}/cc.json"] },
     };
 

@@ -55,6 +55,11 @@ internal static partial class BenchCommand
             throw new UsageException("give --keys FILE or --key-range N");
         }
 
+        if (keys is { Length: 0 })
+        {
+            throw new UsageException($"option --keys: {a.Require("keys")} has no keys");
+        }
+
         var settings = new Settings(
             dict,
             keys,

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Charts for docs/bench from the bench scripts' TSV files (python3-matplotlib).
+
+  plot.py scaling build-scaling.tsv out.png   build rate, disk time, cold start, wire keys/s vs table size
+  plot.py latency latency.tsv out.png         p50/p99/p99.9 vs offered load, one line per server
+"""
+import csv
+import sys
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    sys.exit("plot.py: needs matplotlib (apt-get install python3-matplotlib, or scripts/setup.sh --bench)")
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def scaling(tsv, png):
+    r = rows(tsv)
+    keys = [int(x["keys"]) / 1e6 for x in r]
+    fig, ax = plt.subplots(2, 2, figsize=(11, 8))
+    a = ax[0][0]
+    a.plot(keys, [float(x["build_keys_per_s"]) / 1e6 for x in r], "o-", label="cube build")
+    a.plot(keys, [int(x["keys"]) / float(x["disk_s"]) / 1e6 for x in r], "s--", label="disk writing the same bytes")
+    a.set(xscale="log", xlabel="keys (millions)", ylabel="M keys/s", title="Build rate vs table size")
+    a.legend()
+    a = ax[0][1]
+    a.plot(keys, [float(x["index_bytes_per_key"]) for x in r], "o-", label="index")
+    a.plot(keys, [float(x["package_bytes_per_key"]) for x in r], "s-", label="whole package (40-byte values)")
+    a.set(xscale="log", xlabel="keys (millions)", ylabel="bytes per key", title="Size per key", ylim=(0, None))
+    a.legend()
+    a = ax[1][0]
+    a.plot(keys, [float(x["cold_mmap_ms"]) for x in r], "o-", label="--in_mem false (mmap)")
+    a.plot(keys, [float(x["cold_in_mem_ms"]) for x in r], "s-", label="--in_mem true")
+    a.set(xscale="log", yscale="log", xlabel="keys (millions)", ylabel="ms", title="Cold start: process start → first lookup answered")
+    a.legend()
+    a = ax[1][1]
+    a.plot(keys, [float(x["wire_keys_per_core_s"]) / 1e6 for x in r], "o-")
+    a.set(xscale="log", xlabel="keys (millions)", ylabel="M keys/s per server core", title="Over the wire, batch 100 (one shard)", ylim=(0, None))
+    for a in ax.flat:
+        a.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def latency(tsv, png):
+    r = rows(tsv)
+    fig, a = plt.subplots(figsize=(9, 6))
+    for server in sorted({x["server"] for x in r}):
+        pts = sorted((float(x["load_pct"]), x) for x in r if x["server"] == server)
+        load = [p for p, _ in pts]
+        for q, style in (("p50_us", ":"), ("p99_us", "-"), ("p999_us", "--")):
+            a.plot(load, [float(x[q]) / 1000 for _, x in pts], style, marker="o", label=f"{server} {q[:-3]}")
+    a.set(xlabel="offered load, % of each server's own maximum", ylabel="ms (from each request's scheduled start)", yscale="log", title="Latency under load (open loop, batch 100)")
+    a.grid(True, which="both", alpha=0.3)
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] not in ("scaling", "latency"):
+        sys.exit(__doc__)
+    {"scaling": scaling, "latency": latency}[sys.argv[1]](sys.argv[2], sys.argv[3])
