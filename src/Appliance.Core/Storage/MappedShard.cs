@@ -76,9 +76,20 @@ public sealed unsafe partial class MappedShard : RefCounted
         try
         {
             values = inMemory ? MappedFile.Copy(valuesPath) : MappedFile.Open(valuesPath, populate: false);
-            Verify(index, manifest.Index);
-            Verify(values, manifest.Values);
+            // Hashed once per package, not on every load (VerifiedStamp: cold start independent of size).
+            var stamped = VerifiedStamp.Matches(directory, manifest);
+            if (!stamped)
+            {
+                Verify(index, manifest.Index);
+                Verify(values, manifest.Values);
+            }
+
             var bucketCount = CheckHeaders(index, values, manifest);
+            if (!stamped)
+            {
+                VerifiedStamp.TryWrite(directory, manifest);
+            }
+
             return new MappedShard(directory, manifest, index, values, bucketCount);
         }
         catch

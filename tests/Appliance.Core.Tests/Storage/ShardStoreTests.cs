@@ -64,6 +64,43 @@ public sealed class ShardStoreTests
         }
     }
 
+    /// <summary>Issue 15: a package is hashed once, not on every load (cold start independent of
+    /// its size); a stamp is trusted only while the files' length and times are those it recorded,
+    /// and never for files written in the last seconds (coarse file times).</summary>
+    [Fact]
+    public void APackageIsHashedOnceAndAgainWhenItsFilesChange()
+    {
+        var (dir, basePath, _) = BuildBaseAndDelta();
+        using (dir)
+        {
+            var stamp = Path.Combine(basePath, VerifiedStamp.FileName);
+            MappedShard.Open(basePath, inMemory: false).Release();
+            Assert.False(File.Exists(stamp)); // just written: not stamped yet
+
+            var values = Path.Combine(basePath, "values.bin");
+            var old = DateTime.UtcNow.AddMinutes(-1);
+            File.SetLastWriteTimeUtc(values, old);
+            File.SetLastWriteTimeUtc(Path.Combine(basePath, "index.bin"), old);
+            MappedShard.Open(basePath, inMemory: false).Release();
+            Assert.True(File.Exists(stamp));
+            Assert.Contains("values.bin ", File.ReadAllText(stamp), StringComparison.Ordinal);
+            MappedShard.Open(basePath, inMemory: true).Release(); // the stamp holds: no hashing
+
+            // A byte flipped by a rewrite: the file's time changes, it is hashed again and refused.
+            var bytes = File.ReadAllBytes(values);
+            bytes[100] ^= 0x01;
+            File.WriteAllBytes(values, bytes);
+            var e = Assert.Throws<InputFormatException>(() => MappedShard.Open(basePath, inMemory: false));
+            Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
+
+            // Deleting the stamp forces the hash (the documented way to re-check a package in place).
+            File.Delete(stamp);
+            File.SetLastWriteTimeUtc(values, old);
+            e = Assert.Throws<InputFormatException>(() => MappedShard.Open(basePath, inMemory: false));
+            Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void ATruncatedCopyIsRefusedBeforeMapping()
     {
