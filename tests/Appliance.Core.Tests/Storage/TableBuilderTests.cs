@@ -57,6 +57,8 @@ public sealed class TableBuilderTests
         Assert.Equal(1, onePass.Passes);
         Assert.Equal(5, severalPasses.Passes);
         Assert.Equal(onePass.Info.Keys, severalPasses.Info.Keys);
+        Assert.Equal(20_500, onePass.Info.InputRecords);
+        Assert.Equal(20_500, severalPasses.Info.InputRecords); // each pass reads every record; counted once (was 5×)
         for (var s = 0; s < 5; s++)
         {
             Assert.Equal(
