@@ -16,6 +16,7 @@ internal static partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int mprotect(nint addr, nuint length, int prot);
     public const int MadvRandom = 1;
+    public const int MadvSequential = 2;
     public const int MadvWillNeed = 3;
     public static readonly nint MapFailed = -1;
 

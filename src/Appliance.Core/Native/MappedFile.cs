@@ -99,6 +99,10 @@ internal sealed unsafe class MappedFile : IDisposable
     /// <summary>XxHash128 of the mapped bytes, lowercase hex (in ≤ 1 GiB steps: spans are int-sized).</summary>
     public string ComputeXxHash128()
     {
+        // A lookup mapping is advised MADV_RANDOM (no read-ahead): hashing through it read a cold
+        // file 4 KiB per page fault — 204 s for a 6.7 GB shard. Sequential while hashing, random again after.
+        var address = Volatile.Read(ref _address);
+        _ = LibC.madvise(address, (nuint)Length, LibC.MadvSequential);
         var hash = new XxHash128();
         const long Step = 1L << 30;
         for (long at = 0; at < Length; at += Step)
@@ -107,6 +111,7 @@ internal sealed unsafe class MappedFile : IDisposable
             hash.Append(new ReadOnlySpan<byte>(Pointer + at, count));
         }
 
+        _ = LibC.madvise(address, (nuint)Length, LibC.MadvRandom);
         return Convert.ToHexStringLower(hash.GetCurrentHash());
     }
 
