@@ -11,14 +11,8 @@ public sealed class WatchdogTests
     public void AServerPingsTheWatchdogAtHalfItsInterval()
     {
         using var dir = new TempDirectory();
-        var path = dir.Combine("notify.sock");
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        socket.Bind(new UnixDomainSocketEndPoint(path));
-        socket.ReceiveTimeout = 10_000;
-        Directory.CreateDirectory(dir.Combine("data"));
-        using var server = ServerProcess.StartWithEnvironment(
-            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path, ["WATCHDOG_USEC"] = "1000000" },
-            "run", "--roles", "server", "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--data-dir", dir.Combine("data"), "--dict", "emb");
+        using var socket = NotifySocket(dir, TimeSpan.FromSeconds(10));
+        using var server = StartServer(dir, new() { ["WATCHDOG_USEC"] = "1000000" });
         var received = new List<string>();
         var buffer = new byte[256];
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -38,14 +32,8 @@ public sealed class WatchdogTests
     public void AVersionSwitchIsReloadingThenReadyWithItsStatus()
     {
         using var dir = new TempDirectory();
-        var path = dir.Combine("notify.sock");
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        socket.Bind(new UnixDomainSocketEndPoint(path));
-        socket.ReceiveTimeout = 15_000;
-        Directory.CreateDirectory(dir.Combine("data"));
-        using var server = ServerProcess.StartWithEnvironment(
-            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path },
-            "run", "--roles", "server", "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--data-dir", dir.Combine("data"), "--dict", "emb", "--watch-seconds", "1");
+        using var socket = NotifySocket(dir, TimeSpan.FromSeconds(15));
+        using var server = StartServer(dir, [], "--watch-seconds", "1");
         var buffer = new byte[512];
         string Next() => Encoding.ASCII.GetString(buffer, 0, socket.Receive(buffer));
         Assert.Equal("READY=1", Next());
@@ -59,5 +47,23 @@ public sealed class WatchdogTests
         // Nothing new: the next polls are silent.
         socket.ReceiveTimeout = 2_500;
         Assert.Throws<SocketException>(() => socket.Receive(buffer));
+    }
+
+    /// <summary>systemd's side of sd_notify: a datagram socket in the test's directory.</summary>
+    private static Socket NotifySocket(TempDirectory dir, TimeSpan timeout)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(dir.Combine("notify.sock")));
+        socket.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        return socket;
+    }
+
+    /// <summary>A server on an empty data directory, notifying that socket.</summary>
+    private static ServerProcess StartServer(TempDirectory dir, Dictionary<string, string> environment, params string[] extra)
+    {
+        Directory.CreateDirectory(dir.Combine("data"));
+        environment["NOTIFY_SOCKET"] = dir.Combine("notify.sock");
+        return ServerProcess.StartWithEnvironment(environment,
+            ["run", "--roles", "server", "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--data-dir", dir.Combine("data"), "--dict", "emb", .. extra]);
     }
 }

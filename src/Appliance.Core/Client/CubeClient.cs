@@ -13,15 +13,13 @@ namespace Appliance.Core.Client;
 /// </summary>
 public sealed class CubeClient : IAsyncDisposable
 {
-    private readonly Dictionary<string, (DictConf Conf, ShardChannel[] Shards)> _dicts = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, LatencyHistogram> _latency = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (DictConf Conf, ShardChannel[] Shards, LatencyHistogram Latency)> _dicts = new(StringComparer.Ordinal);
 
     public CubeClient(IReadOnlyList<DictConf> dicts, int connectionsPerReplica = 2)
     {
         foreach (var conf in dicts)
         {
-            _dicts[conf.DictName] = (conf, Enumerable.Range(0, conf.Shards).Select(s => new ShardChannel(s, conf, connectionsPerReplica)).ToArray());
-            _latency[conf.DictName] = new LatencyHistogram();
+            _dicts[conf.DictName] = (conf, Enumerable.Range(0, conf.Shards).Select(s => new ShardChannel(s, conf, connectionsPerReplica)).ToArray(), new LatencyHistogram());
         }
     }
 
@@ -29,9 +27,10 @@ public sealed class CubeClient : IAsyncDisposable
 
     public async Task<LookupResult> LookupAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken = default)
     {
+        var entry = Lookup(dict);
         var started = Stopwatch.GetTimestamp();
-        var result = await LookupShardsAsync(dict, keys, cancellationToken).ConfigureAwait(false);
-        _latency[dict].Observe(Stopwatch.GetElapsedTime(started));
+        var result = await LookupShardsAsync(entry.Conf, entry.Shards, keys, cancellationToken).ConfigureAwait(false);
+        entry.Latency.Observe(Stopwatch.GetElapsedTime(started));
         return result;
     }
 
@@ -40,10 +39,10 @@ public sealed class CubeClient : IAsyncDisposable
     /// included), and per shard the failures, retries and backup requests.</summary>
     public void WriteMetrics(MetricsWriter metrics)
     {
-        foreach (var (dict, (_, channels)) in _dicts)
+        foreach (var (dict, (_, channels, latency)) in _dicts)
         {
             var labels = $"dict=\"{MetricsWriter.Escape(dict)}\"";
-            metrics.Histogram("cube_client_lookup_duration_seconds", "Lookup latency through the cluster client in seconds (every shard asked, retries and backup requests included).", _latency[dict], labels);
+            metrics.Histogram("cube_client_lookup_duration_seconds", "Lookup latency through the cluster client in seconds (every shard asked, retries and backup requests included).", latency, labels);
             foreach (var channel in channels)
             {
                 var shard = $"{labels},shard=\"{channel.Shard.ToString(System.Globalization.CultureInfo.InvariantCulture)}\"";
@@ -54,9 +53,8 @@ public sealed class CubeClient : IAsyncDisposable
         }
     }
 
-    private async Task<LookupResult> LookupShardsAsync(string dict, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken)
+    private static async Task<LookupResult> LookupShardsAsync(DictConf conf, ShardChannel[] channels, ReadOnlyMemory<ulong> keys, CancellationToken cancellationToken)
     {
-        var (conf, channels) = Lookup(dict);
         if (conf.Shards == 1)
         {
             // One shard: no split, no copy of the keys.
@@ -92,7 +90,7 @@ public sealed class CubeClient : IAsyncDisposable
     /// not answer.</summary>
     public async Task<string?[]> ProbeVersionsAsync(string dict, CancellationToken cancellationToken = default)
     {
-        var (_, channels) = Lookup(dict);
+        var (_, channels, _) = Lookup(dict);
         var answers = await Task.WhenAll(channels.Select(c => c.LookupAsync(ReadOnlyMemory<ulong>.Empty, cancellationToken))).ConfigureAwait(false);
         var versions = new string?[answers.Length];
         for (var s = 0; s < answers.Length; s++)
@@ -110,7 +108,7 @@ public sealed class CubeClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var (_, channels) in _dicts.Values)
+        foreach (var (_, channels, _) in _dicts.Values)
         {
             foreach (var channel in channels)
             {
@@ -140,7 +138,7 @@ public sealed class CubeClient : IAsyncDisposable
         return identity;
     }
 
-    private (DictConf Conf, ShardChannel[] Shards) Lookup(string dict) =>
+    private (DictConf Conf, ShardChannel[] Shards, LatencyHistogram Latency) Lookup(string dict) =>
         _dicts.TryGetValue(dict, out var entry) ? entry : throw new ArgumentException($"dict '{dict}' is not in the client configuration (has: {string.Join(", ", _dicts.Keys)})", nameof(dict));
 
     private static LookupResult Merge(int count, int[][] positions, ShardAnswer?[] answers)

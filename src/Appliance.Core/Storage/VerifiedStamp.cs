@@ -19,6 +19,8 @@ internal static class VerifiedStamp
 {
     public const string FileName = ".verified";
 
+    private const int MaxBytes = 4096;
+
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(2);
 
     public static bool Matches(string directory, ShardManifest manifest)
@@ -26,7 +28,9 @@ internal static class VerifiedStamp
         var path = Path.Combine(directory, FileName);
         try
         {
-            return File.Exists(path) && File.ReadAllText(path) == Expected(directory, manifest);
+            // A stamp is a few hundred bytes; anything larger is not one (never read a huge file).
+            var file = new FileInfo(path);
+            return file.Exists && file.Length <= MaxBytes && File.ReadAllText(path) == Expected(directory, manifest);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

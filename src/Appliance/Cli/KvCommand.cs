@@ -168,13 +168,7 @@ internal static class KvCommand
             ulong key;
             if (seen is not null)
             {
-                long k;
-                do
-                {
-                    k = random.NextInt64(range);
-                }
-                while (!seen.Add(k));
-                key = (ulong)k;
+                key = UniqueKey(random, range, seen);
             }
             else
             {
@@ -201,6 +195,18 @@ internal static class KvCommand
         return 0;
     }
 
+    /// <summary>A key from [0, <paramref name="range"/>) not drawn before (--key-range).</summary>
+    private static ulong UniqueKey(Random random, long range, HashSet<long> seen)
+    {
+        long k;
+        do
+        {
+            k = random.NextInt64(range);
+        }
+        while (!seen.Add(k));
+        return (ulong)k;
+    }
+
     /// <summary>Rows round-robin over <paramref name="parts"/> SequenceFiles in <paramref name="directory"/>;
     /// values from a xorshift generator (floats in [-1, 1)), so hundreds of millions of rows take
     /// as long as the disk needs, not as long as <see cref="Random.NextDouble"/> does.</summary>
@@ -215,21 +221,7 @@ internal static class KvCommand
             var value = new byte[dimension * 4];
             for (long i = 0; i < count; i++)
             {
-                ulong key;
-                if (seen is not null)
-                {
-                    long k;
-                    do
-                    {
-                        k = random.NextInt64(range);
-                    }
-                    while (!seen.Add(k));
-                    key = (ulong)k;
-                }
-                else
-                {
-                    key = Next(ref state);
-                }
+                var key = seen is not null ? UniqueKey(random, range, seen) : Next(ref state);
 
                 for (var d = 0; d < dimension; d++)
                 {
