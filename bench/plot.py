@@ -49,16 +49,20 @@ def scaling(tsv, png):
 
 
 def latency(tsv, png):
-    r = rows(tsv)
-    fig, a = plt.subplots(figsize=(9, 6))
-    for server in sorted({x["server"] for x in r}):
+    # Open-loop points only (the closed-loop maximum and the two-generator check have no schedule).
+    r = [x for x in rows(tsv) if x["offered_rps"].isdigit()]
+    fig, ax = plt.subplots(1, 2, figsize=(14, 6))
+    for i, server in enumerate(sorted({x["server"] for x in r})):
+        color = f"C{i}"  # one colour per server, one line style per quantile
         pts = sorted((float(x["load_pct"]), x) for x in r if x["server"] == server)
-        load = [p for p, _ in pts]
-        for q, style in (("p50_us", ":"), ("p99_us", "-"), ("p999_us", "--")):
-            a.plot(load, [float(x[q]) / 1000 for _, x in pts], style, marker="o", label=f"{server} {q[:-3]}")
-    a.set(xlabel="offered load, % of each server's own maximum", ylabel="ms (from each request's scheduled start)", yscale="log", title="Latency under load (open loop, batch 100)")
-    a.grid(True, which="both", alpha=0.3)
-    a.legend(fontsize=8)
+        for q, style, marker in (("p50_us", ":", "v"), ("p99_us", "-", "o"), ("p999_us", "--", "^")):
+            ax[0].plot([p for p, _ in pts], [float(x[q]) / 1000 for _, x in pts], style, color=color, marker=marker, label=f"{server} {q[:-3]}")
+        ax[1].plot([float(x["achieved_rps"]) * 100 / 1e6 for _, x in pts], [float(x["p99_us"]) / 1000 for _, x in pts], "-", color=color, marker="o", label=f"{server} p99")
+    ax[0].set(xlabel="offered load, % of each server's own maximum", ylabel="ms (from each request's scheduled start)", yscale="log", title="Latency under load (open loop, batch 100, server on one core)")
+    ax[1].set(xlabel="M keys/s answered (one server core)", ylabel="p99, ms", xscale="log", yscale="log", title="p99 vs throughput")
+    for a in ax:
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 

@@ -88,15 +88,7 @@ echo "== redis-server (core 0) ← redis-benchmark MGET of 100 random keys (core
 taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no --logfile "$work/redis.log" &
 redis=$!; pids+=("$redis")
 for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
-python3 - "$work/table.txt" > "$work/load.resp" <<'PY'
-import struct, sys
-out = sys.stdout.buffer
-for line in open(sys.argv[1]):
-    key, floats = line.rstrip("\n").split("\t")
-    value = struct.pack("<10f", *map(float, floats.split()))
-    name = b"%012d" % int(key)  # the text redis-benchmark makes of __rand_int__
-    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(value), value))
-PY
+python3 "$root/bench/redis-load.py" "$work/table.txt" > "$work/load.resp"
 redis-cli -p "$rport" --pipe < "$work/load.resp" | tail -1
 mget "$rport" "$redis" "$work/redis.txt"
 redis_rps=$(awk '/throughput summary/ {print $3}' "$work/redis.txt")

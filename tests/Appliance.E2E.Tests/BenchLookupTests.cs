@@ -54,6 +54,29 @@ public sealed partial class BenchLookupTests(ClusterFixture table) : IClassFixtu
         Assert.Contains("--raw measures one server", refused.Stderr);
     }
 
+    /// <summary>The raw generator's RESP mode against the same server's --resp-port: the same
+    /// seeded key stream as the native protocol finds exactly as many keys missing (so the keys
+    /// sent and the replies counted agree), and a Redis-only address needs --raw.</summary>
+    [Fact]
+    public void RawRespMgetCountsWhatTheNativeProtocolCounts()
+    {
+        using var dir = new TempDirectory();
+        using var shard0 = ServerProcess.StartServer(table.Packages, ClusterFixture.Dict, 0, "--resp-port", "0");
+        string[] common = ["--keys", table.Directory.Combine("table.txt"), "--batch", "50", "--duration", "1", "--warmup", "0", "--connections", "2", "--rate", "2000", "--seed", "7"];
+        var native = Parse(CubeProcess.Run(dir.Path, ["bench", "lookup", "--raw", "--dict", ClusterFixture.Dict, "--address", $"127.0.0.1:{shard0.DataPort}", .. common]).Ok());
+        var resp = Parse(CubeProcess.Run(dir.Path, ["bench", "lookup", "--raw", "--protocol", "resp", "--address", $"127.0.0.1:{shard0.RespPort}", .. common]).Ok());
+        Assert.Equal((2000L, 100_000L, 0L), (resp.Requests, resp.Keys, resp.Failed));
+        Assert.Equal(native, resp);
+        Assert.InRange(resp.Missing, resp.Keys / 3, resp.Keys * 2 / 3);
+
+        var closed = Parse(CubeProcess.Run(dir.Path, ["bench", "lookup", "--raw", "--protocol", "resp", "--address", $"127.0.0.1:{shard0.RespPort}", "--keys", table.Directory.Combine("table.txt"), "--batch", "50", "--duration", "1", "--warmup", "0", "--pipeline", "4"]).Ok());
+        Assert.True(closed.Requests > 0 && closed.Keys == closed.Requests * 50 && closed.Failed == 0, closed.ToString());
+
+        var refused = CubeProcess.Run(dir.Path, ["bench", "lookup", "--protocol", "resp", "--address", $"127.0.0.1:{shard0.RespPort}", "--key-range", "10"]);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("need --raw", refused.Stderr);
+    }
+
     [GeneratedRegex(@"requests (\d+)")]
     private static partial Regex RequestsLine();
 

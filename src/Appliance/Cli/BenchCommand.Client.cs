@@ -8,8 +8,8 @@ namespace Appliance.Cli;
 /// schedule both generators share, and the key streams.</summary>
 internal static partial class BenchCommand
 {
-    private static Task Drive(CubeClient client, Settings s, Totals totals, TimeSpan duration) =>
-        s.Raw ? RawDrive(client.Conf(s.Dict), s, totals, duration)
+    private static Task Drive(CubeClient? client, Settings s, Totals totals, TimeSpan duration) =>
+        client is null ? RawDrive(s, totals, duration)
         : s.Rate > 0 ? OpenLoop(client, s, totals, duration) : ClosedLoop(client, s, totals, duration);
 
     private static async Task ClosedLoop(CubeClient client, Settings s, Totals totals, TimeSpan duration)

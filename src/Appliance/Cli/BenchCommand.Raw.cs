@@ -1,8 +1,11 @@
+using System.Buffers;
+using System.Buffers.Text;
 using System.Diagnostics;
 using System.Net.Sockets;
 using Appliance.Core.Buffers;
 using Appliance.Core.Client;
 using Appliance.Core.Protocol;
+using Appliance.Core.Resp;
 
 namespace Appliance.Cli;
 
@@ -14,7 +17,10 @@ namespace Appliance.Cli;
 /// of replies); replies are parsed only as far as counting found and missing keys. No tasks, no
 /// timers, no allocation per request: on one core it costs about what the server does per
 /// request, so the server's latency, not the generator's queue, is what shows at high rates.
-/// One shard, its first replica; no retries (a failed connection ends the run with an error).
+/// One shard, its first replica (or <c>--address</c>); no retries (a failed connection ends the
+/// run with an error). <c>--protocol resp</c> sends MGET instead of lookup frames, so the same
+/// generator drives cube's RESP port and Redis: replies come in order, so the n-th reply on a
+/// connection answers its n-th request.
 /// </summary>
 internal static partial class BenchCommand
 {
@@ -49,17 +55,12 @@ internal static partial class BenchCommand
         }
     }
 
-    private static Task RawDrive(DictConf conf, Settings s, Totals totals, TimeSpan duration) =>
-        Task.Factory.StartNew(() => RawRun(conf, s, totals, duration), TaskCreationOptions.LongRunning);
+    private static Task RawDrive(Settings s, Totals totals, TimeSpan duration) =>
+        Task.Factory.StartNew(() => RawRun(s, totals, duration), TaskCreationOptions.LongRunning);
 
-    private static void RawRun(DictConf conf, Settings s, Totals totals, TimeSpan duration)
+    private static void RawRun(Settings s, Totals totals, TimeSpan duration)
     {
-        if (conf.Shards != 1)
-        {
-            throw new UsageException($"--raw measures one server: dict {conf.DictName} has {conf.Shards} shards (use the client, without --raw)");
-        }
-
-        var address = conf.Replicas[0][0];
+        var address = s.RawTarget!;
         var connections = new RawConnection[s.Connections];
         for (var c = 0; c < connections.Length; c++)
         {
@@ -148,7 +149,30 @@ internal static partial class BenchCommand
         Fill(keys, s, random);
         var id = ++c.NextId;
         c.Scheduled[id % RingSize] = scheduled;
-        LookupCodec.WriteRequest(c.Out, id, s.Dict, keys);
+        if (s.Resp)
+        {
+            WriteMget(c.Out, keys);
+        }
+        else
+        {
+            LookupCodec.WriteRequest(c.Out, id, s.Dict, keys);
+        }
+
         c.Sent++;
+    }
+
+    /// <summary><c>MGET k1 … kN</c>, each key as at least 12 decimal digits, zero-padded: the text
+    /// redis-benchmark makes of <c>__rand_int__</c>, which cube's RESP port reads as the number.</summary>
+    private static void WriteMget(FrameBuffer output, ReadOnlySpan<ulong> keys)
+    {
+        var resp = new RespWriter(output);
+        resp.Array(keys.Length + 1);
+        resp.Bulk("MGET"u8);
+        Span<byte> text = stackalloc byte[20];
+        foreach (var key in keys)
+        {
+            _ = Utf8Formatter.TryFormat(key, text, out var length, new StandardFormat('D', 12));
+            resp.Bulk(text[..length]);
+        }
     }
 }

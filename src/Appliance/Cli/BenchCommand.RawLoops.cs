@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Appliance.Core.Buffers;
 using Appliance.Core.Protocol;
+using Appliance.Core.Resp;
 
 namespace Appliance.Cli;
 
@@ -66,6 +67,26 @@ internal static partial class BenchCommand
             while (true)
             {
                 var data = input.Data;
+                if (s.Resp)
+                {
+                    var reply = MgetReplyScanner.TryScan(data, 1 << 20, out var length, out var found, out var absent, out var problem);
+                    if (reply == ScanResult.NeedMoreData)
+                    {
+                        break; // unknown length: Compact doubles a full buffer
+                    }
+
+                    if (reply == ScanResult.InvalidData)
+                    {
+                        throw new InvalidOperationException($"connection {c.Index}: invalid reply: {problem}");
+                    }
+
+                    // In order: this is the reply to the connection's request number received + replies + 1.
+                    CountReply(totals, now - c.Scheduled[(received + replies + 1) % RingSize], problem, found, absent, s.Batch);
+                    input.Consume(length);
+                    replies++;
+                    continue;
+                }
+
                 var scan = FrameScanner.TryScan(data, FrameHeader.DefaultMaxPayload, out var header, out var error);
                 if (scan == ScanResult.NeedMoreData)
                 {
@@ -78,12 +99,11 @@ internal static partial class BenchCommand
                     throw new InvalidOperationException($"connection {c.Index}: invalid reply: {error ?? "not a response frame"}");
                 }
 
-                totals.Latency.Record((now - c.Scheduled[header.RequestId % RingSize]) * 1_000_000.0 / Stopwatch.Frequency);
+                var elapsed = now - c.Scheduled[header.RequestId % RingSize];
                 if (header.IsError)
                 {
-                    Interlocked.Add(ref totals.Failed, s.Batch);
                     var (_, message) = ErrorPayload.Read(data.Slice(FrameHeader.Size, header.PayloadLength));
-                    Interlocked.CompareExchange(ref totals.FirstError, message, null);
+                    CountReply(totals, elapsed, message, 0, 0, s.Batch);
                 }
                 else
                 {
@@ -94,11 +114,9 @@ internal static partial class BenchCommand
                         missing += length < 0 ? 1 : 0;
                     }
 
-                    Interlocked.Add(ref totals.Missing, missing);
-                    Interlocked.Add(ref totals.Keys, s.Batch);
+                    CountReply(totals, elapsed, null, s.Batch - missing, missing, s.Batch);
                 }
 
-                Interlocked.Increment(ref totals.Requests);
                 input.Consume(header.FrameLength);
                 replies++;
             }
@@ -125,5 +143,24 @@ internal static partial class BenchCommand
             // Keep the unparsed tail at the front; grow for a frame larger than the buffer.
             input.Compact(needed);
         }
+    }
+
+    /// <summary>One reply: its latency (timestamp ticks since the scheduled start), and either an
+    /// error for the whole batch or its found and missing keys.</summary>
+    private static void CountReply(Totals totals, long elapsedTicks, string? error, int found, int missing, int batch)
+    {
+        totals.Latency.Record(elapsedTicks * 1_000_000.0 / Stopwatch.Frequency);
+        if (error is not null)
+        {
+            Interlocked.Add(ref totals.Failed, batch);
+            Interlocked.CompareExchange(ref totals.FirstError, error, null);
+        }
+        else
+        {
+            Interlocked.Add(ref totals.Missing, missing);
+            Interlocked.Add(ref totals.Keys, found + missing);
+        }
+
+        Interlocked.Increment(ref totals.Requests);
     }
 }

@@ -16,7 +16,7 @@ internal static partial class BenchCommand
 {
     private static readonly OptionSpec[] Options =
     [
-        new("conf", "the client's cube.conf", Meta: "FILE"),
+        new("conf", "the client's cube.conf (or --address with --raw)", Meta: "FILE"),
         new("dict", "dict name", "the first dict in --conf", Meta: "NAME"),
         new("keys", "file of keys (one per line) to draw from at random", Meta: "FILE"),
         new("key-range", "draw keys uniformly from [0, N)", Meta: "N"),
@@ -29,6 +29,8 @@ internal static partial class BenchCommand
         new("tick-us", "open loop: the dispatcher wakes at most this often and starts every request due (latency still counts from each one's scheduled start)", "50", Meta: "US"),
         new("seed", "random seed", "1", Meta: "S"),
         new("raw", "measure the server, not the client: a lean generator (blocking sockets, no per-request tasks or timers; one shard, first replica, no retries)", IsFlag: true),
+        new("address", "--raw: the server to drive, instead of --conf's first replica", Meta: "HOST:PORT"),
+        new("protocol", "--raw: native (lookup frames) or resp (MGET of the keys as 12-digit decimal text, as redis-benchmark writes __rand_int__: the same bytes to cube's --resp-port and to Redis)", "native", Meta: "P"),
     ];
 
     public static int Run(string[] args)
@@ -46,8 +48,33 @@ internal static partial class BenchCommand
             return 0;
         }
 
-        var dicts = CubeConfReader.Read(a.Require("conf"));
-        var dict = a.Has("dict") ? a.Require("dict") : dicts[0].DictName;
+        var raw = a.Flag("raw");
+        var protocol = a.Has("protocol") ? a.Require("protocol") : "native";
+        if (protocol is not ("native" or "resp"))
+        {
+            throw new UsageException($"option --protocol: '{protocol}' is not native or resp");
+        }
+
+        if (!raw && (a.Has("address") || protocol != "native"))
+        {
+            throw new UsageException("--address and --protocol resp drive one server: they need --raw");
+        }
+
+        IReadOnlyList<DictConf> dicts = a.Has("address") && !a.Has("conf") ? [] : CubeConfReader.Read(a.Require("conf"));
+        var dict = a.Has("dict") ? a.Require("dict") : dicts.Count > 0 ? dicts[0].DictName : "bench";
+        NodeAddress? address = null;
+        if (a.Has("address") && !NodeAddress.TryParse(a.Require("address"), out address))
+        {
+            throw new UsageException($"option --address: '{a.Require("address")}' is not HOST:PORT");
+        }
+
+        if (raw && address is null)
+        {
+            var conf = dicts.FirstOrDefault(d => d.DictName == dict) ?? throw new UsageException($"dict {dict} is not in --conf");
+            address = conf.Shards == 1 ? conf.Replicas[0][0]
+                : throw new UsageException($"--raw measures one server: dict {dict} has {conf.Shards} shards (use the client, without --raw)");
+        }
+
         var keys = a.Has("keys") ? LoadKeys(a.Require("keys")) : null;
         var range = a.Has("key-range") ? a.Long("key-range", 1) : 0;
         if (keys is null && range == 0)
@@ -72,11 +99,16 @@ internal static partial class BenchCommand
             a.Long("rate", 0),
             a.Int("seed"),
             a.Int("tick-us", 1, 100_000),
-            a.Flag("raw"));
+            address,
+            protocol == "resp");
         return RunAsync(dicts, settings).GetAwaiter().GetResult();
     }
 
-    private sealed record Settings(string Dict, ulong[]? Keys, long Range, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros, bool Raw);
+    private sealed record Settings(string Dict, ulong[]? Keys, long Range, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros, NodeAddress? RawTarget, bool Resp)
+    {
+        /// <summary>The lean generator drives <see cref="RawTarget"/> (one server, no client).</summary>
+        public bool Raw => RawTarget is not null;
+    }
 
     private sealed class Totals
     {
@@ -97,10 +129,10 @@ internal static partial class BenchCommand
 
     private static async Task<int> RunAsync(IReadOnlyList<DictConf> dicts, Settings s)
     {
-        await using var client = new CubeClient(dicts, s.Connections);
-        var shards = client.Conf(s.Dict).Shards;
-        var mode = (s.Rate > 0 ? $"open loop at {s.Rate} requests/s" : $"closed loop, {s.Connections} connection(s)/replica × {s.Pipeline} in flight") + (s.Raw ? ", raw generator" : string.Empty);
-        Console.Out.WriteLine($"dict {s.Dict} ({shards} shard(s)), batch {s.Batch}, {mode}, warmup {s.Warmup.TotalSeconds:F0} s, measure {s.Duration.TotalSeconds:F0} s");
+        await using var client = s.Raw ? null : new CubeClient(dicts, s.Connections);
+        var mode = (s.Rate > 0 ? $"open loop at {s.Rate} requests/s" : $"closed loop, {s.Connections} connection(s)/replica × {s.Pipeline} in flight") + (s.Raw ? $", raw generator ({(s.Resp ? "RESP MGET" : "native")})" : string.Empty);
+        var target = client is null ? $"{s.RawTarget}" : $"dict {s.Dict} ({client.Conf(s.Dict).Shards} shard(s))";
+        Console.Out.WriteLine($"{target}, batch {s.Batch}, {mode}, warmup {s.Warmup.TotalSeconds:F0} s, measure {s.Duration.TotalSeconds:F0} s");
 
         // Warm up (connections, JIT-free AOT code paths, page cache), then measure from zero.
         if (s.Warmup > TimeSpan.Zero)

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Latency under load (issue 15 item 2): p50/p99/p99.9 at 10, 25, 50, 75, 90 % of each server's own
+# measured maximum, open loop (latency from each request's scheduled start), for cube's native
+# protocol, cube's RESP port and Redis MGET, in one run, on the same keys, batch 100.
+#   One generator for all three: `cube bench lookup --raw` (blocking sockets, no per-request task,
+#   timer or allocation), with --protocol resp sending byte-identical MGETs to cube and to Redis.
+#   Each server is pinned to core 0, the generator to core 1 (--gen-cores to change). The maximum is
+#   the closed loop (connections × pipeline in flight); per-core figures divide by the CPU time the
+#   server really used (/proc). Every point also records the generator's own CPU (user + sys over
+#   wall, from /usr/bin/time) and the server's, and at the maximum a second generator instance runs
+#   beside the first: if the two together get no more than one, the generator was not the limit.
+# Writes docs/bench/latency-vs-load-DATE.tsv and .png (bench/plot.py; python3-matplotlib).
+# Usage: bench/latency-vs-load.sh [--duration S] [--loads 10,25,50,75,90] [--servers cube,cube-resp,redis]
+#                                 [--connections C] [--pipeline P] [--gen-cores 1]
+# Installs redis-server (apt-get) if missing; starts its own instances on 127.0.0.1 and stops them.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+duration=5; loads=10,25,50,75,90; servers=cube,cube-resp,redis; connections=2; pipeline=32; gen_cores=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --loads) loads=$2; shift 2 ;;
+    --servers) servers=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --pipeline) pipeline=$2; shift 2 ;;
+    --gen-cores) gen_cores=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration S] [--loads 10,25,50,75,90] [--servers cube,cube-resp,redis] [--connections C] [--pipeline P] [--gen-cores 1]" >&2; exit 2 ;;
+  esac
+done
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+fi
+cube=${CUBE_BIN:-$("$root/scripts/publish.sh")}
+work=$(mktemp -d /tmp/cube-latency.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+out_tsv="$root/docs/bench/latency-vs-load-$(date +%F).tsv"
+mkdir -p "$root/docs/bench"
+echo -e "server\tload_pct\toffered_rps\tachieved_rps\tp50_us\tp99_us\tp999_us\tmax_us\tserver_cpu\tgen_cpu\tkeys_per_core_s" > "$out_tsv"
+
+echo "== table: 1M keys (0..999999), 40-byte values"
+"$cube" kv gen --keys 1000000 --key-range 1000000 --dim 10 --seed 5 --out "$work/table.txt" >/dev/null
+"$cube" build --input "$work/table.txt" --input-format text --output "$work/packages" --dict bench --shards 1 --version 1 >/dev/null 2>&1
+
+# One generator run against the server process $1 at $2 (ADDRESS), protocol $3, extra args after:
+# prints "achieved_rps p50 p99 p999 max server_cpu gen_cpu keys_per_core" (CPU in cores busy).
+measure() {
+  local pid=$1 address=$2 protocol=$3; shift 3
+  local c0 c1 t0 t1
+  c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  taskset -c "$gen_cores" /usr/bin/time -f "%U %S %e" -o "$work/gen.time" \
+    "$cube" bench lookup --raw --address "$address" --protocol "$protocol" --dict bench --key-range 1000000 --batch 100 \
+      --connections "$connections" --duration "$duration" --warmup 1 "$@" > "$work/gen.out"
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
+  grep -q "failed 0" "$work/gen.out" || { cat "$work/gen.out" >&2; echo "generator reported failures" >&2; exit 1; }
+  python3 - "$work/gen.out" "$work/gen.time" "$c0" "$c1" "$t0" "$t1" "$hz" "$duration" <<'PY'
+import re, sys
+out, timef, c0, c1, t0, t1, hz, duration = sys.argv[1:]
+text = open(out).read()
+rps = float(re.search(r"\(([\d.]+) requests/s\)", text).group(1))
+keys = int(re.search(r"^keys +(\d+)", text, re.M).group(1))
+p = [int(x) for x in re.search(r"p50 (\d+) us  p90 \d+ us  p99 (\d+) us  p99\.9 (\d+) us  max (\d+) us", text).groups()]
+user, sys_, wall = map(float, open(timef).read().split()[-3:])
+server_cpu = (float(c1) - float(c0)) / float(hz) / (float(t1) - float(t0))
+gen_cpu = (user + sys_) / wall
+# keys per second of server CPU: the server's CPU covered warmup + measure (+ connect).
+per_core = keys / ((float(c1) - float(c0)) / float(hz)) * (float(duration) + 1) / float(duration)
+print(f"{rps:.0f} {p[0]} {p[1]} {p[2]} {p[3]} {server_cpu:.2f} {gen_cpu:.2f} {per_core:.0f}")
+PY
+}
+
+start_cube() { # $1 port; the data port, the RESP port is $1 + 2
+  taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$1" --http-port $(($1 + 1)) --resp-port $(($1 + 2)) ${CUBE_SERVER_ARGS:-} \
+    --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
+  server=$!; pids+=("$server")
+  for _ in $(seq 100); do grep -q "ready:" "$work/server.log" && return; sleep 0.1; done
+  echo "cube server did not start" >&2; cat "$work/server.log" >&2; exit 1
+}
+start_redis() { # $1 port
+  taskset -c 0 redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --daemonize no --logfile "$work/redis.log" &
+  server=$!; pids+=("$server")
+  for _ in $(seq 50); do redis-cli -p "$1" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  python3 "$root/bench/redis-load.py" "$work/table.txt" | redis-cli -p "$1" --pipe | tail -1
+}
+
+IFS=, read -ra server_list <<< "$servers"
+IFS=, read -ra load_list <<< "$loads"
+for name in "${server_list[@]}"; do
+  port=$((20000 + RANDOM % 20000))
+  case "$name" in
+    cube) start_cube "$port"; address="127.0.0.1:$port"; protocol=native ;;
+    cube-resp) start_cube "$port"; address="127.0.0.1:$((port + 2))"; protocol=resp ;;
+    redis) start_redis "$port"; address="127.0.0.1:$port"; protocol=resp ;;
+    *) echo "unknown server $name (cube, cube-resp, redis)" >&2; exit 2 ;;
+  esac
+  echo "== $name ($address, $protocol): closed loop, $connections connections × $pipeline in flight"
+  read -r max p50 p99 p999 pmax scpu gcpu per_core <<< "$(measure "$server" "$address" "$protocol" --pipeline "$pipeline")"
+  echo "   max $max requests/s, server CPU $scpu, generator CPU $gcpu, $per_core keys/s per server core, p99 $p99 us"
+  printf '%s\t100\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "closed" "$max" "$p50" "$p99" "$p999" "$pmax" "$scpu" "$gcpu" "$per_core" >> "$out_tsv"
+
+  # A second generator beside the first: together they should get no more than one alone.
+  c0=$(cpu_ticks "$server"); t0=$(date +%s.%N)
+  gens=()
+  for g in 1 2; do
+    taskset -c "$gen_cores" "$cube" bench lookup --raw --address "$address" --protocol "$protocol" --dict bench --key-range 1000000 --batch 100 \
+      --connections "$connections" --pipeline "$pipeline" --duration "$duration" --warmup 1 --seed "$g" > "$work/two.$g" &
+    gens+=($!)
+  done
+  wait "${gens[@]}"
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$server")
+  two=$(cat "$work/two.1" "$work/two.2" | awk -F'[()]' '/^requests/ {split($2, a, " "); s += a[1]} END {printf "%.0f", s}')
+  two_cpu=$(python3 -c "print(f'{($c1 - $c0) / $hz / ($t1 - $t0):.2f}')")
+  echo "   two generators together: $two requests/s (one alone: $max), server CPU $two_cpu"
+  printf '%s\t100\t%s\t%s\t-\t-\t-\t-\t%s\t-\t-\n' "$name" "two-generators" "$two" "$two_cpu" >> "$out_tsv"
+
+  for pct in "${load_list[@]}"; do
+    rate=$((max * pct / 100))
+    read -r got p50 p99 p999 pmax scpu gcpu per_core <<< "$(measure "$server" "$address" "$protocol" --rate "$rate")"
+    echo "   $pct % = $rate requests/s: p50 $p50 us  p99 $p99 us  p99.9 $p999 us  (server CPU $scpu, generator CPU $gcpu)"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pct" "$rate" "$got" "$p50" "$p99" "$p999" "$pmax" "$scpu" "$gcpu" "$per_core" >> "$out_tsv"
+  done
+  kill "$server"; wait "$server" 2>/dev/null || true
+done
+
+column -t "$out_tsv"
+python3 - "$out_tsv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+per_core = {r["server"]: float(r["keys_per_core_s"]) for r in rows if r["offered_rps"] == "closed"}
+if "cube" in per_core and "redis" in per_core:
+    print(f"keys/s per server core at the maximum: cube {per_core['cube']/1e6:.2f} M, redis {per_core['redis']/1e6:.2f} M: {per_core['cube']/per_core['redis']:.1f}x")
+if "cube-resp" in per_core and "redis" in per_core:
+    print(f"cube RESP / redis: {per_core['cube-resp']/per_core['redis']:.1f}x (the same MGET bytes)")
+PY
+py=$("$root/bench/plot-python.sh")
+"$py" "$root/bench/plot.py" latency "$out_tsv" "${out_tsv%.tsv}.png" && echo "plot: ${out_tsv%.tsv}.png"
