@@ -50,7 +50,7 @@ def scaling(tsv, png):
 
 def latency(tsv, png):
     # Open-loop points only (the closed-loop maximum and the two-generator check have no schedule).
-    r = [x for x in rows(tsv) if x["offered_rps"].isdigit()]
+    r = [x for x in rows(tsv) if x["offered_rps"].isdigit() and x["achieved_rps"] != "overload"]
     fig, ax = plt.subplots(1, 2, figsize=(14, 6))
     for i, server in enumerate(sorted({x["server"] for x in r})):
         color = f"C{i}"  # one colour per server, one line style per quantile

@@ -51,6 +51,8 @@ public sealed class MetricsLintTests
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
             families.UnionWith(metrics.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]));
             Assert.Contains("cube_http_request_duration_seconds_bucket", metrics, StringComparison.Ordinal);
+            Assert.Contains("dotnet_gc_collections_total{generation=\"0\"}", metrics, StringComparison.Ordinal);
+            Assert.True(Sample(metrics, "process_cpu_seconds_total") > 0, $"{role}: process_cpu_seconds_total");
             string[] expected = role switch
             {
                 "engine" => ["cube_engine_stage_duration_seconds_bucket{stage=\"gather\"", "cube_engine_model_version_info{variant=\"model\",version=\"1\"} 1", "cube_engine_table_version_info{version=\"1\"} 1"],

@@ -81,6 +81,7 @@ internal static class HttpHost
             metrics.Gauge("cube_uptime_seconds", "Seconds since the process started.", Math.Round((DateTimeOffset.UtcNow - started).TotalSeconds, 3));
             metrics.Counter("cube_http_errors_total", "HTTP requests that failed inside the process (answered 500 with a JSON error).", errors.Count);
             http.Write(metrics);
+            RuntimeMetrics.Write(metrics);
             foreach (var role in roles)
             {
                 role.WriteMetrics(metrics);

@@ -21,7 +21,10 @@ public ref struct PayloadReader(ReadOnlySpan<byte> payload)
 
     public ReadOnlySpan<byte> ReadBytes(int count, string field) => Take(count, field);
 
-    public ReadOnlySpan<byte> ReadShortBytes(string field) => Take(ReadUInt16(field + " length"), field);
+    /// <summary>A u16 length, then that many bytes. (The length's field name is only composed for
+    /// the error: this runs on every request and reply, which must not allocate.)</summary>
+    public ReadOnlySpan<byte> ReadShortBytes(string field) =>
+        Take(BinaryPrimitives.ReadUInt16LittleEndian(Take(2, field, " length")), field);
 
     public string ReadShortString(string field) => Encoding.UTF8.GetString(ReadShortBytes(field));
 
@@ -33,11 +36,11 @@ public ref struct PayloadReader(ReadOnlySpan<byte> payload)
         }
     }
 
-    private ReadOnlySpan<byte> Take(int count, string field)
+    private ReadOnlySpan<byte> Take(int count, string field, string? suffix = null)
     {
         if (count < 0 || count > _payload.Length - Offset)
         {
-            throw new ProtocolException($"payload too short for {field}: {count} bytes needed at offset {Offset}, {_payload.Length - Offset} left");
+            throw new ProtocolException($"payload too short for {field}{suffix}: {count} bytes needed at offset {Offset}, {_payload.Length - Offset} left");
         }
 
         var span = _payload.Slice(Offset, count);
