@@ -30,7 +30,29 @@ public sealed class CriteoSample
     /// <summary>Parses one line; throws <see cref="FormatException"/> naming the field at fault.</summary>
     public static CriteoSample Parse(ReadOnlySpan<char> line)
     {
+        var dense = new double?[DenseCount];
+        Span<Range> tokens = stackalloc Range[SparseCount];
+        var label = Read(line, dense, tokens, out var trimmed);
+        var sparse = new string[SparseCount];
+        for (var s = 0; s < SparseCount; s++)
+        {
+            sparse[s] = trimmed[tokens[s]].ToString();
+        }
+
+        return new CriteoSample(label, dense, sparse);
+    }
+
+    /// <summary>
+    /// The format's one reader: the label (null when unlabelled), I1..I13 into
+    /// <paramref name="dense"/> (null where empty), and where C1..C26 lie in
+    /// <paramref name="trimmed"/> (the line without its line ending) — no string is made, so the
+    /// engine can hash the tokens where they are. Throws <see cref="FormatException"/> naming the
+    /// field at fault.
+    /// </summary>
+    public static int? Read(ReadOnlySpan<char> line, scoped Span<double?> dense, scoped Span<Range> sparse, out ReadOnlySpan<char> trimmed)
+    {
         line = line.TrimEnd("\r\n");
+        trimmed = line;
         var fields = line.Count('\t') + 1;
         if (fields is not (39 or 40))
         {
@@ -38,8 +60,6 @@ public sealed class CriteoSample
         }
 
         int? label = null;
-        var dense = new double?[DenseCount];
-        var sparse = new string[SparseCount];
         var index = 0;
         foreach (var range in line.Split('\t'))
         {
@@ -56,21 +76,18 @@ public sealed class CriteoSample
             }
             else if (position < DenseCount)
             {
-                if (!field.IsEmpty)
-                {
-                    dense[position] = double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out var x)
-                        ? x
-                        : throw new FormatException($"I{position + 1} = '{field}' is not a number");
-                }
+                dense[position] = field.IsEmpty ? null
+                    : double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) ? x
+                    : throw new FormatException($"I{position + 1} = '{field}' is not a number");
             }
             else
             {
-                sparse[position - DenseCount] = field.ToString();
+                sparse[position - DenseCount] = range;
             }
 
             index++;
         }
 
-        return new CriteoSample(label, dense, sparse);
+        return label;
     }
 }

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Engine;
@@ -41,114 +43,148 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
         var dim = spec.EmbeddingDim;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var errors = new string?[lines.Count];
-        var rows = new List<int>(lines.Count);
-        var dense = new float[lines.Count * spec.DenseWidth];
-        var slotKeys = new ulong[lines.Count * slots];
-        var unique = new Dictionary<ulong, int>();
-        for (var i = 0; i < lines.Count; i++)
-        {
-            if (lines[i].Rows is { } tensors)
-            {
-                // Tensors were checked for shape where they were read (OIP): no per-sample error.
-                var at = rows.Count;
-                rows.Add(i);
-                TensorRow(tensors, lines[i].Row, dense.AsSpan(at * spec.DenseWidth, spec.DenseWidth), slotKeys.AsSpan(at * slots, slots));
-                for (var s = 0; s < slots; s++)
-                {
-                    unique.TryAdd(slotKeys[(at * slots) + s], unique.Count);
-                }
-
-                continue;
-            }
-
-            CriteoSample sample;
-            try
-            {
-                sample = CriteoSample.Parse(lines[i].Line);
-            }
-            catch (FormatException e)
-            {
-                errors[i] = e.Message;
-                continue;
-            }
-
-            var row = rows.Count;
-            rows.Add(i);
-            Model.Normalizer.Normalize(sample.Dense, dense.AsSpan(row * spec.DenseWidth, spec.DenseWidth));
-            for (var s = 0; s < slots; s++)
-            {
-                var key = FeatureHasher.Key(Model.Hash, s, sample.Sparse[s]);
-                slotKeys[(row * slots) + s] = key;
-                unique.TryAdd(key, unique.Count);
-            }
-        }
-
-        var n = rows.Count;
         var scores = new float?[lines.Count];
         var missing = 0;
         var nonFinite = 0;
         var table = TableSpan.None;
-        if (n > 0)
+
+        // Per-request arrays come from pools (at batch 256 the embeddings alone are 266 KB: fresh
+        // ones were large-object allocations, a gen-2 collection every few requests); each is
+        // rented at least as large as needed, so every use below is sliced to the exact length.
+        var scratch = Scratch.Rent();
+        var rows = ArrayPool<int>.Shared.Rent(lines.Count);
+        var dense = ArrayPool<float>.Shared.Rent(lines.Count * spec.DenseWidth);
+        var slotKeys = ArrayPool<ulong>.Shared.Rent(lines.Count * slots);
+        try
         {
-            var keys = new ulong[unique.Count];
-            foreach (var (key, index) in unique)
+            var n = Prepare(lines, errors, rows, dense, slotKeys, scratch.Unique);
+            if (n > 0)
             {
-                keys[index] = key;
+                var unique = scratch.Unique;
+                var keys = scratch.Keys(unique.Count);
+                foreach (var (key, index) in unique)
+                {
+                    keys[index] = key;
+                }
+
+                _timings.ParseHash.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                var gathering = System.Diagnostics.Stopwatch.GetTimestamp();
+                var vectors = scratch.Vectors(unique.Count * dim);
+                var found = scratch.Found(unique.Count);
+                table = await source.GatherAsync(keys.AsMemory(0, unique.Count), vectors.AsMemory(0, unique.Count * dim), dim, Model.Codec, found.AsMemory(0, unique.Count), cancellationToken).ConfigureAwait(false);
+                for (var k = 0; k < unique.Count; k++)
+                {
+                    missing += found[k] ? 0 : 1;
+                }
+
+                missing -= table.Unavailable; // counted on their own: not the table's gaps but a shard's failure
+
+                var embeddings = scratch.Embeddings(n * slots * dim);
+                for (var i = 0; i < n * slots; i++)
+                {
+                    var index = unique[slotKeys[i]];
+                    var row = embeddings.AsSpan(i * dim, dim);
+                    if (found[index])
+                    {
+                        vectors.AsSpan(index * dim, dim).CopyTo(row);
+                    }
+                    else
+                    {
+                        row.Clear(); // a missing (or unavailable) key is a zero vector
+                    }
+                }
+
+                _timings.Gather.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(gathering));
+                var running = System.Diagnostics.Stopwatch.GetTimestamp();
+                var output = Model.Scorer.Score(spec.EmbeddingsInput, embeddings.AsMemory(0, n * slots * dim), slots * dim, spec.DenseInput, dense.AsMemory(0, n * spec.DenseWidth), spec.DenseWidth, spec.Output, n);
+                _timings.Network.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(running));
+                var width = output.Length / n;
+                for (var r = 0; r < n; r++)
+                {
+                    var score = output[(r * width) + spec.ClickColumn];
+                    if (float.IsFinite(score))
+                    {
+                        scores[rows[r]] = score;
+                    }
+                    else
+                    {
+                        // That sample's failure (e.g. a dense value too large for float32), not the
+                        // request's: the other samples keep their scores.
+                        errors[rows[r]] = $"the network gave a non-finite score ({score}) for this sample; are its dense values in range?";
+                        nonFinite++;
+                    }
+                }
             }
 
-            _timings.ParseHash.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-            var gathering = System.Diagnostics.Stopwatch.GetTimestamp();
-            var vectors = new float[keys.Length * dim];
-            var found = new bool[keys.Length];
-            table = await source.GatherAsync(keys, vectors, dim, Model.Codec, found, cancellationToken).ConfigureAwait(false);
-            foreach (var f in found)
+            var uniqueCount = scratch.Unique.Count;
+            Interlocked.Add(ref _samples, n - nonFinite);
+            Interlocked.Add(ref _misses, missing);
+            if (table.Unavailable > 0)
             {
-                missing += f ? 0 : 1;
+                Interlocked.Add(ref _unavailable, table.Unavailable);
+                Interlocked.Increment(ref _degraded);
             }
 
-            missing -= table.Unavailable; // counted on their own: not the table's gaps but a shard's failure
+            Interlocked.Add(ref _errors, lines.Count - n + nonFinite);
+            return new ScoreResult(scores, errors, uniqueCount, missing, Model.Timestamp) { Table = table };
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rows);
+            ArrayPool<float>.Shared.Return(dense);
+            ArrayPool<ulong>.Shared.Return(slotKeys);
+            Scratch.Return(scratch);
+        }
+    }
 
-            var embeddings = new float[n * slots * dim];
-            for (var r = 0; r < n; r++)
+    /// <summary>Parses, normalises and hashes every sample (a bad line is that sample's error);
+    /// returns how many rows are to be scored: row r is sample <paramref name="rows"/>[r], its
+    /// dense values and keys at r × width. Each distinct key gets its index in order of first use.</summary>
+    private int Prepare(IReadOnlyList<EngineSample> lines, string?[] errors, int[] rows, float[] dense, ulong[] slotKeys, Dictionary<ulong, int> unique)
+    {
+        var spec = Model.Spec;
+        var slots = spec.SparseSlots;
+        Span<double?> raw = stackalloc double?[CriteoSample.DenseCount];
+        Span<Range> tokens = stackalloc Range[CriteoSample.SparseCount];
+        var n = 0;
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var keys = slotKeys.AsSpan(n * slots, slots);
+            if (lines[i].Rows is { } tensors)
             {
+                // Tensors were checked for shape where they were read (OIP): no per-sample error.
+                TensorRow(tensors, lines[i].Row, dense.AsSpan(n * spec.DenseWidth, spec.DenseWidth), keys);
+            }
+            else
+            {
+                ReadOnlySpan<char> line;
+                try
+                {
+                    CriteoSample.Read(lines[i].Line, raw, tokens, out line);
+                }
+                catch (FormatException e)
+                {
+                    errors[i] = e.Message;
+                    continue;
+                }
+
+                // The tokens are hashed where they lie in the line: no string per token.
+                Model.Normalizer.Normalize(raw, dense.AsSpan(n * spec.DenseWidth, spec.DenseWidth));
                 for (var s = 0; s < slots; s++)
                 {
-                    var index = unique[slotKeys[(r * slots) + s]];
-                    vectors.AsSpan(index * dim, dim).CopyTo(embeddings.AsSpan(((r * slots) + s) * dim));
+                    keys[s] = FeatureHasher.Key(Model.Hash, s, line[tokens[s]]);
                 }
             }
 
-            _timings.Gather.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(gathering));
-            var running = System.Diagnostics.Stopwatch.GetTimestamp();
-            var output = Model.Scorer.Score(spec.EmbeddingsInput, embeddings, slots * dim, spec.DenseInput, dense.AsSpan(0, n * spec.DenseWidth).ToArray(), spec.DenseWidth, spec.Output, n);
-            _timings.Network.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(running));
-            var width = output.Length / n;
-            for (var r = 0; r < n; r++)
+            foreach (var key in keys)
             {
-                var score = output[(r * width) + spec.ClickColumn];
-                if (float.IsFinite(score))
-                {
-                    scores[rows[r]] = score;
-                }
-                else
-                {
-                    // That sample's failure (e.g. a dense value too large for float32), not the
-                    // request's: the other samples keep their scores.
-                    errors[rows[r]] = $"the network gave a non-finite score ({score}) for this sample; are its dense values in range?";
-                    nonFinite++;
-                }
+                unique.TryAdd(key, unique.Count);
             }
+
+            rows[n++] = i;
         }
 
-        Interlocked.Add(ref _samples, n - nonFinite);
-        Interlocked.Add(ref _misses, missing);
-        if (table.Unavailable > 0)
-        {
-            Interlocked.Add(ref _unavailable, table.Unavailable);
-            Interlocked.Increment(ref _degraded);
-        }
-        Interlocked.Add(ref _errors, lines.Count - n + nonFinite);
-        return new ScoreResult(scores, errors, unique.Count, missing, Model.Timestamp) { Table = table };
+        return n;
     }
 
     /// <summary>One tensor row → normalised dense values (NaN = missing, as an empty field of a
@@ -167,6 +203,52 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
         {
             var at = (row * keys.Length) + s;
             keys[s] = tensors.Keys is { } given ? given[at] : FeatureHasher.Key(Model.Hash, s, tensors.Tokens![at]);
+        }
+    }
+
+    /// <summary>The per-request working set kept between requests: the distinct-key map (cleared,
+    /// its capacity kept) and the arrays the gather and the network read, grown to the largest
+    /// request seen. A few are pooled (requests score concurrently, one per runner); more are made
+    /// when all are out, and only <see cref="PoolSize"/> are kept.</summary>
+    private sealed class Scratch
+    {
+        private const int PoolSize = 16;
+        private static readonly ConcurrentBag<Scratch> Pool = [];
+
+        private ulong[] _keys = [];
+        private float[] _vectors = [];
+        private bool[] _found = [];
+        private float[] _embeddings = [];
+
+        public Dictionary<ulong, int> Unique { get; } = [];
+
+        public static Scratch Rent() => Pool.TryTake(out var scratch) ? scratch : new Scratch();
+
+        public static void Return(Scratch scratch)
+        {
+            scratch.Unique.Clear();
+            if (Pool.Count < PoolSize)
+            {
+                Pool.Add(scratch);
+            }
+        }
+
+        public ulong[] Keys(int length) => Grown(ref _keys, length);
+
+        public float[] Vectors(int length) => Grown(ref _vectors, length);
+
+        public bool[] Found(int length) => Grown(ref _found, length);
+
+        public float[] Embeddings(int length) => Grown(ref _embeddings, length);
+
+        private static T[] Grown<T>(ref T[] array, int length)
+        {
+            if (array.Length < length)
+            {
+                array = new T[length];
+            }
+
+            return array;
         }
     }
 }

@@ -11,15 +11,28 @@ public sealed class DenseNormalizer(IReadOnlyList<float> min, IReadOnlyList<floa
 
     public static DenseNormalizer Criteo { get; } = new(CriteoMin, CriteoDiff);
 
-    public IReadOnlyList<float> Min { get; } = min;
+    private readonly float[] _min = [.. min];
+    private readonly float[] _diff = [.. diff];
 
-    public IReadOnlyList<float> Diff { get; } = diff;
+    public IReadOnlyList<float> Min => _min;
+
+    public IReadOnlyList<float> Diff => _diff;
 
     public void Normalize(IReadOnlyList<double?> values, Span<float> destination)
     {
         for (var k = 0; k < values.Count; k++)
         {
-            destination[k] = values[k] is { } x ? (float)((x - Min[k]) / Diff[k]) : 0f;
+            destination[k] = Normalize(k, values[k]);
         }
     }
+
+    public void Normalize(ReadOnlySpan<double?> values, Span<float> destination)
+    {
+        for (var k = 0; k < values.Length; k++)
+        {
+            destination[k] = Normalize(k, values[k]);
+        }
+    }
+
+    private float Normalize(int k, double? value) => value is { } x ? (float)((x - _min[k]) / _diff[k]) : 0f;
 }

@@ -21,14 +21,14 @@ public static class FeatureHasher
     /// off-by-one that sent ids the model never saw).</summary>
     public const int PaddleFirstField = 14;
 
-    public static ulong Key(HashScheme scheme, int slot, string token) => scheme switch
+    public static ulong Key(HashScheme scheme, int slot, ReadOnlySpan<char> token) => scheme switch
     {
         HashScheme.Paddle => PaddleKey(slot, token),
         HashScheme.Xxh64 => Xxh64Key(slot, token),
         _ => throw new ArgumentOutOfRangeException(nameof(scheme), scheme, "unknown hash scheme"),
     };
 
-    public static ulong PaddleKey(int slot, string token)
+    public static ulong PaddleKey(int slot, ReadOnlySpan<char> token)
     {
         // "<field index><token>" as UTF-8 on the stack: no string or array per token.
         var max = 11 + Encoding.UTF8.GetMaxByteCount(token.Length);
@@ -39,7 +39,7 @@ public static class FeatureHasher
         return (ulong)(id < 0 ? id + PaddleHashDim : id);
     }
 
-    public static ulong Xxh64Key(int slot, string token)
+    public static ulong Xxh64Key(int slot, ReadOnlySpan<char> token)
     {
         // Short tokens on the stack, long ones on the heap: no input may grow the stack (a
         // 3,000,000-character token once took the process down).

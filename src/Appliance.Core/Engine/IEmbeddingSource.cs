@@ -12,7 +12,7 @@ public interface IEmbeddingSource : IAsyncDisposable
     /// key leaves zeros and <paramref name="found"/>[i] false. Throws
     /// <see cref="EmbeddingUnavailableException"/> when a shard cannot answer and the policy says so.
     /// Returns the table versions the rows came from (the shards that answered).</summary>
-    Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken);
+    Task<TableSpan> GatherAsync(ReadOnlyMemory<ulong> keys, Memory<float> vectors, int dim, ValueCodec codec, Memory<bool> found, CancellationToken cancellationToken);
 
     /// <summary>The newest table version (donefile id) that every shard serves, or null while
     /// that is not known (no table yet; a remote shard not heard from yet).</summary>

@@ -22,11 +22,11 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
 
     public string? ServedVersion => TableVersions.OldestOf(table.Shards.Select(s => table.Store(s).Live?.VersionLabel));
 
-    public Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
+    public Task<TableSpan> GatherAsync(ReadOnlyMemory<ulong> keys, Memory<float> vectors, int dim, ValueCodec codec, Memory<bool> found, CancellationToken cancellationToken)
     {
         var shardCount = table.Shards.Count;
         var labels = new string?[shardCount];
-        var (shardKeys, positions) = ShardRouting.Split(keys, shardCount);
+        var (shardKeys, positions) = ShardRouting.Split(keys.Span, shardCount);
         for (var s = 0; s < shardCount; s++)
         {
             if (shardKeys[s].Length == 0)
@@ -49,14 +49,15 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
                 view.Lookup(shardKeys[s], shardResults);
             }
 
+            var hits = found.Span;
             for (var j = 0; j < shardResults.Length; j++)
             {
                 var i = positions[s][j];
-                found[i] = shardResults[j].Found;
-                if (found[i])
+                hits[i] = shardResults[j].Found;
+                if (hits[i])
                 {
                     // Decode while the lease holds the mapping.
-                    EmbeddingDecoder.Decode(keys[i], shardResults[j].Span, lease.View!.Codec, vectors.AsSpan(i * dim, dim));
+                    EmbeddingDecoder.Decode(keys.Span[i], shardResults[j].Span, lease.View!.Codec, vectors.Span.Slice(i * dim, dim));
                 }
             }
         }

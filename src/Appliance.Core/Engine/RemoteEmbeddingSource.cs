@@ -45,7 +45,7 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
     public async Task RefreshVersionsAsync(CancellationToken cancellationToken) =>
         Learn(await client.ProbeVersionsAsync(dict, cancellationToken).ConfigureAwait(false));
 
-    public async Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken)
+    public async Task<TableSpan> GatherAsync(ReadOnlyMemory<ulong> keys, Memory<float> vectors, int dim, ValueCodec codec, Memory<bool> found, CancellationToken cancellationToken)
     {
         using var result = await client.LookupAsync(dict, keys, cancellationToken).ConfigureAwait(false);
         Learn(result.ShardVersions);
@@ -55,13 +55,14 @@ public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardF
         }
 
         var unavailable = 0;
+        var hits = found.Span;
         for (var i = 0; i < keys.Length; i++)
         {
             unavailable += result.Status[i] == KeyStatus.Failed ? 1 : 0;
-            found[i] = result.Status[i] == KeyStatus.Found;
-            if (found[i])
+            hits[i] = result.Status[i] == KeyStatus.Found;
+            if (hits[i])
             {
-                EmbeddingDecoder.Decode(keys[i], result.Value(i), result.Codec, vectors.AsSpan(i * dim, dim));
+                EmbeddingDecoder.Decode(keys.Span[i], result.Value(i), result.Codec, vectors.Span.Slice(i * dim, dim));
             }
         }
 

@@ -49,7 +49,7 @@ public sealed class ModelSpecValidationTests
     {
         public string? ServedVersion => null;
 
-        public Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, Core.Storage.ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.FromResult(TableSpan.None);
+        public Task<TableSpan> GatherAsync(ReadOnlyMemory<ulong> keys, Memory<float> vectors, int dim, Core.Storage.ValueCodec codec, Memory<bool> found, CancellationToken cancellationToken) => Task.FromResult(TableSpan.None);
 
         public Task RefreshVersionsAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

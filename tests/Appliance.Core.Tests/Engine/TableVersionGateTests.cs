@@ -12,7 +12,7 @@ public sealed class TableVersionGateTests
     {
         public string? ServedVersion { get; set; }
 
-        public Task<TableSpan> GatherAsync(ulong[] keys, float[] vectors, int dim, ValueCodec codec, bool[] found, CancellationToken cancellationToken) => Task.FromResult(TableSpan.None);
+        public Task<TableSpan> GatherAsync(ReadOnlyMemory<ulong> keys, Memory<float> vectors, int dim, ValueCodec codec, Memory<bool> found, CancellationToken cancellationToken) => Task.FromResult(TableSpan.None);
 
         public Task RefreshVersionsAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -39,10 +39,14 @@ public sealed class OnnxScorer : IDisposable
     public IReadOnlyDictionary<string, int[]> Outputs { get; }
 
     /// <summary>Runs one batch of <paramref name="n"/> rows; returns the output tensor's values.</summary>
-    public float[] Score(string embeddingsName, float[] embeddings, int embeddingWidth, string denseName, float[] dense, int denseWidth, string outputName, int n)
+    public float[] Score(string embeddingsName, float[] embeddings, int embeddingWidth, string denseName, float[] dense, int denseWidth, string outputName, int n) =>
+        Score(embeddingsName, embeddings.AsMemory(), embeddingWidth, denseName, dense.AsMemory(), denseWidth, outputName, n);
+
+    /// <summary>As above, over exactly n × width values of each memory (pooled buffers may be longer).</summary>
+    public float[] Score(string embeddingsName, Memory<float> embeddings, int embeddingWidth, string denseName, Memory<float> dense, int denseWidth, string outputName, int n)
     {
-        using var e = OrtValue.CreateTensorValueFromMemory(embeddings, [n, embeddingWidth]);
-        using var d = OrtValue.CreateTensorValueFromMemory(dense, [n, denseWidth]);
+        using var e = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, embeddings[..(n * embeddingWidth)], [n, embeddingWidth]);
+        using var d = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, dense[..(n * denseWidth)], [n, denseWidth]);
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, [embeddingsName, denseName], [e, d], [outputName]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
