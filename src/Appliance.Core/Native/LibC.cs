@@ -48,4 +48,15 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    public const int OWrOnly = 0x1;
+    public const int OCreat = 0x40;
+    public const int OExcl = 0x80;
+    public const int ODirect = 0x4000;
+    public const int OCloExec = 0x80000;
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
 }

@@ -27,7 +27,7 @@ public sealed record BuildOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
 
     /// <summary>Bytes of input values held in memory at once; more input is built in several passes
-    /// over the input, each taking a group of shards. 0 = half of the memory available.</summary>
+    /// over the input, each taking a group of shards. 0 = two thirds of the memory available.</summary>
     public long MemoryBudget { get; init; }
 
     public bool IsDelta => Mode == VersionMode.Delta;

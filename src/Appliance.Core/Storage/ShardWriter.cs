@@ -18,43 +18,44 @@ internal static class ShardWriter
     public static unsafe (FileDigest Index, FileDigest Values, long Keys) Write(
         string directory, IReadOnlyList<EntryBuffer> buffers, ValueCodec codec, int dimension)
     {
-        long total = 0;
-        var starts = new long[buffers.Count + 1];
-        for (var b = 0; b < buffers.Count; b++)
+        // Entry numbers: the buffers' key chunks side by side, entry = chunk << ChunkShift | slot.
+        // A partial last chunk leaves a few unused numbers; in exchange the keys are read where
+        // the parse put them, never copied into one array.
+        var chunks = buffers.SelectMany(b => b.KeyChunks).ToArray();
+        long total = buffers.Sum(b => b.Count);
+        var numbers = (long)chunks.Length << EntryBuffer.ChunkShift;
+        if (numbers > Array.MaxLength || (ulong)numbers > EntryMask)
         {
-            starts[b] = total;
-            total += buffers[b].Count;
-        }
-
-        starts[^1] = total;
-        if (total > (long)EntryMask)
-        {
-            throw new InvalidOperationException($"a shard holds at most {EntryMask} records; this one got {total}");
+            throw new InvalidOperationException($"a shard holds at most {Array.MaxLength - EntryBuffer.ChunkSize} records; this one got {total}: use more shards");
         }
 
         var bucketCount = ShardLayout.BucketCountFor(total);
         // The index is probed at random twice (insert, then offsets): huge pages keep those
         // probes free of TLB misses once it outgrows what 4 KiB pages cover (a few MB).
         using var slots = new HugePageArray<ulong>((long)bucketCount * ShardLayout.SlotsPerBucket);
-        var keys = new ulong[total];
-        for (var b = 0; b < buffers.Count; b++)
-        {
-            buffers[b].Keys.CopyTo(keys.AsSpan((int)starts[b]));
-        }
 
         // Pass 1: insert entry numbers in input order; a later duplicate replaces the earlier one
         // in the same slot. slotOf[e] remembers where entry e went.
-        var slotOf = new int[total];
-        var distinct = Insert(keys, slots.Pointer, slotOf, bucketCount);
+        var slotOf = new int[numbers];
+        var chunk = 0;
+        long distinct = 0;
+        foreach (var buffer in buffers)
+        {
+            for (var c = 0; c < buffer.KeyChunks.Count; c++, chunk++)
+            {
+                distinct += Insert(chunks, chunk, buffer.ChunkCount(c), slots.Pointer, slotOf, bucketCount);
+            }
+        }
 
         // Pass 2: walk the entries in input order (sequential reads of the buffers), write each
         // entry that still owns its slot, and turn the slot's entry number into a record offset.
         Directory.CreateDirectory(directory);
         FileDigest valuesDigest;
-        using (var values = new HashingFileWriter(Path.Combine(directory, ShardLayout.ValuesFileName)))
+        var expected = buffers.Sum(b => b.ValueBytes) + (total * (ShardLayout.RecordHeaderSize + ShardLayout.RecordAlignment));
+        using (var values = new HashingFileWriter(Path.Combine(directory, ShardLayout.ValuesFileName), expected))
         {
             ShardLayout.WriteValuesHeader(values.Reserve(ShardLayout.HeaderSize), codec, dimension, distinct);
-            WriteWinners(values, buffers, starts, slots.Pointer, slotOf);
+            WriteWinners(values, buffers, slots.Pointer, slotOf);
             valuesDigest = values.Complete();
         }
 
@@ -64,7 +65,7 @@ internal static class ShardWriter
         }
 
         FileDigest indexDigest;
-        using (var index = new HashingFileWriter(Path.Combine(directory, ShardLayout.IndexFileName)))
+        using (var index = new HashingFileWriter(Path.Combine(directory, ShardLayout.IndexFileName), slots.Length * sizeof(ulong)))
         {
             ShardLayout.WriteIndexHeader(index.Reserve(ShardLayout.HeaderSize), bucketCount, distinct, valuesDigest.Bytes);
             if (!BitConverter.IsLittleEndian)
@@ -83,56 +84,58 @@ internal static class ShardWriter
         return (indexDigest, valuesDigest, distinct);
     }
 
-    private static unsafe long Insert(ulong[] keys, ulong* slotBase, int[] slotOf, ulong bucketCount)
+    /// <summary>Inserts the <paramref name="count"/> entries of key chunk <paramref name="chunk"/>;
+    /// returns how many were new keys.</summary>
+    private static unsafe long Insert(ulong[][] chunks, int chunk, int count, ulong* slotBase, int[] slotOf, ulong bucketCount)
     {
         const int Ahead = 16;
         long distinct = 0;
+        var keys = chunks[chunk];
+        var first = (long)chunk << EntryBuffer.ChunkShift;
         Span<ulong> hashes = stackalloc ulong[Ahead];
+        for (var start = 0; start < count; start += Ahead)
         {
-            for (long start = 0; start < keys.LongLength; start += Ahead)
+            var n = Math.Min(Ahead, count - start);
+            KeyHash.MixBatch(keys.AsSpan(start, n), hashes);
+            if (Sse.IsSupported)
             {
-                var n = (int)Math.Min(Ahead, keys.LongLength - start);
-                KeyHash.MixBatch(keys.AsSpan((int)start, n), hashes);
-                if (Sse.IsSupported)
-                {
-                    // The table is far larger than cache: start the misses for 16 keys at once.
-                    for (var i = 0; i < n; i++)
-                    {
-                        Sse.Prefetch0(slotBase + KeyHash.Bucket(hashes[i], bucketCount) * ShardLayout.SlotsPerBucket);
-                    }
-                }
-
+                // The table is far larger than cache: start the misses for 16 keys at once.
                 for (var i = 0; i < n; i++)
                 {
-                    var entry = start + i;
-                    var key = keys[entry];
-                    var hash = hashes[i];
-                    var tag = (ulong)KeyHash.Fingerprint(hash) << 40;
-                    var bucket = KeyHash.Bucket(hash, bucketCount);
-                    while (true)
-                    {
-                        var p = slotBase + bucket * ShardLayout.SlotsPerBucket;
-                        var placed = false;
-                        for (var s = 0; s < ShardLayout.SlotsPerBucket; s++)
-                        {
-                            var slot = p[s];
-                            if (slot == 0 || ((slot & ~EntryMask) == tag && keys[(long)(slot & EntryMask)] == key))
-                            {
-                                distinct += slot == 0 ? 1 : 0;
-                                p[s] = tag | (ulong)entry;
-                                slotOf[entry] = (int)((bucket * ShardLayout.SlotsPerBucket) + (ulong)s);
-                                placed = true;
-                                break;
-                            }
-                        }
+                    Sse.Prefetch0(slotBase + KeyHash.Bucket(hashes[i], bucketCount) * ShardLayout.SlotsPerBucket);
+                }
+            }
 
-                        if (placed)
+            for (var i = 0; i < n; i++)
+            {
+                var entry = first + start + i;
+                var key = keys[start + i];
+                var hash = hashes[i];
+                var tag = (ulong)KeyHash.Fingerprint(hash) << 40;
+                var bucket = KeyHash.Bucket(hash, bucketCount);
+                while (true)
+                {
+                    var p = slotBase + bucket * ShardLayout.SlotsPerBucket;
+                    var placed = false;
+                    for (var s = 0; s < ShardLayout.SlotsPerBucket; s++)
+                    {
+                        var slot = p[s];
+                        if (slot == 0 || ((slot & ~EntryMask) == tag && KeyOf(chunks, (long)(slot & EntryMask)) == key))
                         {
+                            distinct += slot == 0 ? 1 : 0;
+                            p[s] = tag | (ulong)entry;
+                            slotOf[entry] = (int)((bucket * ShardLayout.SlotsPerBucket) + (ulong)s);
+                            placed = true;
                             break;
                         }
-
-                        bucket = bucket + 1 == bucketCount ? 0 : bucket + 1;
                     }
+
+                    if (placed)
+                    {
+                        break;
+                    }
+
+                    bucket = bucket + 1 == bucketCount ? 0 : bucket + 1;
                 }
             }
         }
@@ -140,22 +143,30 @@ internal static class ShardWriter
         return distinct;
     }
 
-    private static unsafe void WriteWinners(HashingFileWriter values, IReadOnlyList<EntryBuffer> buffers, long[] starts, ulong* slotBase, int[] slotOf)
+    private static ulong KeyOf(ulong[][] chunks, long entry) =>
+        chunks[entry >> EntryBuffer.ChunkShift][entry & (EntryBuffer.ChunkSize - 1)];
+
+    private static unsafe void WriteWinners(HashingFileWriter values, IReadOnlyList<EntryBuffer> buffers, ulong* slotBase, int[] slotOf)
     {
         const int Ahead = 16;
+        long chunk = 0;
+        foreach (var buffer in buffers)
         {
-            for (var b = 0; b < buffers.Count; b++)
+            var cursor = buffer.Values();
+            for (var c = 0; c < buffer.KeyChunks.Count; c++, chunk++)
             {
-                var buffer = buffers[b];
-                var first = starts[b];
-                for (var i = 0; i < buffer.Count; i++)
+                var keys = buffer.KeyChunks[c];
+                var count = buffer.ChunkCount(c);
+                var first = chunk << EntryBuffer.ChunkShift;
+                for (var i = 0; i < count; i++)
                 {
                     var entry = first + i;
-                    if (Sse.IsSupported && i + Ahead < buffer.Count)
+                    if (Sse.IsSupported && i + Ahead < count)
                     {
                         Sse.Prefetch0(slotBase + slotOf[entry + Ahead]);
                     }
 
+                    var value = cursor.Next();
                     var position = slotOf[entry];
                     var slot = slotBase[position];
                     if ((long)(slot & EntryMask) != entry)
@@ -164,7 +175,7 @@ internal static class ShardWriter
                     }
 
                     var offset = values.Position;
-                    WriteRecord(values, buffer.Key(i), buffer.Value(i));
+                    WriteRecord(values, keys[i], value);
                     slotBase[position] = ShardLayout.MakeSlot(ShardLayout.SlotFingerprint(slot), (ulong)offset);
                 }
             }

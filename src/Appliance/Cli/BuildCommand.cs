@@ -24,7 +24,7 @@ internal static class BuildCommand
         new("input-format", "seqfile or text (key:value / key<TAB>floats)", "seqfile", Meta: "FORMAT"),
         new("donefile", "take --input, --version (and --base for a patch) from the last line of this donefile", Meta: "FILE"),
         new("threads", "worker threads", Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture), Meta: "N"),
-        new("memory-budget-mb", "input held in memory at once; larger input is built in several passes", "half of available memory", Meta: "MB"),
+        new("memory-budget-mb", "memory a build may hold (about 1.25x the input it keeps); larger input is built in several passes", "two thirds of available memory", Meta: "MB"),
     ];
 
     /// <summary>Original flag → our option.</summary>
