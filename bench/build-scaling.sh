@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # How cost grows with the table (issue 15 item 1), one row per size, all in one run:
 #   build time (median of --repeat, the AOT binary as an operator runs it) and keys/s; the time
-#   the disk needs to write the same bytes (dd ... conv=fdatasync) beside it; index and package
+#   the disk needs to write the same bytes beside it (dd through the page cache with fdatasync, and
+#   dd oflag=direct — the builder writes large files with O_DIRECT); index and package
 #   bytes per key; cold start (process start -> first lookup answered over HTTP /lookup) with
-#   --in_mem false (mmap) and --in_mem true; over-the-wire keys/s per server core (server pinned
+#   --in_mem false (mmap) and --in_mem true; in-process lookup keys/s (`cube bench lookup --data`,
+#   one thread, the store alone); over-the-wire keys/s per server core (server pinned
 #   to core 0, `cube bench lookup --raw` on core 1, keys drawn from the table, batch 100).
 # Input: SequenceFiles of 40-byte values (10 float32) from `cube kv gen --format seq`, 8 parts.
 # Writes docs/bench/build-scaling-DATE.tsv and .png (bench/plot.py; python3-matplotlib).
@@ -31,9 +33,10 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
+py3=$(command -v /usr/bin/python3 || command -v python3)  # a pyenv shim costs ~1 s per start, 100 starts per size
 out_tsv="$root/docs/bench/build-scaling-$(date +%F).tsv"
 mkdir -p "$root/docs/bench"
-echo -e "keys\tbuild_s\tbuild_keys_per_s\tdisk_s\tbuild_over_disk\tindex_bytes_per_key\tpackage_bytes_per_key\tcold_mmap_ms\tcold_in_mem_ms\twire_keys_per_core_s" > "$out_tsv"
+echo -e "keys\tbuild_s\tbuild_keys_per_s\tdisk_s\tbuild_over_disk\tindex_bytes_per_key\tpackage_bytes_per_key\tcold_mmap_ms\tcold_in_mem_ms\twire_keys_per_core_s\tdisk_direct_s\tinproc_keys_s" > "$out_tsv"
 
 # Cold start: process start -> the first /lookup of a present key answered (ms).
 cold_start() { # $1 data dir, $2 in_mem, $3 key
@@ -64,9 +67,11 @@ for m in "${list[@]}"; do
   done
   build=$(printf '%s\n' "${times[@]}" | median)
   bytes=$(du -sb "$work/out" | cut -f1)
-  index=$(find "$work/out" -name index.bin -printf '%s\n' | awk '{s+=$1} END {print s}')
+  index=$(find "$work/out" -name index.bin -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
   t0=$(now); dd if=/dev/zero of="$work/dd" bs=1M count=$((bytes / 1048576 + 1)) conv=fdatasync 2>/dev/null; t1=$(now); rm -f "$work/dd"
   disk=$(echo "$t1 - $t0" | bc)
+  t0=$(now); dd if=/dev/zero of="$work/dd" bs=1M count=$((bytes / 1048576 + 1)) oflag=direct conv=fdatasync 2>/dev/null; t1=$(now); rm -f "$work/dd"
+  disk_direct=$(echo "$t1 - $t0" | bc)
 
   # One shard's directory as a server's data dir (shard 0), and keys that shard holds.
   shard0="$work/node"; rm -rf "$shard0"; mkdir -p "$shard0"; cp -rl "$work/out/1_1" "$shard0/"
@@ -77,10 +82,12 @@ for m in "${list[@]}"; do
   taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) --data-dir "$shard0" --dict t --shard 0 >"$work/server.log" 2>&1 &
   spid=$!; pids+=("$spid")
   for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$((port + 1))/status" >/dev/null 2>&1 && break; sleep 0.02; done
+  # The first open of a fresh package verifies its checksums (seconds at 100M keys): wait for answers.
+  for _ in $(seq 1 3000); do curl -sf "http://127.0.0.1:$((port + 1))/lookup?keys=$(head -1 "$work/keys-all.txt")" >/dev/null 2>&1 && break; sleep 0.05; done
   split -l 300 "$work/keys-all.txt" "$work/kchunk."
   : > "$work/keys.txt"
   for f in "$work"/kchunk.*; do
-    curl -sf "http://127.0.0.1:$((port + 1))/lookup?keys=$(paste -sd, "$f")" | python3 -c 'import json,sys; [print(k["key"]) for k in json.load(sys.stdin)["keys"] if k.get("status") == "found"]' >> "$work/keys.txt" || true
+    curl -sf "http://127.0.0.1:$((port + 1))/lookup?keys=$(paste -sd, "$f")" | "$py3" -c 'import json,sys; [print(k["key"]) for k in json.load(sys.stdin)["keys"] if k.get("status") == "found"]' >> "$work/keys.txt" || true
   done
   rm -f "$work"/kchunk.*
   echo "[{\"dict_name\": \"t\", \"shard\": 1, \"dup\": 1, \"timeout\": 5000, \"retry\": 0, \"backup_request\": 0, \"type\": \"ipport_list\", \"nodes\": [{\"ipport_list\": \"list://127.0.0.1:$port\"}]}]" > "$work/cube.conf"
@@ -90,14 +97,16 @@ for m in "${list[@]}"; do
   kill "$spid"; wait "$spid" 2>/dev/null || true
   wire_keys=$(awk '/^keys/ {print $2}' "$work/wire.txt")
   key=$(head -1 "$work/keys.txt")
+  taskset -c 1 "$cube" bench lookup --data "$shard0" --dict t --keys "$work/keys.txt" --batch 100 --duration "$wire" --warmup 1 > "$work/inproc.txt"
+  inproc=$(awk '/^keys/ {gsub(/\(/, "", $3); print $3 * 1e6}' "$work/inproc.txt")
   mmap_ms=$(for r in 1 2 3; do cold_start "$shard0" false "$key"; done | median)
   mem_ms=$(for r in 1 2 3; do cold_start "$shard0" true "$key"; done | median)
   cpu=$(echo "($c1 - $c0) / $hz" | bc -l)
   # The server's CPU covered warmup + measure; scale the measured keys to the whole window.
   per_core=$(echo "$wire_keys * ($wire + 1) / $wire / $cpu" | bc -l)
 
-  printf '%d\t%.3f\t%.0f\t%.3f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\n' "$keys" "$build" "$(echo "$keys / $build" | bc -l)" "$disk" "$(echo "$build / $disk" | bc -l)" \
-    "$(echo "$index / $keys" | bc -l)" "$(echo "$bytes / $keys" | bc -l)" "$mmap_ms" "$mem_ms" "$per_core" | tee -a "$out_tsv"
+  printf '%d\t%.3f\t%.0f\t%.3f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.3f\t%.0f\n' "$keys" "$build" "$(echo "$keys / $build" | bc -l)" "$disk" "$(echo "$build / $disk" | bc -l)" \
+    "$(echo "$index / $keys" | bc -l)" "$(echo "$bytes / $keys" | bc -l)" "$mmap_ms" "$mem_ms" "$per_core" "$disk_direct" "$inproc" | tee -a "$out_tsv"
 done
 column -t "$out_tsv"
 py=$("$root/bench/plot-python.sh")

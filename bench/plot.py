@@ -3,6 +3,7 @@
 
   plot.py scaling build-scaling.tsv out.png   build rate, disk time, cold start, wire keys/s vs table size
   plot.py latency latency.tsv out.png         p50/p99/p99.9 vs offered load, one line per server
+  plot.py memory larger-than-memory.tsv out.png   keys/s and p99 vs the share of the package memory holds
 """
 import csv
 import sys
@@ -26,7 +27,9 @@ def scaling(tsv, png):
     fig, ax = plt.subplots(2, 2, figsize=(11, 8))
     a = ax[0][0]
     a.plot(keys, [float(x["build_keys_per_s"]) / 1e6 for x in r], "o-", label="cube build")
-    a.plot(keys, [int(x["keys"]) / float(x["disk_s"]) / 1e6 for x in r], "s--", label="disk writing the same bytes")
+    a.plot(keys, [int(x["keys"]) / float(x["disk_s"]) / 1e6 for x in r], "s--", label="disk writing the same bytes (page cache + fdatasync)")
+    if all(x.get("disk_direct_s") for x in r):
+        a.plot(keys, [int(x["keys"]) / float(x["disk_direct_s"]) / 1e6 for x in r], "^--", label="disk writing the same bytes (O_DIRECT)")
     a.set(xscale="log", xlabel="keys (millions)", ylabel="M keys/s", title="Build rate vs table size")
     a.legend()
     a = ax[0][1]
@@ -40,10 +43,35 @@ def scaling(tsv, png):
     a.set(xscale="log", yscale="log", xlabel="keys (millions)", ylabel="ms", title="Cold start: process start → first lookup answered")
     a.legend()
     a = ax[1][1]
-    a.plot(keys, [float(x["wire_keys_per_core_s"]) / 1e6 for x in r], "o-")
-    a.set(xscale="log", xlabel="keys (millions)", ylabel="M keys/s per server core", title="Over the wire, batch 100 (one shard)", ylim=(0, None))
+    a.plot(keys, [float(x["wire_keys_per_core_s"]) / 1e6 for x in r], "o-", label="over the wire, per server core")
+    if all(x.get("inproc_keys_s") for x in r):
+        a.plot(keys, [float(x["inproc_keys_s"]) / 1e6 for x in r], "s-", label="in process, one thread (the store alone)")
+    a.set(xscale="log", xlabel="keys (millions)", ylabel="M keys/s", title="Lookups, batch 100 (one shard, mmap)", ylim=(0, None))
+    a.legend()
     for a in ax.flat:
         a.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def memory(tsv, png):
+    r = rows(tsv)
+    fig, ax = plt.subplots(1, 3, figsize=(16, 5))
+    for i, z in enumerate(sorted({x["zipf"] for x in r}, reverse=True)):
+        pts = sorted((min(float(x["fit_pct"]), 100), x) for x in r if x["zipf"] == z)
+        label = "uniform" if float(z) == 0 else f"Zipf s={z}"
+        fit = [p for p, _ in pts]
+        ax[0].plot(fit, [float(x["keys_per_s"]) / 1e6 for _, x in pts], "o-", color=f"C{i}", label=label)
+        ax[1].plot(fit, [float(x["p99_us"]) / 1000 for _, x in pts], "o-", color=f"C{i}", label=f"{label} p99")
+        ax[1].plot(fit, [float(x["p50_us"]) / 1000 for _, x in pts], "v:", color=f"C{i}", label=f"{label} p50")
+        ax[2].plot(fit, [float(x["majflt_per_req"]) for _, x in pts], "o-", color=f"C{i}", label=label)
+    ax[0].set(xlabel="% of the package the memory limit holds", ylabel="M keys/s (closed loop, batch 100)", title="Throughput as the hot fraction shrinks", yscale="log")
+    ax[1].set(xlabel="% of the package the memory limit holds", ylabel="ms", yscale="log", title="Latency (closed loop)")
+    ax[2].set(xlabel="% of the package the memory limit holds", ylabel="major page faults per request (100 keys)", title="Where the time goes: reads from disk")
+    for a in ax:
+        a.invert_xaxis()
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
@@ -68,6 +96,6 @@ def latency(tsv, png):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("scaling", "latency"):
+    if len(sys.argv) != 4 or sys.argv[1] not in ("scaling", "latency", "memory"):
         sys.exit(__doc__)
-    {"scaling": scaling, "latency": latency}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    {"scaling": scaling, "latency": latency, "memory": memory}[sys.argv[1]](sys.argv[2], sys.argv[3])

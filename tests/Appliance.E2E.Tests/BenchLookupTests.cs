@@ -54,6 +54,37 @@ public sealed partial class BenchLookupTests(ClusterFixture table) : IClassFixtu
         Assert.Contains("--raw measures one server", refused.Stderr);
     }
 
+    /// <summary>The store alone (<c>--data</c>) over a <c>--key-scheme index</c> table: keys drawn
+    /// by row over the whole table, uniform or Zipf-skewed, are all found; keys outside it are all
+    /// missing; the two ways of choosing keys are refused together.</summary>
+    [Fact]
+    public void InProcessLookupsOfIndexedKeysFindEveryRow()
+    {
+        using var dir = new TempDirectory();
+        CubeProcess.Run(dir.Path, ["kv", "gen", "--format", "seq", "--keys", "20000", "--parts", "2", "--key-scheme", "index", "--out", dir.Combine("in")]).Ok();
+        CubeProcess.Run(dir.Path, ["build", "--input", dir.Combine("in"), "--output", dir.Combine("out"), "--dict", "t", "--shards", "1", "--version", "1"]).Ok();
+        string[] common = ["bench", "lookup", "--data", dir.Combine("out"), "--dict", "t", "--batch", "20", "--duration", "1", "--warmup", "0"];
+
+        foreach (var zipf in new[] { "0", "0.99", "1.5" })
+        {
+            var run = Parse(CubeProcess.Run(dir.Path, [.. common, "--indexed-keys", "20000", "--zipf", zipf]).Ok());
+            Assert.True(run.Requests > 0 && run.Keys == run.Requests * 20 && run.Missing == 0, $"zipf {zipf}: {run}");
+        }
+
+        // Rows past the table's end have keys the table never held.
+        var beyond = Parse(CubeProcess.Run(dir.Path, [.. common, "--indexed-keys", "40000"]).Ok());
+        Assert.InRange(beyond.Missing, beyond.Keys / 3, beyond.Keys * 2 / 3);
+
+        var both = CubeProcess.Run(dir.Path, ["kv", "gen", "--keys", "10", "--key-range", "100", "--key-scheme", "index", "--out", dir.Combine("x.txt")]);
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("--key-scheme index and --key-range", both.Stderr);
+        var two = CubeProcess.Run(dir.Path, [.. common, "--indexed-keys", "10", "--key-range", "10"]);
+        Assert.Equal(2, two.ExitCode);
+        var badZipf = CubeProcess.Run(dir.Path, [.. common, "--indexed-keys", "10", "--zipf", "-1"]);
+        Assert.Equal(2, badZipf.ExitCode);
+        Assert.Contains("--zipf", badZipf.Stderr);
+    }
+
     /// <summary>The raw generator's RESP mode against the same server's --resp-port: the same
     /// seeded key stream as the native protocol finds exactly as many keys missing (so the keys
     /// sent and the replies counted agree), and a Redis-only address needs --raw.</summary>

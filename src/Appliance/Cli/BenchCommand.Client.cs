@@ -131,30 +131,6 @@ internal static partial class BenchCommand
         Interlocked.Add(ref totals.Missing, missing);
     }
 
-    private static void Fill(Span<ulong> keys, Settings s, KeyStream random)
-    {
-        for (var i = 0; i < keys.Length; i++)
-        {
-            keys[i] = s.Keys is { } pool ? pool[(int)random.Below((ulong)pool.Length)] : random.Below((ulong)s.Range);
-        }
-    }
-
-    /// <summary>Uniform keys from SplitMix64, reduced with a multiply-high. A seeded
-    /// System.Random runs its legacy generator, which cost the open loop's one core 12 %.</summary>
-    private sealed class KeyStream(ulong seed)
-    {
-        private ulong _state = seed;
-
-        public ulong Below(ulong bound)
-        {
-            var z = _state += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            z ^= z >> 31;
-            return Math.BigMul(z, bound, out _);
-        }
-    }
-
     private static ulong[] LoadKeys(string path) =>
         File.ReadLines(path).Select(l => l.Split('\t', ':')[0].Trim()).Where(l => l.Length > 0)
             .Select(l => ulong.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out var k) ? k : throw new UsageException($"{path}: '{l}' is not a key")).ToArray();

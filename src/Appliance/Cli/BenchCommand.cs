@@ -19,7 +19,9 @@ internal static partial class BenchCommand
         new("conf", "the client's cube.conf (or --address with --raw)", Meta: "FILE"),
         new("dict", "dict name", "the first dict in --conf", Meta: "NAME"),
         new("keys", "file of keys (one per line) to draw from at random", Meta: "FILE"),
-        new("key-range", "draw keys uniformly from [0, N)", Meta: "N"),
+        new("key-range", "draw keys from [0, N)", Meta: "N"),
+        new("indexed-keys", "draw keys from the N rows of a `cube kv gen --key-scheme index` table (any size; no key list)", Meta: "N"),
+        new("zipf", "Zipf-skewed draws with this exponent (e.g. 0.99; rank r drawn in proportion to 1/(r+1)^S); 0 = uniform", "0", Meta: "S"),
         new("batch", "keys per request", "100", Meta: "N"),
         new("connections", "connections per replica", "2", Meta: "C"),
         new("pipeline", "closed loop: requests in flight per connection", "8", Meta: "P"),
@@ -28,6 +30,9 @@ internal static partial class BenchCommand
         new("rate", "open loop: requests per second (0 = closed loop)", "0", Meta: "R"),
         new("tick-us", "open loop: the dispatcher wakes at most this often and starts every request due (latency still counts from each one's scheduled start)", "50", Meta: "US"),
         new("seed", "random seed", "1", Meta: "S"),
+        new("data", "measure the store alone: look up in shard --shard of the newest table in DIR, in this process, one thread (no network)", Meta: "DIR"),
+        new("shard", "--data: the shard to open", "0", Meta: "N"),
+        new("in_mem", "--data: load the shard into memory instead of mapping it", IsFlag: true),
         new("raw", "measure the server, not the client: a lean generator (blocking sockets, no per-request tasks or timers; one shard, first replica, no retries)", IsFlag: true),
         new("address", "--raw: the server to drive, instead of --conf's first replica", Meta: "HOST:PORT"),
         new("protocol", "--raw: native (lookup frames) or resp (MGET of the keys as 12-digit decimal text, as redis-benchmark writes __rand_int__: the same bytes to cube's --resp-port and to Redis)", "native", Meta: "P"),
@@ -37,14 +42,14 @@ internal static partial class BenchCommand
     {
         if (args.Length == 0 || args[0] != "lookup")
         {
-            Console.Out.WriteLine("usage: cube bench lookup --conf cube.conf (--keys FILE | --key-range N) [options]   (cube bench lookup --help)");
+            Console.Out.WriteLine("usage: cube bench lookup --conf cube.conf (--keys FILE | --key-range N | --indexed-keys N) [options]   (cube bench lookup --help)");
             return 2;
         }
 
         var a = ParsedArgs.Parse(args[1..], Options);
         if (a.HelpRequested)
         {
-            Console.Out.WriteLine(ParsedArgs.Usage("cube bench lookup --conf cube.conf (--keys FILE | --key-range N) [options]", "Load generator: prints keys/s, requests/s and latency p50/p90/p99/p99.9.", Options));
+            Console.Out.WriteLine(ParsedArgs.Usage("cube bench lookup --conf cube.conf (--keys FILE | --key-range N | --indexed-keys N) [options]", "Load generator: prints keys/s, requests/s and latency p50/p90/p99/p99.9.", Options));
             return 0;
         }
 
@@ -60,7 +65,7 @@ internal static partial class BenchCommand
             throw new UsageException("--address and --protocol resp drive one server: they need --raw");
         }
 
-        IReadOnlyList<DictConf> dicts = a.Has("address") && !a.Has("conf") ? [] : CubeConfReader.Read(a.Require("conf"));
+        IReadOnlyList<DictConf> dicts = (a.Has("address") || a.Has("data")) && !a.Has("conf") ? [] : CubeConfReader.Read(a.Require("conf"));
         var dict = a.Has("dict") ? a.Require("dict") : dicts.Count > 0 ? dicts[0].DictName : "bench";
         NodeAddress? address = null;
         if (a.Has("address") && !NodeAddress.TryParse(a.Require("address"), out address))
@@ -77,9 +82,16 @@ internal static partial class BenchCommand
 
         var keys = a.Has("keys") ? LoadKeys(a.Require("keys")) : null;
         var range = a.Has("key-range") ? a.Long("key-range", 1) : 0;
-        if (keys is null && range == 0)
+        var indexed = a.Has("indexed-keys") ? a.Long("indexed-keys", 1) : 0;
+        if ((keys is null ? 0 : 1) + (range > 0 ? 1 : 0) + (indexed > 0 ? 1 : 0) != 1)
         {
-            throw new UsageException("give --keys FILE or --key-range N");
+            throw new UsageException("give one of --keys FILE, --key-range N, --indexed-keys N");
+        }
+
+        var zipf = a.Has("zipf") ? a.Double("zipf") : 0;
+        if (!(zipf >= 0) || zipf > 100)
+        {
+            throw new UsageException($"option --zipf: {zipf} is not an exponent in [0, 100] (0 = uniform)");
         }
 
         if (keys is { Length: 0 })
@@ -89,8 +101,7 @@ internal static partial class BenchCommand
 
         var settings = new Settings(
             dict,
-            keys,
-            range,
+            new KeyDraw(keys, range, indexed, zipf),
             a.Int("batch", 1, 1 << 20),
             a.Int("connections", 1, 1024),
             a.Int("pipeline", 1, 4096),
@@ -101,10 +112,20 @@ internal static partial class BenchCommand
             a.Int("tick-us", 1, 100_000),
             address,
             protocol == "resp");
+        if (a.Has("data"))
+        {
+            if (raw || a.Has("rate"))
+            {
+                throw new UsageException("--data measures the store in this process, one thread, closed loop: no --raw, --address or --rate");
+            }
+
+            return RunInProcess(settings, a.Require("data"), a.Int("shard", 0, 65535), a.Flag("in_mem"));
+        }
+
         return RunAsync(dicts, settings).GetAwaiter().GetResult();
     }
 
-    private sealed record Settings(string Dict, ulong[]? Keys, long Range, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros, NodeAddress? RawTarget, bool Resp)
+    private sealed record Settings(string Dict, KeyDraw Draw, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros, NodeAddress? RawTarget, bool Resp)
     {
         /// <summary>The lean generator drives <see cref="RawTarget"/> (one server, no client).</summary>
         public bool Raw => RawTarget is not null;

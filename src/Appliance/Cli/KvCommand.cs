@@ -32,6 +32,7 @@ internal static class KvCommand
         new("out", "output: a text file (key<TAB>floats per line), or with --format seq a directory of SequenceFiles", Meta: "PATH"),
         new("format", "text, or seq (SequenceFiles part-NNNNN as a trainer writes them; much faster to write and to build from)", "text", Meta: "FORMAT"),
         new("parts", "with --format seq: SequenceFiles to spread the rows over", "8", Meta: "N"),
+        new("key-scheme", "random, or index: row i holds a key computed from i (IndexedKeys), so `cube bench lookup --indexed-keys N` can draw any row without a key list", "random", Meta: "SCHEME"),
     ];
 
     public static int Run(string[] args)
@@ -148,12 +149,23 @@ internal static class KvCommand
             throw new UsageException($"option --key-range {range} is smaller than --keys {count}");
         }
 
+        var indexed = (a.Has("key-scheme") ? a.Require("key-scheme") : "random") switch
+        {
+            "random" => false,
+            "index" => true,
+            var other => throw new UsageException($"option --key-scheme: '{other}' is not random or index"),
+        };
+        if (indexed && range > 0)
+        {
+            throw new UsageException("--key-scheme index and --key-range choose keys two ways: give one");
+        }
+
         var seen = range > 0 ? new HashSet<long>() : null;
         var path = a.Require("out");
         switch (a.Require("format"))
         {
             case "seq":
-                return GenSequenceFiles(path, count, dimension, a.Int("parts", 1, 4096), a.Int("seed"), range, seen);
+                return GenSequenceFiles(path, count, dimension, a.Int("parts", 1, 4096), a.Int("seed"), range, seen, indexed);
             case "text":
                 break;
             case var other:
@@ -166,7 +178,11 @@ internal static class KvCommand
         for (long i = 0; i < count; i++)
         {
             ulong key;
-            if (seen is not null)
+            if (indexed)
+            {
+                key = Core.Diagnostics.IndexedKeys.Of(i);
+            }
+            else if (seen is not null)
             {
                 key = UniqueKey(random, range, seen);
             }
@@ -210,7 +226,7 @@ internal static class KvCommand
     /// <summary>Rows round-robin over <paramref name="parts"/> SequenceFiles in <paramref name="directory"/>;
     /// values from a xorshift generator (floats in [-1, 1)), so hundreds of millions of rows take
     /// as long as the disk needs, not as long as <see cref="Random.NextDouble"/> does.</summary>
-    private static int GenSequenceFiles(string directory, long count, int dimension, int parts, int seed, long range, HashSet<long>? seen)
+    private static int GenSequenceFiles(string directory, long count, int dimension, int parts, int seed, long range, HashSet<long>? seen, bool indexed)
     {
         Directory.CreateDirectory(directory);
         var writers = Enumerable.Range(0, parts).Select(p => Core.Formats.SequenceFileWriter.Create(Path.Combine(directory, $"part-{p:D5}"), seed: seed + p)).ToArray();
@@ -221,7 +237,7 @@ internal static class KvCommand
             var value = new byte[dimension * 4];
             for (long i = 0; i < count; i++)
             {
-                var key = seen is not null ? UniqueKey(random, range, seen) : Next(ref state);
+                var key = indexed ? Core.Diagnostics.IndexedKeys.Of(i) : seen is not null ? UniqueKey(random, range, seen) : Next(ref state);
 
                 for (var d = 0; d < dimension; d++)
                 {

@@ -113,6 +113,14 @@ internal sealed class ParsedArgs
 
     public int Int(string name, int min = int.MinValue, int max = int.MaxValue) => (int)Long(name, min, max);
 
+    public double Double(string name)
+    {
+        var v = Require(name);
+        return double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x)
+            ? x
+            : throw new UsageException($"option --{name}: '{v}' is not a number");
+    }
+
     public static string Usage(string synopsis, string description, IReadOnlyList<OptionSpec> specs)
     {
         var lines = new List<string> { $"usage: {synopsis}", string.Empty, description, string.Empty, "options:" };
