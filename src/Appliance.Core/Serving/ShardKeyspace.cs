@@ -58,15 +58,16 @@ public sealed class ShardKeyspace(string served, int shard, ShardStore store) : 
             }
             else
             {
-                refs.Clear(); // nothing live yet: every key is missing
+                refs.Clear(); // nothing live yet: every key fails (not "missing": the table may hold it)
             }
         }
 
-        public override KeyStatus Status(int index) => _refs[index].Found ? KeyStatus.Found : KeyStatus.Missing;
+        public override KeyStatus Status(int index) =>
+            _lease?.View is null ? KeyStatus.Failed : _refs[index].Found ? KeyStatus.Found : KeyStatus.Missing;
 
         public override ReadOnlySpan<byte> Row(int index) => _refs[index].Span;
 
-        public override string Error(int index) => string.Empty;
+        public override string Error(int index) => _lease?.View is null ? "not ready: no version is live yet (loading, or none delivered)" : string.Empty;
 
         public override void Dispose()
         {

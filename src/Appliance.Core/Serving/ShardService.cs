@@ -155,12 +155,15 @@ public sealed class ShardService : IFrameHandler
         var view = lease.View;
         if (view is null)
         {
-            results.Clear();
+            // Nothing live yet (a server still loading, an agent before its first version): "every
+            // key missing" would be a wrong answer that looks right. NotReady sends the client to
+            // another replica, or fails the keys where there is none.
+            Stats.Error();
+            output.WriteError(Opcode.Lookup, requestId, ErrorCode.NotReady, NotReadyMessage);
+            return;
         }
-        else
-        {
-            view.Lookup(keys, results);
-        }
+
+        view.Lookup(keys, results);
 
         var misses = 0;
         foreach (var r in results)
@@ -171,6 +174,8 @@ public sealed class ShardService : IFrameHandler
         Stats.Lookup(count, misses);
         LookupCodec.WriteResponse(output, requestId, LabelOf(view), view?.Codec ?? ValueCodec.Raw, results);
     }
+
+    private string NotReadyMessage => $"dict {Dict} shard {Shard}: no version is live yet (loading, or none delivered)";
 
     /// <summary>The live view's version label as UTF-8, computed once per view.</summary>
     private byte[] LabelOf(ShardView? view)
