@@ -43,10 +43,10 @@ def scaling(tsv, png):
     a.set(xscale="log", yscale="log", xlabel="keys (millions)", ylabel="ms", title="Cold start: process start → first lookup answered")
     a.legend()
     a = ax[1][1]
-    a.plot(keys, [float(x["wire_keys_per_core_s"]) / 1e6 for x in r], "o-", label="over the wire, per server core")
+    a.plot(keys, [float(x["wire_keys_per_core_s"]) / 1e6 for x in r], "o-", label="over the wire, per server core (server default: in memory)")
     if all(x.get("inproc_keys_s") for x in r):
-        a.plot(keys, [float(x["inproc_keys_s"]) / 1e6 for x in r], "s-", label="in process, one thread (the store alone)")
-    a.set(xscale="log", xlabel="keys (millions)", ylabel="M keys/s", title="Lookups, batch 100 (one shard, mmap)", ylim=(0, None))
+        a.plot(keys, [float(x["inproc_keys_s"]) / 1e6 for x in r], "s-", label="in process, one thread, mmap (the store alone)")
+    a.set(xscale="log", xlabel="keys (millions)", ylabel="M keys/s", title="Lookups, batch 100 (one shard)", ylim=(0, None))
     a.legend()
     for a in ax.flat:
         a.grid(True, which="both", alpha=0.3)
