@@ -59,4 +59,7 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int ftruncate(int fd, long length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int getrusage(int who, byte* usage);
 }
