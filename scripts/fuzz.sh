@@ -4,7 +4,7 @@
 # 256 MiB is saved under tests/Appliance.Fuzz.Tests/fuzz-regressions/<target>/ (replayed by
 # ./scripts/test.sh from then on) and reported. Prints executions and seconds per target.
 # usage: scripts/fuzz.sh [TARGET...] [--minutes N] [--afl]
-#   targets: frames session resp sequencefile textkv donefile cubeconf transferconf gflags criteo
+#   targets: frames session resp mgetreply sequencefile textkv donefile cubeconf transferconf gflags criteo
 #            predictbody modelspec manifest agentcommand operatorbody oiprequest (default: all, N minutes each)
 #   --afl    coverage-guided instead: afl-fuzz (Debian afl++, `scripts/setup.sh --fuzz`) drives
 #            tests/Appliance.Fuzz.Afl with Appliance.Core instrumented by SharpFuzz. The queue

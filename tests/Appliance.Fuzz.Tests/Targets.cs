@@ -136,7 +136,31 @@ public static class Targets
         JsonSerializer.Deserialize(input, StorageJsonContext.Default.ShardManifest), typeof(JsonException));
 
     private static readonly Func<Fuzzer>[] Factories =
-        [Frames, SessionTarget.Sessions, SessionTarget.Resp, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies, OipRequests];
+        [Frames, SessionTarget.Sessions, SessionTarget.Resp, MgetReplies, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies, OipRequests];
+
+    /// <summary>The load generator's MGET reply framing (replies from whatever server it is
+    /// pointed at): replies back to back until one is incomplete or invalid; a framed reply lies
+    /// within the input and counts no more elements than the keys asked for.</summary>
+    public static Fuzzer MgetReplies() => new("mgetreply",
+        [Utf8("*2\r\n$-1\r\n$3\r\nabc\r\n*1\r\n_\r\n"), Utf8("-ERR unknown command 'MGET'\r\n*0\r\n"), Utf8("*3\r\n$0\r\n\r\n$2\r\n\r\n\r\n_\r\n")], input =>
+    {
+        var at = 0;
+        while (at < input.Length)
+        {
+            var scan = Appliance.Core.Resp.MgetReplyScanner.TryScan(input.AsSpan(at), 64, 3, out var length, out var found, out var missing, out var error);
+            if (scan != ScanResult.Done)
+            {
+                return;
+            }
+
+            if (length <= 0 || length > input.Length - at || found < 0 || missing < 0 || found + missing > 3 || (error is not null && found + missing != 0))
+            {
+                throw new InvalidOperationException($"offset {at}: a framed reply of {length} bytes, {found} found, {missing} missing, error {error}");
+            }
+
+            at += length;
+        }
+    });
 
     /// <summary>The agent's /stage, /activate and /retire body: parsed, then validated as the agent does.</summary>
     public static Fuzzer AgentCommands() => new("agentcommand", [Utf8("{\"version\": \"101\", \"base\": \"100\", \"mode\": \"delta\"}"), Utf8("{\"version\": \"100\", \"base\": \"100\", \"mode\": \"base\"}")], input =>

@@ -15,7 +15,7 @@ namespace Appliance.Core.Resp;
 ///   _\r\n                missing (RESP3)
 /// -CODE message\r\n  instead of the array: an error reply
 /// </code>
-/// Anything else (a negative count, a header without CRLF within <see cref="MaxHeader"/> bytes,
+/// Anything else (a negative count or one over the keys asked for, a header without CRLF within <see cref="MaxHeader"/> bytes,
 /// a value not followed by CRLF, an element of another type) is <see cref="ScanResult.InvalidData"/>
 /// with the offset at fault, never a guess.
 /// </summary>
@@ -27,8 +27,10 @@ public static class MgetReplyScanner
 
     /// <summary>Scans one reply at the start of <paramref name="data"/>. On <see cref="ScanResult.Done"/>
     /// <paramref name="length"/> is its size in bytes and <paramref name="error"/> is null for an
-    /// array, the error text for an error reply (found = missing = 0).</summary>
-    public static ScanResult TryScan(ReadOnlySpan<byte> data, int maxValue, out int length, out int found, out int missing, out string? error)
+    /// array, the error text for an error reply (found = missing = 0). An array of more than
+    /// <paramref name="maxElements"/> (the keys the request asked for) is invalid, so a peer's count
+    /// cannot make the reader wait for, and buffer, a reply without end.</summary>
+    public static ScanResult TryScan(ReadOnlySpan<byte> data, int maxValue, int maxElements, out int length, out int found, out int missing, out string? error)
     {
         length = found = missing = 0;
         error = null;
@@ -61,9 +63,9 @@ public static class MgetReplyScanner
             return scan;
         }
 
-        if (count < 0)
+        if (count < 0 || count > maxElements)
         {
-            return Invalid(0, $"array of {count} elements", out error);
+            return Invalid(0, $"array of {count} elements (at most {maxElements})", out error);
         }
 
         for (long e = 0; e < count; e++)

@@ -70,7 +70,7 @@ internal static partial class BenchCommand
                 var data = input.Data;
                 if (s.Resp)
                 {
-                    var reply = MgetReplyScanner.TryScan(data, 1 << 20, out var length, out var found, out var absent, out var problem);
+                    var reply = MgetReplyScanner.TryScan(data, 1 << 20, s.Batch, out var length, out var found, out var absent, out var problem);
                     if (reply == ScanResult.NeedMoreData)
                     {
                         break; // unknown length: Compact doubles a full buffer

@@ -16,7 +16,7 @@ public sealed class MgetReplyScannerTests
     public void CountsFoundAndMissing(string reply, int found, int missing)
     {
         var bytes = Encoding.Latin1.GetBytes(reply + "*0\r\n"); // a next reply behind it is not read
-        Assert.Equal(ScanResult.Done, MgetReplyScanner.TryScan(bytes, 1 << 20, out var length, out var f, out var m, out var error));
+        Assert.Equal(ScanResult.Done, MgetReplyScanner.TryScan(bytes, 1 << 20, 100, out var length, out var f, out var m, out var error));
         Assert.Equal((reply.Length, found, missing, null), (length, f, m, error));
     }
 
@@ -24,7 +24,7 @@ public sealed class MgetReplyScannerTests
     public void AnErrorReplyIsFramedWithItsText()
     {
         var bytes = "-ERR unknown command 'MGET'\r\n"u8;
-        Assert.Equal(ScanResult.Done, MgetReplyScanner.TryScan(bytes, 1 << 20, out var length, out var f, out var m, out var error));
+        Assert.Equal(ScanResult.Done, MgetReplyScanner.TryScan(bytes, 1 << 20, 100, out var length, out var f, out var m, out var error));
         Assert.Equal((bytes.Length, 0, 0, "ERR unknown command 'MGET'"), (length, f, m, error));
     }
 
@@ -37,13 +37,15 @@ public sealed class MgetReplyScannerTests
         var bytes = Encoding.Latin1.GetBytes(reply);
         for (var n = 0; n < bytes.Length; n++)
         {
-            Assert.Equal(ScanResult.NeedMoreData, MgetReplyScanner.TryScan(bytes.AsSpan(0, n), 1 << 20, out _, out _, out _, out _));
+            Assert.Equal(ScanResult.NeedMoreData, MgetReplyScanner.TryScan(bytes.AsSpan(0, n), 1 << 20, 100, out _, out _, out _, out _));
         }
     }
 
     [Theory]
     [InlineData("+OK\r\n", "offset 0: expected '*'")]
     [InlineData("*-1\r\n", "offset 0: array of -1")]
+    [InlineData("*3\r\n_\r\n_\r\n_\r\n", "offset 0: array of 3 elements (at most 2)")] // more elements than keys asked for
+    [InlineData("*99999999999\r\n", "offset 0: array of 99999999999 elements")]
     [InlineData("*x\r\n", "offset 0: 'x' is not a length")]
     [InlineData("*1\r\n:5\r\n", "offset 4: element 0: expected '$' or '_'")]
     [InlineData("*1\r\n$3\r\nabcd\r\n", "offset 11: element 0: 3 bytes not followed by CRLF")]
@@ -52,7 +54,7 @@ public sealed class MgetReplyScannerTests
     [InlineData("*1\r\n_x\r\n", "offset 4: '_' not followed by CRLF")]
     public void MalformedRepliesNameTheOffset(string reply, string expected)
     {
-        Assert.Equal(ScanResult.InvalidData, MgetReplyScanner.TryScan(Encoding.Latin1.GetBytes(reply), 64, out _, out _, out _, out var error));
+        Assert.Equal(ScanResult.InvalidData, MgetReplyScanner.TryScan(Encoding.Latin1.GetBytes(reply), 64, 2, out _, out _, out _, out var error));
         Assert.StartsWith(expected, error);
     }
 
@@ -60,8 +62,8 @@ public sealed class MgetReplyScannerTests
     public void AHeaderWithoutCrlfIsInvalidOnceLongerThanTheLimit()
     {
         var header = Encoding.ASCII.GetBytes("*" + new string('1', MgetReplyScanner.MaxHeader));
-        Assert.Equal(ScanResult.NeedMoreData, MgetReplyScanner.TryScan(header.AsSpan(0, MgetReplyScanner.MaxHeader - 1), 64, out _, out _, out _, out _));
-        Assert.Equal(ScanResult.InvalidData, MgetReplyScanner.TryScan(header, 64, out _, out _, out _, out var error));
+        Assert.Equal(ScanResult.NeedMoreData, MgetReplyScanner.TryScan(header.AsSpan(0, MgetReplyScanner.MaxHeader - 1), 64, int.MaxValue, out _, out _, out _, out _));
+        Assert.Equal(ScanResult.InvalidData, MgetReplyScanner.TryScan(header, 64, int.MaxValue, out _, out _, out _, out var error));
         Assert.Contains("without CRLF", error);
     }
 }
