@@ -41,7 +41,13 @@ else
 fi
 mkdir "$cg" || { echo "$0: cannot create a memory cgroup ($cg): needs root and a memory controller" >&2; exit 1; }
 spid=
-cleanup() { [ -n "$spid" ] && kill "$spid" 2>/dev/null; sleep 0.2; rmdir "$cg" 2>/dev/null || true; rm -rf "$work"; }
+# The cgroup can only be removed once empty: wait for the server (and a cat prewarm) to be gone.
+cleanup() {
+  [ -n "$spid" ] && { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; }
+  for _ in $(seq 1 50); do [ -s "$cg/cgroup.procs" ] || break; sleep 0.1; done
+  rmdir "$cg" 2>/dev/null || echo "$0: could not remove $cg" >&2
+  rm -rf "$work"
+}
 trap cleanup EXIT
 hz=$(getconf CLK_TCK)
 out_tsv="$root/docs/bench/larger-than-memory-$(date +%F).tsv"
