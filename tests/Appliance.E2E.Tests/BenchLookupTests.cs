@@ -80,6 +80,9 @@ public sealed partial class BenchLookupTests(ClusterFixture table) : IClassFixtu
         Assert.Contains("--key-scheme index and --key-range", both.Stderr);
         var two = CubeProcess.Run(dir.Path, [.. common, "--indexed-keys", "10", "--key-range", "10"]);
         Assert.Equal(2, two.ExitCode);
+        var network = CubeProcess.Run(dir.Path, [.. common, "--indexed-keys", "10", "--raw"]);
+        Assert.Equal(2, network.ExitCode);
+        Assert.Contains("--data measures the store", network.Stderr);
         var badZipf = CubeProcess.Run(dir.Path, [.. common, "--indexed-keys", "10", "--zipf", "-1"]);
         Assert.Equal(2, badZipf.ExitCode);
         Assert.Contains("--zipf", badZipf.Stderr);

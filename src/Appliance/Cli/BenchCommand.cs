@@ -60,6 +60,11 @@ internal static partial class BenchCommand
             throw new UsageException($"option --protocol: '{protocol}' is not native or resp");
         }
 
+        if (a.Has("data") && (raw || a.Has("address") || a.Has("rate")))
+        {
+            throw new UsageException("--data measures the store in this process, one thread, closed loop: no --raw, --address or --rate");
+        }
+
         if (!raw && (a.Has("address") || protocol != "native"))
         {
             throw new UsageException("--address and --protocol resp drive one server: they need --raw");
@@ -114,11 +119,6 @@ internal static partial class BenchCommand
             protocol == "resp");
         if (a.Has("data"))
         {
-            if (raw || a.Has("rate"))
-            {
-                throw new UsageException("--data measures the store in this process, one thread, closed loop: no --raw, --address or --rate");
-            }
-
             return RunInProcess(settings, a.Require("data"), a.Int("shard", 0, 65535), a.Flag("in_mem"));
         }
 
