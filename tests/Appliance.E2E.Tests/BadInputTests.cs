@@ -24,6 +24,9 @@ public sealed class BadInputTests : IDisposable
     {
         { 1, ["predict", "--engine", "127.0.0.1:1", "--data", "{criteo}"] },
         { 2, ["predict", "--engine", "localhost", "--data", "{criteo}"] },
+        { 2, ["predict", "--in-process", "--engine", "127.0.0.1:1", "--model-dir", "{dir}/model", "--data-dir", "{dir}/empty", "--data", "{criteo}"] },
+        { 2, ["predict", "--model-dir", "{dir}/model", "--data", "{criteo}"] },
+        { 1, ["predict", "--in-process", "--model-dir", "{dir}/model", "--data-dir", "{dir}/empty", "--data", "{criteo}"] },
         { 2, ["run", "--roles", "engine", "--bind", "junk", "--model", "{dir}/no-model", "--local", "--data-dir", "{dir}/empty"] },
         { 2, ["run", "--roles", "transfer", "--bind", "junk", "--config", "{dir}/transfer.conf", "--token-file", "{dir}/token"] },
         { 1, ["lookup", "--conf", "{dir}/cc.json", "--dict", "other", "1"] },

@@ -52,6 +52,11 @@ public sealed class EngineTests
         Assert.Contains("samples  1000  scored 1000  refused 0", predicted.Stdout);
         AssertScores(dir.Combine("scores.txt"), first, samples, table);
 
+        // The same file scored in process (the baseline an engine is measured against): same scores.
+        var local = CubeProcess.Run(dir.Path, "predict", "--in-process", "--model-dir", "model", "--data-dir", "out", "--data", TestData.CriteoSample, "--batch", "32", "--out", "scores-local.txt").Ok();
+        Assert.Contains("samples  1000  scored 1000  refused 0  (batch 32, in process, one thread)", local.Stdout);
+        AssertScores(dir.Combine("scores-local.txt"), first, samples, table);
+
         // Reload under load: a client keeps predicting while a new package is written.
         using var load = new CancellationTokenSource();
         var loadTask = Task.Run(() =>

@@ -1,12 +1,15 @@
 namespace Appliance.Core.Native;
 
 /// <summary>
-/// "How many page faults has this thread taken per call lately?" — measured over every
-/// <see cref="Window"/> calls with one getrusage(RUSAGE_THREAD) (a fraction of a microsecond), so
-/// a lookup can pay for overlapping its page faults only while enough pages are missing for that to
-/// pay. Major and minor faults both count: once a request's reads were started ahead
-/// (MADV_WILLNEED), its faults find the pages in the page cache and are minor, and the measure must
-/// not drop for that. A fully mapped table in steady state takes none.
+/// "How many page faults did this thread's calls take lately?" — one call in every
+/// <see cref="Window"/> is sampled with a getrusage(RUSAGE_THREAD) before and after it (a fraction
+/// of a microsecond each), so a lookup can pay for overlapping its page faults only while enough
+/// pages are missing for that to pay. Only faults between <see cref="Begin"/> and
+/// <see cref="End"/> count: what the thread does between calls (an ONNX Runtime run touching fresh
+/// memory on an engine's thread, say) must not switch the caller's mode. Major and minor faults
+/// both count: once a request's reads were started ahead (MADV_WILLNEED), its faults find the pages
+/// in the page cache and are minor, and the measure must not drop for that. A fully mapped table in
+/// steady state takes none.
 /// </summary>
 internal static unsafe class ThreadFaults
 {
@@ -20,24 +23,32 @@ internal static unsafe class ThreadFaults
     private static int t_countdown;
 
     [ThreadStatic]
-    private static long t_last;
-
-    [ThreadStatic]
     private static int t_perCall;
 
-    /// <summary>This thread's page faults per call over its last window of calls (rounded down).</summary>
-    public static int PerCall()
+    /// <summary>Page faults this thread took in its last sampled call.</summary>
+    public static int PerCall => t_perCall;
+
+    /// <summary>At the start of a call: a sample to hand to <see cref="End"/>, or -1 when this call
+    /// is not sampled.</summary>
+    public static long Begin()
     {
         if (--t_countdown > 0)
         {
-            return t_perCall;
+            return -1;
         }
 
         t_countdown = Window;
-        var faults = Count();
-        t_perCall = t_last == 0 ? 0 : (int)Math.Min((faults - t_last) / Window, int.MaxValue);
-        t_last = faults;
-        return t_perCall;
+        return Count();
+    }
+
+    /// <summary>At the end of the call <paramref name="begun"/> came from: a sampled call's faults
+    /// become <see cref="PerCall"/>.</summary>
+    public static void End(long begun)
+    {
+        if (begun >= 0)
+        {
+            t_perCall = (int)Math.Min(Count() - begun, int.MaxValue);
+        }
     }
 
     /// <summary>This thread's major + minor page faults so far (0 where unavailable).</summary>

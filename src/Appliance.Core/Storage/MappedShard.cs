@@ -149,7 +149,8 @@ public sealed unsafe partial class MappedShard : RefCounted
             var n = Math.Min(Chunk, keys.Length - start);
             var chunk = keys.Slice(start, n);
             KeyHash.MixBatch(chunk, hashes);
-            var faulting = ThreadFaults.PerCall() >= ReadAheadFaultsPerChunk;
+            var sample = ThreadFaults.Begin();
+            var faulting = ThreadFaults.PerCall >= ReadAheadFaultsPerChunk;
             for (var i = 0; i < n; i++)
             {
                 var bucket = KeyHash.Bucket(hashes[i], _bucketCount);
@@ -205,6 +206,8 @@ public sealed unsafe partial class MappedShard : RefCounted
                     _ => TryRecord(offset, chunk[i], out var value) ? value : FindSlow(chunk[i], hashes[i]),
                 };
             }
+
+            ThreadFaults.End(sample);
         }
     }
 

@@ -10,9 +10,11 @@ namespace Appliance.Cli;
 /// <summary>
 /// <c>cube predict --engine HOST:PORT --data FILE</c>: sends a Criteo file to an engine's
 /// POST /predict in batches from several connections; prints AUC and log loss when the file is
-/// labelled, throughput, and latency percentiles; optionally writes the scores.
+/// labelled, throughput, and latency percentiles; optionally writes the scores. With
+/// <c>--in-process</c> the same file is scored by the engine's own code in this process, one
+/// thread, no HTTP: the figure an engine over the wire is measured against.
 /// </summary>
-internal static class PredictCommand
+internal static partial class PredictCommand
 {
     private static readonly OptionSpec[] Options =
     [
@@ -23,6 +25,10 @@ internal static class PredictCommand
         new("out", "write one score per line (ERROR<TAB>reason for a refused sample)", Meta: "FILE"),
         new("protocol", "predict (POST /predict), oip (Open Inference Protocol JSON) or oip-binary (its binary tensor data extension)", "predict", Meta: "P"),
         new("model", "with oip: the model (variant) to call", "model", Meta: "NAME"),
+        new("in-process", "score in this process, one thread, no HTTP (needs --model-dir and --data-dir; no --engine)", IsFlag: true),
+        new("model-dir", "--in-process: the model package directory", Meta: "DIR"),
+        new("data-dir", "--in-process: the table's packages (the newest version of the model's dict, every shard found)", Meta: "DIR"),
+        new("in_mem", "--in-process: load the table into memory instead of mapping it", "true", Meta: "BOOL"),
     ];
 
     public static int Run(string[] args)
@@ -36,6 +42,21 @@ internal static class PredictCommand
 
         var lines = File.ReadAllLines(a.Require("data")).Where(l => l.Length > 0).ToArray();
         var batch = a.Int("batch", 1, 100_000);
+        if (a.Flag("in-process"))
+        {
+            if (a.Has("engine") || a.Has("connections") || a.Has("protocol") || a.Has("model"))
+            {
+                throw new UsageException("--in-process scores in this process, one thread: no --engine, --connections, --protocol or --model");
+            }
+
+            return ScoreInProcess(a.Require("model-dir"), a.Require("data-dir"), a.Flag("in_mem"), lines, batch, a.Get("out")).FailedRequests == 0 ? 0 : 1;
+        }
+
+        if (a.Has("model-dir") || a.Has("data-dir"))
+        {
+            throw new UsageException("--model-dir and --data-dir go with --in-process");
+        }
+
         var connections = a.Int("connections", 1, 1024);
         var engine = a.Require("engine");
         if (!Core.Client.NodeAddress.TryParse(engine, out _))
@@ -118,7 +139,12 @@ internal static class PredictCommand
         })).ConfigureAwait(false);
         var seconds = clock.Elapsed.TotalSeconds;
         progress.Dispose(); // the report below replaces the progress line
+        return await ReportAsync(lines, scores, errors, failures, degraded, latency, seconds, batches, $"batch {batch}, {connections} connection(s)", outPath).ConfigureAwait(false);
+    }
 
+    /// <summary>Writes --out, prints the report, returns it: the same lines for both modes.</summary>
+    private static async Task<Summary> ReportAsync(string[] lines, float?[] scores, string?[] errors, int failures, int degraded, LatencyRecorder latency, double seconds, int requests, string how, string? outPath)
+    {
         if (outPath is not null)
         {
             await File.WriteAllLinesAsync(outPath, scores.Select((s, i) => s is { } v ? v.ToString("R", CultureInfo.InvariantCulture) : $"ERROR\t{errors[i]}")).ConfigureAwait(false);
@@ -126,7 +152,7 @@ internal static class PredictCommand
 
         var scored = scores.Count(s => s is not null);
         var inv = CultureInfo.InvariantCulture;
-        Console.Out.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  (batch {batch}, {connections} connection(s))"));
+        Console.Out.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  ({how})"));
         if (degraded > 0)
         {
             Console.Error.WriteLine($"warning: {degraded} sample(s) scored with zero vectors for keys of a failed shard (the engine runs --on-shard-failure zero; its /status says which)");
@@ -142,7 +168,7 @@ internal static class PredictCommand
         }
 
         var p = latency.Percentiles(50, 90, 99, 99.9);
-        Console.Out.WriteLine(string.Create(inv, $"QPS      {scored / seconds:F0} samples/s  {batches / seconds:F0} requests/s"));
+        Console.Out.WriteLine(string.Create(inv, $"QPS      {scored / seconds:F0} samples/s  {requests / seconds:F0} requests/s"));
         Console.Out.WriteLine(string.Create(inv, $"latency  p50 {p[0]} us  p90 {p[1]} us  p99 {p[2]} us  p99.9 {p[3]} us (per request)"));
         return new Summary(scored, failures, auc, logLoss, scored / seconds, p[0], p[2], scores);
     }
