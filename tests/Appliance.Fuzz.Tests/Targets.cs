@@ -110,8 +110,34 @@ public static class Targets
         }
     }, typeof(FormatException));
 
-    public static Fuzzer PredictBodies() => new("predictbody", [Utf8("{\"lines\": [\"1\\t2\"], \"samples\": [{\"dense\": [1, null, 3], \"sparse\": [\"a\", \"b\"]}], \"variant\": \"m\"}")], input =>
+    public static Fuzzer PredictBodies() => new("predictbody", [Utf8("{\"lines\": [\"1\\t2\"], \"samples\": [{\"dense\": [1, null, 3], \"sparse\": [\"a\", \"b\"]}], \"variant\": \"m\"}"), Utf8("{\"lines\": [\"1\\t2\", \"\"], \"samples\": null, \"variant\": null}")], input =>
     {
+        // The one-pass reader of the common shape against the general one: whatever it takes, the
+        // general reader must take, and read alike; at the cap both refuse.
+        PredictRequest? fast;
+        try
+        {
+            fast = LinesReader.TryRead(input, maxSamples: 100);
+        }
+        catch (ArgumentException)
+        {
+            if (PredictBody.CountSamples(input, stopAfter: 100) <= 100)
+            {
+                throw new InvalidOperationException("the one-pass reader refused a body within the cap");
+            }
+
+            fast = null;
+        }
+
+        if (fast is not null)
+        {
+            var general = JsonSerializer.Deserialize(input, EngineJsonContext.Default.PredictRequest);
+            if (general?.Lines is null || !general.Lines.SequenceEqual(fast.Lines!) || general.Variant != fast.Variant || general.Samples is not null)
+            {
+                throw new InvalidOperationException("the one-pass reader read a body otherwise than System.Text.Json");
+            }
+        }
+
         var request = PredictBody.Read(input, maxSamples: 100);
         if ((request?.Lines?.Count ?? 0) + (request?.Samples?.Count ?? 0) > 100)
         {

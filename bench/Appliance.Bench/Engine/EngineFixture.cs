@@ -14,12 +14,7 @@ internal static class EngineFixture
     public static int Run(string[] args)
     {
         var outDir = args.Length >= 2 && args[0] == "--out" ? args[1] : throw new ArgumentException("usage: engine-fixture --out DIR");
-        var root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "Appliance.sln")))
-        {
-            root = Path.GetDirectoryName(root)!;
-        }
-
+        var root = RepositoryRoot();
         var sample = File.ReadAllLines(Path.Combine(root, "tests", "data", "criteo-sample-1000.txt"));
         var keys = sample.Select(l => CriteoSample.Parse(l)).SelectMany(s => s.Sparse.Select((t, slot) => FeatureHasher.PaddleKey(slot, t))).ToHashSet();
         var random = new Random(1);
@@ -46,5 +41,17 @@ internal static class EngineFixture
         ModelPackage.Write(Path.Combine(outDir, "model"), DenseNetwork.Random(seed: 3), new ModelSpec { Dict = "emb" }, "1");
         Console.WriteLine($"{keys.Count} keys in {outDir}/input, model in {outDir}/model");
         return 0;
+    }
+
+    /// <summary>The checkout this benchmark runs from (where Appliance.sln is).</summary>
+    internal static string RepositoryRoot()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Appliance.sln")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("repository root not found");
+        }
+
+        return root;
     }
 }

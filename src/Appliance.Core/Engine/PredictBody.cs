@@ -15,14 +15,23 @@ public static class PredictBody
     /// <exception cref="ArgumentException">more samples than <paramref name="maxSamples"/></exception>
     public static PredictRequest? Read(ReadOnlySpan<byte> json, int maxSamples)
     {
-        var count = CountSamples(json, stopAfter: maxSamples);
-        if (count > maxSamples)
+        if (LinesReader.TryRead(json, maxSamples) is { } lines)
         {
-            throw new ArgumentException($"more than {maxSamples} samples; at most {maxSamples} per request (--max-samples)");
+            return lines;
+        }
+
+        // Every counted element takes at least two bytes (a value and a comma or bracket), so a
+        // body this short cannot hold more than the cap: no need to count it first.
+        if (json.Length + 2L > 2L * maxSamples && CountSamples(json, stopAfter: maxSamples) > maxSamples)
+        {
+            throw TooMany(maxSamples);
         }
 
         return JsonSerializer.Deserialize(json, EngineJsonContext.Default.PredictRequest);
     }
+
+    internal static ArgumentException TooMany(int maxSamples) =>
+        new($"more than {maxSamples} samples; at most {maxSamples} per request (--max-samples)");
 
     /// <summary>Elements of the top-level <c>lines</c> and <c>samples</c> arrays together, counted
     /// up to <paramref name="stopAfter"/> + 1.</summary>

@@ -5,7 +5,9 @@ using Appliance.Core.Engine;
 namespace Appliance.Core.Tests.Engine;
 
 /// <summary>Issue 12 finding 5: the /predict body's samples are counted before they are made,
-/// and the count stops one past the cap.</summary>
+/// and the count stops one past the cap. The one-pass reader of the common shape
+/// (<see cref="LinesReader"/>) takes what it should, gives what System.Text.Json gives, and leaves
+/// everything else to it.</summary>
 public sealed class PredictBodyTests
 {
     [Theory]
@@ -46,4 +48,62 @@ public sealed class PredictBodyTests
     [InlineData("{\"unknown\": 1}")]
     public void AMalformedBodyIsAJsonError(string json) =>
         Assert.ThrowsAny<JsonException>(() => PredictBody.Read(Encoding.UTF8.GetBytes(json), maxSamples: 10));
+
+    [Theory]
+    [InlineData("{\"lines\": []}")]
+    [InlineData("{\"lines\":[\"a\"]}")]
+    [InlineData(" {\r\n \"lines\" :\t[ \"1\\t2\\t\\t\" , \"\" ] , \"variant\" : \"m\" }\n")]
+    [InlineData("{\"variant\": null, \"lines\": [\"q\\\"uote \\\\ slash\\/ \\b\\f\\n\\r\"]}")]
+    [InlineData("{\"variant\": \"b\", \"lines\": [\"x\"]}")]
+    [InlineData("{\"lines\": [\"x\"], \"samples\": null, \"variant\": null}")] // as cube predict's serializer writes it
+    public void TheCommonShapeIsReadInOnePassAsTheGeneralReaderReadsIt(string json)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var fast = LinesReader.TryRead(bytes, maxSamples: 10);
+        Assert.NotNull(fast);
+        var general = JsonSerializer.Deserialize(bytes, EngineJsonContext.Default.PredictRequest)!;
+        Assert.Equal(general.Lines!, fast.Lines!);
+        Assert.Equal(general.Variant, fast.Variant);
+        Assert.Null(fast.Samples);
+    }
+
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("{\"lines\": null}")]
+    [InlineData("{\"lines\": [\"\\u0041\"]}")] // \u escapes: the general reader's
+    [InlineData("{\"lines\": [\"caf\u00e9\"]}")] // non-ASCII
+    [InlineData("{\"lines\": [\"a\tb\"]}")] // a raw tab in a string: invalid JSON
+    [InlineData("{\"lines\": [\"a\",]}")] // trailing comma
+    [InlineData("{\"lines\": [\"a\"],}")]
+    [InlineData("{\"lines\": [\"a\"]} x")] // trailing content
+    [InlineData("{\"lines\": [\"a\"]")] // truncated
+    [InlineData("{\"lines\": [\"a]}")]
+    [InlineData("{\"lines\": [\"a\\x\"]}")] // an invalid escape
+    [InlineData("{\"lines\": [1]}")]
+    [InlineData("{\"lines\": [\"a\"], \"lines\": [\"b\"]}")] // a duplicate member
+    [InlineData("{\"lines\": [\"a\"], \"samples\": []}")]
+    [InlineData("{\"lines\": [\"a\"], \"samples\": null, \"samples\": null}")]
+    [InlineData("{\"lines\": [\"a\"], \"other\": 1}")]
+    [InlineData("{\"lines\" /* c */: [\"a\"]}")] // comments
+    [InlineData("{\"variant\": 1, \"lines\": [\"a\"]}")]
+    [InlineData("{\"variant\": \"m\"}")] // no lines
+    [InlineData("\uFEFF{\"lines\": [\"a\"]}")] // a byte-order mark
+    public void EverythingElseGoesToTheGeneralReader(string json) =>
+        Assert.Null(LinesReader.TryRead(Encoding.UTF8.GetBytes(json), maxSamples: 10));
+
+    [Fact]
+    public void TheOnePassReaderStopsAtTheCap()
+    {
+        var json = Encoding.UTF8.GetBytes("{\"lines\": [" + string.Join(",", Enumerable.Repeat("\"a\"", 11)) + "]}");
+        Assert.Equal("more than 10 samples; at most 10 per request (--max-samples)", Assert.Throws<ArgumentException>(() => PredictBody.Read(json, maxSamples: 10)).Message);
+        Assert.Equal(11, PredictBody.Read(json, maxSamples: 11)!.Lines!.Count);
+    }
+
+    [Fact]
+    public void RealCriteoLinesTakeTheOnePathAndScoreAlike()
+    {
+        var lines = File.ReadLines(TestData.CriteoSample).Take(300).ToList();
+        var json = JsonSerializer.SerializeToUtf8Bytes(new PredictRequest { Lines = lines }, EngineJsonContext.Default.PredictRequest);
+        Assert.Equal(lines, LinesReader.TryRead(json, maxSamples: 1000)!.Lines!);
+    }
 }
