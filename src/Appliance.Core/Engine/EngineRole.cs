@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -366,8 +367,16 @@ public sealed class EngineRole : IRole
         try
         {
             var response = await PredictAsync(lines, request?.Variant, context.RequestAborted).ConfigureAwait(false);
+            // Compact, and written whole with its Content-Length: one send, no chunked framing.
+            var buffer = new ArrayBufferWriter<byte>(1024);
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                JsonSerializer.Serialize(json, response, EngineJsonContext.Default.PredictResponse);
+            }
+
             context.Response.ContentType = "application/json";
-            await JsonSerializer.SerializeAsync(context.Response.Body, response, EngineJsonContext.Default.PredictResponse, context.RequestAborted).ConfigureAwait(false);
+            context.Response.ContentLength = buffer.WrittenCount;
+            await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
         }
         catch (ArgumentException e)
         {
