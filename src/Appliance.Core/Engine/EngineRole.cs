@@ -322,9 +322,8 @@ public sealed class EngineRole : IRole
         try
         {
             // Read whole (bounded by --max-body-mb above), counted, and only then deserialized.
-            using var body = new MemoryStream(context.Request.ContentLength is > 0 and var length && length <= Options.MaxBodyBytes ? (int)length : 4096);
-            await context.Request.Body.CopyToAsync(body, context.RequestAborted).ConfigureAwait(false);
-            request = PredictBody.Read(body.GetBuffer().AsSpan(0, (int)body.Length), Options.MaxSamples);
+            using var body = await PooledBody.ReadAsync(context.Request, Options.MaxBodyBytes, context.RequestAborted).ConfigureAwait(false);
+            request = PredictBody.Read(body.Memory.Span, Options.MaxSamples);
         }
         catch (ArgumentException e)
         {

@@ -24,6 +24,7 @@ internal static partial class PredictCommand
         var latency = new LatencyRecorder();
         var batches = (lines.Length + batch - 1) / batch;
         var degraded = 0;
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         for (var b = 0; b < batches; b++)
         {
@@ -38,6 +39,8 @@ internal static partial class PredictCommand
         }
 
         var seconds = clock.Elapsed.TotalSeconds;
+        var perRequest = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / Math.Max(batches, 1);
+        Console.Out.WriteLine($"memory   {perRequest} bytes allocated per request (managed heap; ONNX Runtime's own not counted)");
         return ReportAsync(lines, scores, errors, 0, degraded, latency, seconds, batches, $"batch {batch}, in process, one thread", outPath).GetAwaiter().GetResult();
     }
 }
