@@ -37,7 +37,11 @@ internal abstract class PredictProtocol
     {
         public override async Task<Answer> SendAsync(HttpClient http, IReadOnlyList<string> lines)
         {
-            using var response = await http.PostAsJsonAsync("predict", new PredictRequest { Lines = lines }, EngineJsonContext.Default.PredictRequest).ConfigureAwait(false);
+            // Whole, with its Content-Length (as the OIP requests below): PostAsJsonAsync streamed it
+            // chunked, in several writes the engine then read one by one.
+            using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new PredictRequest { Lines = lines }, EngineJsonContext.Default.PredictRequest));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using var response = await http.PostAsync("predict", content).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 return Answer.Failed(lines.Count, $"HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync().ConfigureAwait(false)}");
