@@ -1,3 +1,4 @@
+using System.Buffers;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Engine;
@@ -26,40 +27,85 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
     {
         var shardCount = table.Shards.Count;
         var labels = new string?[shardCount];
-        var (shardKeys, positions) = ShardRouting.Split(keys.Span, shardCount);
-        for (var s = 0; s < shardCount; s++)
+        var n = keys.Length;
+
+        // Keys grouped by shard (a counting sort, request order kept within a shard) in pooled
+        // arrays: per-request arrays here were 49 KB of garbage for a batch of 180 samples.
+        var starts = ArrayPool<int>.Shared.Rent(shardCount + 1);
+        var byShard = ArrayPool<ulong>.Shared.Rent(n);
+        var positions = ArrayPool<int>.Shared.Rent(n);
+        var results = ArrayPool<ValueRef>.Shared.Rent(n);
+        try
         {
-            if (shardKeys[s].Length == 0)
+            var keySpan = keys.Span;
+            Array.Clear(starts, 0, shardCount + 1);
+            foreach (var key in keySpan)
             {
-                continue;
+                starts[ShardRouting.ShardOf(key, shardCount) + 1]++;
             }
 
-            var shardResults = new ValueRef[shardKeys[s].Length];
-            using var lease = table.Store(s).Acquire();
-            if (lease.View is { } view)
+            for (var s = 0; s < shardCount; s++)
             {
-                // The manifest says the row width: a version that cannot fit is refused before
-                // any row is decoded (once per request, not once per key).
-                if (view.Dimension > 0 && ValueCodecs.IsFloat(view.Codec) && view.Dimension != dim)
+                starts[s + 1] += starts[s];
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                // starts[s] advances to the end of shard s as its keys are placed...
+                var at = starts[ShardRouting.ShardOf(keySpan[i], shardCount)]++;
+                byShard[at] = keySpan[i];
+                positions[at] = i;
+            }
+
+            for (var s = shardCount; s > 0; s--)
+            {
+                starts[s] = starts[s - 1]; // ...so shifting by one gives every shard its start again
+            }
+
+            starts[0] = 0;
+            for (var s = 0; s < shardCount; s++)
+            {
+                var (from, count) = (starts[s], starts[s + 1] - starts[s]);
+                if (count == 0)
                 {
-                    throw new TableMismatchException($"table version {view.VersionLabel} of dict '{table.Dict}' holds {view.Dimension} floats per row ({ValueCodecs.Name(view.Codec)}); the model expects embedding_dim {dim}");
+                    continue;
                 }
 
-                labels[s] = view.VersionLabel;
-                view.Lookup(shardKeys[s], shardResults);
-            }
-
-            var hits = found.Span;
-            for (var j = 0; j < shardResults.Length; j++)
-            {
-                var i = positions[s][j];
-                hits[i] = shardResults[j].Found;
-                if (hits[i])
+                var shardResults = results.AsSpan(from, count);
+                shardResults.Clear();
+                using var lease = table.Store(s).Acquire();
+                if (lease.View is { } view)
                 {
-                    // Decode while the lease holds the mapping.
-                    EmbeddingDecoder.Decode(keys.Span[i], shardResults[j].Span, lease.View!.Codec, vectors.Span.Slice(i * dim, dim));
+                    // The manifest says the row width: a version that cannot fit is refused before
+                    // any row is decoded (once per request, not once per key).
+                    if (view.Dimension > 0 && ValueCodecs.IsFloat(view.Codec) && view.Dimension != dim)
+                    {
+                        throw new TableMismatchException($"table version {view.VersionLabel} of dict '{table.Dict}' holds {view.Dimension} floats per row ({ValueCodecs.Name(view.Codec)}); the model expects embedding_dim {dim}");
+                    }
+
+                    labels[s] = view.VersionLabel;
+                    view.Lookup(byShard.AsSpan(from, count), shardResults);
+                }
+
+                var hits = found.Span;
+                for (var j = 0; j < count; j++)
+                {
+                    var i = positions[from + j];
+                    hits[i] = shardResults[j].Found;
+                    if (hits[i])
+                    {
+                        // Decode while the lease holds the mapping.
+                        EmbeddingDecoder.Decode(keySpan[i], shardResults[j].Span, lease.View!.Codec, vectors.Span.Slice(i * dim, dim));
+                    }
                 }
             }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(starts);
+            ArrayPool<ulong>.Shared.Return(byShard);
+            ArrayPool<int>.Shared.Return(positions);
+            ArrayPool<ValueRef>.Shared.Return(results);
         }
 
         return Task.FromResult(TableSpan.Of(labels));

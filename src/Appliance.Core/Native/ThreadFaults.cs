@@ -22,11 +22,15 @@ internal static unsafe class ThreadFaults
     [ThreadStatic]
     private static int t_countdown;
 
+    /// <summary>Sampled calls' faults, averaged (each sample a quarter of the weight), in 1/256ths.</summary>
     [ThreadStatic]
-    private static int t_perCall;
+    private static long t_average;
 
-    /// <summary>Page faults this thread took in its last sampled call.</summary>
-    public static int PerCall => t_perCall;
+    /// <summary>Page faults per call on this thread, a moving average over its sampled calls (one
+    /// call's count alone is too noisy: at 90 % of a package in memory, 1.4 faults per call on
+    /// average, single calls of 3 or more switched reading ahead on where it costs more than it
+    /// saves).</summary>
+    public static int PerCall => (int)Math.Min(t_average >> 8, int.MaxValue);
 
     /// <summary>At the start of a call: a sample to hand to <see cref="End"/>, or -1 when this call
     /// is not sampled.</summary>
@@ -42,12 +46,13 @@ internal static unsafe class ThreadFaults
     }
 
     /// <summary>At the end of the call <paramref name="begun"/> came from: a sampled call's faults
-    /// become <see cref="PerCall"/>.</summary>
+    /// go into <see cref="PerCall"/>.</summary>
     public static void End(long begun)
     {
         if (begun >= 0)
         {
-            t_perCall = (int)Math.Min(Count() - begun, int.MaxValue);
+            var faults = Math.Min(Count() - begun, 1L << 40);
+            t_average = ((t_average * 3) + (faults << 8)) / 4;
         }
     }
 

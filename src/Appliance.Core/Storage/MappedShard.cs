@@ -23,7 +23,8 @@ public sealed unsafe partial class MappedShard : RefCounted
     private const ulong Slow = ulong.MaxValue - 1;
     private const int Chunk = 64;
 
-    /// <summary>Faults per chunk from which a chunk's pages are read ahead. Reading ahead costs
+    /// <summary>Faults per chunk (the lookup thread's average over sampled chunks, faults inside the
+    /// lookup only: <see cref="ThreadFaults"/>) from which a chunk's pages are read ahead. Reading ahead costs
     /// two madvise calls per key, ~2 µs each with most pages resident (bench/larger-than-memory.sh:
     /// server CPU per request 262 → 695 µs at 90 % of the package in memory, where 1.4 faults per
     /// chunk are waited for one by one); at 50 % (7 faults per chunk) it doubled throughput.</summary>

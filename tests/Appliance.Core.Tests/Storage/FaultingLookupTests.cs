@@ -84,8 +84,8 @@ public sealed unsafe class FaultingLookupTests
     public void OnlyFaultsInsideASampledCallCount()
     {
         SampledCallTakingFaults();
-        Assert.True(ThreadFaults.PerCall >= 64, $"{ThreadFaults.PerCall} faults");
-        for (var call = 0; call < 40; call++)
+        Assert.True(ThreadFaults.PerCall >= 3, $"{ThreadFaults.PerCall} faults");
+        for (var call = 0; call < 16 * 40; call++) // 40 samples: the average decays to 0
         {
             TouchFreshPages(64); // between calls
             ThreadFaults.End(ThreadFaults.Begin());
@@ -128,9 +128,9 @@ public sealed unsafe class FaultingLookupTests
                 TouchFreshPages(64); // the thread's other work: 64 faults before every batch
                 using var lease = stores[0].Acquire();
                 lease.View!.Lookup(keys, results);
-                // From the 20th batch (40 chunks): a sample of this test's own lookups has been taken,
-                // whatever an earlier test left in this thread's measure.
-                faulting += batch >= 20 && ThreadFaults.PerCall >= 3 ? 1 : 0;
+                // From the 150th batch (300 chunks, ~19 samples): the average is this test's own
+                // lookups', whatever an earlier test left in this thread's measure.
+                faulting += batch >= 150 && ThreadFaults.PerCall >= 3 ? 1 : 0;
             }
 
             Assert.Equal(0, faulting);
