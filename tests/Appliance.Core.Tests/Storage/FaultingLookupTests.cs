@@ -85,7 +85,7 @@ public sealed unsafe class FaultingLookupTests
     {
         SampledCallTakingFaults();
         Assert.True(ThreadFaults.PerCall >= 3, $"{ThreadFaults.PerCall} faults");
-        for (var call = 0; call < 16 * 40; call++) // 40 samples: the average decays to 0
+        for (var call = 0; call < ThreadFaults.Window * 40; call++) // 40 samples: the average decays to 0
         {
             TouchFreshPages(64); // between calls
             ThreadFaults.End(ThreadFaults.Begin());
@@ -118,7 +118,8 @@ public sealed unsafe class FaultingLookupTests
             var keys = new ulong[128];
             var results = new ValueRef[keys.Length];
             var faulting = 0;
-            for (var batch = 0; batch < 200; batch++)
+            var batches = ThreadFaults.Window * 20; // 2 chunks each: 40 samples
+            for (var batch = 0; batch < batches; batch++)
             {
                 for (var i = 0; i < keys.Length; i++)
                 {
@@ -128,9 +129,9 @@ public sealed unsafe class FaultingLookupTests
                 TouchFreshPages(64); // the thread's other work: 64 faults before every batch
                 using var lease = stores[0].Acquire();
                 lease.View!.Lookup(keys, results);
-                // From the 150th batch (300 chunks, ~19 samples): the average is this test's own
-                // lookups', whatever an earlier test left in this thread's measure.
-                faulting += batch >= 150 && ThreadFaults.PerCall >= 3 ? 1 : 0;
+                // In the second half (20 samples in): the average is this test's own lookups',
+                // whatever an earlier test left in this thread's measure.
+                faulting += batch >= batches / 2 && ThreadFaults.PerCall >= 3 ? 1 : 0;
             }
 
             Assert.Equal(0, faulting);
