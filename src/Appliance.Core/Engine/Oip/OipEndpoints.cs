@@ -137,9 +137,9 @@ public static class OipEndpoints
             limit.MaxRequestBodySize = engine.Options.MaxBodyBytes;
         }
 
-        using var body = new MemoryStream(context.Request.ContentLength is > 0 and var n && n <= engine.Options.MaxBodyBytes ? (int)n : 4096);
-        await context.Request.Body.CopyToAsync(body, context.RequestAborted).ConfigureAwait(false);
-        var bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
+        // Pooled: the request read from it (OipRequest.Read) owns copies of everything it keeps.
+        using var body = await PooledBody.ReadAsync(context.Request, engine.Options.MaxBodyBytes, context.RequestAborted).ConfigureAwait(false);
+        var bytes = body.Memory;
         var jsonLength = bytes.Length;
         if (context.Request.Headers.TryGetValue(HeaderLength, out var header))
         {
