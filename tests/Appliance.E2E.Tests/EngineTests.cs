@@ -209,7 +209,7 @@ public sealed class EngineTests
         using var dir = new TempDirectory();
         BuildTable(dir);
         ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 52), new ModelSpec { Dict = "emb" }, "6");
-        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"), "--max-samples", "100");
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--port", "0", "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"), "--max-samples", "100", "--max-body-mb", "2");
         using var http = new HttpClient();
         // The headers announce 9 MB; the engine answers 413 without reading the body.
         using (var raw = new System.Net.Sockets.TcpClient("127.0.0.1", engine.HttpPort))
@@ -233,6 +233,18 @@ public sealed class EngineTests
 
             Assert.StartsWith("HTTP/1.1 413", text);
             Assert.Contains("--max-body-mb", text);
+        }
+
+        // Chunked (no Content-Length: the pooled reader grows its buffer as it reads): refused at
+        // the limit as well, not buffered without end.
+        using (var chunked = new StreamContent(new MemoryStream(new byte[2_500_000])))
+        {
+            chunked.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{engine.HttpPort}/predict") { Content = chunked };
+            request.Headers.TransferEncodingChunked = true;
+            using var refused = await http.SendAsync(request);
+            Assert.Equal(413, (int)refused.StatusCode);
+            Assert.Contains("--max-body-mb", await refused.Content.ReadAsStringAsync());
         }
 
         var lines = File.ReadLines(TestData.CriteoSample).Take(101).ToList();

@@ -175,7 +175,7 @@ public sealed unsafe partial class MappedShard : RefCounted
                     // Home bucket full and no fingerprint match: the key, if present, overflowed
                     // into the next bucket (about 6% of keys at load factor 0.75). Start that miss
                     // now and probe it in the next pass instead of walking it unprefetched.
-                    overflow[i] = home + 1 == _bucketCount ? 0 : home + 1;
+                    overflow[i] = NextBucket(home);
                     Prefetch(_slots + (overflow[i] * ShardLayout.SlotsPerBucket));
                 }
             }
@@ -196,7 +196,7 @@ public sealed unsafe partial class MappedShard : RefCounted
                         where[i] = Probe(_slots + (overflow[i] * ShardLayout.SlotsPerBucket), KeyHash.Fingerprint(hashes[i]));
                         if (where[i] == Slow)
                         {
-                            overflow[i] = overflow[i] + 1 == _bucketCount ? 0 : overflow[i] + 1;
+                            overflow[i] = NextBucket(overflow[i]);
                             Prefetch(_slots + (overflow[i] * ShardLayout.SlotsPerBucket));
                             unresolved = true;
                         }
@@ -251,6 +251,10 @@ public sealed unsafe partial class MappedShard : RefCounted
         return offset;
     }
 
+    /// <summary>The bucket a full one overflows into (the last wraps to the first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong NextBucket(ulong bucket) => bucket + 1 == _bucketCount ? 0 : bucket + 1;
+
     /// <summary>One key, no batching (tools and tests).</summary>
     public ValueRef Find(ulong key) => FindSlow(key, KeyHash.Mix(key));
 
@@ -281,7 +285,7 @@ public sealed unsafe partial class MappedShard : RefCounted
                 }
             }
 
-            bucket = bucket + 1 == _bucketCount ? 0 : bucket + 1;
+            bucket = NextBucket(bucket);
         }
 
         return ValueRef.Missing;

@@ -10,6 +10,40 @@ public static class ShardRouting
 {
     public static int ShardOf(ulong key, int shardCount) => (int)(key % (ulong)shardCount);
 
+    /// <summary>Groups <paramref name="keys"/> by shard into the caller's buffers (a counting sort,
+    /// no allocation; request order kept inside each shard): shard s's keys are
+    /// <c>grouped[starts[s]..starts[s + 1]]</c>, and <c>positions</c> at the same places hold their
+    /// indices in <paramref name="keys"/>. <paramref name="starts"/> needs shardCount + 1 entries,
+    /// the other two keys.Length.</summary>
+    public static void Group(ReadOnlySpan<ulong> keys, int shardCount, Span<int> starts, Span<ulong> grouped, Span<int> positions)
+    {
+        starts[..(shardCount + 1)].Clear();
+        foreach (var key in keys)
+        {
+            starts[ShardOf(key, shardCount) + 1]++;
+        }
+
+        for (var s = 0; s < shardCount; s++)
+        {
+            starts[s + 1] += starts[s];
+        }
+
+        for (var i = 0; i < keys.Length; i++)
+        {
+            // starts[s] advances to the end of shard s as its keys are placed...
+            var at = starts[ShardOf(keys[i], shardCount)]++;
+            grouped[at] = keys[i];
+            positions[at] = i;
+        }
+
+        for (var s = shardCount; s > 0; s--)
+        {
+            starts[s] = starts[s - 1]; // ...so shifting by one gives every shard its start again
+        }
+
+        starts[0] = 0;
+    }
+
     /// <summary>Splits <paramref name="keys"/> by shard, keeping request order inside each shard:
     /// <c>Keys[s]</c> are the keys of shard s and <c>Positions[s][j]</c> the index in
     /// <paramref name="keys"/> of <c>Keys[s][j]</c>. A shard with no key gets empty arrays.</summary>

@@ -42,4 +42,27 @@ public sealed class ShardRoutingTests
         Assert.All(shardKeys.Skip(1), Assert.Empty);
         Assert.All(positions.Skip(1), Assert.Empty);
     }
+
+    [Fact]
+    public void GroupFillsTheCallersBuffersAsSplitDoes()
+    {
+        var random = new Random(4);
+        foreach (var (count, shards) in new[] { (0, 3), (1, 1), (8, 3), (500, 7), (40, 64) })
+        {
+            var keys = Enumerable.Range(0, count).Select(_ => (ulong)random.NextInt64()).ToArray();
+            // Buffers larger than needed and dirty, as pooled ones are.
+            var starts = Enumerable.Repeat(-9, shards + 5).ToArray();
+            var grouped = new ulong[count + 3];
+            var positions = Enumerable.Repeat(-1, count + 3).ToArray();
+            ShardRouting.Group(keys, shards, starts, grouped, positions);
+            var (shardKeys, shardPositions) = ShardRouting.Split(keys, shards);
+            for (var s = 0; s < shards; s++)
+            {
+                Assert.Equal(shardKeys[s], grouped[starts[s]..starts[s + 1]]);
+                Assert.Equal(shardPositions[s], positions[starts[s]..starts[s + 1]]);
+            }
+
+            Assert.Equal(count, starts[shards]);
+        }
+    }
 }
