@@ -114,7 +114,7 @@ public static class Targets
     {
         // The one-pass reader of the common shape against the general one: whatever it takes, the
         // general reader must take, and read alike; at the cap both refuse.
-        PredictRequest? fast;
+        PredictInput? fast;
         try
         {
             fast = LinesReader.TryRead(input, maxSamples: 100);
@@ -131,22 +131,20 @@ public static class Targets
 
         if (fast is not null)
         {
-            var general = JsonSerializer.Deserialize(input, EngineJsonContext.Default.PredictRequest);
-            if (general?.Lines is null || !general.Lines.SequenceEqual(fast.Lines!) || general.Variant != fast.Variant || general.Samples is not null)
+            using (fast)
             {
-                throw new InvalidOperationException("the one-pass reader read a body otherwise than System.Text.Json");
+                var general = JsonSerializer.Deserialize(input, EngineJsonContext.Default.PredictRequest);
+                if (general?.Lines is null || !general.Lines.SequenceEqual(fast.Lines()) || general.Variant != fast.Variant || general.Samples is not null)
+                {
+                    throw new InvalidOperationException("the one-pass reader read a body otherwise than System.Text.Json");
+                }
             }
         }
 
-        var request = PredictBody.Read(input, maxSamples: 100);
-        if ((request?.Lines?.Count ?? 0) + (request?.Samples?.Count ?? 0) > 100)
+        using var request = PredictBody.Read(input, maxSamples: 100);
+        if (request.Samples.Count > 100)
         {
             throw new InvalidOperationException("the sample count let more than the cap through");
-        }
-
-        foreach (var sample in request?.Samples ?? [])
-        {
-            _ = sample?.ToLine();
         }
     }, typeof(JsonException), typeof(ArgumentException));
 

@@ -28,7 +28,11 @@ public class PredictBodyBenchmarks
     }
 
     [Benchmark(Baseline = true)]
-    public PredictRequest? Read() => PredictBody.Read(_body, 10_000);
+    public int Read()
+    {
+        using var input = PredictBody.Read(_body, 10_000);
+        return input.Samples.Count;
+    }
 
     [Benchmark]
     public int Count() => PredictBody.CountSamples(_body, 10_000);

@@ -160,7 +160,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
                 ReadOnlySpan<char> line;
                 try
                 {
-                    CriteoSample.Read(lines[i].Line, raw, tokens, out line);
+                    CriteoSample.Read(lines[i].Line.Span, raw, tokens, out line);
                 }
                 catch (FormatException e)
                 {

@@ -313,17 +313,17 @@ public sealed class EngineRole : IRole
 
     private async Task PredictAsync(HttpContext context)
     {
-        PredictRequest? request;
         if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
             bodyLimit.MaxRequestBodySize = Options.MaxBodyBytes;
         }
 
+        PredictInput input;
         try
         {
             // Read whole (bounded by --max-body-mb above), counted, and only then deserialized.
             using var body = await PooledBody.ReadAsync(context.Request, Options.MaxBodyBytes, context.RequestAborted).ConfigureAwait(false);
-            request = PredictBody.Read(body.Memory.Span, Options.MaxSamples);
+            input = PredictBody.Read(body.Memory.Span, Options.MaxSamples);
         }
         catch (ArgumentException e)
         {
@@ -348,24 +348,12 @@ public sealed class EngineRole : IRole
             return;
         }
 
-        var lines = new List<string>(request?.Lines ?? []);
-        var samples = request?.Samples ?? [];
-        for (var i = 0; i < samples.Count; i++)
-        {
-            if (samples[i] is null)
-            {
-                // A malformed body, not a bad sample: refused whole, the index named.
-                context.Response.StatusCode = 400;
-                context.Response.ContentType = "application/json";
-                await context.Response.WriteAsync(JsonError.Body($"samples[{i}] is null; a sample is {{\"dense\": [13 numbers or null], \"sparse\": [26 tokens]}}")).ConfigureAwait(false);
-                return;
-            }
-        }
-
-        lines.AddRange(request?.Samples?.Select(s => s!.ToLine()) ?? []);
+        using var _ = input;
         try
         {
-            var response = await PredictAsync(lines, request?.Variant, context.RequestAborted).ConfigureAwait(false);
+            // Not cancelled when the client leaves: the lines lie in the input's pooled buffer,
+            // which may go back to the pool only after the network run that reads them is over.
+            var response = await PredictAsync(input.Samples, input.Variant, CancellationToken.None).ConfigureAwait(false);
             // Compact, and written whole with its Content-Length: one send, no chunked framing.
             var buffer = new ArrayBufferWriter<byte>(1024);
             using (var json = new Utf8JsonWriter(buffer))

@@ -8,22 +8,26 @@ namespace Appliance.Core.Engine;
 /// </summary>
 public readonly struct EngineSample
 {
-    private EngineSample(string? line, TensorRows? rows, int row)
+    private EngineSample(ReadOnlyMemory<char> line, TensorRows? rows, int row)
     {
         Line = line;
         Rows = rows;
         Row = row;
     }
 
-    public string? Line { get; }
+    /// <summary>The line (empty for tensor rows). It may lie in a buffer its request owns and
+    /// returns when answered (<see cref="PredictInput"/>): never keep it past scoring.</summary>
+    public ReadOnlyMemory<char> Line { get; }
 
     public TensorRows? Rows { get; }
 
     public int Row { get; }
 
-    public static EngineSample FromLine(string line) => new(line, null, 0);
+    public static EngineSample FromLine(string line) => new(line.AsMemory(), null, 0);
 
-    public static EngineSample FromTensors(TensorRows rows, int row) => new(null, rows, row);
+    public static EngineSample FromLine(ReadOnlyMemory<char> line) => new(line, null, 0);
+
+    public static EngineSample FromTensors(TensorRows rows, int row) => new(ReadOnlyMemory<char>.Empty, rows, row);
 
     public static EngineSample[] FromLines(IReadOnlyList<string> lines)
     {

@@ -35,9 +35,8 @@ public sealed class PredictBodyTests
     [Fact]
     public void ABodyWithinTheCapIsDeserialized()
     {
-        var request = PredictBody.Read("{\"lines\": [\"1\\t2\"], \"samples\": [{\"dense\": [1, null], \"sparse\": [\"a\"]}], \"variant\": \"m\"}"u8, maxSamples: 2);
-        Assert.Equal(["1\t2"], request!.Lines!);
-        Assert.Equal("1\t\ta", request.Samples![0].ToLine());
+        using var request = PredictBody.Read("{\"lines\": [\"1\\t2\"], \"samples\": [{\"dense\": [1, null], \"sparse\": [\"a\"]}], \"variant\": \"m\"}"u8, maxSamples: 2);
+        Assert.Equal(["1\t2", "1\t\ta"], request.Lines()); // lines first, then the samples as lines
         Assert.Equal("m", request.Variant);
     }
 
@@ -59,12 +58,12 @@ public sealed class PredictBodyTests
     public void TheCommonShapeIsReadInOnePassAsTheGeneralReaderReadsIt(string json)
     {
         var bytes = Encoding.UTF8.GetBytes(json);
-        var fast = LinesReader.TryRead(bytes, maxSamples: 10);
+        using var fast = LinesReader.TryRead(bytes, maxSamples: 10);
         Assert.NotNull(fast);
         var general = JsonSerializer.Deserialize(bytes, EngineJsonContext.Default.PredictRequest)!;
-        Assert.Equal(general.Lines!, fast.Lines!);
+        Assert.Equal(general.Lines!, fast.Lines());
         Assert.Equal(general.Variant, fast.Variant);
-        Assert.Null(fast.Samples);
+        Assert.Null(general.Samples);
     }
 
     [Theory]
@@ -96,7 +95,8 @@ public sealed class PredictBodyTests
     {
         var json = Encoding.UTF8.GetBytes("{\"lines\": [" + string.Join(",", Enumerable.Repeat("\"a\"", 11)) + "]}");
         Assert.Equal("more than 10 samples; at most 10 per request (--max-samples)", Assert.Throws<ArgumentException>(() => PredictBody.Read(json, maxSamples: 10)).Message);
-        Assert.Equal(11, PredictBody.Read(json, maxSamples: 11)!.Lines!.Count);
+        using var read = PredictBody.Read(json, maxSamples: 11);
+        Assert.Equal(11, read.Samples.Count);
     }
 
     [Fact]
@@ -104,6 +104,7 @@ public sealed class PredictBodyTests
     {
         var lines = File.ReadLines(TestData.CriteoSample).Take(300).ToList();
         var json = JsonSerializer.SerializeToUtf8Bytes(new PredictRequest { Lines = lines }, EngineJsonContext.Default.PredictRequest);
-        Assert.Equal(lines, LinesReader.TryRead(json, maxSamples: 1000)!.Lines!);
+        using var read = LinesReader.TryRead(json, maxSamples: 1000);
+        Assert.Equal(lines, read!.Lines());
     }
 }
