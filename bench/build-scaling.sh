@@ -9,19 +9,27 @@
 #   to core 0, `cube bench lookup --raw` on core 1, keys drawn from the table, batch 100).
 # Input: SequenceFiles of 40-byte values (10 float32) from `cube kv gen --format seq`, 8 parts.
 # Writes docs/bench/build-scaling-DATE.tsv and .png (bench/plot.py; python3-matplotlib).
-# Usage: bench/build-scaling.sh [--sizes 1,5,20] [--repeat 3] [--shards 2] [--wire-seconds 3]
+# Every timed build starts after --settle seconds of quiet (default 15): on these VMs memory a
+# process freed goes back to the hypervisor within ~5 s, and touching it again costs ~20x more
+# (python mmap test: 0.09 s/GiB re-touched at once, 0.27 after 2 s, 1.7 after 5 s, 2.5 after 20 s),
+# so a build right after another one (or after a big server exited) ran faster than the same
+# build alone (same builder, unsettled run vs settled: 5M 0.99 vs 1.28 s, 20M 3.3 vs 7.3 s).
+# Settled, every size and every repeat meets the same machine: the one a builder meets when a new
+# input arrives after a quiet spell.
+# Usage: bench/build-scaling.sh [--sizes 1,5,20] [--repeat 3] [--shards 2] [--wire-seconds 3] [--settle 15]
 #   sizes in millions of keys (builds of 50M keys and more run once); CUBE_BIN=/path/to/cube
 #   measures another build. 200M keys needs ~25 GB of free disk and most of 24 GiB of RAM.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-sizes=1,5,20; repeat=3; shards=2; wire=3
+sizes=1,5,20; repeat=3; shards=2; wire=3; settle=15
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
     --shards) shards=$2; shift 2 ;;
     --wire-seconds) wire=$2; shift 2 ;;
-    *) echo "usage: $0 [--sizes 1,5,20] [--repeat 3] [--shards 2] [--wire-seconds 3]" >&2; exit 2 ;;
+    --settle) settle=$2; shift 2 ;;
+    *) echo "usage: $0 [--sizes 1,5,20] [--repeat 3] [--shards 2] [--wire-seconds 3] [--settle 15]" >&2; exit 2 ;;
   esac
 done
 cube=${CUBE_BIN:-$("$root/scripts/publish.sh")}
@@ -61,7 +69,7 @@ for m in "${list[@]}"; do
   times=()
   runs=$repeat; [ "$m" -ge 50 ] && runs=1  # tables of 50M keys and more: one build (minutes each)
   for r in $(seq 1 "$runs"); do
-    rm -rf "$work/out"; sync
+    rm -rf "$work/out"; sync; sleep "$settle"
     t0=$(now); "$cube" build --input "$work/in" --output "$work/out" --dict t --shards "$shards" --version 1 >/dev/null 2>&1; t1=$(now)
     times+=("$(echo "$t1 - $t0" | bc)")
   done

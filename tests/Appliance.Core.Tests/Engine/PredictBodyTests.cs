@@ -107,4 +107,49 @@ public sealed class PredictBodyTests
         using var read = LinesReader.TryRead(json, maxSamples: 1000);
         Assert.Equal(lines, read!.Lines());
     }
+
+    [Fact]
+    public void OnePassLinesAreSlicesOfOneBufferThatEveryLineKeeps()
+    {
+        using var read = PredictBody.Read("{\"lines\": [\"a\\tb\", \"\", \"c\"], \"variant\": \"v\"}"u8, maxSamples: 10);
+        Assert.Equal(["a\tb", "", "c"], read.Lines());
+        Assert.Equal("v", read.Variant);
+        // Lines sit side by side in one buffer (no string each); the variant is its own string.
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(read.Samples[0].Line, out var first));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(read.Samples[2].Line, out var third));
+        Assert.Same(first.Array, third.Array);
+        Assert.Equal(first.Offset + 3, third.Offset);
+    }
+
+    [Fact]
+    public void DisposingTwiceReturnsTheBufferOnce()
+    {
+        var read = PredictBody.Read("{\"lines\": [\"x\"]}"u8, maxSamples: 10);
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(read.Samples[0].Line, out var buffer));
+        read.Dispose();
+        read.Dispose();
+        // Returned twice, the pool would hand the same array to the next two renters (on this thread).
+        var first = System.Buffers.ArrayPool<char>.Shared.Rent(buffer.Array!.Length);
+        var second = System.Buffers.ArrayPool<char>.Shared.Rent(buffer.Array.Length);
+        Assert.NotSame(first, second);
+        System.Buffers.ArrayPool<char>.Shared.Return(first);
+        System.Buffers.ArrayPool<char>.Shared.Return(second);
+    }
+
+    [Fact]
+    public void TheGeneralReaderGivesLinesThenSamplesAndANullLineIsThatSamplesError()
+    {
+        // \u0041 sends the body to the general reader; a null line becomes an empty one, which the
+        // engine answers as that sample's error (not the request's).
+        using var read = PredictBody.Read("{\"lines\": [\"\\u0041\", null], \"samples\": [{\"dense\": [1], \"sparse\": [\"t\"]}]}"u8, maxSamples: 10);
+        Assert.Equal(["A", "", "1\tt"], read.Lines());
+        Assert.Null(read.Variant);
+    }
+
+    [Fact]
+    public void ANullSampleIsRefusedWithItsIndex()
+    {
+        var e = Assert.Throws<ArgumentException>(() => PredictBody.Read("{\"samples\": [{\"sparse\": []}, null]}"u8, maxSamples: 10));
+        Assert.StartsWith("samples[1] is null", e.Message);
+    }
 }
