@@ -43,7 +43,7 @@ public static class PredictBody
     /// <summary>The general reader: any body System.Text.Json takes as a request, counted first.</summary>
     /// <exception cref="JsonException">the body is not a predict request (the message says where)</exception>
     /// <exception cref="ArgumentException">more samples than <paramref name="maxSamples"/></exception>
-    public static PredictRequest? Deserialize(ReadOnlySpan<byte> json, int maxSamples)
+    private static PredictRequest? Deserialize(ReadOnlySpan<byte> json, int maxSamples)
     {
         // Every counted element takes at least two bytes (a value and a comma or bracket), so a
         // body this short cannot hold more than the cap: no need to count it first.
