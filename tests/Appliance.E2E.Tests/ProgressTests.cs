@@ -18,8 +18,10 @@ public sealed class ProgressTests
         Assert.All(epochLines, l => Assert.Matches(@"^epoch 1/1: [\d.]+ k? ?of 54\.0 k rows \([\d.]+ [kM]?/s\), running log loss (\d\.\d{4}|NaN)", l));
         Assert.Contains("epoch 1/1  train log loss", train.Stdout, StringComparison.Ordinal);
 
-        var input = Directory.GetDirectories(dir.Combine("t"), "base", SearchOption.AllDirectories).Single();
-        var build = CubeProcess.RunWithEnvironment(dir.Path, fast, "build", "--input", input, "--output", "out", "--dict", "emb", "--shards", "4", "--threads", "1").Ok();
+        // Not the trained table (55k keys): a build that small can end within the first interval
+        // (it did, once, in 50 ms); 2M keys take about a second, tens of intervals.
+        CubeProcess.Run(dir.Path, "kv", "gen", "--format", "seq", "--keys", "2000000", "--parts", "2", "--seed", "3", "--out", "kv").Ok();
+        var build = CubeProcess.RunWithEnvironment(dir.Path, fast, "build", "--input", "kv", "--output", "out", "--dict", "emb", "--shards", "4", "--threads", "1").Ok();
         Assert.Contains(build.Stderr.Split('\n'), l => l.StartsWith("build: ", StringComparison.Ordinal) && l.Contains(" records (", StringComparison.Ordinal) && l.Contains("/4 shards written", StringComparison.Ordinal));
         Assert.Contains("keys", build.Stdout, StringComparison.Ordinal);
     }

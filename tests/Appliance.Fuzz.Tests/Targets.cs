@@ -100,13 +100,38 @@ public static class Targets
 
     public static Fuzzer CriteoLines() => new("criteo", [.. File.ReadLines(TestData.CriteoSample).Take(20).Select(Utf8)], input =>
     {
-        var sample = CriteoSample.Parse(Encoding.UTF8.GetString(input));
+        // Differential: the engine's fast paths (integer counts, four tokens hashed side by side)
+        // against double.Parse and the per-token hash.
+        var text = Encoding.UTF8.GetString(input);
+        var sample = CriteoSample.Parse(text);
         var dense = new float[13];
         DenseNormalizer.Criteo.Normalize(sample.Dense, dense);
-        for (var slot = 0; slot < sample.Sparse.Count; slot++)
+        var fields = text.TrimEnd('\r', '\n').Split('\t');
+        var first = fields.Length == 40 ? 1 : 0;
+        for (var k = 0; k < CriteoSample.DenseCount; k++)
         {
-            FeatureHasher.Key(HashScheme.Paddle, slot, sample.Sparse[slot]);
-            FeatureHasher.Key(HashScheme.Xxh64, slot, sample.Sparse[slot]);
+            var field = fields[first + k];
+            var expected = field.Length == 0 ? (double?)null : double.Parse(field, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
+            if (!Equals(expected.HasValue ? BitConverter.DoubleToInt64Bits(expected.Value) : (long?)null, sample.Dense[k].HasValue ? BitConverter.DoubleToInt64Bits(sample.Dense[k]!.Value) : (long?)null))
+            {
+                throw new InvalidOperationException($"I{k + 1} '{field}': read {sample.Dense[k]}, double.Parse gives {expected}");
+            }
+        }
+
+        Span<double?> raw = stackalloc double?[CriteoSample.DenseCount];
+        Span<Range> tokens = stackalloc Range[CriteoSample.SparseCount];
+        Span<ulong> keys = stackalloc ulong[CriteoSample.SparseCount];
+        CriteoSample.Read(text, raw, tokens, out var line);
+        foreach (var scheme in new[] { HashScheme.Paddle, HashScheme.Xxh64 })
+        {
+            FeatureHasher.Keys(scheme, line, tokens, keys);
+            for (var slot = 0; slot < sample.Sparse.Count; slot++)
+            {
+                if (keys[slot] != FeatureHasher.Key(scheme, slot, sample.Sparse[slot]))
+                {
+                    throw new InvalidOperationException($"{scheme} slot {slot} '{sample.Sparse[slot]}': line-at-a-time key differs from the token's");
+                }
+            }
         }
     }, typeof(FormatException));
 

@@ -127,14 +127,16 @@ public class EngineBenchmarks
         Span<float> dense = stackalloc float[13];
         Span<double?> raw = stackalloc double?[13];
         Span<Range> tokens = stackalloc Range[26];
+        Span<ulong> keys = stackalloc ulong[26];
         var sum = 0f;
         foreach (var line in _lines)
         {
             CriteoSample.Read(line, raw, tokens, out var trimmed);
             DenseNormalizer.Criteo.Normalize(raw, dense);
-            for (var slot = 0; slot < 26; slot++)
+            FeatureHasher.Keys(HashScheme.Paddle, trimmed, tokens, keys);
+            foreach (var key in keys)
             {
-                sum += FeatureHasher.PaddleKey(slot, trimmed[tokens[slot]]);
+                sum += key;
             }
         }
 

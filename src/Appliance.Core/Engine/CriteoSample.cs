@@ -1,4 +1,8 @@
 using System.Globalization;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Appliance.Core.Engine;
 
@@ -53,41 +57,134 @@ public sealed class CriteoSample
     {
         line = line.TrimEnd("\r\n");
         trimmed = line;
-        var fields = line.Count('\t') + 1;
-        if (fields is not (39 or 40))
+        Span<int> tabs = stackalloc int[MaxFields - 1];
+        var found = FindTabs(line, tabs);
+        var fields = found < 0 ? line.Count('\t') + 1 : found + 1;
+        if (fields is not (MaxFields or MaxFields - 1))
         {
             throw new FormatException($"{fields} fields; a Criteo sample has 40 (label, I1..I13, C1..C26) or 39 (no label)");
         }
 
         int? label = null;
-        var index = 0;
-        foreach (var range in line.Split('\t'))
+        var start = 0;
+        var next = 0; // the tab that ends the field at start
+        if (fields == MaxFields)
         {
-            var field = line[range];
-            var position = fields == 40 ? index - 1 : index;
-            if (position < 0)
+            label = line[..tabs[0]] switch
             {
-                label = field switch
-                {
-                    "0" => 0,
-                    "1" => 1,
-                    _ => throw new FormatException($"label '{field}' is not 0 or 1"),
-                };
-            }
-            else if (position < DenseCount)
+                "0" => 0,
+                "1" => 1,
+                var field => throw new FormatException($"label '{field}' is not 0 or 1"),
+            };
+            start = tabs[0] + 1;
+            next = 1;
+        }
+
+        for (var position = 0; position < DenseCount + SparseCount; position++, next++)
+        {
+            var end = next < found ? tabs[next] : line.Length;
+            if (position < DenseCount)
             {
+                var field = line[start..end];
                 dense[position] = field.IsEmpty ? null
+                    : TryReadInteger(field, out var count) ? count
                     : double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) ? x
                     : throw new FormatException($"I{position + 1} = '{field}' is not a number");
             }
             else
             {
-                sparse[position - DenseCount] = range;
+                sparse[position - DenseCount] = new Range(start, end);
             }
 
-            index++;
+            start = end + 1;
         }
 
         return label;
+    }
+
+    /// <summary>A labelled line's fields: label, I1..I13, C1..C26.</summary>
+    private const int MaxFields = 1 + DenseCount + SparseCount;
+
+    /// <summary>
+    /// Where the tabs are, 16 chars per compare: the positions go into <paramref name="tabs"/> and
+    /// their count is returned, or −1 when there are more than it holds. A Criteo field is a few
+    /// chars, so a search per field (String.Split) spent more on starting each search than on
+    /// searching: 256 lines were read in 132 µs with it, 49 µs with this.
+    /// </summary>
+    private static int FindTabs(ReadOnlySpan<char> line, Span<int> tabs)
+    {
+        var count = 0;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref var chars = ref Unsafe.As<char, ushort>(ref MemoryMarshal.GetReference(line));
+            var tab = Vector256.Create((ushort)'\t');
+            for (; i + Vector256<ushort>.Count <= line.Length; i += Vector256<ushort>.Count)
+            {
+                var mask = Vector256.Equals(Vector256.LoadUnsafe(ref chars, (nuint)i), tab).ExtractMostSignificantBits();
+                for (; mask != 0; mask &= mask - 1)
+                {
+                    if (count == tabs.Length)
+                    {
+                        return -1;
+                    }
+
+                    tabs[count++] = i + BitOperations.TrailingZeroCount(mask);
+                }
+            }
+        }
+
+        for (; i < line.Length; i++)
+        {
+            if (line[i] == '\t')
+            {
+                if (count == tabs.Length)
+                {
+                    return -1;
+                }
+
+                tabs[count++] = i;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// I1..I13 are integer counts: read "[-]digits" directly, the exact value double.Parse gives
+    /// (a long of at most 18 digits converts to the nearest double, as parsing rounds). Anything
+    /// else — a sign '+', a decimal point, an exponent, spaces, "-0" (whose double is −0) — is left
+    /// to double.TryParse. double.TryParse was a third of the engine's parse and hash time
+    /// (256 lines: 188 µs read with it alone, 128 µs with this first).
+    /// </summary>
+    private static bool TryReadInteger(ReadOnlySpan<char> field, out double value)
+    {
+        value = 0;
+        var negative = field[0] == '-';
+        var digits = negative ? field[1..] : field;
+        if (digits.IsEmpty || digits.Length > 18)
+        {
+            return false;
+        }
+
+        long n = 0;
+        foreach (var c in digits)
+        {
+            var digit = (uint)(c - '0');
+            if (digit > 9)
+            {
+                return false;
+            }
+
+            n = (n * 10) + digit;
+        }
+
+        if (negative && n == 0)
+        {
+            return false;
+        }
+
+        value = negative ? -n : n;
+        return true;
     }
 }

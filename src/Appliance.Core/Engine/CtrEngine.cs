@@ -55,23 +55,19 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
         var rows = ArrayPool<int>.Shared.Rent(lines.Count);
         var dense = ArrayPool<float>.Shared.Rent(lines.Count * spec.DenseWidth);
         var slotKeys = ArrayPool<ulong>.Shared.Rent(lines.Count * slots);
+        var slotRows = ArrayPool<int>.Shared.Rent(lines.Count * slots);
         try
         {
-            var n = Prepare(lines, errors, rows, dense, slotKeys, scratch.Unique);
+            var unique = scratch.Unique;
+            unique.Reset(lines.Count * slots);
+            var n = Prepare(lines, errors, rows, dense, slotKeys, slotRows, unique);
             if (n > 0)
             {
-                var unique = scratch.Unique;
-                var keys = scratch.Keys(unique.Count);
-                foreach (var (key, index) in unique)
-                {
-                    keys[index] = key;
-                }
-
                 _timings.ParseHash.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 var gathering = System.Diagnostics.Stopwatch.GetTimestamp();
                 var vectors = scratch.Vectors(unique.Count * dim);
                 var found = scratch.Found(unique.Count);
-                table = await source.GatherAsync(keys.AsMemory(0, unique.Count), vectors.AsMemory(0, unique.Count * dim), dim, Model.Codec, found.AsMemory(0, unique.Count), cancellationToken).ConfigureAwait(false);
+                table = await source.GatherAsync(unique.Keys, vectors.AsMemory(0, unique.Count * dim), dim, Model.Codec, found.AsMemory(0, unique.Count), cancellationToken).ConfigureAwait(false);
                 for (var k = 0; k < unique.Count; k++)
                 {
                     missing += found[k] ? 0 : 1;
@@ -82,7 +78,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
                 var embeddings = scratch.Embeddings(n * slots * dim);
                 for (var i = 0; i < n * slots; i++)
                 {
-                    var index = unique[slotKeys[i]];
+                    var index = slotRows[i];
                     var row = embeddings.AsSpan(i * dim, dim);
                     if (found[index])
                     {
@@ -133,14 +129,16 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
             ArrayPool<int>.Shared.Return(rows);
             ArrayPool<float>.Shared.Return(dense);
             ArrayPool<ulong>.Shared.Return(slotKeys);
+            ArrayPool<int>.Shared.Return(slotRows);
             Scratch.Return(scratch);
         }
     }
 
     /// <summary>Parses, normalises and hashes every sample (a bad line is that sample's error);
     /// returns how many rows are to be scored: row r is sample <paramref name="rows"/>[r], its
-    /// dense values and keys at r × width. Each distinct key gets its index in order of first use.</summary>
-    private int Prepare(IReadOnlyList<EngineSample> lines, string?[] errors, int[] rows, float[] dense, ulong[] slotKeys, Dictionary<ulong, int> unique)
+    /// dense values and keys at r × width. Each distinct key gets its index in order of first use,
+    /// and <paramref name="slotRows"/> holds each slot's index.</summary>
+    private int Prepare(IReadOnlyList<EngineSample> lines, string?[] errors, int[] rows, float[] dense, ulong[] slotKeys, int[] slotRows, KeyIndex unique)
     {
         var spec = Model.Spec;
         var slots = spec.SparseSlots;
@@ -170,15 +168,12 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
 
                 // The tokens are hashed where they lie in the line: no string per token.
                 Model.Normalizer.Normalize(raw, dense.AsSpan(n * spec.DenseWidth, spec.DenseWidth));
-                for (var s = 0; s < slots; s++)
-                {
-                    keys[s] = FeatureHasher.Key(Model.Hash, s, line[tokens[s]]);
-                }
+                FeatureHasher.Keys(Model.Hash, line, tokens, keys);
             }
 
-            foreach (var key in keys)
+            for (var s = 0; s < slots; s++)
             {
-                unique.TryAdd(key, unique.Count);
+                slotRows[(n * slots) + s] = unique.Add(keys[s]);
             }
 
             rows[n++] = i;
@@ -215,25 +210,21 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
         private const int PoolSize = 16;
         private static readonly ConcurrentBag<Scratch> Pool = [];
 
-        private ulong[] _keys = [];
         private float[] _vectors = [];
         private bool[] _found = [];
         private float[] _embeddings = [];
 
-        public Dictionary<ulong, int> Unique { get; } = [];
+        public KeyIndex Unique { get; } = new();
 
         public static Scratch Rent() => Pool.TryTake(out var scratch) ? scratch : new Scratch();
 
         public static void Return(Scratch scratch)
         {
-            scratch.Unique.Clear();
             if (Pool.Count < PoolSize)
             {
                 Pool.Add(scratch);
             }
         }
-
-        public ulong[] Keys(int length) => Grown(ref _keys, length);
 
         public float[] Vectors(int length) => Grown(ref _vectors, length);
 

@@ -80,6 +80,90 @@ public sealed class FeatureHasherTests
         Assert.Contains(expected, e.Message);
     }
 
+    [Theory]
+    [InlineData(HashScheme.Paddle)]
+    [InlineData(HashScheme.Xxh64)]
+    public void KeysOfALineAreTheKeysOfItsTokens(HashScheme scheme)
+    {
+        // The line-at-a-time hasher runs four tokens side by side: every mix of lengths, empty
+        // tokens and non-ASCII chars (UTF-8 of more than one byte) must give the per-token keys.
+        string[] odd = ["", "a", "é", "x\u007f", "\u0080", "日本語", "🙂z", new('q', 300), "5a9ed9b0", "ab", "\uffff"];
+        var lines = File.ReadAllLines(TestData.CriteoSample).Select(l => l.Split('\t')[13..]).ToList();
+        var random = new Random(7);
+        for (var i = 0; i < 200; i++)
+        {
+            lines.Add([.. Enumerable.Range(0, 26).Select(_ => odd[random.Next(odd.Length)])]);
+        }
+
+        var keys = new ulong[26];
+        foreach (var tokens in lines)
+        {
+            var line = string.Join('\t', tokens);
+            var ranges = new Range[26];
+            var start = 0;
+            for (var s = 0; s < 26; s++)
+            {
+                ranges[s] = new Range(start, start + tokens[s].Length);
+                start += tokens[s].Length + 1;
+            }
+
+            FeatureHasher.Keys(scheme, line, ranges, keys);
+            Assert.Equal(tokens.Select((t, s) => FeatureHasher.Key(scheme, s, t)), keys);
+        }
+    }
+
+    [Fact]
+    public void KeysOfLine1AreTheTrainingIds()
+    {
+        Span<double?> dense = stackalloc double?[13];
+        var tokens = new Range[26];
+        CriteoSample.Read(Line1, dense, tokens, out var line);
+        var keys = new ulong[26];
+        FeatureHasher.Keys(HashScheme.Paddle, line, tokens, keys);
+        Assert.Equal(Line1PaddleIds, keys);
+    }
+
+    /// <summary>I1..I13 read as double.Parse reads them, bit for bit (−0 included), whether the
+    /// integer fast path or the general parser takes the field.</summary>
+    [Theory]
+    [InlineData("0")]
+    [InlineData("7260")]
+    [InlineData("-1")]
+    [InlineData("-0")]
+    [InlineData("007")]
+    [InlineData("+5")]
+    [InlineData(" 5")]
+    [InlineData("1e3")]
+    [InlineData("1.5")]
+    [InlineData("-2.25")]
+    [InlineData("999999999999999999")]
+    [InlineData("1234567890123456789")]
+    [InlineData("9007199254740993")]
+    [InlineData("-9007199254740993")]
+    [InlineData("123456789012345678901234567890")]
+    public void DenseCountsReadAsDoubleParseReadsThem(string field)
+    {
+        Span<double?> dense = stackalloc double?[13];
+        Span<Range> tokens = stackalloc Range[26];
+        CriteoSample.Read(DenseLine(field), dense, tokens, out _);
+        var expected = double.Parse(field, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(BitConverter.DoubleToInt64Bits(expected), BitConverter.DoubleToInt64Bits(dense[0]!.Value));
+    }
+
+    [Theory]
+    [InlineData("-")]
+    [InlineData("12a")]
+    [InlineData("--1")]
+    [InlineData("1-")]
+    public void ABadDenseCountIsRefused(string field)
+    {
+        var e = Assert.Throws<FormatException>(() => CriteoSample.Parse(DenseLine(field)));
+        Assert.Contains($"I1 = '{field}' is not a number", e.Message);
+    }
+
+    private static string DenseLine(string first) =>
+        first + string.Concat(Enumerable.Repeat("\t1", 12)) + string.Concat(Enumerable.Repeat("\ta", 26));
+
     [Fact]
     public void ALabelledLineIsRead()
     {
