@@ -15,6 +15,9 @@ public sealed class CriteoSample
     public const int DenseCount = 13;
     public const int SparseCount = 26;
 
+    /// <summary>A labelled line's fields: label, I1..I13, C1..C26.</summary>
+    private const int MaxFields = 1 + DenseCount + SparseCount;
+
     private CriteoSample(int? label, double?[] dense, string[] sparse)
     {
         Label = label;
@@ -101,9 +104,6 @@ public sealed class CriteoSample
 
         return label;
     }
-
-    /// <summary>A labelled line's fields: label, I1..I13, C1..C26.</summary>
-    private const int MaxFields = 1 + DenseCount + SparseCount;
 
     /// <summary>
     /// Where the tabs are, 16 chars per compare: the positions go into <paramref name="tabs"/> and

@@ -22,6 +22,14 @@ public static class FeatureHasher
     /// off-by-one that sent ids the model never saw).</summary>
     public const int PaddleFirstField = 14;
 
+    private const long CPython2Multiplier = 1_000_003;
+
+    private const int PaddlePrefixLength = 2;
+
+    /// <summary>The hash state after the prefix "14" … "39" of each Criteo slot; every prefix is
+    /// two bytes.</summary>
+    private static readonly long[] PaddlePrefixes = [.. Enumerable.Range(0, CriteoSample.SparseCount).Select(PaddlePrefixState)];
+
     public static ulong Key(HashScheme scheme, int slot, ReadOnlySpan<char> token) => scheme switch
     {
         HashScheme.Paddle => PaddleKey(slot, token),
@@ -74,14 +82,6 @@ public static class FeatureHasher
         var n = Encoding.UTF8.GetBytes(token, bytes[1..]);
         return XxHash64.HashToUInt64(bytes[..(1 + n)]);
     }
-
-    private const long CPython2Multiplier = 1_000_003;
-
-    /// <summary>The hash state after the prefix "14" … "39" of each Criteo slot; every prefix is
-    /// two bytes.</summary>
-    private static readonly long[] PaddlePrefixes = [.. Enumerable.Range(0, CriteoSample.SparseCount).Select(PaddlePrefixState)];
-
-    private const int PaddlePrefixLength = 2;
 
     private static long PaddlePrefixState(int slot)
     {
