@@ -54,7 +54,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
         var scratch = Scratch.Rent();
         var rows = ArrayPool<int>.Shared.Rent(lines.Count);
         var dense = ArrayPool<float>.Shared.Rent(lines.Count * spec.DenseWidth);
-        var slotKeys = ArrayPool<ulong>.Shared.Rent(lines.Count * slots);
+        var slotKeys = ArrayPool<ulong>.Shared.Rent(slots); // one sample's keys at a time
         var slotRows = ArrayPool<int>.Shared.Rent(lines.Count * slots);
         try
         {
@@ -136,8 +136,8 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
 
     /// <summary>Parses, normalises and hashes every sample (a bad line is that sample's error);
     /// returns how many rows are to be scored: row r is sample <paramref name="rows"/>[r], its
-    /// dense values and keys at r × width. Each distinct key gets its index in order of first use,
-    /// and <paramref name="slotRows"/> holds each slot's index.</summary>
+    /// dense values at r × width. Each distinct key gets its index in order of first use, and
+    /// <paramref name="slotRows"/>[r × slots + s] holds the index of row r's key in slot s.</summary>
     private int Prepare(IReadOnlyList<EngineSample> lines, string?[] errors, int[] rows, float[] dense, ulong[] slotKeys, int[] slotRows, KeyIndex unique)
     {
         var spec = Model.Spec;
@@ -147,7 +147,7 @@ public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Engin
         var n = 0;
         for (var i = 0; i < lines.Count; i++)
         {
-            var keys = slotKeys.AsSpan(n * slots, slots);
+            var keys = slotKeys.AsSpan(0, slots);
             if (lines[i].Rows is { } tensors)
             {
                 // Tensors were checked for shape where they were read (OIP): no per-sample error.

@@ -68,8 +68,7 @@ public static class FeatureHasher
         Span<byte> text = max <= 256 ? stackalloc byte[max] : new byte[max];
         (PaddleFirstField + slot).TryFormat(text, out var n, default, System.Globalization.CultureInfo.InvariantCulture);
         n += Encoding.UTF8.GetBytes(token, text[n..]);
-        var id = CPython2Hash(text[..n]) % PaddleHashDim;
-        return (ulong)(id < 0 ? id + PaddleHashDim : id);
+        return PaddleId(CPython2Hash(text[..n]));
     }
 
     public static ulong Xxh64Key(int slot, ReadOnlySpan<char> token)
@@ -87,16 +86,8 @@ public static class FeatureHasher
     {
         var prefix = (PaddleFirstField + slot).ToString(System.Globalization.CultureInfo.InvariantCulture);
         Debug.Assert(prefix.Length == PaddlePrefixLength, "C1..C26 are fields 14..39");
-        unchecked
-        {
-            long x = (long)prefix[0] << 7;
-            foreach (var c in prefix)
-            {
-                x = (x * CPython2Multiplier) ^ c;
-            }
-
-            return x;
-        }
+        var ascii = 0;
+        return ContinueHash((long)prefix[0] << 7, prefix, ref ascii);
     }
 
     /// <summary>
@@ -131,10 +122,10 @@ public static class FeatureHasher
                 return;
             }
 
-            keys[0] = PaddleId(xa, PaddlePrefixLength + a.Length);
-            keys[1] = PaddleId(xb, PaddlePrefixLength + b.Length);
-            keys[2] = PaddleId(xc, PaddlePrefixLength + c.Length);
-            keys[3] = PaddleId(xd, PaddlePrefixLength + d.Length);
+            keys[0] = PaddleId(CPython2Finish(xa, PaddlePrefixLength + a.Length));
+            keys[1] = PaddleId(CPython2Finish(xb, PaddlePrefixLength + b.Length));
+            keys[2] = PaddleId(CPython2Finish(xc, PaddlePrefixLength + c.Length));
+            keys[3] = PaddleId(CPython2Finish(xd, PaddlePrefixLength + d.Length));
         }
     }
 
@@ -152,12 +143,18 @@ public static class FeatureHasher
         }
     }
 
-    /// <summary>The end of <see cref="CPython2Hash"/> and the floored modulo of <see cref="PaddleKey"/>.</summary>
-    private static ulong PaddleId(long x, int length)
+    /// <summary>A CPython 2 hash → a table key: Python's floored modulo 1000001.</summary>
+    private static ulong PaddleId(long hash)
+    {
+        var id = hash % PaddleHashDim;
+        return (ulong)(id < 0 ? id + PaddleHashDim : id);
+    }
+
+    /// <summary>The end of <see cref="CPython2Hash"/>: the length mixed in, −1 made −2.</summary>
+    private static long CPython2Finish(long x, int length)
     {
         x ^= length;
-        var id = (x == -1 ? -2 : x) % PaddleHashDim;
-        return (ulong)(id < 0 ? id + PaddleHashDim : id);
+        return x == -1 ? -2 : x;
     }
 
     /// <summary>CPython 2's str hash with randomisation off: x = b0 × 128; x = (x × 1000003) ^ b
@@ -177,8 +174,7 @@ public static class FeatureHasher
                 x = (x * CPython2Multiplier) ^ b;
             }
 
-            x ^= bytes.Length;
-            return x == -1 ? -2 : x;
+            return CPython2Finish(x, bytes.Length);
         }
     }
 
