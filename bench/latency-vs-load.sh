@@ -11,13 +11,24 @@
 #   beside the first: if the two together get no more than one, the generator was not the limit.
 # Writes docs/bench/latency-vs-load-DATE.tsv and .png (bench/plot.py; python3-matplotlib).
 # Each open-loop point runs --repeat times (default 3); the run with the median p99 is reported.
+# These VMs' speed drifts by ±20 % within a minute, so one maximum at the start does not say what
+# "75 %" is a few minutes later: every run of a point is bracketed by a closed-loop maximum just
+# before it (its rate is the percentage of that one) and one just after (--bracket S seconds each),
+# and the TSV records both and the load the point really was (achieved ÷ the mean of the two).
+# --pm-qos US holds /dev/cpu_dma_latency at US microseconds for the whole run (root): no idle
+# state slower than that, so with 0 an idle vCPU polls instead of halting (what tuned's
+# latency-performance profile does); its output files end in -pmqos.
+# Before the first curve and after the last, `cube bench stalls` spins a thread on each core for
+# --stalls S seconds and records what they lost (-stalls.txt beside the TSV): the time this VM
+# takes a core away, which no server can hide from its p99.
 # A load the server cannot keep up with (the generator falls 65536 requests behind) is "overload".
 # Usage: bench/latency-vs-load.sh [--duration S] [--repeat N] [--loads 10,25,50,75,90] [--servers cube,cube-resp,redis]
-#                                 [--connections C] [--pipeline P] [--gen-cores 1]
+#                                 [--connections C] [--pipeline P] [--gen-cores 1] [--bracket 2] [--pm-qos US] [--stalls 5]
 # Installs redis-server (apt-get) if missing; starts its own instances on 127.0.0.1 and stops them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 duration=5; repeat=3; loads=10,25,50,75,90; servers=cube,cube-resp,redis; connections=2; pipeline=32; gen_cores=1
+bracket=2; pm_qos=""; stalls=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -27,7 +38,10 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --pipeline) pipeline=$2; shift 2 ;;
     --gen-cores) gen_cores=$2; shift 2 ;;
-    *) echo "usage: $0 [--duration S] [--repeat N] [--loads 10,25,50,75,90] [--servers cube,cube-resp,redis] [--connections C] [--pipeline P] [--gen-cores 1]" >&2; exit 2 ;;
+    --bracket) bracket=$2; shift 2 ;;
+    --pm-qos) pm_qos=$2; shift 2 ;;
+    --stalls) stalls=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration S] [--repeat N] [--loads 10,25,50,75,90] [--servers cube,cube-resp,redis] [--connections C] [--pipeline P] [--gen-cores 1] [--bracket 2] [--pm-qos US] [--stalls 5]" >&2; exit 2 ;;
   esac
 done
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
@@ -40,9 +54,15 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-out_tsv="$root/docs/bench/latency-vs-load-$(date +%F).tsv"
+out_tsv="$root/docs/bench/latency-vs-load-$(date +%F)${pm_qos:+-pmqos}.tsv"
 mkdir -p "$root/docs/bench"
-echo -e "server\tload_pct\toffered_rps\tachieved_rps\tp50_us\tp99_us\tp999_us\tmax_us\tserver_cpu\tgen_cpu\tkeys_per_core_s" > "$out_tsv"
+echo -e "server\tload_pct\toffered_rps\tachieved_rps\tp50_us\tp99_us\tp999_us\tmax_us\tserver_cpu\tgen_cpu\tkeys_per_core_s\tmax_before_rps\tmax_after_rps\trealized_pct" > "$out_tsv"
+if [ -n "$pm_qos" ]; then
+  # The kernel honours the request while the file stays open; the holder is killed on exit.
+  python3 -c "import os, struct, time; f = os.open('/dev/cpu_dma_latency', os.O_WRONLY); os.write(f, struct.pack('i', $pm_qos)); time.sleep(1e9)" &
+  pids+=($!)
+  echo "== PM QoS: cpu_dma_latency held at $pm_qos us"
+fi
 
 echo "== table: 1M keys (0..999999), 40-byte values"
 "$cube" kv gen --keys 1000000 --key-range 1000000 --dim 10 --seed 5 --out "$work/table.txt" >/dev/null
@@ -80,6 +100,13 @@ print(f"{rps:.0f} {p[0]} {p[1]} {p[2]} {p[3]} {server_cpu:.2f} {gen_cpu:.2f} {pe
 PY
 }
 
+# A closed-loop maximum of --bracket seconds (requests/s), to bracket an open-loop point.
+closed_max() {
+  taskset -c "$gen_cores" "$cube" bench lookup --raw --address "$1" --protocol "$2" --dict bench --key-range 1000000 --batch 100 \
+    --connections "$connections" --pipeline "$pipeline" --duration "$bracket" --warmup 1 \
+    | awk -F'[()]' '/^requests/ {split($2, a, " "); printf "%d", a[1]}'
+}
+
 start_cube() { # $1 port; the data port, the RESP port is $1 + 2
   taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$1" --http-port $(($1 + 1)) --resp-port $(($1 + 2)) ${CUBE_SERVER_ARGS:-} \
     --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
@@ -94,6 +121,14 @@ start_redis() { # $1 port
   python3 "$root/bench/redis-load.py" "$work/table.txt" | redis-cli -p "$1" --pipe | tail -1
 }
 
+stalls_txt="${out_tsv%.tsv}-stalls.txt"
+measure_stalls() { # $1: when
+  echo "== $1: what a busy thread on each core loses (cube bench stalls --cpus 0,$gen_cores --duration $stalls)" | tee -a "$stalls_txt"
+  "$cube" bench stalls --cpus "0,$gen_cores" --duration "$stalls" | tee -a "$stalls_txt" | sed 's/^/   /'
+}
+: > "$stalls_txt"
+measure_stalls "before the curves"
+
 IFS=, read -ra server_list <<< "$servers"
 IFS=, read -ra load_list <<< "$loads"
 for name in "${server_list[@]}"; do
@@ -107,7 +142,7 @@ for name in "${server_list[@]}"; do
   echo "== $name ($address, $protocol): closed loop, $connections connections × $pipeline in flight"
   read -r max p50 p99 p999 pmax scpu gcpu per_core <<< "$(measure "$server" "$address" "$protocol" --pipeline "$pipeline")"
   echo "   max $max requests/s, server CPU $scpu, generator CPU $gcpu, $per_core keys/s per server core, p99 $p99 us"
-  printf '%s\t100\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "closed" "$max" "$p50" "$p99" "$p999" "$pmax" "$scpu" "$gcpu" "$per_core" >> "$out_tsv"
+  printf '%s\t100\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$name" "closed" "$max" "$p50" "$p99" "$p999" "$pmax" "$scpu" "$gcpu" "$per_core" >> "$out_tsv"
 
   # A second generator beside the first: together they should get no more than one alone.
   c0=$(cpu_ticks "$server"); t0=$(date +%s.%N)
@@ -122,27 +157,33 @@ for name in "${server_list[@]}"; do
   two=$(cat "$work/two.1" "$work/two.2" | awk -F'[()]' '/^requests/ {split($2, a, " "); s += a[1]} END {printf "%.0f", s}')
   two_cpu=$(python3 -c "print(f'{($c1 - $c0) / $hz / ($t1 - $t0):.2f}')")
   echo "   two generators together: $two requests/s (one alone: $max), server CPU $two_cpu"
-  printf '%s\t100\t%s\t%s\t-\t-\t-\t-\t%s\t-\t-\n' "$name" "two-generators" "$two" "$two_cpu" >> "$out_tsv"
+  printf '%s\t100\t%s\t%s\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t-\n' "$name" "two-generators" "$two" "$two_cpu" >> "$out_tsv"
 
   for pct in "${load_list[@]}"; do
-    rate=$((max * pct / 100))
-    # --repeat runs of the point; the one with the median p99 is kept (these machines are noisy).
+    # --repeat runs of the point, each between two closed-loop maxima (these machines drift); the
+    # run with the median p99 is kept. Its rate is pct % of the maximum measured just before it.
     : > "$work/point"
     for _ in $(seq "$repeat"); do
-      measure "$server" "$address" "$protocol" --rate "$rate" >> "$work/point" || exit 1
+      before=$(closed_max "$address" "$protocol")
+      rate=$((before * pct / 100))
+      result=$(measure "$server" "$address" "$protocol" --rate "$rate") || exit 1
+      after=$(closed_max "$address" "$protocol")
+      echo "$result $rate $before $after" >> "$work/point"
     done
     if grep -q overload "$work/point"; then
-      echo "   $pct % = $rate requests/s: OVERLOAD in $(grep -c overload "$work/point") of $repeat runs (fell 65536 requests behind)"
-      printf '%s\t%s\t%s\toverload\t-\t-\t-\t-\t-\t-\t-\n' "$name" "$pct" "$rate" >> "$out_tsv"
+      echo "   $pct %: OVERLOAD in $(grep -c overload "$work/point") of $repeat runs (fell 65536 requests behind; maxima before/after: $(awk '{print $(NF-1) "/" $NF}' "$work/point" | paste -sd' '))"
+      printf '%s\t%s\t%s\toverload\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$name" "$pct" "$(awk '{print $(NF-2)}' "$work/point" | sort -n | sed -n "$(( (repeat + 1) / 2 ))p")" >> "$out_tsv"
       continue
     fi
-    read -r got p50 p99 p999 pmax scpu gcpu per_core <<< "$(sort -n -k3 "$work/point" | sed -n "$(( (repeat + 1) / 2 ))p")"
-    echo "   $pct % = $rate requests/s: p50 $p50 us  p99 $p99 us  p99.9 $p999 us  (server CPU $scpu, generator CPU $gcpu; p99 of the runs: $(awk '{print $3}' "$work/point" | paste -sd/))"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pct" "$rate" "$got" "$p50" "$p99" "$p999" "$pmax" "$scpu" "$gcpu" "$per_core" >> "$out_tsv"
+    read -r got p50 p99 p999 pmax scpu gcpu per_core rate before after <<< "$(sort -n -k3 "$work/point" | sed -n "$(( (repeat + 1) / 2 ))p")"
+    realized=$(python3 -c "print(f'{$got * 200 / ($before + $after):.0f}')")
+    echo "   $pct % of $before = $rate requests/s (max after: $after; really $realized %): p50 $p50 us  p99 $p99 us  p99.9 $p999 us  (server CPU $scpu, generator CPU $gcpu; p99 of the runs: $(awk '{print $3}' "$work/point" | paste -sd/))"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pct" "$rate" "$got" "$p50" "$p99" "$p999" "$pmax" "$scpu" "$gcpu" "$per_core" "$before" "$after" "$realized" >> "$out_tsv"
   done
   kill "$server"; wait "$server" 2>/dev/null || true
 done
 
+measure_stalls "after the curves"
 column -t "$out_tsv"
 python3 - "$out_tsv" <<'PY'
 import csv, sys

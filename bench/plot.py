@@ -76,17 +76,24 @@ def memory(tsv, png):
     fig.savefig(png, dpi=110)
 
 
+def load_of(row):
+    realized = row.get("realized_pct") or "-"
+    return float(row["load_pct"] if realized == "-" else realized)
+
+
 def latency(tsv, png):
     # Open-loop points only (the closed-loop maximum and the two-generator check have no schedule).
     r = [x for x in rows(tsv) if x["offered_rps"].isdigit() and x["achieved_rps"] != "overload"]
     fig, ax = plt.subplots(1, 2, figsize=(14, 6))
     for i, server in enumerate(sorted({x["server"] for x in r})):
         color = f"C{i}"  # one colour per server, one line style per quantile
-        pts = sorted((float(x["load_pct"]), x) for x in r if x["server"] == server)
+        # The load a point really was (achieved ÷ the maxima measured around it) where the run
+        # recorded them; older runs only have the nominal percentage of one maximum.
+        pts = sorted((load_of(x), x) for x in r if x["server"] == server)
         for q, style, marker in (("p50_us", ":", "v"), ("p99_us", "-", "o"), ("p999_us", "--", "^")):
             ax[0].plot([p for p, _ in pts], [float(x[q]) / 1000 for _, x in pts], style, color=color, marker=marker, label=f"{server} {q[:-3]}")
         ax[1].plot([float(x["achieved_rps"]) * 100 / 1e6 for _, x in pts], [float(x["p99_us"]) / 1000 for _, x in pts], "-", color=color, marker="o", label=f"{server} p99")
-    ax[0].set(xlabel="offered load, % of each server's own maximum", ylabel="ms (from each request's scheduled start)", yscale="log", title="Latency under load (open loop, batch 100, server on one core)")
+    ax[0].set(xlabel="load, % of each server's own maximum (measured just before and after each point)", ylabel="ms (from each request's scheduled start)", yscale="log", title="Latency under load (open loop, batch 100, server on one core)")
     ax[1].set(xlabel="M keys/s answered (one server core)", ylabel="p99, ms", xscale="log", yscale="log", title="p99 vs throughput")
     for a in ax:
         a.grid(True, which="both", alpha=0.3)

@@ -18,7 +18,7 @@ internal static class Program
           lookup      answer keys from packages on disk
           run         run roles (server) until SIGTERM; --check validates the configuration
           kv          SequenceFile tools: dump, from-text, gen
-          bench       load generators: bench lookup
+          bench       load generators: bench lookup; bench stalls (what a busy CPU loses here)
           features    what the CTR engine computes for Criteo lines (dense values, 26 keys)
           predict     score a Criteo file on an engine: AUC, log loss, QPS, latency
           gen-data    labelled Criteo-format rows from a hidden click model (best AUC known)

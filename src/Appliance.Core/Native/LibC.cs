@@ -62,4 +62,12 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int getrusage(int who, byte* usage);
+
+    /// <summary>Pins (or reads) the CPUs a thread may run on; pid 0 = the calling thread. The mask
+    /// is one bit per CPU, CPU 0 in bit 0 of byte 0.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int sched_setaffinity(int pid, nuint size, byte* mask);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int sched_getaffinity(int pid, nuint size, byte* mask);
 }

@@ -40,9 +40,15 @@ internal static partial class BenchCommand
 
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "stalls")
+        {
+            return RunStalls(args[1..]);
+        }
+
         if (args.Length == 0 || args[0] != "lookup")
         {
             Console.Out.WriteLine("usage: cube bench lookup --conf cube.conf (--keys FILE | --key-range N | --indexed-keys N) [options]   (cube bench lookup --help)");
+            Console.Out.WriteLine("       cube bench stalls [--cpus 0,1] [--duration 10] [--threshold-us 100]   (cube bench stalls --help)");
             return 2;
         }
 

@@ -15,7 +15,7 @@ public sealed partial class NamespaceDependencyTests
     {
         ["Buffers"] = [],
         ["Native"] = [],
-        ["Diagnostics"] = [],
+        ["Diagnostics"] = ["Native"],
         ["Formats"] = ["Buffers", "Native"],
         ["Hosting"] = ["Diagnostics", "Formats"],
         ["Storage"] = ["Formats", "Native", "Buffers", "Diagnostics"],
