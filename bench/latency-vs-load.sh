@@ -19,8 +19,9 @@
 # state slower than that, so with 0 an idle vCPU polls instead of halting (what tuned's
 # latency-performance profile does); its output files end in -pmqos.
 # Before the first curve and after the last, `cube bench stalls` spins a thread on each core for
-# --stalls S seconds and records what they lost (-stalls.txt beside the TSV): the time this VM
-# takes a core away, which no server can hide from its p99.
+# --stalls S seconds and records what they lost, then how long a thread blocked on core 0 takes to
+# run when core 1 wakes it (-stalls.txt beside the TSV): the time this VM takes a core away, and
+# what waking an idle one costs, which no server can hide from its p99.
 # A load the server cannot keep up with (the generator falls 65536 requests behind) is "overload".
 # Usage: bench/latency-vs-load.sh [--duration S] [--repeat N] [--loads 10,25,50,75,90] [--servers cube,cube-resp,redis]
 #                                 [--connections C] [--pipeline P] [--gen-cores 1] [--bracket 2] [--pm-qos US] [--stalls 5]

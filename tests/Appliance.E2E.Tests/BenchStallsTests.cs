@@ -1,7 +1,7 @@
 namespace Appliance.E2E.Tests;
 
 /// <summary><c>cube bench stalls</c> as an operator runs it: one line per CPU and the time all lost
-/// at once; CPUs it may not use and malformed lists are refused with exit 2, naming the value.</summary>
+/// at once, then the wake-up latency from the second CPU to the first; CPUs it may not use and malformed lists are refused with exit 2, naming the value.</summary>
 public sealed class BenchStallsTests
 {
     [Fact]
@@ -13,6 +13,12 @@ public sealed class BenchStallsTests
         Assert.Matches(@"cpu 0: lost [\d.]+ ms \([\d.]+ %\) in \d+ gaps; over 1 ms \d+, over 5 ms \d+, over 10 ms \d+; longest [\d.]+ ms", r.Stdout);
         Assert.Matches(@"cpu 1: lost [\d.]+ ms", r.Stdout);
         Assert.Matches(@"every cpu at once: [\d.]+ ms \([\d.]+ %\)", r.Stdout);
+        Assert.Matches(@"wake-ups cpu 1 -> cpu 0 after 1000 us idle, 2000 times: p50 [\d.]+ us, p99 [\d.]+ us, p99\.9 [\d.]+ us, max [\d.]+ us", r.Stdout);
+
+        var one = CubeProcess.Run(dir.Path, "bench", "stalls", "--duration", "1", "--cpus", "1", "--wakes", "100").Ok();
+        Assert.Matches(@"cpu 1: lost", one.Stdout);
+        Assert.DoesNotContain("every cpu at once", one.Stdout, StringComparison.Ordinal); // one CPU: nothing to overlap or wake from
+        Assert.DoesNotContain("wake-ups", one.Stdout, StringComparison.Ordinal);
     }
 
     [Theory]

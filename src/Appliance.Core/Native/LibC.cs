@@ -70,4 +70,15 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int sched_getaffinity(int pid, nuint size, byte* mask);
+
+    /// <summary>A kernel counter one thread blocks on (read) and another bumps (write): a wake-up
+    /// through the kernel's wait queues, as a socket's is, with no spinning in user space.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    public static unsafe partial nint Read(int fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static unsafe partial nint Write(int fd, void* buffer, nuint count);
 }
