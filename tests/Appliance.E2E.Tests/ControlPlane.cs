@@ -107,9 +107,10 @@ public sealed class ControlPlane : IDisposable
     }
 
     /// <summary>Writes a table version (random values for <paramref name="keys"/>) as SequenceFiles,
-    /// updates <see cref="Expected"/>, and appends the donefile line. A patch's keys are added to
+    /// updates <see cref="Expected"/>, and appends the donefile line (unless <paramref name="announce"/>
+    /// is false: then <see cref="Announce"/> does). A patch's keys are added to
     /// or replace the current ones; a base replaces everything. Returns the rows written.</summary>
-    public Dictionary<ulong, byte[]> Publish(string id, IEnumerable<ulong> keys, string? patchOf = null, int seed = 0, string? inputAs = null)
+    public Dictionary<ulong, byte[]> Publish(string id, IEnumerable<ulong> keys, string? patchOf = null, int seed = 0, string? inputAs = null, bool announce = true)
     {
         var random = new Random(seed == 0 ? int.Parse(id, CultureInfo.InvariantCulture) : seed);
         var rows = keys.Select(k =>
@@ -135,9 +136,20 @@ public sealed class ControlPlane : IDisposable
         }
 
         PendingExpected = next;
-        var line = new DonefileEntry(id, patchOf ?? id, inputAs ?? input).ToLine() + "\n";
-        File.AppendAllText(Directory.Combine("done", patchOf is null ? "base.txt" : "patch.txt"), line);
+        if (announce)
+        {
+            Announce(id, patchOf, inputAs);
+        }
+
         return rows.ToDictionary(r => r.k, r => r.v);
+    }
+
+    /// <summary>Appends the donefile line of a version <see cref="Publish"/> wrote with
+    /// <c>announce: false</c>. The transfer watches the directory: it starts at once.</summary>
+    public void Announce(string id, string? patchOf = null, string? inputAs = null)
+    {
+        var line = new DonefileEntry(id, patchOf ?? id, inputAs ?? Directory.Combine("data", id)).ToLine() + "\n";
+        File.AppendAllText(Directory.Combine("done", patchOf is null ? "base.txt" : "patch.txt"), line);
     }
 
     public Dictionary<ulong, byte[]> PendingExpected { get; private set; } = [];

@@ -9,6 +9,31 @@ namespace Appliance.E2E.Tests;
 /// 2 shards × 2 replicas of server+agent, and the faults it must survive.</summary>
 public sealed class RolloutTests
 {
+    /// <summary>With a poll every 600 s, only the donefile watcher can start a rollout within the
+    /// test's minute: the first poll runs at start, before anything is published. A base and then
+    /// a patch each go live from their appended line, and /status says how lines are noticed.</summary>
+    [Fact]
+    public async Task AnAppendedDonefileLineRollsOutWithoutWaitingForThePoll()
+    {
+        using var plane = new ControlPlane(20_000, "poll_seconds: 600");
+        var watching = Stopwatch.StartNew(); // the loop starts watching right after the role starts
+        while (plane.TransferStatus().GetProperty("donefile_watch").GetString() == "not started" && watching.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(50);
+        }
+
+        Assert.Equal($"inotify on {plane.Directory.Combine("done")}", plane.TransferStatus().GetProperty("donefile_watch").GetString());
+        var polls = plane.TransferStatus().GetProperty("polls").GetInt64();
+
+        plane.Publish("100", ControlPlane.Keys(5_000, 1));
+        plane.WaitActive("100_100", TimeSpan.FromSeconds(60));
+        plane.Publish("101", ControlPlane.Keys(500, 2), patchOf: "100");
+        plane.WaitActive("100_101", TimeSpan.FromSeconds(60));
+        Assert.InRange(plane.TransferStatus().GetProperty("polls").GetInt64(), polls + 2, polls + 20);
+        await using var client = new CubeClient(plane.ClientConf());
+        await plane.AssertServesExpected(client);
+    }
+
     [Fact]
     public async Task BaseTwoPatchesAndANewBaseRollOutUnderLoadWithoutAFailedLookup()
     {
@@ -185,14 +210,15 @@ public sealed class RolloutTests
         plane.WaitActive("100_100");
 
         // Build version 300 ahead of time (the transfer will not build it again), then flip one
-        // byte of shard 1's values, as a bad disk or copy would.
-        plane.Publish("300", ControlPlane.Keys(5000, 7));
-        var built = CubeProcess.Run(plane.Directory.Path, "build", "--input", plane.Directory.Combine("data", "300"), "--output", plane.Directory.Combine("output"), "--dict", ControlPlane.Dict, "--shards", "2", "--version", "300");
-        Assert.True(built.ExitCode == 0 || built.Stderr.Contains("already exists", StringComparison.Ordinal), built.Stderr);
+        // byte of shard 1's values, as a bad disk or copy would; only then append its line (the
+        // transfer watches the donefile and would start building it at once).
+        plane.Publish("300", ControlPlane.Keys(5000, 7), announce: false);
+        CubeProcess.Run(plane.Directory.Path, "build", "--input", plane.Directory.Combine("data", "300"), "--output", plane.Directory.Combine("output"), "--dict", ControlPlane.Dict, "--shards", "2", "--version", "300").Ok();
         var values = plane.Directory.Combine("output", "300_300", "emb_part1", "values.bin");
         var bytes = File.ReadAllBytes(values);
         bytes[bytes.Length / 2] ^= 0x40;
         File.WriteAllBytes(values, bytes);
+        plane.Announce("300");
 
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (plane.TransferStatus().GetProperty("versions_failed").GetInt32() == 0 && DateTime.UtcNow < deadline)

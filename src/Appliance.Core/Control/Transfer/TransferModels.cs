@@ -191,6 +191,10 @@ public sealed record TransferStatus
 
     /// <summary>The label the dict is pinned at (nothing new is activated), or null.</summary>
     public string? Pinned { get; init; }
+
+    /// <summary>How a new donefile line is noticed: "inotify on DIR" (at once), or "polling only"
+    /// and why (every poll_seconds).</summary>
+    public string? DonefileWatch { get; init; }
 }
 
 /// <summary>One operator action in the deploy history.</summary>

@@ -26,6 +26,7 @@ public sealed partial class TransferRole : IRole
     private readonly AgentClient _agents;
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _wake = new(0);
+    private readonly DonefileWatcher _watcher;
     private readonly HashSet<string> _resumed = [];
     private readonly LatencyHistogram _buildPhase = new(LatencyHistogram.LongBounds);
     private readonly LatencyHistogram _stagePhase = new(LatencyHistogram.LongBounds);
@@ -54,6 +55,7 @@ public sealed partial class TransferRole : IRole
 
         _snapshot = TransferStateStore.Read(_store.Serialize(State));
         _donefiles = new DonefileSource(options, http);
+        _watcher = new DonefileWatcher(options.DonefileAddress, WakeFromWatcher);
         _agents = new AgentClient(http, token);
     }
 
@@ -136,9 +138,24 @@ public sealed partial class TransferRole : IRole
     /// <summary>Polls now instead of waiting for the next interval.</summary>
     public void Wake() => _wake.Release();
 
+    /// <summary>A donefile changed: poll now. Called on the watcher's thread, possibly while the
+    /// role is being disposed.</summary>
+    private void WakeFromWatcher()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // stopping
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _watcher.Dispose(); // before the semaphore its events release
         _stopping.Dispose();
         _wake.Dispose();
     }
@@ -159,6 +176,7 @@ public sealed partial class TransferRole : IRole
             Polls = Interlocked.Read(ref _polls),
             LastError = _lastError,
             Pinned = state.Pinned,
+            DonefileWatch = _watcher.State,
         };
     }
 
@@ -169,6 +187,11 @@ public sealed partial class TransferRole : IRole
         {
             try
             {
+                if (_watcher.EnsureStarted() is { } why)
+                {
+                    ControlLog.Transfer(_logger, $"donefile: {why}; every {_options.PollSeconds} s (poll_seconds)");
+                }
+
                 await PollOnceAsync(token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException && !token.IsCancellationRequested)
@@ -182,6 +205,10 @@ public sealed partial class TransferRole : IRole
             try
             {
                 await _wake.WaitAsync(TimeSpan.FromSeconds(_options.PollSeconds), token).ConfigureAwait(false);
+                while (_wake.Wait(0))
+                {
+                    // One poll answers every wake-up so far (a line appended is often two events).
+                }
             }
             catch (OperationCanceledException)
             {
