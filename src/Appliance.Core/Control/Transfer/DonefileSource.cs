@@ -21,8 +21,11 @@ internal sealed partial class DonefileSource(TransferOptions options, HttpClient
     /// as long as it keeps receiving, but not this long without a byte.</summary>
     private TimeSpan FetchTimeout => TimeSpan.FromSeconds(options.FetchTimeoutSeconds);
 
-    private bool IsRemote => options.DonefileAddress.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
-        || options.DonefileAddress.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+    private bool IsRemote => IsRemoteAddress(options.DonefileAddress);
+
+    /// <summary>An http(s):// donefile address (fetched), as opposed to a local directory (read, and watched).</summary>
+    public static bool IsRemoteAddress(string address) =>
+        address.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || address.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
 
     public async Task<(IReadOnlyList<DonefileEntry> Entries, string Path)> ReadAsync(string name, List<InputFormatException> errors, CancellationToken cancellationToken)
     {

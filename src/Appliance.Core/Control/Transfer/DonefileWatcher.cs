@@ -18,8 +18,7 @@ internal sealed class DonefileWatcher : IDisposable
     {
         _directory = donefileAddress;
         _wake = wake;
-        IsLocal = !donefileAddress.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
-            && !donefileAddress.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+        IsLocal = !DonefileSource.IsRemoteAddress(donefileAddress);
         State = IsLocal ? "not started" : "polling only (http donefile)";
     }
 
@@ -33,7 +32,7 @@ internal sealed class DonefileWatcher : IDisposable
     /// Returns a message when watching could not start, for the log; null otherwise.</summary>
     public string? EnsureStarted()
     {
-        if (!IsLocal || _watcher is not null)
+        if (!IsLocal || Volatile.Read(ref _watcher) is not null)
         {
             return null;
         }
@@ -65,7 +64,7 @@ internal sealed class DonefileWatcher : IDisposable
                 _wake();
             };
             watcher.EnableRaisingEvents = true;
-            _watcher = watcher;
+            Volatile.Write(ref _watcher, watcher);
             State = $"inotify on {_directory}";
             return null;
         }

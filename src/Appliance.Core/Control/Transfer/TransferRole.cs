@@ -55,7 +55,7 @@ public sealed partial class TransferRole : IRole
 
         _snapshot = TransferStateStore.Read(_store.Serialize(State));
         _donefiles = new DonefileSource(options, http);
-        _watcher = new DonefileWatcher(options.DonefileAddress, WakeFromWatcher);
+        _watcher = new DonefileWatcher(options.DonefileAddress, Wake);
         _agents = new AgentClient(http, token);
     }
 
@@ -135,12 +135,10 @@ public sealed partial class TransferRole : IRole
         metrics.Histogram("cube_transfer_rollout_duration_seconds", "Whole rollouts in seconds (build + stage + activate) of versions that became live on every shard.", _rollouts, labels);
     }
 
-    /// <summary>Polls now instead of waiting for the next interval.</summary>
-    public void Wake() => _wake.Release();
-
-    /// <summary>A donefile changed: poll now. Called on the watcher's thread, possibly while the
-    /// role is being disposed.</summary>
-    private void WakeFromWatcher()
+    /// <summary>Polls now instead of waiting for the next interval. Called by the operator
+    /// endpoints and by the donefile watcher's thread, either possibly while the role is being
+    /// disposed: then there is nothing left to wake.</summary>
+    public void Wake()
     {
         try
         {
