@@ -33,7 +33,7 @@ public sealed class FloodTests(ClusterFixture table) : IClassFixture<ClusterFixt
     }
 
     private static long RssBytes(ServerProcess server) =>
-        long.Parse(File.ReadAllLines($"/proc/{server.Pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        long.Parse(File.ReadAllLines($"/proc/{server.Pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
 
     /// <summary>True when the server closed the connection within <paramref name="within"/>.</summary>
     private static bool Closed(Socket socket, TimeSpan within)

@@ -149,6 +149,10 @@ public static class SessionTarget
     {
         public static readonly NoLateReplies Instance = new();
 
+        public ReplyWindow Window { get; } = ReplyWindow.Unbounded();
+
+        public string Peer => "fuzz";
+
         public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes) => throw new InvalidOperationException("the shard service has no asynchronous opcode");
     }
 }

@@ -14,6 +14,35 @@ internal static class LargeBlockCache
     private static readonly List<NativeBlock> Cached = [];
     private static long _cachedBytes;
 
+    /// <summary>Blocks kept for reuse.</summary>
+    public static int CachedBlocks
+    {
+        get
+        {
+            lock (Cached)
+            {
+                return Cached.Count;
+            }
+        }
+    }
+
+    public static long CachedBytes
+    {
+        get
+        {
+            lock (Cached)
+            {
+                return _cachedBytes;
+            }
+        }
+    }
+
+    /// <summary>Native blocks some request, reply or connection holds right now (not the cache's):
+    /// 0 on a quiet server. One that stays above 0 is a block no path returned.</summary>
+    public static long Outstanding => NativeBlock.Live - CachedBlocks;
+
+    public static long OutstandingBytes => NativeBlock.LiveBytes - CachedBytes;
+
     /// <summary>A block of at least <paramref name="size"/> bytes (a cached one if it is at most
     /// twice that size, else a new one).</summary>
     public static NativeBlock Rent(int size)

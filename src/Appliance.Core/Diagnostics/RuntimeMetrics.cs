@@ -25,5 +25,9 @@ public static class RuntimeMetrics
         metrics.Counter("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap since the process started.", GC.GetTotalAllocatedBytes());
         metrics.Gauge("dotnet_gc_heap_bytes", "Managed heap size after the last collection, in bytes.", GC.GetGCMemoryInfo().HeapSizeBytes);
         metrics.Gauge("dotnet_threadpool_threads", "Thread-pool threads.", ThreadPool.ThreadCount);
+        metrics.Gauge("cube_native_blocks", "Native memory blocks of large requests and replies: in use by a request or connection, or cached for reuse (in use stays 0 on a quiet server).", Buffers.LargeBlockCache.Outstanding, "state=\"in_use\"");
+        metrics.Gauge("cube_native_blocks", "Native memory blocks of large requests and replies: in use by a request or connection, or cached for reuse (in use stays 0 on a quiet server).", Buffers.LargeBlockCache.CachedBlocks, "state=\"cached\"");
+        metrics.Gauge("cube_native_block_bytes", "Bytes of those native blocks, by state.", Buffers.LargeBlockCache.OutstandingBytes, "state=\"in_use\"");
+        metrics.Gauge("cube_native_block_bytes", "Bytes of those native blocks, by state.", Buffers.LargeBlockCache.CachedBytes, "state=\"cached\"");
     }
 }

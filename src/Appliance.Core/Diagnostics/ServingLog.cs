@@ -13,4 +13,7 @@ internal static partial class ServingLog
 
     [LoggerMessage(202, LogLevel.Error, "{Dict} shard {Shard}: loading a newer version failed, the live version keeps serving: {Error}")]
     public static partial void LoadFailed(ILogger logger, string dict, int shard, string error);
+
+    [LoggerMessage(203, LogLevel.Warning, "RESP: failed AUTH from {Peer} ({OnConnection} on its connection; {HeldBack} more from it not logged in the last 10 s)")]
+    public static partial void RespAuthFailed(ILogger logger, string peer, int onConnection, long heldBack);
 }

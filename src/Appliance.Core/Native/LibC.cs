@@ -37,6 +37,13 @@ internal static partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int kill(int pid, int signal);
 
+    public const int AtFdCwd = -100;
+    public const uint StatxBasicStats = 0x7ff;
+
+    /// <summary>statx(2) into a 256-byte <c>struct statx</c> (the kernel's fixed layout).</summary>
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
     public const int ORdOnly = 0;
     public const int ODirectory = 0x10000;
 

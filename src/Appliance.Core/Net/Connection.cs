@@ -18,13 +18,18 @@ internal sealed class Connection : IReplySink, IDisposable
 {
     private const int InitialBuffer = 64 << 10;
     private const int CoalesceLimit = 32 << 10;
+    private const int SendSlice = 256 << 10;
 
     private readonly Socket _socket;
     private readonly ServerLimits _limits;
     private readonly TransportStats _stats;
     private readonly BufferBudget _budget;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private CancellationTokenSource _sendTimeout = new();
+    private readonly CancellationTokenSource _sendCancel = new();
+    private readonly Lock _watchLock = new();
+    private Timer? _watch;
+    private bool _watching;
+    private long _ackedAtLook;
     private long _budgeted;
 
     public Connection(Socket socket, ServerLimits limits, TransportStats stats, BufferBudget budget)
@@ -33,6 +38,7 @@ internal sealed class Connection : IReplySink, IDisposable
         _limits = limits;
         _stats = stats;
         _budget = budget;
+        Window = new ReplyWindow(limits.MaxPendingReplies, limits.MaxPendingReplyBytes);
     }
 
     /// <summary>Why the connection ended, when the server ended it.</summary>
@@ -52,7 +58,7 @@ internal sealed class Connection : IReplySink, IDisposable
     /// listener is full), or for a timeout the listener's sweep found. The pending receive ends.</summary>
     public void Evict(string why)
     {
-        ClosedBecause = why;
+        ClosedBecause ??= why;
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
@@ -73,38 +79,69 @@ internal sealed class Connection : IReplySink, IDisposable
     public async Task RunAsync(ISession session, CancellationToken stopping)
     {
         var input = new ReceiveBuffer(0, pooled: true);
+        var reoffer = false; // the session paused: offer what is buffered again before reading
         try
         {
-            while (!stopping.IsCancellationRequested)
+            while (!stopping.IsCancellationRequested && ClosedBecause is null)
             {
-                int received;
-                try
+                var hadData = input.Length > 0;
+                if (!reoffer)
                 {
-                    if (input.Capacity == 0)
+                    int received;
+                    try
                     {
-                        Volatile.Write(ref _idleSince, System.Diagnostics.Stopwatch.GetTimestamp());
-                        await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, stopping).ConfigureAwait(false);
-                        Volatile.Write(ref _idleSince, 0);
-                        input.Reserve(InitialBuffer);
+                        if (input.Capacity == 0)
+                        {
+                            Volatile.Write(ref _idleSince, System.Diagnostics.Stopwatch.GetTimestamp());
+                            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, stopping).ConfigureAwait(false);
+                            Volatile.Write(ref _idleSince, 0);
+                            input.Reserve(InitialBuffer);
+                        }
+
+                        received = await _socket.ReceiveAsync(input.Free, SocketFlags.None, stopping).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return; // draining: every request received so far has been answered
                     }
 
-                    received = await _socket.ReceiveAsync(input.Free, SocketFlags.None, stopping).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return; // draining: every request received so far has been answered
+                    if (received == 0)
+                    {
+                        return;
+                    }
+
+                    _stats.Received(received);
+                    input.Commit(received);
                 }
 
-                if (received == 0)
-                {
-                    return;
-                }
-
-                _stats.Received(received);
-                var hadData = input.Length > 0;
-                input.Commit(received);
+                reoffer = false;
                 var consumed = session.Receive(input.Data);
                 input.Consume(consumed);
+                if (session.Paused)
+                {
+                    // The replies it owes fill its window: stop reading (the client's sends then
+                    // block in its kernel) until one of them has left.
+                    _stats.PausedReading();
+                    Volatile.Write(ref _frameStarted, 0);
+                    if (session.Output.Length > 0 && !await SendAsync(session.Output).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+
+                    session.ClearOutput();
+                    try
+                    {
+                        await session.WhenResumable().WaitAsync(stopping).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+
+                    reoffer = true;
+                    continue;
+                }
+
                 if (input.Length == 0)
                 {
                     // Every request received is handled: its room goes back before the replies
@@ -154,6 +191,10 @@ internal sealed class Connection : IReplySink, IDisposable
             input.Clear();
             input.Release();
             GiveBack();
+            // Whatever reply was not sent (the client left, or stopped reading) goes back now:
+            // a large one is a native block no one else would free.
+            session.ClearOutput();
+            session.Idle();
         }
     }
 
@@ -202,16 +243,43 @@ internal sealed class Connection : IReplySink, IDisposable
         }
     }
 
-    /// <summary>Sends under a lock: the read loop and replies computed later share the socket.</summary>
+    public string Peer => _peer ??= (_socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? "?";
+
+    private string? _peer;
+
+    /// <summary>The bound on the replies this connection owes (<see cref="ServerLimits.MaxPendingReplies"/>).</summary>
+    public ReplyWindow Window { get; }
+
+    /// <summary>Sends under a lock: the read loop and replies computed later share the socket. A
+    /// send that fails or stalls closes the connection, so the read loop stops taking requests
+    /// whose replies could never be delivered and everything they hold is released.</summary>
     public async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes)
     {
+        if (ClosedBecause is not null)
+        {
+            return false;
+        }
+
         await _sendLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            return await SendLockedAsync(bytes).ConfigureAwait(false);
+            if (ClosedBecause is not null)
+            {
+                return false;
+            }
+
+            if (await SendLockedAsync(bytes).ConfigureAwait(false))
+            {
+                return true;
+            }
+
+            _stats.SendTimedOut();
+            Evict($"a reply made no progress for {_limits.SendTimeout.TotalMilliseconds:F0} ms (--send-timeout-ms): the client does not read");
+            return false;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            Evict(e is SocketException s ? $"send failed: {s.SocketErrorCode}" : "send failed: closed");
             return false;
         }
         finally
@@ -222,22 +290,34 @@ internal sealed class Connection : IReplySink, IDisposable
 
     private async ValueTask<bool> SendLockedAsync(ReadOnlyMemory<byte> bytes)
     {
-        // One timer per connection, re-armed per send (a new CancellationTokenSource per reply
-        // would allocate on the hot path).
-        _sendTimeout.CancelAfter(_limits.SendTimeout);
         try
         {
             while (!bytes.IsEmpty)
             {
-                var sent = await _socket.SendAsync(bytes, SocketFlags.None, _sendTimeout.Token).ConfigureAwait(false);
+                // In slices, so a large reply to a slow reader is watched slice by slice.
+                var slice = bytes.Length > SendSlice ? bytes[..SendSlice] : bytes;
+                var pending = _socket.SendAsync(slice, SocketFlags.None, _sendCancel.Token);
+                int sent;
+                if (pending.IsCompleted)
+                {
+                    sent = pending.GetAwaiter().GetResult(); // the common case: no timer touched
+                }
+                else
+                {
+                    // The kernel's buffer is full: the client reads slower than we write.
+                    StartWatch();
+                    try
+                    {
+                        sent = await pending.ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        StopWatch();
+                    }
+                }
+
                 _stats.Sent(sent);
                 bytes = bytes[sent..];
-            }
-
-            if (!_sendTimeout.TryReset())
-            {
-                _sendTimeout.Dispose();
-                _sendTimeout = new CancellationTokenSource();
             }
 
             return true;
@@ -248,9 +328,95 @@ internal sealed class Connection : IReplySink, IDisposable
         }
     }
 
+    /// <summary>
+    /// A send that waits is watched: every <see cref="ServerLimits.SendTimeout"/> the watchdog
+    /// asks the kernel how many bytes the peer has acknowledged (TCP_INFO's tcpi_bytes_acked); if
+    /// none since the last look, the client is not reading and the send is cancelled. Progress is
+    /// measured there, not by sends completing: the kernel wakes a writer only once a large part of
+    /// its send buffer (up to MBs) has drained, which takes longer than the timeout for a reader
+    /// that is slow but steady.
+    /// </summary>
+    private void StartWatch()
+    {
+        lock (_watchLock)
+        {
+            _watch ??= new Timer(static state => ((Connection)state!).Watch(), this, Timeout.Infinite, Timeout.Infinite);
+            _ackedAtLook = BytesAcked();
+            _watching = true;
+            _watch.Change(_limits.SendTimeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void StopWatch()
+    {
+        lock (_watchLock)
+        {
+            _watching = false;
+            _watch?.Change(Timeout.Infinite, Timeout.Infinite);
+        }
+    }
+
+    private void Watch()
+    {
+        lock (_watchLock)
+        {
+            if (!_watching)
+            {
+                return;
+            }
+
+            var acked = BytesAcked();
+            if (acked > _ackedAtLook)
+            {
+                _ackedAtLook = acked;
+                _watch!.Change(_limits.SendTimeout, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            _watching = false;
+        }
+
+        try
+        {
+            _sendCancel.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the connection ended meanwhile
+        }
+    }
+
+    /// <summary>Bytes the peer has acknowledged on this connection; -1 when the kernel does not say
+    /// (then the first look without a completed send ends it, as a plain timeout would).
+    /// <code>
+    /// struct tcp_info (linux/tcp.h)   offset
+    ///   u64 tcpi_bytes_acked           120
+    /// </code></summary>
+    private long BytesAcked()
+    {
+        const int TcpInfo = 11;
+        const int BytesAckedOffset = 120;
+        Span<byte> info = stackalloc byte[256];
+        try
+        {
+            var length = _socket.GetRawSocketOption((int)System.Net.Sockets.ProtocolType.Tcp, TcpInfo, info);
+            return length >= BytesAckedOffset + 8 ? System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(info[BytesAckedOffset..]) : -1;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or PlatformNotSupportedException)
+        {
+            return -1;
+        }
+    }
+
     public void Dispose()
     {
-        _sendTimeout.Dispose();
+        lock (_watchLock)
+        {
+            _watching = false;
+            _watch?.Dispose();
+        }
+
+        _sendCancel.Dispose();
         _sendLock.Dispose();
     }
 }

@@ -19,6 +19,14 @@ public interface ISession
     /// <summary>The stream can no longer be trusted: send <see cref="Output"/>, then close.</summary>
     bool Closing { get; }
 
+    /// <summary>The session stopped consuming (its <see cref="ReplyWindow"/> is full, or it slows
+    /// a client down): the transport sends <see cref="Output"/>, waits for
+    /// <see cref="WhenResumable"/> and offers the same bytes again before reading more.</summary>
+    bool Paused { get; }
+
+    /// <summary>Completes when a paused session may consume again.</summary>
+    Task WhenResumable();
+
     /// <summary>Replies waiting to be sent, in order.</summary>
     ReadOnlyMemory<byte> Output { get; }
 
@@ -40,7 +48,15 @@ public interface ISession
 /// connection serialises it with the replies of the read loop).</summary>
 public interface IReplySink
 {
+    /// <summary>Sends, in order with everything else the connection sends. False when the
+    /// connection is gone or the client stopped reading; the connection is then closed.</summary>
     ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes);
+
+    /// <summary>The bound on replies this connection owes (see <see cref="ReplyWindow"/>).</summary>
+    ReplyWindow Window { get; }
+
+    /// <summary>The client's address, for logs ("?" when unknown).</summary>
+    string Peer { get; }
 }
 
 /// <summary>Makes the session of each accepted connection.</summary>

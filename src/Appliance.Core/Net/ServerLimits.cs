@@ -5,8 +5,8 @@ namespace Appliance.Core.Net;
 /// `cube run` flag; docs/limits.md lists them with what a client sees when it hits one.</summary>
 public sealed record ServerLimits
 {
-    /// <summary>A reply that cannot be handed to the kernel within this time (a client that does
-    /// not read) closes that connection.</summary>
+    /// <summary>A reply that makes no progress into the kernel for this long (a client that does
+    /// not read) closes that connection. A slow reader that keeps taking bytes is not cut off.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Time connections get to finish on shutdown before they are cut.</summary>
@@ -28,4 +28,12 @@ public sealed record ServerLimits
     /// <summary>Receive memory all connections together may hold beyond each one's first 64 KiB
     /// (the room large requests need); a request that would exceed it is refused.</summary>
     public long MaxBufferedBytes { get; init; } = 1L << 30;
+
+    /// <summary>Replies one connection may owe that finish after their request was read (the
+    /// engine's predict, the proxy's lookups and what queues behind them); at this many the
+    /// connection stops reading until one is sent.</summary>
+    public int MaxPendingReplies { get; init; } = 128;
+
+    /// <summary>Bytes of computed replies one connection may hold unsent before it stops reading.</summary>
+    public long MaxPendingReplyBytes { get; init; } = 64L << 20;
 }

@@ -14,6 +14,8 @@ public sealed class TransportStats
     private long _frameTimeouts;
     private long _refusedMemory;
     private long _evictedIdle;
+    private long _sendTimeouts;
+    private long _readPauses;
 
     public long Receives => Interlocked.Read(ref _receives);
 
@@ -38,6 +40,13 @@ public sealed class TransportStats
     /// <summary>Requests refused because receive memory (--max-buffered-mb) was in use.</summary>
     public long RefusedMemory => Interlocked.Read(ref _refusedMemory);
 
+    /// <summary>Connections closed because a reply made no progress for --send-timeout-ms.</summary>
+    public long SendTimeouts => Interlocked.Read(ref _sendTimeouts);
+
+    /// <summary>Times a connection stopped reading because its pending replies filled its window
+    /// (--max-pending-replies, --max-pending-reply-mb).</summary>
+    public long ReadPauses => Interlocked.Read(ref _readPauses);
+
     /// <summary>Every refusal and limit-driven close by reason (the label values of the
     /// <c>…_refusals_total</c> metrics).</summary>
     public IEnumerable<(string Reason, long Count)> Refusals =>
@@ -48,6 +57,8 @@ public sealed class TransportStats
         ("idle_timeout", IdleClosed),
         ("frame_timeout", FrameTimeouts),
         ("buffer_memory", RefusedMemory),
+        ("send_timeout", SendTimeouts),
+        ("pending_replies", ReadPauses),
     ];
 
     internal void EvictIdle() => Interlocked.Increment(ref _evictedIdle);
@@ -61,6 +72,10 @@ public sealed class TransportStats
     internal void FrameTimedOut() => Interlocked.Increment(ref _frameTimeouts);
 
     internal void RefuseMemory() => Interlocked.Increment(ref _refusedMemory);
+
+    internal void SendTimedOut() => Interlocked.Increment(ref _sendTimeouts);
+
+    internal void PausedReading() => Interlocked.Increment(ref _readPauses);
 
     internal void Received(int bytes)
     {

@@ -16,6 +16,8 @@ namespace Appliance.Core.Protocol;
 /// <item>A frame that cannot be parsed, or a response frame sent by a client, gets a BadFrame reply
 /// and the session closes: the byte stream can no longer be trusted.</item>
 /// <item>A handler that throws gets its frame answered with Internal; the session goes on.</item>
+/// <item>Late replies are bounded by the connection's <see cref="ReplyWindow"/>: when it is full the
+/// session stops consuming (<see cref="Paused"/>) until one has been sent.</item>
 /// </list>
 /// </summary>
 public sealed class FrameSession : ISession
@@ -39,6 +41,10 @@ public sealed class FrameSession : ISession
     public int BytesNeeded { get; private set; }
 
     public bool Closing { get; private set; }
+
+    public bool Paused { get; private set; }
+
+    public Task WhenResumable() => _replies.Window.WaitForRoomAsync();
 
     public ReadOnlyMemory<byte> Output => _output.Written;
 
@@ -64,6 +70,7 @@ public sealed class FrameSession : ISession
     public int Receive(ReadOnlySpan<byte> input)
     {
         BytesNeeded = 0;
+        Paused = false;
         var consumed = 0;
         while (!Closing)
         {
@@ -71,6 +78,12 @@ public sealed class FrameSession : ISession
             switch (FrameScanner.TryScan(available, _maxPayload, out var header, out var error))
             {
                 case ScanResult.Done:
+                    if (_async is not null && !header.IsResponse && _async.IsAsync(header.Opcode) && !_replies.Window.HasRoom)
+                    {
+                        Paused = true; // offered again once a pending reply has left
+                        return consumed;
+                    }
+
                     Dispatch(header, available.Slice(FrameHeader.Size, header.PayloadLength));
                     consumed += header.FrameLength;
                     Frames++;
@@ -114,6 +127,7 @@ public sealed class FrameSession : ISession
         if (_async is not null && _async.IsAsync(header.Opcode))
         {
             // The transport reuses its receive buffer: the handler gets its own copy.
+            _replies.Window.Enter();
             var task = ReplyLaterAsync(_async, header, payload.ToArray());
             lock (_pending)
             {
@@ -148,6 +162,15 @@ public sealed class FrameSession : ISession
             output.WriteError(header.Opcode, header.RequestId, ErrorCode.Internal, e.Message);
         }
 
-        await _replies.SendAsync(output.Written).ConfigureAwait(false);
+        var bytes = output.Length;
+        _replies.Window.Computed(bytes);
+        try
+        {
+            await _replies.SendAsync(output.Written).ConfigureAwait(false);
+        }
+        finally
+        {
+            _replies.Window.Sent(bytes);
+        }
     }
 }

@@ -25,13 +25,15 @@ public sealed class ProxyRole : IRole
     private readonly ClusterKeyspace _keyspace;
     private readonly RespSessionFactory _sessions;
     private readonly TcpServer _tcp;
+    private readonly ILogger _logger;
 
     public ProxyRole(ProxyOptions options, ILoggerFactory loggers)
     {
         _options = options;
+        _logger = loggers.CreateLogger("cube.proxy");
         _client = new CubeClient(options.Dicts);
         _keyspace = new ClusterKeyspace(_client, options.Dicts, options.DefaultDict);
-        _sessions = new RespSessionFactory(_keyspace, options.MaxPayloadBytes, options.RespToken);
+        _sessions = new RespSessionFactory(_keyspace, options.MaxPayloadBytes, options.RespToken, _logger);
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.RespPort), _sessions, options.Limits, loggers.CreateLogger("cube.resp"));
     }
 
@@ -43,7 +45,7 @@ public sealed class ProxyRole : IRole
 
     public IEnumerable<Heartbeat> Heartbeats => [_tcp.Heartbeat];
 
-    public void MapRoutes(IEndpointRouteBuilder routes) => LookupEndpoint.Map(routes, _keyspace);
+    public void MapRoutes(IEndpointRouteBuilder routes) => LookupEndpoint.Map(routes, _keyspace, _options.RespToken, _logger);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {

@@ -16,6 +16,7 @@ public static class RespMetrics
         }
 
         metrics.Counter("cube_resp_error_replies_total", "RESP error replies (bad keys, unknown or write commands, failed shards, protocol errors).", stats.Errors, labels);
+        metrics.Counter("cube_resp_auth_failures_total", "RESP AUTH attempts with a wrong secret (after 3 on one connection each further one is answered later, doubling to 2 s).", stats.AuthFailures, labels);
         metrics.Counter("cube_resp_keys_total", "Keys read through RESP (GET, MGET, HGET, HMGET, EXISTS).", stats.Keys, labels);
         metrics.Gauge("cube_resp_connections", "Open RESP connections.", port.OpenConnections, labels);
         foreach (var (reason, count) in port.Stats.Refusals)

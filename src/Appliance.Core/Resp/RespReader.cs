@@ -142,7 +142,8 @@ public sealed class RespReader
         var end = 0;
         while (end < span.Length && span[end] != (byte)'\r')
         {
-            if (end == MaxDigits || !(char.IsAsciiDigit((char)span[end]) || (end == 0 && span[end] == (byte)'-')))
+            // Digits only: a request has no negative lengths (and "$-0" is not a length of 0).
+            if (end == MaxDigits || !char.IsAsciiDigit((char)span[end]))
             {
                 error = $"{what} at offset {at} is not a number followed by CRLF";
                 return ScanResult.InvalidData;

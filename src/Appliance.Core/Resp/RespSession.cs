@@ -43,6 +43,15 @@ public sealed class RespSession : ISession
     private string? _name;
     private Task _tail = Task.CompletedTask; // the last reply sent through the sink
     private bool _chained;                  // replies go through the sink until _tail completes
+    private Task _throttle = Task.CompletedTask; // a failed AUTH's delay: nothing is read meanwhile
+    private int _authFailures;
+
+    /// <summary>Wrong secrets answered at once on one connection; each one after them waits
+    /// <see cref="FirstAuthDelay"/>, doubling up to <see cref="MaxAuthDelay"/>.</summary>
+    public const int FreeAuthAttempts = 3;
+
+    private static readonly TimeSpan FirstAuthDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxAuthDelay = TimeSpan.FromSeconds(2);
 
     /// <param name="id">The client id CLIENT ID and HELLO report (the factory numbers connections).</param>
     public RespSession(IRespKeyspace keyspace, int maxRequest, BearerToken? token, IReplySink replies, RespStats stats, long id = 0)
@@ -60,6 +69,10 @@ public sealed class RespSession : ISession
     public int BytesNeeded { get; private set; }
 
     public bool Closing { get; private set; }
+
+    public bool Paused { get; private set; }
+
+    public Task WhenResumable() => _throttle.IsCompleted ? _replies.Window.WaitForRoomAsync() : _throttle;
 
     public ReadOnlyMemory<byte> Output => _output.Written;
 
@@ -83,9 +96,16 @@ public sealed class RespSession : ISession
     public int Receive(ReadOnlySpan<byte> input)
     {
         BytesNeeded = 0;
+        Paused = false;
         var consumed = 0;
         while (!Closing)
         {
+            if (consumed < input.Length && (!_throttle.IsCompleted || (RepliesLater && !_replies.Window.HasRoom)))
+            {
+                Paused = true; // offered again once a pending reply has left
+                return consumed;
+            }
+
             var rest = input[consumed..];
             switch (_reader.TryRead(rest, _maxRequest, out var used, out var needed, out var error))
             {
@@ -284,8 +304,12 @@ public sealed class RespSession : ISession
         _tail = ReplyWhenDone(_tail, lookup, reply, _resp3);
     }
 
+    /// <summary>The next reply may go through the sink (and so counts against the window).</summary>
+    private bool RepliesLater => !_keyspace.AnswersAtOnce || (_chained && !_tail.IsCompleted);
+
     private async Task ReplyWhenDone(Task previous, ValueTask<KeyRows> lookup, RowReply reply, bool resp3)
     {
+        _replies.Window.Enter();
         var buffer = new FrameBuffer(1024);
         var writer = new RespWriter(buffer) { Resp3 = resp3 };
         try
@@ -300,8 +324,7 @@ public sealed class RespSession : ISession
             writer.Error("ERR", $"lookup failed: {e.Message}");
         }
 
-        await previous.ConfigureAwait(false);
-        await _replies.SendAsync(buffer.Written).ConfigureAwait(false);
+        await SendInTurn(previous, buffer).ConfigureAwait(false);
     }
 
     private void WriteRows(RespWriter w, KeyRows rows, RowReply reply)
@@ -386,7 +409,22 @@ public sealed class RespSession : ISession
 
         if (!user.SequenceEqual("default"u8) || !_token.Accepts(password))
         {
-            Fail("WRONGPASS", "invalid username-password pair or user is disabled.");
+            _stats.Error();
+            _stats.AuthFailed(_replies.Peer, ++_authFailures);
+            if (_authFailures <= FreeAuthAttempts)
+            {
+                Reply(w => w.Error("WRONGPASS", "invalid username-password pair or user is disabled."));
+                return;
+            }
+
+            // Guessing is slowed: the answer, and everything after it on this connection, waits.
+            var delay = FirstAuthDelay * Math.Pow(2, Math.Min(_authFailures - FreeAuthAttempts - 1, 10));
+            StartChain();
+            var reply = new FrameBuffer(256);
+            new RespWriter(reply) { Resp3 = _resp3 }.Error("WRONGPASS", "invalid username-password pair or user is disabled.");
+            _throttle = Task.Delay(delay < MaxAuthDelay ? delay : MaxAuthDelay);
+            _replies.Window.Enter();
+            _tail = SendInTurn(Task.WhenAll(_tail, _throttle), reply);
             return;
         }
 
@@ -415,7 +453,13 @@ public sealed class RespSession : ISession
             }
             else if (option == "SETNAME" && i + 1 < args.Count)
             {
-                _name = Encoding.UTF8.GetString(input[args[++i]]);
+                if (!ValidName(input[args[++i]]))
+                {
+                    Fail("ERR", "Client names cannot contain spaces, newlines or special characters.");
+                    return;
+                }
+
+                _name = Encoding.UTF8.GetString(input[args[i]]);
             }
             else
             {
@@ -428,6 +472,7 @@ public sealed class RespSession : ISession
         {
             _resp3 = version == 3;
             w.Resp3 = _resp3;
+            _writer.Resp3 = _resp3; // when this answer is queued, the replies after it are written here
             w.Map(7);
             w.Bulk("server");
             w.Bulk("cube-appliance");
@@ -465,6 +510,12 @@ public sealed class RespSession : ISession
         switch (Name(input[args[1]]))
         {
             case "SETNAME" when args.Count == 3:
+                if (!ValidName(input[args[2]]))
+                {
+                    Fail("ERR", "Client names cannot contain spaces, newlines or special characters.");
+                    return;
+                }
+
                 _name = Encoding.UTF8.GetString(input[args[2]]);
                 Reply(w => w.Simple("OK"));
                 break;
@@ -485,8 +536,14 @@ public sealed class RespSession : ISession
             case "ID":
                 Reply(w => w.Integer(_id));
                 break;
-            case "SETINFO" or "NO-EVICT" or "NO-TOUCH" or "REPLY":
+            case "REPLY" when args.Count == 3 && Name(input[args[2]]) == "ON":
+            case "SETINFO" or "NO-EVICT" or "NO-TOUCH":
                 Reply(w => w.Simple("OK"));
+                break;
+            case "REPLY":
+                // Answering +OK and replying anyway would leave the client reading replies it
+                // believes were never sent.
+                Fail("ERR", "CLIENT REPLY OFF and SKIP are not supported here (every command is answered); CLIENT REPLY ON is");
                 break;
             default:
                 Fail("ERR", $"unknown subcommand '{Printable(input[args[1]])}' of CLIENT (SETNAME GETNAME ID SETINFO are answered)");
@@ -579,10 +636,27 @@ public sealed class RespSession : ISession
         }
     }
 
-    private async Task SendAfter(Task previous, FrameBuffer reply)
+    private Task SendAfter(Task previous, FrameBuffer reply)
     {
-        await previous.ConfigureAwait(false);
-        await _replies.SendAsync(reply.Written).ConfigureAwait(false);
+        _replies.Window.Enter();
+        return SendInTurn(previous, reply);
+    }
+
+    /// <summary>Sends a computed reply after the one before it; releases its place in the window
+    /// whether or not the send succeeded (a failed send closes the connection).</summary>
+    private async Task SendInTurn(Task previous, FrameBuffer reply)
+    {
+        var bytes = reply.Length;
+        _replies.Window.Computed(bytes);
+        try
+        {
+            await previous.ConfigureAwait(false);
+            await _replies.SendAsync(reply.Written).ConfigureAwait(false);
+        }
+        finally
+        {
+            _replies.Window.Sent(bytes);
+        }
     }
 
     private ulong[] Scratch(int count)
@@ -610,6 +684,21 @@ public sealed class RespSession : ISession
         }
 
         return Interned.TryGetValue(chars, out var known) ? known : new string(chars);
+    }
+
+    /// <summary>A client name as Redis takes it: printable ASCII without spaces (it is shown in
+    /// lists and logs one per line).</summary>
+    private static bool ValidName(ReadOnlySpan<byte> name)
+    {
+        foreach (var b in name)
+        {
+            if (b is < 0x21 or > 0x7E)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Bytes shown in an error: at most 64, non-printable as '?'.</summary>
@@ -641,6 +730,6 @@ public sealed class RespSession : ISession
     };
 
     private static readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> Interned =
-        Known.Concat(Writes).Concat(["DOCS", "COUNT", "SETNAME", "GETNAME", "ID", "SETINFO", "NO-EVICT", "NO-TOUCH", "REPLY", "AUTH", "GET"])
+        Known.Concat(Writes).Concat(["DOCS", "COUNT", "SETNAME", "GETNAME", "ID", "SETINFO", "NO-EVICT", "NO-TOUCH", "REPLY", "AUTH", "GET", "ON", "OFF", "SKIP"])
             .Distinct().ToDictionary(n => n, n => n, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
 }

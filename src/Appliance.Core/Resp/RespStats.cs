@@ -9,6 +9,14 @@ public sealed class RespStats
     private readonly ConcurrentDictionary<string, long> _commands = new(StringComparer.Ordinal);
     private long _errors;
     private long _keys;
+    private long _authFailures;
+    private readonly Diagnostics.RepeatLimiter _authLog = new(TimeSpan.FromSeconds(10));
+
+    /// <summary>Where failed AUTH attempts are logged (at most one line per peer and 10 s).</summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
+
+    /// <summary>AUTH (or HELLO … AUTH) attempts with a wrong secret.</summary>
+    public long AuthFailures => Interlocked.Read(ref _authFailures);
 
     public long Errors => Interlocked.Read(ref _errors);
 
@@ -22,4 +30,13 @@ public sealed class RespStats
     public void Error() => Interlocked.Increment(ref _errors);
 
     public void Read(int keys) => Interlocked.Add(ref _keys, keys);
+
+    public void AuthFailed(string peer, int onConnection)
+    {
+        Interlocked.Increment(ref _authFailures);
+        if (Logger is not null && _authLog.ShouldLog(peer, out var heldBack))
+        {
+            Diagnostics.ServingLog.RespAuthFailed(Logger, peer, onConnection, heldBack);
+        }
+    }
 }

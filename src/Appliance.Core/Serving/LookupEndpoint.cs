@@ -27,8 +27,18 @@ public static class LookupEndpoint
 {
     public const int MaxKeys = 10_000;
 
-    public static void Map(IEndpointRouteBuilder routes, IRespKeyspace keyspace) =>
-        routes.MapGet("/lookup", (Func<HttpContext, Task>)(context => LookupAsync(context, keyspace)));
+    /// <summary>Maps the route. With <paramref name="token"/> (the RESP port's secret) it needs
+    /// <c>Authorization: Bearer &lt;token&gt;</c>: the same rows must not be public on one port and
+    /// protected on another.</summary>
+    public static void Map(IEndpointRouteBuilder routes, IRespKeyspace keyspace, BearerToken? token, Microsoft.Extensions.Logging.ILogger logger)
+    {
+        var route = routes.MapGet("/lookup", (Func<HttpContext, Task>)(context => LookupAsync(context, keyspace)));
+        if (token is not null)
+        {
+            route.RequireBearerToken(token, () => Results.Text(
+                JsonError.Body("GET /lookup needs Authorization: Bearer <the secret of --resp-token-file>"), "application/json", statusCode: 401), logger);
+        }
+    }
 
     private static async Task LookupAsync(HttpContext context, IRespKeyspace keyspace)
     {

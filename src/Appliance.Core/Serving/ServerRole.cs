@@ -41,7 +41,7 @@ public sealed class ServerRole : IRole
         _keyspace = new ShardKeyspace(options.Dict, options.Shard, Store);
         if (options.RespPort is { } respPort)
         {
-            _resp = new RespSessionFactory(_keyspace, options.MaxPayloadBytes, options.RespToken);
+            _resp = new RespSessionFactory(_keyspace, options.MaxPayloadBytes, options.RespToken, _logger);
             _respTcp = new TcpServer(new IPEndPoint(options.Bind, respPort), _resp, options.Limits, loggers.CreateLogger("cube.resp"));
         }
     }
@@ -62,7 +62,7 @@ public sealed class ServerRole : IRole
     public IEnumerable<Heartbeat> Heartbeats => _respTcp is null ? [_tcp.Heartbeat] : [_tcp.Heartbeat, _respTcp.Heartbeat];
 
     public void MapRoutes(IEndpointRouteBuilder routes) =>
-        LookupEndpoint.Map(routes, _keyspace);
+        LookupEndpoint.Map(routes, _keyspace, _options.RespToken, _logger);
 
     public void WriteStatus(Utf8JsonWriter writer) =>
         JsonSerializer.Serialize(writer, Service.GetStatus(), ServingJsonContext.Default.ShardStatus);

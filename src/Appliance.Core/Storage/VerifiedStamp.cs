@@ -7,13 +7,15 @@ namespace Appliance.Core.Storage;
 /// full XxHash128 of index and values made cold start grow with the table (0.2 s at 1M keys, 0.7 s
 /// at 20M, minutes at hundreds of GB) although the files had not changed since the last check.
 /// <para>After a successful check, <c>.verified</c> is written beside the manifest (write, fsync,
-/// rename) with each file's digest, length, modification and creation times. The next open skips
-/// the hashing only when all of them still match the files on disk; any rewrite, copy, truncation
-/// or touch of a file changes its times or length and the files are hashed again. What it does not
-/// catch is a bit flipped by the disk under an unchanged inode (the stamp trusts the file system's
-/// metadata, as git's index does): <c>cube package verify</c> hashes everything at any time, and
-/// deleting <c>.verified</c> forces the next load to. A directory the process cannot write keeps
-/// being verified on every load.</para>
+/// rename) with each file's digest and <see cref="Native.FileIdentity"/>: device, inode, size,
+/// modification time and status-change time (ctime), in nanoseconds. A load skips the hashing only
+/// when all of them still match. What this catches: any write to a file (new mtime and ctime), a
+/// write with its mtime put back (<c>touch -r</c>: the kernel still moves ctime, and user space
+/// cannot set it), a copy (<c>cp -a</c>: a new inode and ctime), truncation, replacement. What it
+/// does not catch: bytes changed without the file system knowing — a bit flipped by the disk or a
+/// raw write to the block device under an unchanged inode. <c>cube package verify</c> never trusts
+/// the stamp: it hashes everything, every time; deleting <c>.verified</c> makes the next load do
+/// the same. A directory the process cannot write is verified on every load.</para>
 /// </summary>
 internal static class VerifiedStamp
 {
@@ -30,7 +32,7 @@ internal static class VerifiedStamp
         {
             // A stamp is a few hundred bytes; anything larger is not one (never read a huge file).
             var file = new FileInfo(path);
-            return file.Exists && file.Length <= MaxBytes && File.ReadAllText(path) == Expected(directory, manifest);
+            return file.Exists && file.Length <= MaxBytes && Expected(directory, manifest) is { } expected && File.ReadAllText(path) == expected;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -39,19 +41,25 @@ internal static class VerifiedStamp
     }
 
     /// <summary>Records a successful check; best effort (a read-only directory is verified each time).
-    /// Not for files modified in the last <see cref="Settle"/>: file times tick coarsely (a few ms),
+    /// Not for files changed in the last <see cref="Settle"/>: file times tick coarsely (a few ms),
     /// so a write right after the check could leave them unchanged — git's "racily clean" case.</summary>
     public static void TryWrite(string directory, ShardManifest manifest)
     {
         try
         {
             var fresh = DateTime.UtcNow - Settle;
-            if (new[] { manifest.Index.File, manifest.Values.File }.Any(f => File.GetLastWriteTimeUtc(Path.Combine(directory, f)) > fresh))
+            foreach (var digest in new[] { manifest.Index, manifest.Values })
             {
-                return;
+                if (Native.FileIdentity.Of(Path.Combine(directory, digest.File)) is not { } identity || identity.Changed > fresh)
+                {
+                    return;
+                }
             }
 
-            Formats.AtomicFile.Write(Path.Combine(directory, FileName), System.Text.Encoding.UTF8.GetBytes(Expected(directory, manifest)));
+            if (Expected(directory, manifest) is { } expected)
+            {
+                Formats.AtomicFile.Write(Path.Combine(directory, FileName), System.Text.Encoding.UTF8.GetBytes(expected));
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -59,12 +67,13 @@ internal static class VerifiedStamp
         }
     }
 
-    private static string Expected(string directory, ShardManifest manifest) =>
-        $"cube-verified 1\n{Line(directory, manifest.Index)}\n{Line(directory, manifest.Values)}\n";
+    private static string? Expected(string directory, ShardManifest manifest) =>
+        Line(directory, manifest.Index) is { } index && Line(directory, manifest.Values) is { } values
+            ? $"cube-verified 2\n{index}\n{values}\n"
+            : null;
 
-    private static string Line(string directory, FileDigest digest)
-    {
-        var file = new FileInfo(Path.Combine(directory, digest.File));
-        return string.Create(CultureInfo.InvariantCulture, $"{digest.File} {digest.Xxh128} {file.Length} {file.LastWriteTimeUtc.Ticks} {file.CreationTimeUtc.Ticks}");
-    }
+    private static string? Line(string directory, FileDigest digest) =>
+        Native.FileIdentity.Of(Path.Combine(directory, digest.File)) is { } identity
+            ? string.Create(CultureInfo.InvariantCulture, $"{digest.File} {digest.Xxh128} {identity}")
+            : null;
 }

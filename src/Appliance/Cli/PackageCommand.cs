@@ -73,7 +73,8 @@ internal static class PackageCommand
         {
             try
             {
-                var shard = MappedShard.Open(directory, inMemory: false);
+                // Every byte hashed, whatever .verified says: this is the check that trusts nothing.
+                var shard = MappedShard.Open(directory, inMemory: false, trustStamp: false);
                 try
                 {
                     manifests.Add(shard.Manifest);

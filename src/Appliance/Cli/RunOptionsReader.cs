@@ -175,6 +175,8 @@ internal static class RunOptionsReader
         IdleTimeout = TimeSpan.FromSeconds(a.Int("idle-timeout-seconds", 1, 86400 * 7)),
         FrameTimeout = TimeSpan.FromSeconds(a.Int("frame-timeout-seconds", 1, 3600)),
         MaxBufferedBytes = a.Long("max-buffered-mb", 1, 1 << 20) << 20,
+        MaxPendingReplies = a.Int("max-pending-replies", 1, 1_000_000),
+        MaxPendingReplyBytes = a.Long("max-pending-reply-mb", 1, 1 << 20) << 20,
     };
 
     internal static HttpLimits HttpLimits(ParsedArgs a) => new()

@@ -40,12 +40,15 @@ internal static class StatusCommand
 
         var conf = TransferConfReader.Read(a.Require("config"));
         var timeout = TimeSpan.FromMilliseconds(a.Int("timeout-ms", 100, 600_000));
-        using var http = new HttpClient { Timeout = timeout };
+        // One deadline for the whole command: a node that trickles its answer cannot hold it longer.
+        using var deadline = new CancellationTokenSource(timeout);
+        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        var ct = deadline.Token;
         var transferUrl = a.Require("transfer").TrimEnd('/');
-        var transferTask = GetAsync(http, $"{transferUrl}/status");
-        var replicaTasks = conf.Agents.SelectMany((replicas, s) => replicas.Select((node, r) => ReplicaAsync(http, s, r, node))).ToList();
+        var transferTask = GetAsync(http, $"{transferUrl}/status", ct);
+        var replicaTasks = conf.Agents.SelectMany((replicas, s) => replicas.Select((node, r) => ReplicaAsync(http, s, r, node, ct))).ToList();
         var engineTasks = (a.Get("engines") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(address => NodeAddress.TryParse(address, out var node) ? EngineAsync(http, node.ToString()) : throw new UsageException($"--engines: '{address}' is not host:port"))
+            .Select(address => NodeAddress.TryParse(address, out var node) ? EngineAsync(http, node.ToString(), ct) : throw new UsageException($"--engines: '{address}' is not host:port"))
             .ToList();
         Task.WaitAll([transferTask, .. replicaTasks, .. engineTasks]);
         var (transferDoc, transferError) = transferTask.Result;
@@ -73,9 +76,9 @@ internal static class StatusCommand
         return down.Count == 0 && behind.Count == 0 && enginesNotReady == 0 && transfer is not null ? 0 : 1;
     }
 
-    private static async Task<Replica> ReplicaAsync(HttpClient http, int shard, int number, NodeAddress node)
+    private static async Task<Replica> ReplicaAsync(HttpClient http, int shard, int number, NodeAddress node, CancellationToken ct)
     {
-        var (doc, error) = await GetAsync(http, $"http://{node}/status").ConfigureAwait(false);
+        var (doc, error) = await GetAsync(http, $"http://{node}/status", ct).ConfigureAwait(false);
         using (doc)
         {
             if (doc is null)
@@ -88,7 +91,7 @@ internal static class StatusCommand
             var agent = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("agent", out var g) ? g : default;
             // Whatever a node answers, the table is printed: fields of the wrong type read as absent.
             var staged = agent.ValueKind == JsonValueKind.Object && agent.TryGetProperty("staged", out var st) && st.ValueKind == JsonValueKind.Array
-                ? st.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!).ToList()
+                ? st.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Take(16).Select(e => Printable(e.GetString()!)).ToList()
                 : [];
             return new Replica(shard, number, node.ToString(), true,
                 server.ValueKind == JsonValueKind.Object ? Label(Text(server, "live_version")) : string.Empty, staged,
@@ -98,9 +101,9 @@ internal static class StatusCommand
         }
     }
 
-    private static async Task<Engine> EngineAsync(HttpClient http, string address)
+    private static async Task<Engine> EngineAsync(HttpClient http, string address, CancellationToken ct)
     {
-        var (doc, error) = await GetAsync(http, $"http://{address}/status").ConfigureAwait(false);
+        var (doc, error) = await GetAsync(http, $"http://{address}/status", ct).ConfigureAwait(false);
         using (doc)
         {
             var engine = doc?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("engine", out var e) && e.ValueKind == JsonValueKind.Object ? e : default;
@@ -115,26 +118,91 @@ internal static class StatusCommand
         }
     }
 
-    private static async Task<(JsonDocument? Doc, string? Error)> GetAsync(HttpClient http, string url)
+    /// <summary>A node's /status, read as bytes (whatever charset it claims) up to
+    /// <see cref="MaxStatusBytes"/> and within the command's deadline. Anything else is the node
+    /// being DOWN, with the reason: never an exception that hides the other nodes.</summary>
+    private static async Task<(JsonDocument? Doc, string? Error)> GetAsync(HttpClient http, string url, CancellationToken ct)
     {
         try
         {
-            var body = await http.GetStringAsync(url).ConfigureAwait(false);
-            return (JsonDocument.Parse(body), null);
+            using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return (null, $"HTTP {(int)response.StatusCode}");
+            }
+
+            if (response.Content.Headers.ContentLength > MaxStatusBytes)
+            {
+                return (null, $"its /status is {response.Content.Headers.ContentLength} bytes (at most {MaxStatusBytes} read)");
+            }
+
+            await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            var body = new byte[MaxStatusBytes + 1];
+            var length = 0;
+            int read;
+            while (length < body.Length && (read = await stream.ReadAsync(body.AsMemory(length), ct).ConfigureAwait(false)) > 0)
+            {
+                length += read;
+            }
+
+            if (length > MaxStatusBytes)
+            {
+                return (null, $"its /status is over {MaxStatusBytes} bytes");
+            }
+
+            return (JsonDocument.Parse(body.AsMemory(0, length)), null);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        catch (OperationCanceledException)
         {
-            return (null, e is TaskCanceledException ? "no answer within the timeout" : e.Message);
+            return (null, "no whole answer within the timeout (--timeout-ms)");
         }
+        catch (JsonException e)
+        {
+            return (null, $"its /status is not JSON: {Printable(e.Message)}");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            return (null, Printable(e.Message));
+        }
+    }
+
+    /// <summary>A status document is a few KB; a node's answer is read up to this much.</summary>
+    private const int MaxStatusBytes = 1 << 20;
+
+    /// <summary>Text a node sent, safe to print on a terminal: control characters (escape
+    /// sequences that could clear the screen or forge lines) shown as \uXXXX, at most 200 characters.</summary>
+    internal static string Printable(string text)
+    {
+        var builder = new System.Text.StringBuilder(Math.Min(text.Length, 200));
+        foreach (var c in text)
+        {
+            if (builder.Length >= 200)
+            {
+                builder.Append('…');
+                break;
+            }
+
+            // C0/C1 controls (ESC starts every terminal sequence), line separators, bidi overrides.
+            if (char.IsControl(c) || c is >= '\u2028' and <= '\u202E' or >= '\u2066' and <= '\u2069')
+            {
+                builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:X4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
     }
 
     /// <summary>A server names a base alone "100" and a patch "100_101"; the transfer "100_100"
     /// and "100_101": compared in the transfer's form.</summary>
     private static string Label(string live) => live.Length == 0 || live.Contains('_', StringComparison.Ordinal) ? live : $"{live}_{live}";
 
-    private static string Text(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
+    private static string Text(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? Printable(v.GetString()!) : string.Empty;
 
-    private static string? NullableText(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    private static string? NullableText(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? Printable(v.GetString()!) : null;
 
     private static long Number(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
 

@@ -13,9 +13,9 @@ public sealed partial class NamespaceDependencyTests
 {
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
-        ["Buffers"] = [],
+        ["Buffers"] = ["Native"],
         ["Native"] = [],
-        ["Diagnostics"] = ["Native"],
+        ["Diagnostics"] = ["Native", "Buffers"],
         ["Formats"] = ["Buffers", "Native"],
         ["Hosting"] = ["Diagnostics", "Formats"],
         ["Storage"] = ["Formats", "Native", "Buffers", "Diagnostics"],
@@ -25,7 +25,7 @@ public sealed partial class NamespaceDependencyTests
         ["Resp"] = ["Protocol", "Client", "Storage", "Net", "Hosting", "Buffers", "Diagnostics"],
         ["Serving"] = ["Storage", "Protocol", "Resp", "Client", "Net", "Hosting", "Formats", "Diagnostics"],
         ["Proxy"] = ["Resp", "Serving", "Client", "Protocol", "Net", "Hosting", "Storage", "Diagnostics"],
-        ["Control"] = ["Client", "Storage", "Formats", "Hosting", "Diagnostics"],
+        ["Control"] = ["Client", "Storage", "Formats", "Hosting", "Diagnostics", "Native"],
         ["Engine"] = ["Client", "Storage", "Protocol", "Net", "Formats", "Hosting", "Diagnostics"],
         ["Training"] = ["Engine", "Storage", "Formats", "Diagnostics"],
         ["Node"] = ["Serving", "Control", "Engine", "Proxy", "Hosting", "Client", "Storage", "Formats", "Diagnostics"],

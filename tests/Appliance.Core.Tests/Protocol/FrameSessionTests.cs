@@ -122,6 +122,54 @@ public sealed class FrameSessionTests
         Assert.Equal([7], late.Payload);
     }
 
+    /// <summary>The engine's predict opcode queued 2.58 M samples for one client that did not
+    /// read: async frames stop at the window (synchronous ones before them are still answered).</summary>
+    [Fact]
+    public async Task AsyncFramesStopAtTheWindowUntilAReplyLeaves()
+    {
+        var handler = new EchoHandler();
+        var sink = new Sink { Window = new ReplyWindow(maxReplies: 2, maxBytes: 1 << 20) };
+        var session = new FrameSession(handler, 1 << 20, sink);
+        var bytes = Frame(Opcode.Predict, 1, [1]).Concat(Ping(2)).Concat(Frame(Opcode.Predict, 3, [3])).Concat(Frame(Opcode.Predict, 4, [4])).Concat(Ping(5)).ToArray();
+        var consumed = session.Receive(bytes);
+        Assert.True(session.Paused);
+        Assert.Equal(bytes.Length - Frame(Opcode.Predict, 4, [4]).Length - Ping(5).Length, consumed);
+        Assert.Equal(2u, Assert.Single(Frames(session.Output.ToArray())).Header.RequestId);
+        Assert.Equal(2, sink.Window.Replies);
+        var resumable = session.WhenResumable();
+        Assert.False(resumable.IsCompleted);
+
+        handler.Release.SetResult();
+        await resumable.WaitAsync(TimeSpan.FromSeconds(10));
+        consumed += session.Receive(bytes.AsSpan(consumed));
+        Assert.Equal(bytes.Length, consumed);
+        Assert.False(session.Paused);
+        await session.DrainAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((0, 0L), (sink.Window.Replies, sink.Window.Bytes));
+        Assert.Equal([1u, 3u, 4u], Frames([.. sink.Sent.SelectMany(b => b)]).Select(f => f.Header.RequestId).Order());
+    }
+
+    [Fact]
+    public void TheWindowAdmitsOneRequestWhateverItsSizeAndCountsComputedBytes()
+    {
+        var window = new ReplyWindow(maxReplies: 4, maxBytes: 100);
+        Assert.True(window.HasRoom);
+        window.Enter();
+        window.Computed(1000); // one reply over the byte limit: nothing more until it leaves
+        Assert.False(window.HasRoom);
+        var room = window.WaitForRoomAsync();
+        Assert.False(room.IsCompleted);
+        window.Sent(1000);
+        Assert.True(room.IsCompleted);
+        Assert.True(window.HasRoom);
+        for (var i = 0; i < 4; i++)
+        {
+            window.Enter();
+        }
+
+        Assert.False(window.HasRoom);
+    }
+
     /// <summary>Drives a session the way the transport does: receive, consume, compact, send.</summary>
     private static (byte[] Output, bool Closing) Drive(byte[] stream, int[] chunks, int maxPayload = 1 << 20, int initialBuffer = 64)
     {
@@ -231,6 +279,10 @@ public sealed class FrameSessionTests
 
     private sealed class Sink : IReplySink
     {
+        public ReplyWindow Window { get; init; } = ReplyWindow.Unbounded();
+
+        public string Peer => "test";
+
         public List<byte[]> Sent { get; } = [];
 
         public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes)

@@ -67,7 +67,7 @@ public sealed class RespSessionTests
     [InlineData("*2\r\n$3\r\nGETX\r\n", "-ERR Protocol error: bulk string at offset 8 is not followed by CRLF")]
     [InlineData("*1\r\n$99999999\r\n", "-ERR Protocol error: bulk length 99999999 at offset 5 is outside 0..1048576")]
     [InlineData("*9999999\r\n", "-ERR Protocol error: argument count 9999999 at offset 1 is outside")]
-    [InlineData("*1\r\n$-5\r\n", "-ERR Protocol error: bulk length -5 at offset 5 is outside")]
+    [InlineData("*1\r\n$-5\r\n", "-ERR Protocol error: bulk length at offset 5 is not a number")]
     public void AMalformedRequestIsAnsweredAndClosesTheConnection(string request, string error)
     {
         var result = Drive(Latin1(request + "PING\r\n"), [request.Length + 6]);
@@ -142,6 +142,93 @@ public sealed class RespSessionTests
         keyspace.Release();
         await session.DrainAsync(TimeSpan.FromSeconds(10));
         Assert.Equal("+PONG\r\n$8\r\n\x01\0\0\0\x02\0\0\0\r\n$1\r\n2\r\n*3\r\n$8\r\n\x01\0\0\0\x02\0\0\0\r\n-ERR shard 1 unavailable: timed out\r\n$-1\r\n$1\r\nx\r\n", Latin1(sink.Sent.ToArray()));
+    }
+
+    /// <summary>A client pipelining lookups to the proxy without reading made it hold replies
+    /// without end (3.4 GB in 25 s): the session stops consuming once its window is full.</summary>
+    [Fact]
+    public async Task PipelinedLookupsStopAtTheWindowUntilARepliesLeaves()
+    {
+        var keyspace = new FakeKeyspace { Later = true };
+        var sink = new Sink { Window = new ReplyWindow(maxReplies: 2, maxBytes: 1 << 20) };
+        var session = new RespSession(keyspace, 1 << 20, null, sink, new RespStats());
+        var input = Latin1("GET 1\r\nGET 1\r\nGET 1\r\nGET 1\r\n");
+        var consumed = session.Receive(input);
+        Assert.Equal(14, consumed); // two lookups taken, the third waits
+        Assert.True(session.Paused);
+        var resumable = session.WhenResumable();
+        Assert.False(resumable.IsCompleted);
+
+        keyspace.Release();
+        await resumable.WaitAsync(TimeSpan.FromSeconds(10));
+        while (consumed < input.Length)
+        {
+            consumed += session.Receive(input.AsSpan(consumed));
+            await session.WhenResumable().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        await session.DrainAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, sink.Window.Replies);
+        Assert.Equal(0, sink.Window.Bytes);
+        Assert.Equal(string.Concat(Enumerable.Repeat("$8\r\n\x01\0\0\0\x02\0\0\0\r\n", 4)), Latin1(sink.Sent.ToArray()));
+    }
+
+    /// <summary>HELLO 3 queued behind a pending lookup switched only its own reply to RESP3: the
+    /// replies written once the chain drained were RESP2 again.</summary>
+    [Fact]
+    public async Task Hello3BehindAPendingLookupSwitchesEveryLaterReply()
+    {
+        var keyspace = new FakeKeyspace { Later = true };
+        var sink = new Sink();
+        var session = new RespSession(keyspace, 1 << 20, null, sink, new RespStats());
+        session.Receive(Latin1("GET 2\r\nHELLO 3\r\n"));
+        keyspace.Release();
+        await session.DrainAsync(TimeSpan.FromSeconds(10));
+        Assert.StartsWith("$-1\r\n%7\r\n", Latin1(sink.Sent.ToArray()));
+
+        session.Receive(Latin1("CLIENT GETNAME\r\n")); // the chain has drained: written to Output
+        Assert.Equal("_\r\n", Latin1(session.Output.ToArray()));
+    }
+
+    [Theory]
+    [InlineData("CLIENT REPLY OFF\r\n", "-ERR CLIENT REPLY OFF and SKIP are not supported")]
+    [InlineData("CLIENT REPLY SKIP\r\n", "-ERR CLIENT REPLY OFF and SKIP are not supported")]
+    [InlineData("CLIENT REPLY ON\r\n", "+OK\r\n")]
+    [InlineData("*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$4\r\na\r\nb\r\n", "-ERR Client names cannot contain spaces, newlines or special characters.")]
+    [InlineData("*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$3\r\na b\r\n", "-ERR Client names cannot contain spaces")]
+    [InlineData("*4\r\n$5\r\nHELLO\r\n$1\r\n2\r\n$7\r\nSETNAME\r\n$3\r\na\u001bb\r\n", "-ERR Client names cannot contain spaces")]
+    [InlineData("CLIENT SETNAME worker-1\r\n", "+OK\r\n")]
+    [InlineData("*2\r\n$3\r\nGET\r\n$-0\r\n\r\n", "-ERR Protocol error: bulk length at offset")]
+    [InlineData("*-0\r\n", "-ERR Protocol error: argument count at offset")]
+    public void ClientCommandsAndLengthsAreTakenAsRedisTakesThem(string request, string reply)
+    {
+        Assert.StartsWith(reply, Latin1(Drive(Latin1(request), [request.Length]).Output));
+    }
+
+    /// <summary>20,000 wrong AUTHs took 0.03 s: after a few on one connection each one waits,
+    /// doubling, and nothing after it on that connection is read meanwhile; every one is counted.</summary>
+    [Fact]
+    public async Task WrongSecretsAreSlowedAfterAFewAndCounted()
+    {
+        var token = TokenFile("resp-secret-0123456789");
+        var sink = new Sink();
+        var stats = new RespStats();
+        var session = new RespSession(new FakeKeyspace(), 1 << 20, token, sink, stats);
+        var wrong = Latin1("AUTH guess-guess-guess\r\n");
+        var stream = Enumerable.Repeat(wrong, 6).SelectMany(b => b).ToArray();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var consumed = session.Receive(stream);
+        Assert.Equal(4 * wrong.Length, consumed); // three answered at once, the fourth waits
+        Assert.True(session.Paused);
+        Assert.Equal(4, stats.AuthFailures);
+        await Task.Delay(50); // the three answered at once went into the chain ahead of the fourth
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Count(Latin1(sink.Sent.ToArray()) + Latin1(session.Output.ToArray()), "WRONGPASS"));
+
+        await session.WhenResumable().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) >= TimeSpan.FromMilliseconds(80));
+        consumed += session.Receive(stream.AsSpan(consumed));
+        Assert.Equal(5, stats.AuthFailures); // the fifth is read only after the fourth's wait
+        Assert.True(session.Paused);
     }
 
     [Fact]
@@ -236,6 +323,10 @@ public sealed class RespSessionTests
 
     private sealed class Sink : IReplySink
     {
+        public ReplyWindow Window { get; init; } = ReplyWindow.Unbounded();
+
+        public string Peer => "test";
+
         public List<byte> Sent { get; } = [];
 
         public ValueTask<bool> SendAsync(ReadOnlyMemory<byte> bytes)

@@ -64,9 +64,9 @@ public sealed class ShardStoreTests
         }
     }
 
-    /// <summary>Issue 15: a package is hashed once, not on every load (cold start independent of
-    /// its size); a stamp is trusted only while the files' length and times are those it recorded,
-    /// and never for files written in the last seconds (coarse file times).</summary>
+    /// <summary>A package is hashed once, not on every load (cold start independent of its size);
+    /// a stamp is trusted only while each file's device, inode, size, mtime and ctime are those it
+    /// recorded, and never for files changed in the last seconds (coarse file times).</summary>
     [Fact]
     public void APackageIsHashedOnceAndAgainWhenItsFilesChange()
     {
@@ -77,16 +77,14 @@ public sealed class ShardStoreTests
             MappedShard.Open(basePath, inMemory: false).Release();
             Assert.False(File.Exists(stamp)); // just written: not stamped yet
 
-            var values = Path.Combine(basePath, "values.bin");
-            var old = DateTime.UtcNow.AddMinutes(-1);
-            File.SetLastWriteTimeUtc(values, old);
-            File.SetLastWriteTimeUtc(Path.Combine(basePath, "index.bin"), old);
+            Settle();
             MappedShard.Open(basePath, inMemory: false).Release();
             Assert.True(File.Exists(stamp));
             Assert.Contains("values.bin ", File.ReadAllText(stamp), StringComparison.Ordinal);
             MappedShard.Open(basePath, inMemory: true).Release(); // the stamp holds: no hashing
 
-            // A byte flipped by a rewrite: the file's time changes, it is hashed again and refused.
+            // A byte flipped by a rewrite: the file's times change, it is hashed again and refused.
+            var values = Path.Combine(basePath, "values.bin");
             var bytes = File.ReadAllBytes(values);
             bytes[100] ^= 0x01;
             File.WriteAllBytes(values, bytes);
@@ -95,11 +93,99 @@ public sealed class ShardStoreTests
 
             // Deleting the stamp forces the hash (the documented way to re-check a package in place).
             File.Delete(stamp);
-            File.SetLastWriteTimeUtc(values, old);
             e = Assert.Throws<InputFormatException>(() => MappedShard.Open(basePath, inMemory: false));
             Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
         }
     }
+
+    /// <summary>A bit flipped in place with the file's mtime put back (<c>touch -r</c>) used to pass
+    /// as verified: the stamp held only lengths and mtimes. The kernel moves ctime on any change,
+    /// and user space cannot set it back.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AFlippedBitWithItsMtimeRestoredIsHashedAndRefused(bool inMemory)
+    {
+        var (dir, basePath, _) = BuildBaseAndDelta();
+        using (dir)
+        {
+            Settle();
+            MappedShard.Open(basePath, inMemory: false).Release();
+            Assert.True(File.Exists(Path.Combine(basePath, VerifiedStamp.FileName)));
+
+            var values = Path.Combine(basePath, "values.bin");
+            var mtime = File.GetLastWriteTimeUtc(values);
+            using (var file = new FileStream(values, FileMode.Open, FileAccess.ReadWrite))
+            {
+                file.Position = 100;
+                var b = file.ReadByte();
+                file.Position = 100;
+                file.WriteByte((byte)(b ^ 0x01));
+            }
+
+            File.SetLastWriteTimeUtc(values, mtime); // touch -r
+            Assert.Equal(mtime, File.GetLastWriteTimeUtc(values));
+            var e = Assert.Throws<InputFormatException>(() => MappedShard.Open(basePath, inMemory));
+            Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>A copy keeps mtimes (<c>cp -a</c>) and, on ext4, reports its birth time as its
+    /// mtime, so the old stamp took a copied package for the one it had hashed. A copy is a new
+    /// inode: hashed again.</summary>
+    [Fact]
+    public void ACopiedPackageIsHashedAgain()
+    {
+        var (dir, basePath, _) = BuildBaseAndDelta();
+        using (dir)
+        {
+            Settle();
+            MappedShard.Open(basePath, inMemory: false).Release();
+            var copy = dir.Combine("copy");
+            Directory.CreateDirectory(copy);
+            foreach (var file in Directory.GetFiles(basePath))
+            {
+                var target = Path.Combine(copy, Path.GetFileName(file));
+                File.Copy(file, target);
+                File.SetLastWriteTimeUtc(target, File.GetLastWriteTimeUtc(file));
+            }
+
+            // The copy's values differ in one byte, its mtime is the original's, its stamp copied.
+            var values = Path.Combine(copy, "values.bin");
+            var mtime = File.GetLastWriteTimeUtc(values);
+            var bytes = File.ReadAllBytes(values);
+            bytes[100] ^= 0x01;
+            File.WriteAllBytes(values, bytes);
+            File.SetLastWriteTimeUtc(values, mtime);
+            var e = Assert.Throws<InputFormatException>(() => MappedShard.Open(copy, inMemory: false));
+            Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Bytes changed beneath the file system (a disk's flipped bit) keep the file's
+    /// identity, so the stamp cannot see them; <c>cube package verify</c> (trustStamp: false)
+    /// hashes everything every time and does.</summary>
+    [Fact]
+    public void VerifyNeverTrustsTheStamp()
+    {
+        var (dir, basePath, _) = BuildBaseAndDelta();
+        using (dir)
+        {
+            var values = Path.Combine(basePath, "values.bin");
+            var bytes = File.ReadAllBytes(values);
+            bytes[100] ^= 0x01;
+            File.WriteAllBytes(values, bytes);
+            Settle();
+            // A stamp that matches the tampered files: what a flip under an unchanged inode looks like.
+            VerifiedStamp.TryWrite(basePath, MappedShard.ReadManifest(basePath));
+            Assert.True(VerifiedStamp.Matches(basePath, MappedShard.ReadManifest(basePath)));
+            var e = Assert.Throws<InputFormatException>(() => MappedShard.Open(basePath, inMemory: false, trustStamp: false));
+            Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Files changed within the last 2 s are never stamped (coarse file times).</summary>
+    private static void Settle() => Thread.Sleep(2100);
 
     [Fact]
     public void ATruncatedCopyIsRefusedBeforeMapping()

@@ -145,7 +145,12 @@ public static partial class TransferEndpoints
         {
             var m = RangeHeader().Match(range);
             var end = to;
-            if (!m.Success || !long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out from) || from > length
+            if (m.Success && m.Groups[1].Length == 0 && long.TryParse(m.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var suffix) && suffix > 0)
+            {
+                // "bytes=-N": the last N bytes (the whole file when it is shorter), RFC 9110 §14.1.2.
+                from = Math.Max(0, length - suffix);
+            }
+            else if (!m.Success || !long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out from) || from > length
                 || (m.Groups[2].Length > 0 && (!long.TryParse(m.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out end) || end < from)))
             {
                 context.Response.StatusCode = 416;
@@ -153,7 +158,7 @@ public static partial class TransferEndpoints
                 return;
             }
 
-            // "bytes=F-" is the rest of the file, "bytes=F-L" at most up to byte L.
+            // "bytes=F-" is the rest of the file, "bytes=F-L" at most up to byte L, "bytes=-N" the last N.
             to = Math.Min(end, length - 1);
             context.Response.StatusCode = 206;
             context.Response.Headers.ContentRange = $"bytes {from}-{Math.Max(from, to)}/{length}";
@@ -196,6 +201,6 @@ public static partial class TransferEndpoints
     [GeneratedRegex(@"^\d{1,19}_\d{1,19}$")]
     private static partial Regex VersionDirectory();
 
-    [GeneratedRegex(@"^bytes=(\d+)-(\d*)$")]
+    [GeneratedRegex(@"^bytes=(\d*)-(\d*)$")]
     private static partial Regex RangeHeader();
 }

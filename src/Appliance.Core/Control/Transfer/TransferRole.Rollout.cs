@@ -79,6 +79,9 @@ public sealed partial class TransferRole
                 SaveLocked();
             }
 
+            // A version went live everywhere: the error of an earlier attempt (of this version or
+            // a poll before it) is history now (it stays in the version's record), not the state.
+            _lastError = null;
             _rollouts.Observe(version.TotalSeconds);
             ControlLog.Transfer(_logger, $"{version.Label} is active on every shard (build {version.BuildSeconds:F1} s, stage {version.StageSeconds:F1} s, activate {version.ActivateSeconds:F1} s)");
             if (version.IsBase)

@@ -159,7 +159,9 @@ public sealed class OipTensor
             throw new OipException($"input {name}: neither \"data\" nor parameters.binary_data_size");
         }
 
-        var flat = new List<JsonElement>(count);
+        // Not sized by the claimed shape: a client's number is not memory until its bytes arrived
+        // (81 bytes claiming 2^28 elements took 2 GiB). Flatten stops one past the count.
+        var flat = new List<JsonElement>();
         Flatten(data, flat, name, count);
         if (flat.Count != count)
         {
@@ -175,6 +177,8 @@ public sealed class OipTensor
             _ => throw new OipException($"input {name}: datatype {datatype} is not taken (BYTES, FP32, INT64, UINT64)"),
         };
     }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private static OipException Bad(string name, int index, string what) => new($"input {name}: element {index} is not {what}");
 
@@ -228,6 +232,13 @@ public sealed class OipTensor
 
                 return new OipTensor { Name = name, Datatype = datatype, Shape = shape, Integers = integers };
             case "BYTES":
+                // Every element takes at least its 4-byte length: a shape the bytes cannot back is
+                // refused before an array is sized by it.
+                if (count > bytes.Length / 4)
+                {
+                    throw new OipException($"input {name}: shape [{string.Join(",", shape)}] needs {count} element(s), binary_data_size {bytes.Length} holds at most {bytes.Length / 4}");
+                }
+
                 var strings = new string[count];
                 var at = 0;
                 for (var i = 0; i < count; i++)
@@ -244,7 +255,16 @@ public sealed class OipTensor
                         throw new OipException($"input {name}: element {i} says {length} bytes, {bytes.Length - at} are left");
                     }
 
-                    strings[i] = Encoding.UTF8.GetString(bytes.Slice(at, (int)length));
+                    try
+                    {
+                        strings[i] = StrictUtf8.GetString(bytes.Slice(at, (int)length));
+                    }
+                    catch (DecoderFallbackException)
+                    {
+                        // The JSON form and /predict refuse such a line; it must not be scored as U+FFFD.
+                        throw new OipException($"input {name}: element {i} is not valid UTF-8");
+                    }
+
                     at += (int)length;
                 }
 

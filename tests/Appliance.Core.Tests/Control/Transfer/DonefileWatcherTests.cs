@@ -23,6 +23,50 @@ public sealed class DonefileWatcherTests
         return false;
     }
 
+    /// <summary>inotify watches an inode: a donefile directory deleted and made again left the
+    /// watcher on nothing while /status still said inotify, and new lines waited for the poll.</summary>
+    [Fact]
+    public void ADirectoryReplacedIsWatchedAgainWithoutAPoll()
+    {
+        using var dir = new TempDirectory();
+        var donefiles = dir.Combine("done");
+        Directory.CreateDirectory(donefiles);
+        var wakes = 0;
+        using var watcher = new DonefileWatcher(donefiles, () => Interlocked.Increment(ref wakes));
+        Assert.Null(watcher.EnsureStarted()); // the only poll in this test
+
+        Directory.Delete(donefiles, recursive: true);
+        Directory.CreateDirectory(donefiles);
+        Assert.True(WaitFor(() => Volatile.Read(ref wakes) > 0), "the replaced directory did not re-arm the watcher");
+        Thread.Sleep(300); // the delete's and create's own wake-ups
+        Assert.Equal($"inotify on {donefiles}", watcher.State);
+
+        Volatile.Write(ref wakes, 0);
+        File.AppendAllText(Path.Combine(donefiles, "base.txt"), "{\"id\": \"1\", \"key\": \"1\", \"input\": \"/x\"}\n");
+        Assert.True(WaitFor(() => Volatile.Read(ref wakes) > 0), "a line in the new directory woke nothing");
+    }
+
+    /// <summary>Every poll compares the watched inode with the path's (the parent may not be
+    /// watchable): a replaced directory is watched again from the next poll.</summary>
+    [Fact]
+    public void APollNoticesAReplacedDirectory()
+    {
+        using var dir = new TempDirectory();
+        var donefiles = dir.Combine("done");
+        Directory.CreateDirectory(donefiles);
+        var wakes = 0;
+        using var watcher = new DonefileWatcher(donefiles, () => Interlocked.Increment(ref wakes));
+        watcher.EnsureStarted();
+        Directory.Move(donefiles, dir.Combine("old"));
+        Directory.CreateDirectory(donefiles);
+        Assert.Null(watcher.EnsureStarted());
+        Assert.Equal($"inotify on {donefiles}", watcher.State);
+        Thread.Sleep(300);
+        Volatile.Write(ref wakes, 0);
+        File.AppendAllText(Path.Combine(donefiles, "patch.txt"), "x\n");
+        Assert.True(WaitFor(() => Volatile.Read(ref wakes) > 0));
+    }
+
     [Theory]
     [InlineData("base.txt")]
     [InlineData("patch.txt")]
