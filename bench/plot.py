@@ -4,6 +4,7 @@
   plot.py scaling build-scaling.tsv out.png   build rate, disk time, cold start, wire keys/s vs table size
   plot.py latency latency.tsv out.png         p50/p99/p99.9 vs offered load, one line per server
   plot.py memory larger-than-memory.tsv out.png   keys/s and p99 vs the share of the package memory holds
+  plot.py soak soak.tsv out.png               RSS, file descriptors, native blocks, GC heap over time per process
 """
 import csv
 import sys
@@ -102,7 +103,25 @@ def latency(tsv, png):
     fig.savefig(png, dpi=110)
 
 
+def soak(tsv, png):
+    r = rows(tsv)
+    fig, ax = plt.subplots(2, 2, figsize=(13, 8))
+    panels = (("rss_mb", "RSS, MB"), ("fds", "open file descriptors"), ("native_in_use", "native blocks in use"), ("gc_heap_mb", "managed heap after the last GC, MB"))
+    for i, process in enumerate(sorted({x["process"] for x in r})):
+        pts = [x for x in r if x["process"] == process]
+        minutes = [int(x["time_s"]) / 60 for x in pts]
+        for a, (column, label) in zip(ax.flat, panels):
+            a.plot(minutes, [float(x[column]) for x in pts], "-", color=f"C{i}", label=process)
+            a.set(xlabel="minutes of mixed load (native, RESP, OIP; a patch rolled out every minute)", ylabel=label)
+    for a in ax.flat:
+        a.grid(True, alpha=0.3)
+        a.legend(fontsize=8)
+        a.set_ylim(bottom=0)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("scaling", "latency", "memory"):
+    if len(sys.argv) != 4 or sys.argv[1] not in ("scaling", "latency", "memory", "soak"):
         sys.exit(__doc__)
-    {"scaling": scaling, "latency": latency, "memory": memory}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    {"scaling": scaling, "latency": latency, "memory": memory, "soak": soak}[sys.argv[1]](sys.argv[2], sys.argv[3])

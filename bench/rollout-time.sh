@@ -34,7 +34,7 @@ echo "{\"id\": \"100\", \"key\": \"100\", \"input\": \"$work/data/100/base\"}" >
 "$cube" kv gen --format seq --keys "$delta_keys" --key-scheme index --seed 2 --parts 8 --out "$work/data/101/patch" >/dev/null
 echo "{\"id\": \"101\", \"key\": \"100\", \"input\": \"$work/data/101/patch\"}" > data/donefile/patch.txt
 mkdir -p done
-head -c 32 /dev/urandom | base64 > token
+head -c 32 /dev/urandom | base64 -w0 > token
 base=$((30000 + RANDOM % 20000))
 conf="[default]
 dict_name: emb

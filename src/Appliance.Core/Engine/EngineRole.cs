@@ -148,7 +148,19 @@ public sealed class EngineRole : IRole
         Interlocked.Increment(ref _requests);
         Interlocked.Add(ref _samples, lines.Count);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var result = await variant.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
+        ScoreResult result;
+        try
+        {
+            result = await variant.ScoreAsync(lines, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TableMismatchException e)
+        {
+            // Not a passing state: every request would fail the same way until a new table or
+            // model arrives, so readiness says so (a load balancer stops sending traffic).
+            Volatile.Write(ref _misfit, new Misfit(variant.Name, variant.Engine.Model.Timestamp, _source.ServedVersion, e.Message));
+            throw;
+        }
+
         Timings.Predict.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
         if (result.UnavailableKeys > 0 && _degradedLog.ShouldLog("degraded", out var heldBack))
         {
@@ -182,11 +194,27 @@ public sealed class EngineRole : IRole
             return $"waiting for the table: not every shard of {_sourceName} serves a version yet";
         }
 
+        if (_source.Misfit(variant.Engine.Model.Spec.EmbeddingDim) is { } misfit)
+        {
+            return $"the table does not fit the model: {misfit} (until a table or model package that fits is live)";
+        }
+
+        if (Volatile.Read(ref _misfit) is { } seen && seen.Variant == variant.Name && seen.ModelVersion == variant.Engine.Model.Timestamp && seen.Served == served)
+        {
+            return $"the table does not fit the model: {seen.Reason} (until a table or model package that fits is live)";
+        }
+
         var required = variant.Engine.Model.Spec.TableVersion;
         return required is not null && !TableVersions.Includes(served, required)
             ? $"waiting for the table: model {variant.Name} needs table version {required} or newer, the shards serve {served}"
             : null;
     }
+
+    /// <summary>The last request refused because the rows did not fit its model: it holds while the
+    /// same model and table versions are live.</summary>
+    private sealed record Misfit(string Variant, string ModelVersion, string? Served, string Reason);
+
+    private Misfit? _misfit;
 
     public EngineStatus GetStatus()
     {

@@ -22,6 +22,11 @@ public interface IEmbeddingSource : IAsyncDisposable
     /// at start and every second, so an idle engine's readiness follows the table).</summary>
     Task RefreshVersionsAsync(CancellationToken cancellationToken);
 
+    /// <summary>Why rows of <paramref name="dimension"/> floats cannot come from what the shards
+    /// serve now, when the source can tell without a lookup (a local table's manifests); null when
+    /// they fit or it cannot tell (a remote cluster: the first rows read say).</summary>
+    string? Misfit(int dimension) => null;
+
     /// <summary>The source's own metrics (a remote source: its cluster client's).</summary>
     void WriteMetrics(Diagnostics.MetricsWriter metrics)
     {

@@ -23,6 +23,19 @@ public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = fals
 
     public string? ServedVersion => TableVersions.OldestOf(table.Shards.Select(s => table.Store(s).Live?.VersionLabel));
 
+    public string? Misfit(int dimension)
+    {
+        foreach (var shard in table.Shards)
+        {
+            if (table.Store(shard).Live is { } view && view.Dimension > 0 && ValueCodecs.IsFloat(view.Codec) && view.Dimension != dimension)
+            {
+                return $"table version {view.VersionLabel} of dict '{table.Dict}' holds {view.Dimension} floats per row ({ValueCodecs.Name(view.Codec)}); the model expects embedding_dim {dimension}";
+            }
+        }
+
+        return null;
+    }
+
     public Task<TableSpan> GatherAsync(ReadOnlyMemory<ulong> keys, Memory<float> vectors, int dim, ValueCodec codec, Memory<bool> found, CancellationToken cancellationToken)
     {
         var shardCount = table.Shards.Count;

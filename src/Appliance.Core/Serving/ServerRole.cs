@@ -75,7 +75,8 @@ public sealed class ServerRole : IRole
         metrics.Counter("cube_server_lookups_total", "Lookup requests answered.", s.Lookups, labels);
         metrics.Counter("cube_server_keys_total", "Keys looked up.", s.KeysLookedUp, labels);
         metrics.Counter("cube_server_key_misses_total", "Keys looked up and not found.", s.Misses, labels);
-        metrics.Counter("cube_server_errors_total", "Requests answered with an error reply.", s.Errors, labels);
+        metrics.Counter("cube_server_errors_total", "Requests answered with an error reply (version probes before the first version is live are not errors: cube_server_probes_not_ready_total).", s.Errors, labels);
+        metrics.Counter("cube_server_probes_not_ready_total", "Version probes (lookups of no key) answered NotReady because no version was live yet.", Service.Stats.ProbesNotReady, labels);
         metrics.Counter("cube_server_version_switches_total", "Live version switches.", s.Switches, labels);
         metrics.Counter("cube_server_socket_reads_total", "Socket reads on the data port (requests per read shows pipelining).", s.Receives, labels);
         metrics.Counter("cube_server_socket_writes_total", "Socket writes on the data port.", s.Sends, labels);

@@ -8,6 +8,7 @@ public sealed class ServingStats
     private long _keys;
     private long _misses;
     private long _errors;
+    private long _probesNotReady;
 
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
 
@@ -30,5 +31,11 @@ public sealed class ServingStats
         Interlocked.Add(ref _misses, misses);
     }
 
+    /// <summary>Version probes (lookups of no key: engines and clients asking what is live)
+    /// answered NotReady: a normal start, not an error.</summary>
+    public long ProbesNotReady => Interlocked.Read(ref _probesNotReady);
+
     public void Error() => Interlocked.Increment(ref _errors);
+
+    public void ProbeNotReady() => Interlocked.Increment(ref _probesNotReady);
 }

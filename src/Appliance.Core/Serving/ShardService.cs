@@ -157,8 +157,18 @@ public sealed class ShardService : IFrameHandler
         {
             // Nothing live yet (a server still loading, an agent before its first version): "every
             // key missing" would be a wrong answer that looks right. NotReady sends the client to
-            // another replica, or fails the keys where there is none.
-            Stats.Error();
+            // another replica, or fails the keys where there is none. A probe (no keys: an engine
+            // waiting for the table asks every second) gets the same answer but is no error: a
+            // healthy start must not trip error alerts.
+            if (count == 0)
+            {
+                Stats.ProbeNotReady();
+            }
+            else
+            {
+                Stats.Error();
+            }
+
             output.WriteError(Opcode.Lookup, requestId, ErrorCode.NotReady, NotReadyMessage);
             return;
         }

@@ -11,8 +11,19 @@ namespace Appliance.Core.Storage;
 /// </summary>
 public static class PackageCatalog
 {
+    /// <summary>The dicts that have a complete version in <paramref name="outputPath"/>, by name.</summary>
+    public static IReadOnlyList<string> Dicts(string outputPath) =>
+        [.. ScanAll(outputPath).Select(v => v.Info.Dict).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+
     /// <summary>Every complete version of <paramref name="dict"/>, oldest first.</summary>
     public static IReadOnlyList<CatalogVersion> Scan(string outputPath, string dict)
+    {
+        var found = ScanAll(outputPath).Where(v => v.Info.Dict == dict).ToList();
+        found.Sort((a, b) => VersionId.Compare(a.Info.Version, b.Info.Version));
+        return found;
+    }
+
+    private static List<CatalogVersion> ScanAll(string outputPath)
     {
         var found = new List<CatalogVersion>();
         if (!Directory.Exists(outputPath))
@@ -30,13 +41,12 @@ public static class PackageCatalog
             }
 
             var info = TryReadInfo(Path.Combine(dir, VersionInfo.FileName));
-            if (info is not null && info.Dict == dict)
+            if (info is not null)
             {
                 found.Add(new CatalogVersion(dir, info));
             }
         }
 
-        found.Sort((a, b) => VersionId.Compare(a.Info.Version, b.Info.Version));
         return found;
     }
 

@@ -33,9 +33,16 @@ internal static class EngineOptionsReader
         }
 
         var dataDir = origin == EmbeddingOrigin.LocalDirectory ? Path.GetFullPath(a.Require("data-dir")) : null;
-        if (dataDir is not null && PackageCatalog.ResolveNewest(dataDir, dict) is null)
+        if (dataDir is not null)
         {
-            throw new UsageException($"--data-dir {dataDir}: no complete base of dict '{dict}' (named by model.json)");
+            var newest = PackageCatalog.ResolveNewest(dataDir, dict)
+                ?? throw new UsageException($"--data-dir {dataDir}: no complete base of dict '{dict}' (named by model.json)");
+            // Every shard must be there: an agent's directory holds its own shard only.
+            var absent = Enumerable.Range(0, newest.Base.Info.ShardCount).Where(s => !Directory.Exists(newest.Base.ShardDirectory(s))).ToList();
+            if (absent.Count > 0)
+            {
+                throw new UsageException($"--data-dir {dataDir}: version {newest.Base.Info.Version} of dict '{dict}' lacks shard(s) {string.Join(", ", absent)} of {newest.Base.Info.ShardCount} (an agent's directory holds one shard): --local needs a builder's output with every shard; to read a cluster, use --conf cube.conf");
+            }
         }
 
         return new EngineOptions

@@ -49,7 +49,7 @@ internal static partial class PredictCommand
                 throw new UsageException("--in-process scores in this process, one thread: no --engine, --connections, --protocol or --model");
             }
 
-            return ScoreInProcess(a.Require("model-dir"), a.Require("data-dir"), a.Flag("in_mem"), lines, batch, a.Get("out")).FailedRequests == 0 ? 0 : 1;
+            return ScoreInProcess(a.Require("model-dir"), a.Require("data-dir"), a.Flag("in_mem"), lines, batch, a.Get("out")).Refused == 0 ? 0 : 1;
         }
 
         if (a.Has("model-dir") || a.Has("data-dir"))
@@ -78,11 +78,15 @@ internal static partial class PredictCommand
             throw new IOException($"the engine at {engine} did not answer within 60 s", e);
         }
 
-        return summary.FailedRequests == 0 ? 0 : 1;
+        // Exit 1 when any sample was refused: a script must not take a partial run for a whole one.
+        return summary.Refused == 0 ? 0 : 1;
     }
 
     /// <summary>What a run measured (AUC and log loss are NaN for unlabelled data).</summary>
-    internal sealed record Summary(int Scored, int FailedRequests, double Auc, double LogLoss, double SamplesPerSecond, long P50, long P99, float?[] Scores);
+    internal sealed record Summary(int Scored, int FailedRequests, double Auc, double LogLoss, double SamplesPerSecond, long P50, long P99, float?[] Scores)
+    {
+        public int Refused => Scores.Length - Scored;
+    }
 
     /// <summary>Scores <paramref name="lines"/> on the engine, prints the report, returns it.</summary>
     internal static async Task<Summary> ScoreAsync(string engine, string[] lines, int batch, int connections, string? outPath, PredictProtocol? protocol = null)
@@ -153,6 +157,12 @@ internal static partial class PredictCommand
         var scored = scores.Count(s => s is not null);
         var inv = CultureInfo.InvariantCulture;
         Console.Out.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  ({how})"));
+        if (scored < lines.Length)
+        {
+            var first = Array.FindIndex(scores, v => v is null);
+            Console.Error.WriteLine($"error: {lines.Length - scored} of {lines.Length} sample(s) refused; the first, sample {first + 1}: {errors[first] ?? "no reason given"}");
+        }
+
         if (degraded > 0)
         {
             Console.Error.WriteLine($"warning: {degraded} sample(s) scored with zero vectors for keys of a failed shard (the engine runs --on-shard-failure zero; its /status says which)");

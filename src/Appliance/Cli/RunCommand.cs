@@ -77,7 +77,17 @@ internal static class RunCommand
         var a = WithFlagfile(args, initial);
         var roles = ParseRoles(a.Require("roles"));
         var check = a.Flag("check");
-        var options = RunOptionsReader.Read(a, roles, check);
+        NodeOptions options;
+        try
+        {
+            options = RunOptionsReader.Read(a, roles, check);
+        }
+        catch (Exception e) when (check && e is InputFormatException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        {
+            // --check answers 0 (valid) or 2 (invalid), like nginx -t: whatever made it invalid.
+            throw new UsageException(e.Message);
+        }
+
         if (check)
         {
             RunSettingsPrinter.Print(options, roles, a.Get("flagfile"));

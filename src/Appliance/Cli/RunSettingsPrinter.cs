@@ -105,7 +105,13 @@ internal static class RunSettingsPrinter
 
         if (PackageCatalog.ResolveNewest(server.DataDir, server.Dict) is not { } serving)
         {
-            w.WriteLine("would serve    nothing yet (no complete base of this dict in --data-dir)");
+            // Other dicts there and not this one: a typo in --dict, not a server waiting for its first version.
+            if (PackageCatalog.Dicts(server.DataDir) is { Count: > 0 } others)
+            {
+                throw new UsageException($"option --dict: --data-dir {server.DataDir} holds dict(s) {string.Join(", ", others)}, not '{server.Dict}'");
+            }
+
+            w.WriteLine("would serve    nothing yet (no complete version of any dict in --data-dir; an agent stages the first)");
             return;
         }
 

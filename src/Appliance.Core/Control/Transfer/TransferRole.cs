@@ -229,6 +229,7 @@ public sealed partial class TransferRole : IRole
         bases = Monotonic(bases, basePath, errors, abandoned, isBase: true);
         patches = Monotonic(patches, "patch.txt", errors, abandoned, isBase: false);
         Report(errors);
+        RecordOrphans(bases, patches);
         await CatchUpAsync(token).ConfigureAwait(false);
         while (!token.IsCancellationRequested && Next(bases, patches) is { } version)
         {
@@ -237,6 +238,42 @@ public sealed partial class TransferRole : IRole
             if (version.Status != VersionStatus.Finished)
             {
                 break;
+            }
+        }
+    }
+
+    /// <summary>A patch names its base by key. One whose base no line of base.txt has (and no
+    /// version ever deployed) cannot go out: it becomes a failed version with the reason, in
+    /// /status, the history and the log, instead of being passed over in silence. Should its base
+    /// be appended later, it is retried like any failed version.</summary>
+    private void RecordOrphans(IReadOnlyList<DonefileEntry> bases, IReadOnlyList<DonefileEntry> patches)
+    {
+        lock (State)
+        {
+            var known = bases.Select(b => b.Id).Concat(State.History.Select(v => v.Depend)).ToHashSet(StringComparer.Ordinal);
+            var added = false;
+            foreach (var patch in patches)
+            {
+                if (known.Contains(patch.Key) || State.History.Any(v => v.Version == patch.Id && v.Depend == patch.Key))
+                {
+                    continue;
+                }
+
+                var problem = $"patch.txt line {patch.LineNumber}: patch {patch.Id} names base {patch.Key}, which no line of base.txt has; it cannot be deployed (append that base, or correct the line's key)";
+                var record = NewRecord(patch);
+                record.Instances = NewInstances(patch.Id, patch.Key, record.Mode);
+                record.Attempts = 1;
+                record.Set(VersionStatus.Failed, problem);
+                record.NextRetryTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 30;
+                State.History.Add(record);
+                added = true;
+                _lastError = $"{record.Label}: {problem}";
+                ControlLog.TransferWarning(_logger, $"{record.Label} failed: {problem}");
+            }
+
+            if (added)
+            {
+                SaveLocked();
             }
         }
     }
