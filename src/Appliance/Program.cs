@@ -16,7 +16,7 @@ internal static class Program
         commands:
           build       build shard packages (base or delta) from SequenceFiles or text
           lookup      answer keys from packages on disk
-          run         run roles (server) until SIGTERM; --check validates the configuration
+          run         run roles (server, agent, transfer, engine, proxy, all) until SIGTERM; --check validates the configuration
           kv          SequenceFile tools: dump, from-text, gen
           bench       load generators: bench lookup; bench stalls (what a busy CPU loses here)
           features    what the CTR engine computes for Criteo lines (dense values, 26 keys)

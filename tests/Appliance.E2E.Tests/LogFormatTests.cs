@@ -20,7 +20,7 @@ public sealed class LogFormatTests
         }
 
         var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
-        Assert.Contains(events, e => e.GetProperty("EventId").GetInt32() == 1 && e.GetProperty("Message").GetString()!.StartsWith("ready: data port", StringComparison.Ordinal));
+        Assert.Contains(events, e => e.GetProperty("EventId").GetInt32() == 1 && e.GetProperty("Message").GetString()!.StartsWith("ready: ", StringComparison.Ordinal));
         Assert.All(events, e => Assert.True(e.TryGetProperty("LogLevel", out _) && e.TryGetProperty("Category", out _) && e.TryGetProperty("Timestamp", out _)));
 
         var refused = CubeProcess.Run(dir.Path, "run", "--roles", "server", "--data-dir", dir.Combine("data"), "--dict", "emb", "--log-format", "xml", "--check");

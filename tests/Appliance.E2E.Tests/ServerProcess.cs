@@ -138,7 +138,7 @@ public sealed partial class ServerProcess : IDisposable
     [GeneratedRegex(@"RESP \(Redis protocol\) port (\d+)")]
     private static partial Regex RespLine();
 
-    [GeneratedRegex(@"ready: data port (\d+), http port (\d+)")]
+    [GeneratedRegex(@"ready: (?:data port (\d+)|no data port), http port (\d+)")]
     private static partial Regex ReadyLine();
 
     private void OnLine(string? line)
@@ -161,7 +161,7 @@ public sealed partial class ServerProcess : IDisposable
         var match = ReadyLine().Match(line);
         if (match.Success)
         {
-            _ready.TrySetResult((int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)));
+            _ready.TrySetResult((match.Groups[1].Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0, int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)));
         }
     }
 }

@@ -44,7 +44,12 @@ public static class CubeConfReader
         }
         catch (JsonException e)
         {
-            throw new InputFormatException(path, $"line {e.LineNumber + 1}", $"not JSON: {e.Message}");
+            // A transfer.conf or gflags.conf given where the client's cube.conf belongs: say so.
+            var text = System.Text.Encoding.UTF8.GetString(json).TrimStart();
+            var kind = text.StartsWith("[default]", StringComparison.Ordinal) || text.Contains("[cube_agent]", StringComparison.Ordinal)
+                ? " (this looks like a transfer.conf; a cube.conf is the client's JSON: [{\"dict_name\": …, \"nodes\": […]}], written by `cube conf client --from transfer.conf`)"
+                : text.StartsWith("--", StringComparison.Ordinal) ? " (this looks like a gflags.conf; a cube.conf is the client's JSON)" : string.Empty;
+            throw new InputFormatException(path, $"line {e.LineNumber + 1}", $"not a cube.conf: {JsonErrorText.Describe(e)}{kind}");
         }
 
         using (doc)

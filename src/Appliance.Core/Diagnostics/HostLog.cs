@@ -14,6 +14,9 @@ internal static partial class HostLog
     [LoggerMessage(1, LogLevel.Information, "ready: data port {Port}, http port {HttpPort}")]
     public static partial void Ready(ILogger logger, int port, int httpPort);
 
+    [LoggerMessage(1, LogLevel.Information, "ready: no data port, http port {HttpPort}")]
+    public static partial void ReadyHttpOnly(ILogger logger, int httpPort);
+
     [LoggerMessage(2, LogLevel.Information, "stopping: draining connections")]
     public static partial void Stopping(ILogger logger);
 

@@ -364,7 +364,7 @@ public sealed class EngineRole : IRole
         {
             context.Response.StatusCode = 400;
             context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync(JsonError.Body($"body is not a predict request: {e.Message}")).ConfigureAwait(false);
+            await context.Response.WriteAsync(JsonError.Body($"body is not a predict request: {Formats.JsonErrorText.Describe(e, "lines, variant, samples")}")).ConfigureAwait(false);
             return;
         }
         catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)

@@ -18,6 +18,8 @@ namespace Appliance.Core.Formats;
 /// </summary>
 public sealed class SequenceFileReader : ITableReader
 {
+    private static readonly System.Buffers.SearchValues<byte> TextTableStart = System.Buffers.SearchValues.Create("0123456789\t: "u8);
+
     /// <summary>Largest record accepted (guards the buffer against a corrupt length field).</summary>
     public const int MaxRecordLength = 1 << 30;
 
@@ -225,7 +227,9 @@ public sealed class SequenceFileReader : ITableReader
 
         if (Data[0] != (byte)'S' || Data[1] != (byte)'E' || Data[2] != (byte)'Q')
         {
-            throw InputFormatException.AtOffset(Path, 0, $"bad magic {Convert.ToHexStringLower(Data[..3])}, expected 'SEQ' (534551)");
+            // Digits, a tab or a colon first: a text table (key<TAB>floats or key:value) given as a SequenceFile.
+            var text = Data.Length >= 3 && Data[..3].IndexOfAnyExcept(TextTableStart) < 0;
+            throw InputFormatException.AtOffset(Path, 0, $"bad magic {Convert.ToHexStringLower(Data[..3])}, expected 'SEQ' (534551): not a SequenceFile{(text ? "; it looks like a text table: build it with --input-format text" : string.Empty)}");
         }
 
         var version = Data[3];

@@ -18,6 +18,25 @@ namespace Appliance.Core.Hosting;
 /// </summary>
 internal static class HttpHost
 {
+    /// <summary>Throws an IOException naming the port when another process listens on it.</summary>
+    public static void EnsurePortFree(System.Net.IPAddress bind, int port)
+    {
+        if (port == 0)
+        {
+            return;
+        }
+
+        using var probe = new System.Net.Sockets.Socket(bind.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            probe.Bind(new System.Net.IPEndPoint(bind, port));
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            throw new IOException($"HTTP port {port} on {bind} is already in use (another process listens there; --http-port)", e);
+        }
+    }
+
     public static WebApplication Build(HostSettings settings, IReadOnlyList<IRole> roles)
     {
         var builder = WebApplication.CreateSlimBuilder();

@@ -18,10 +18,12 @@ public sealed class RoleHost : IAsyncDisposable
     private readonly List<IRole> _roles = [];
     private readonly WebApplication _app;
     private readonly ILogger _log;
+    private readonly HostSettings _settings;
     private bool _disposed;
 
     public RoleHost(HostSettings settings)
     {
+        _settings = settings;
         _app = HttpHost.Build(settings, _roles);
         Loggers = _app.Services.GetRequiredService<ILoggerFactory>();
         Http = _app.Services.GetRequiredService<IHttpClientFactory>().CreateClient("cube");
@@ -48,6 +50,9 @@ public sealed class RoleHost : IAsyncDisposable
                 role.MapRoutes(_app);
             }
 
+            // Kestrel reports a port in use as a critical log line with its whole stack trace;
+            // find out first and say it in one line, as the data port does.
+            HttpHost.EnsurePortFree(_settings.Bind, _settings.HttpPort);
             await _app.StartAsync().ConfigureAwait(false);
             foreach (var role in _roles)
             {
@@ -68,7 +73,14 @@ public sealed class RoleHost : IAsyncDisposable
             HostLog.RespListening(_log, resp);
         }
 
-        HostLog.Ready(_log, _roles.Select(r => r.DataPort).FirstOrDefault(p => p != 0), HttpHost.BoundPort(_app));
+        if (_roles.Select(r => r.DataPort).FirstOrDefault(p => p != 0) is var dataPort and not 0)
+        {
+            HostLog.Ready(_log, dataPort, HttpHost.BoundPort(_app));
+        }
+        else
+        {
+            HostLog.ReadyHttpOnly(_log, HttpHost.BoundPort(_app)); // agent, transfer, proxy, an engine without --port
+        }
         SystemdNotifier.Notify("READY=1");
         using (Watchdog.FromEnvironment([.. _roles.SelectMany(r => r.Heartbeats)], _log))
         {

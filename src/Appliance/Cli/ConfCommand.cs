@@ -27,6 +27,12 @@ internal static class ConfCommand
 
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] is "--help" or "-h" or "help")
+        {
+            Console.Out.WriteLine(ParsedArgs.Usage("cube conf client --from transfer.conf [options]", "Writes the client's cube.conf for the servers a transfer.conf names (cube<shard>_<replica>: host:port[:dir]).", Options));
+            return 0;
+        }
+
         if (args.Length == 0 || args[0] != "client")
         {
             throw new UsageException("usage: cube conf client --from transfer.conf [--out cube.conf] [--timeout MS --retry N --backup-request MS]");

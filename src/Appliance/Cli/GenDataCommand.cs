@@ -29,6 +29,10 @@ internal static class GenDataCommand
 
         var rows = a.Long("rows", 1, 1L << 31);
         var path = a.Require("out");
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } directory && !Directory.Exists(directory))
+        {
+            throw new UsageException($"option --out: directory {directory} does not exist (create it first)");
+        }
         var summary = GeneratedData.Write(path, rows, a.Int("seed"), a.Int("stream", 0, int.MaxValue));
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {summary.Rows} rows to {path} ({summary.Clicks} clicks, CTR {(double)summary.Clicks / summary.Rows:F3}); true P(click) per row in {path}{GeneratedData.TruthSuffix}"));

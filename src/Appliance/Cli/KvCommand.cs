@@ -44,11 +44,12 @@ internal static class KvCommand
             "dump" => Dump(rest),
             "from-text" => FromText(rest),
             "gen" => Gen(rest),
-            _ => Help(),
+            "--help" or "-h" or "help" => Help(0),
+            var other => throw new UsageException($"unknown subcommand '{other}' (dump, from-text, gen; cube kv --help)"),
         };
     }
 
-    private static int Help()
+    private static int Help(int exit)
     {
         Console.Out.WriteLine("""
             usage: cube kv dump FILE [--floats] [--limit N]
@@ -57,7 +58,7 @@ internal static class KvCommand
 
             SequenceFile and text-table tools. `cube kv SUBCOMMAND --help` for each one's options.
             """);
-        return 2;
+        return exit;
     }
 
     private static int Dump(string[] args)

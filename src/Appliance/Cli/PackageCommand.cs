@@ -23,6 +23,14 @@ internal static class PackageCommand
         if (a.HelpRequested || a.Positionals.Count != 2 || a.Positionals[0] is not ("info" or "verify"))
         {
             Console.Out.WriteLine(ParsedArgs.Usage("cube package info|verify PATH", "What a shard package (or every shard of a version) holds; verify checks checksums, index and records.", Options));
+            Console.Out.WriteLine("""
+
+                commands:
+                  info PATH                    the manifest of a shard directory, or of every shard of a version directory
+                  verify PATH                  hash every byte (never trusting .verified), check every record and index slot,
+                                               and that a version's shards are all there and agree; exit 0 sound, 1 with each defect
+                PATH: a shard directory (…/100_101/emb_part0) or a version directory (…/100_101)
+                """);
             return a.HelpRequested ? 0 : 2;
         }
 

@@ -56,7 +56,11 @@ internal sealed class ParsedArgs
 
             if (!parsed._specs.TryGetValue(name, out var spec))
             {
-                throw new UsageException($"unknown option --{name} (see --help)");
+                // The original's gflags spell some names with '_' (in_mem), ours mostly with '-'.
+                var other = name.Contains('_', StringComparison.Ordinal) ? name.Replace('_', '-') : name.Replace('-', '_');
+                throw new UsageException(parsed._specs.ContainsKey(other)
+                    ? $"unknown option --{name}; did you mean --{other}? (see --help)"
+                    : $"unknown option --{name} (see --help)");
             }
 
             if (spec.IsFlag)

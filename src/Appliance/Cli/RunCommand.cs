@@ -31,7 +31,7 @@ internal static class RunCommand
         new("flagfile", "gflags-style file of --name=value lines (the original conf/gflags.conf); command-line flags win", Meta: "FILE"),
         new("bind", "address the data and HTTP ports listen on", "0.0.0.0", Meta: "ADDR"),
         new("port", "binary data-plane port", "8000", Meta: "PORT"),
-        new("http-port", "HTTP port for /status, /metrics and the control plane", "8099 for a transfer alone, else 8001", Meta: "PORT"),
+        new("http-port", "HTTP port for /status, /metrics and the control plane", "8099 for a transfer alone, 8010 for an engine alone, else 8001", Meta: "PORT"),
         new("token-file", "agent, transfer: file holding the bearer token mutating requests must carry (transfer: overrides token_file in its config)", Meta: "FILE"),
         new("transfer", "agent: the transfer's HTTP address, the only origin packages are downloaded from", Meta: "URL"),
         new("max-package-gb", "agent: largest shard package (index + values) it downloads; larger manifests are refused", "1024", Meta: "GB"),

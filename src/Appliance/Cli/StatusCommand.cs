@@ -235,7 +235,7 @@ internal static class StatusCommand
         foreach (var r in replicas)
         {
             var state = !r.Up ? "DOWN" : behind.Contains(r) ? "BEHIND" : "ok";
-            w.WriteLine(string.Create(inv, $"{r.Shard,-5} {r.Number,-3} {r.Address,-22} {state,-6} {Dash(r.Live),-24} {Dash(string.Join(",", r.Staged)),-24} {r.Keys,12:N0} {r.Lookups,14:N0} {r.LookupsPerSecond,10:N0} {Duration(r.P99Seconds),8} {r.Errors,8:N0}  {Dash(r.LastError)}"));
+            w.WriteLine(string.Create(inv, $"{r.Shard,-5} {r.Number,-3} {r.Address,-22} {state,-6} {Dash(r.Live),-24} {Dash(Staged(r.Staged)),-24} {r.Keys,12:N0} {r.Lookups,14:N0} {r.LookupsPerSecond,10:N0} {Duration(r.P99Seconds),8} {r.Errors,8:N0}  {Dash(r.LastError)}"));
         }
 
         if (engines.Count > 0)
@@ -335,4 +335,9 @@ internal static class StatusCommand
     }
 
     private static string Dash(string? text) => string.IsNullOrEmpty(text) ? "-" : text;
+
+    /// <summary>Staged versions in the table's column: the newest two and how many more (all of
+    /// them are in --json), so several staged versions do not push the columns out of line.</summary>
+    private static string Staged(IReadOnlyList<string> staged) =>
+        staged.Count <= 2 ? string.Join(",", staged) : $"{string.Join(",", staged.TakeLast(2))} +{staged.Count - 2}";
 }

@@ -39,6 +39,11 @@ public static class TransferConfReader
             throw InputFormatException.AtLine(path, 0, $"cannot read: {e.Message}");
         }
 
+        if (text.TrimStart().StartsWith("[{", StringComparison.Ordinal) || text.TrimStart().StartsWith("[\n", StringComparison.Ordinal) && text.Contains("dict_name\"", StringComparison.Ordinal))
+        {
+            throw InputFormatException.AtLine(path, 1, "this looks like a cube.conf (the client's JSON); a transfer.conf has [default] and [cube_agent] sections (docs/deploy.md §4)");
+        }
+
         var sections = text.TrimStart().StartsWith('{') ? ParseJson(text, path) : ParseIni(text, path);
         return Build(sections, path, Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
