@@ -76,7 +76,7 @@ public sealed class RespTests
         Assert.Contains("key 3 'abc' is not a decimal uint64", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var json = await http.GetStringAsync($"http://127.0.0.1:{shard.HttpPort}/lookup?dict=emb&keys=2,3");
         Assert.Contains("\"status\": \"found\"", json, StringComparison.Ordinal);
-        Assert.Contains("\"status\": \"missing\"", json, StringComparison.Ordinal); // key 3 is shard 1's
+        Assert.Contains("\"status\": \"other_shard\",\n      \"shard\": 1", json, StringComparison.Ordinal); // key 3 is shard 1's: not "missing"
     }
 
     /// <summary>Keys 1..500, four floats each (k, k+0.25, k+0.5, k+0.75), two shards.</summary>

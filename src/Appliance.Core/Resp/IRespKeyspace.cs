@@ -24,6 +24,10 @@ public interface IRespKeyspace
     /// until the answer is disposed.</summary>
     ValueTask<KeyRows> LookupAsync(string dict, ulong[] keys, int count);
 
+    /// <summary>The shard that holds <paramref name="key"/> when it is not this keyspace's (a shard
+    /// server answers for its own shard only), else null. GET /lookup says so instead of "missing".</summary>
+    int? OtherShardOf(ulong key) => null;
+
     /// <summary>For INFO and DBSIZE.</summary>
     RespKeyspaceInfo Info();
 }

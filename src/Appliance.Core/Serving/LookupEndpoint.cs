@@ -20,6 +20,7 @@ namespace Appliance.Core.Serving;
 /// {"dict": "emb", "codec": "f16", "keys": [
 ///   {"key": "1", "status": "found", "value": [1, 1.25]},
 ///   {"key": "2", "status": "missing"},
+///   {"key": "5", "status": "other_shard", "shard": 1},
 ///   {"key": "3", "status": "failed", "error": "key 3: shard 1 unavailable: …"}]}
 /// </code>
 /// </summary>
@@ -70,14 +71,14 @@ public static class LookupEndpoint
         // A local shard's answer holds the live version until disposed: written out before any await.
         using (var rows = await keyspace.LookupAsync(dict, keys, keys.Length).ConfigureAwait(false))
         {
-            Write(body, dict, keys, rows);
+            Write(body, dict, keys, rows, keyspace);
         }
 
         context.Response.ContentType = "application/json";
         await context.Response.Body.WriteAsync(body.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
-    private static void Write(IBufferWriter<byte> body, string dict, ulong[] keys, KeyRows rows)
+    private static void Write(IBufferWriter<byte> body, string dict, ulong[] keys, KeyRows rows, IRespKeyspace keyspace)
     {
         using var json = new Utf8JsonWriter(body, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
@@ -121,6 +122,11 @@ public static class LookupEndpoint
                     }
 
                     json.WriteEndArray();
+                    break;
+                case KeyStatus.Missing when keyspace.OtherShardOf(keys[i]) is { } owner:
+                    // Not missing from the table: this server holds another shard.
+                    json.WriteString("status", "other_shard");
+                    json.WriteNumber("shard", owner);
                     break;
                 case KeyStatus.Missing:
                     json.WriteString("status", "missing");

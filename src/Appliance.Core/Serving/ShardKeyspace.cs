@@ -24,6 +24,13 @@ public sealed class ShardKeyspace(string served, int shard, ShardStore store) : 
         return ValueTask.FromResult<KeyRows>(rows);
     }
 
+    public int? OtherShardOf(ulong key)
+    {
+        using var lease = store.Acquire();
+        var count = lease.View?.Base.Manifest.ShardCount ?? 0;
+        return count > 0 && (int)(key % (ulong)count) is var owner && owner != shard ? owner : null;
+    }
+
     public RespKeyspaceInfo Info()
     {
         using var lease = store.Acquire();
