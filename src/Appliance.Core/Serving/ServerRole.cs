@@ -85,7 +85,12 @@ public sealed class ServerRole : IRole
         metrics.Gauge("cube_server_live_keys", "Keys in the live view (summed over its layers).", s.Keys, labels);
         metrics.Gauge("cube_server_mapped_bytes", "Bytes of shard files mapped by the live view.", s.BytesMapped, labels);
         metrics.Gauge("cube_server_connections", "Open data-plane connections.", s.Connections, labels);
-        metrics.Gauge("cube_server_live_layers", "Layers (base + deltas) of the live view; 0 while nothing is live.", s.Layers.Count, labels);
+        metrics.Gauge("cube_server_live_layers", "Versions (base + patches) of the live view's lineage; 0 while nothing is live.", s.Layers.Count, labels);
+        metrics.Gauge("cube_server_read_layers", "Layers a lookup probes: the base, a merged layer and the patches not merged yet.", s.ReadLayers, labels);
+        metrics.Counter("cube_server_merges_total", "Merges of patch layers switched in.", s.Merges, labels);
+        metrics.Counter("cube_server_merge_failures_total", "Merges of patch layers that failed (the view served unmerged meanwhile).", s.MergeFailures, labels);
+        metrics.Counter("cube_server_merged_bytes_total", "Bytes of patch layers read by merges.", Store.Merges.BytesMerged, labels);
+        metrics.Counter("cube_server_merge_seconds_total", "Time spent merging patch layers.", Store.Merges.TotalSeconds, labels);
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
         if (s.LiveVersion.Length > 0)
         {
@@ -182,7 +187,7 @@ public sealed class ServerRole : IRole
         }
 
         var view = Store.Live!;
-        ServingLog.Serving(_logger, _options.Dict, _options.Shard, view.VersionLabel, view.Keys, view.MappedBytes, string.Join('+', view.Layers.Select(l => l.Manifest.Version)));
+        ServingLog.Serving(_logger, _options.Dict, _options.Shard, view.VersionLabel, view.Keys, view.MappedBytes, $"{view.Lineage.Count} versions in {view.Layers.Count} read layer(s)");
         return true;
     }
 

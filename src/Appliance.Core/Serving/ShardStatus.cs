@@ -16,6 +16,20 @@ public sealed record ShardStatus
 
     public required IReadOnlyList<string> Layers { get; init; }
 
+    /// <summary>Layers a lookup probes: the base, a merged layer, the patches not merged yet.</summary>
+    public int ReadLayers { get; init; }
+
+    /// <summary>Patches the merged layer holds (0: none merged).</summary>
+    public int MergedPatches { get; init; }
+
+    public long Merges { get; init; }
+
+    public long MergeFailures { get; init; }
+
+    public double LastMergeSeconds { get; init; }
+
+    public string? LastMergeError { get; init; }
+
     public required long Keys { get; init; }
 
     public required long BytesMapped { get; init; }

@@ -90,7 +90,7 @@ public sealed class LocalTable : IDisposable
     /// <summary>True when every served shard's live view is exactly base <paramref name="baseId"/>
     /// plus <paramref name="patches"/>.</summary>
     public bool IsLive(string baseId, IReadOnlyList<string> patches) =>
-        Shards.All(shard => Store(shard).Live is { } live && live.BaseVersion == baseId && live.Layers.Select(l => l.Manifest.Version).Skip(1).SequenceEqual(patches));
+        Shards.All(shard => Store(shard).Live is { } live && live.BaseVersion == baseId && live.Patches.SequenceEqual(patches));
 
     /// <summary>
     /// Makes base <paramref name="baseId"/> plus <paramref name="patches"/> (in order) the live view
@@ -130,15 +130,15 @@ public sealed class LocalTable : IDisposable
     {
         var store = Store(shard);
         var live = store.Live;
-        var layers = live?.Layers.Select(l => l.Manifest.Version).ToList() ?? [];
-        if (live is not null && live.BaseVersion == baseId && layers.Count <= patches.Count + 1 && layers.Skip(1).SequenceEqual(patches.Take(layers.Count - 1)))
+        var served = live?.Patches ?? [];
+        if (live is not null && live.BaseVersion == baseId && served.Count <= patches.Count && served.SequenceEqual(patches.Take(served.Count)))
         {
-            if (layers.Count == patches.Count + 1)
+            if (served.Count == patches.Count)
             {
                 return false; // already live
             }
 
-            foreach (var patch in patches.Skip(layers.Count - 1))
+            foreach (var patch in patches.Skip(served.Count))
             {
                 store.ApplyDelta(ShardDirectory(baseId, patch, shard));
             }

@@ -39,6 +39,12 @@ public sealed record ShardManifest
 
     public string Created { get; init; } = string.Empty;
 
+    /// <summary>A merged patch layer (written by the server, never by the builder): the patch
+    /// versions it holds, oldest first, newest value per key. Absent (null) for every package the
+    /// builder writes, so their manifests are unchanged.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Merged { get; init; }
+
     [System.Text.Json.Serialization.JsonIgnore]
     public bool IsBase => Mode == VersionMode.Base;
 }

@@ -4,11 +4,19 @@ namespace Appliance.Core.Storage;
 /// The live view of one shard and the way it changes. A new version is loaded and verified beside
 /// the live one, then switched in with one atomic exchange; readers that started on the old view
 /// finish on it; the old view is unmapped when its last reader leaves. A failed load changes nothing.
+/// <para>Read cost stays flat however many patches a base collects: once more than
+/// <see cref="MaxUnmerged"/> patch layers sit on the merged one, a background merge folds them all
+/// into one merged layer (<see cref="PatchMerger"/>) and switches it in like any version: same
+/// lineage, same label, same value for every key. A lineage loaded whole (a restart, a rollback)
+/// is merged before it goes live. A merge that fails leaves the view unmerged (slower, never
+/// wrong) and is counted with its reason.</para>
 /// </summary>
 public sealed class ShardStore : IDisposable
 {
     private readonly object _switchLock = new();
     private ShardView? _live;
+    private bool _merging;
+    private bool _disposed;
 
     public ShardStore(bool inMemory)
     {
@@ -21,6 +29,15 @@ public sealed class ShardStore : IDisposable
     public ShardView? Live => Volatile.Read(ref _live);
 
     public long Switches { get; private set; }
+
+    /// <summary>Patch layers allowed on top of the merged layer (or the base) before they are
+    /// merged: a lookup probes at most 2 + this many layers, plus the patches applied while a
+    /// merge runs.</summary>
+    public int MaxUnmerged { get; init; } = 4;
+
+    /// <summary>Merges switched in, merges that failed, merges dropped because the live view had
+    /// moved to another lineage meanwhile; the last failure; time and bytes of the last merge.</summary>
+    public MergeStats Merges { get; } = new();
 
     public ShardLease Acquire()
     {
@@ -61,6 +78,13 @@ public sealed class ShardStore : IDisposable
             throw;
         }
 
+        if (view.UnmergedLayers > MaxUnmerged)
+        {
+            // A whole lineage goes live merged: a restart or rollback onto 288 patches must not
+            // serve them as 288 layers until a background merge catches up.
+            view = MergedOrAsIs(view);
+        }
+
         Activate(view);
         return view;
     }
@@ -73,6 +97,7 @@ public sealed class ShardStore : IDisposable
             var live = _live ?? throw new InvalidOperationException($"delta {deltaDirectory} cannot be applied: no base is live");
             var next = Stack(live.WithDelta, deltaDirectory);
             Activate(next);
+            MergeIfDue();
             return next;
         }
     }
@@ -92,7 +117,109 @@ public sealed class ShardStore : IDisposable
     {
         lock (_switchLock)
         {
+            _disposed = true;
             Interlocked.Exchange(ref _live, null)?.Release();
+        }
+    }
+
+    /// <summary>Starts a background merge when the live view has too many patch layers and none
+    /// is running. Called under the switch lock.</summary>
+    private void MergeIfDue()
+    {
+        lock (_switchLock)
+        {
+            if (_merging || _disposed || _live is not { } live || live.UnmergedLayers <= MaxUnmerged || !live.TryAddRef())
+            {
+                return;
+            }
+
+            _merging = true;
+            _ = Task.Run(() => MergeInBackground(live));
+        }
+    }
+
+    private void MergeInBackground(ShardView view)
+    {
+        try
+        {
+            var merged = Merge(view);
+            if (merged is null)
+            {
+                return;
+            }
+
+            try
+            {
+                lock (_switchLock)
+                {
+                    // Patches applied meanwhile stay on top; another lineage (a rollback, a new
+                    // base) makes this merge moot.
+                    var live = _live;
+                    if (_disposed || live is null || live.Layers.Count < view.Layers.Count || !live.Layers.Take(view.Layers.Count).SequenceEqual(view.Layers))
+                    {
+                        Merges.Discarded();
+                        return;
+                    }
+
+                    Activate(live.WithMerged(merged, view.Layers.Count - 1));
+                    PatchMerger.RemoveOthers(view.Base.Directory, [merged.Directory]);
+                }
+            }
+            finally
+            {
+                merged.Release();
+            }
+        }
+        finally
+        {
+            view.Release();
+            lock (_switchLock)
+            {
+                _merging = false;
+            }
+
+            MergeIfDue(); // patches that came while it ran
+        }
+    }
+
+    /// <summary>The view with all its patch layers merged into one; the view itself when the merge
+    /// fails (counted, with its reason). Takes over the caller's reference.</summary>
+    private ShardView MergedOrAsIs(ShardView view)
+    {
+        var merged = Merge(view);
+        if (merged is null)
+        {
+            return view;
+        }
+
+        try
+        {
+            var next = view.WithMerged(merged, view.Layers.Count - 1);
+            view.Release();
+            PatchMerger.RemoveOthers(view.Base.Directory, [merged.Directory]);
+            return next;
+        }
+        finally
+        {
+            merged.Release();
+        }
+    }
+
+    private MappedShard? Merge(ShardView view)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var layers = view.Layers.Skip(1).ToList();
+        try
+        {
+            var merged = PatchMerger.Merge(view.Base, layers, InMemory);
+            Merges.Succeeded(System.Diagnostics.Stopwatch.GetElapsedTime(started), layers.Sum(l => l.MappedBytes), layers.Count);
+            return merged;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Formats.InputFormatException)
+        {
+            // A full disk, a read-only directory: the view serves unmerged, correct but slower.
+            Merges.Failed($"merging {layers.Count} patch layers of {view.VersionLabel}: {e.Message}");
+            return null;
         }
     }
 

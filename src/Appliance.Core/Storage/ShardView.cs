@@ -7,6 +7,10 @@ namespace Appliance.Core.Storage;
 /// What a shard serves at one moment: a base package plus its deltas in id order; for each key
 /// the newest layer holding it wins. Immutable. Holds a reference on every layer, so layers shared
 /// with the next view (the base, earlier deltas) stay mapped until no view uses them.
+/// <para>The layers are not the lineage: a merged layer (<see cref="PatchMerger"/>) stands for
+/// several patches. <see cref="Patches"/> is the lineage a view serves (what version it is);
+/// <see cref="Layers"/> is what a lookup probes (at most the base, one merged layer and the few
+/// patches not merged yet).</para>
 /// </summary>
 public sealed class ShardView : RefCounted
 {
@@ -28,6 +32,21 @@ public sealed class ShardView : RefCounted
 
     /// <summary>The original server's version string: "&lt;base&gt;" for a base, "&lt;base&gt;_&lt;patch&gt;" with deltas.</summary>
     public string VersionLabel => _layers.Length == 1 ? BaseVersion : $"{BaseVersion}_{Version}";
+
+    /// <summary>The patches this view serves on its base, oldest first (a merged layer counts for
+    /// every patch it holds).</summary>
+    public IReadOnlyList<string> Patches => _patches ??= [.. _layers.Skip(1).SelectMany(Covered)];
+
+    private IReadOnlyList<string>? _patches;
+
+    /// <summary>The base and its patches: the lineage, whatever the layers.</summary>
+    public IReadOnlyList<string> Lineage => [BaseVersion, .. Patches];
+
+    /// <summary>Patch layers on top of the merged one (or of the base, when none is merged).</summary>
+    public int UnmergedLayers => _layers.Length - 1 - (_layers.Length > 1 && _layers[1].Manifest.Merged is not null ? 1 : 0);
+
+    /// <summary>The patch versions a layer stands for.</summary>
+    public static IReadOnlyList<string> Covered(MappedShard layer) => layer.Manifest.Merged ?? [layer.Manifest.Version];
 
     /// <summary>Keys summed over layers (a key present in several layers counts once per layer).</summary>
     public long Keys => _layers.Sum(l => l.Keys);
@@ -83,6 +102,20 @@ public sealed class ShardView : RefCounted
         }
 
         return FromLayers([.. _layers, delta]);
+    }
+
+    /// <summary>This view with its first <paramref name="replaced"/> patch layers replaced by
+    /// <paramref name="merged"/>, which must hold exactly the patches they held: the same lineage,
+    /// the same answer for every key, fewer layers to probe.</summary>
+    public ShardView WithMerged(MappedShard merged, int replaced)
+    {
+        var covered = _layers.Skip(1).Take(replaced).SelectMany(Covered).ToList();
+        if (merged.Manifest.Merged is not { } holds || !holds.SequenceEqual(covered) || merged.Manifest.Base != BaseVersion)
+        {
+            throw new InvalidOperationException($"merged layer {merged.Directory} holds {string.Join(",", merged.Manifest.Merged ?? [])} of base {merged.Manifest.Base}; the layers it replaces hold {string.Join(",", covered)} of base {BaseVersion}");
+        }
+
+        return FromLayers([_layers[0], merged, .. _layers.Skip(1 + replaced)]);
     }
 
     public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results)

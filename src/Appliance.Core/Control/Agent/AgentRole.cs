@@ -282,7 +282,7 @@ public sealed class AgentRole : IRole
     private AgentReply RetireLocked(VersionCommand command)
     {
         var live = Store.Live;
-        if (live is not null && live.BaseVersion == command.Base && live.Layers.Any(l => l.Manifest.Version == command.Version))
+        if (live is not null && live.BaseVersion == command.Base && live.Lineage.Contains(command.Version))
         {
             return new AgentReply { Ok = false, State = AgentState.Live, Error = $"version {Label(command)} is part of the live view {live.VersionLabel}", LiveVersion = LiveLabel };
         }
@@ -326,7 +326,7 @@ public sealed class AgentRole : IRole
             Shard = _options.Shard,
             LiveVersion = live?.VersionLabel ?? string.Empty,
             LiveBase = live?.BaseVersion ?? string.Empty,
-            LiveLayers = live?.Layers.Select(l => l.Manifest.Version).ToList() ?? [],
+            LiveLayers = live?.Lineage.ToList() ?? [],
             Staged = StagedVersions(),
             Staging = staging,
             Transfer = _options.Transfer.ToString(),
