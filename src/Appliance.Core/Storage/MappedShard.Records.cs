@@ -24,4 +24,36 @@ public sealed unsafe partial class MappedShard
             offset = (next + ShardLayout.RecordAlignment - 1) / ShardLayout.RecordAlignment * ShardLayout.RecordAlignment;
         }
     }
+
+    /// <summary>The filter of this layer's keys, built once when it first becomes a patch layer of
+    /// a view (never for a base: every key reaches the base anyway).</summary>
+    internal KeyFilter? Filter => Volatile.Read(ref _filter);
+
+    private KeyFilter? _filter;
+
+    internal void EnsureFilter()
+    {
+        if (Volatile.Read(ref _filter) is not null)
+        {
+            return;
+        }
+
+        var keys = new ulong[Manifest.Keys];
+        var n = 0;
+        ulong offset = ShardLayout.HeaderSize;
+        while (offset + ShardLayout.RecordHeaderSize <= _valuesLength && n < keys.Length)
+        {
+            keys[n++] = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(_records + offset, 8));
+            var length = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(_records + offset + 8, 4));
+            var next = offset + ShardLayout.RecordHeaderSize + length;
+            offset = (next + ShardLayout.RecordAlignment - 1) / ShardLayout.RecordAlignment * ShardLayout.RecordAlignment;
+        }
+
+        if (n != Manifest.Keys)
+        {
+            return; // not what the manifest says: no filter, so every lookup probes the layer itself
+        }
+
+        Interlocked.CompareExchange(ref _filter, KeyFilter.Of(keys.AsSpan(0, n)), null);
+    }
 }

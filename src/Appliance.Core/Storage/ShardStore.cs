@@ -84,6 +84,11 @@ public sealed class ShardStore : IDisposable
             // serve them as 288 layers until a background merge catches up.
             view = MergedOrAsIs(view);
         }
+        else
+        {
+            // A new base, or a short lineage: merged layers of another lineage are of no use now.
+            PatchMerger.RemoveOthers(view.Base.Directory, []);
+        }
 
         Activate(view);
         return view;

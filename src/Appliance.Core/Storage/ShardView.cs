@@ -101,6 +101,7 @@ public sealed class ShardView : RefCounted
             throw new InvalidOperationException($"delta {delta.Directory} cannot be applied: {problem}");
         }
 
+        delta.EnsureFilter();
         return FromLayers([.. _layers, delta]);
     }
 
@@ -115,16 +116,19 @@ public sealed class ShardView : RefCounted
             throw new InvalidOperationException($"merged layer {merged.Directory} holds {string.Join(",", merged.Manifest.Merged ?? [])} of base {merged.Manifest.Base}; the layers it replaces hold {string.Join(",", covered)} of base {BaseVersion}");
         }
 
+        merged.EnsureFilter();
         return FromLayers([_layers[0], merged, .. _layers.Skip(1 + replaced)]);
     }
 
     public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
     {
-        _layers[^1].Lookup(keys, results);
-        if (_layers.Length > 1)
+        if (_layers.Length == 1)
         {
-            LookupOlderLayers(keys, results);
+            _layers[0].Lookup(keys, results);
+            return;
         }
+
+        LookupThroughFilters(keys, results);
     }
 
     protected override void OnDrained()
@@ -153,49 +157,84 @@ public sealed class ShardView : RefCounted
         return new ShardView(layers);
     }
 
-    /// <summary>Keys the newest layer did not hold are asked of the next older layer, and so on.</summary>
-    private void LookupOlderLayers(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
+    /// <summary>
+    /// Each key goes to the newest layer whose filter may hold it (the base when none does); the
+    /// keys of each layer are probed together (the layer's own batched, prefetched lookup), newest
+    /// layer first. A key a filter wrongly let through is not found there and moves on to the next
+    /// older layer that may hold it. So a key costs one probe of the layer that has it plus a few
+    /// filter checks in cache, however many patch layers there are.
+    /// </summary>
+    private void LookupThroughFilters(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
     {
-        var positions = ArrayPool<int>.Shared.Rent(keys.Length);
-        var missingKeys = ArrayPool<ulong>.Shared.Rent(keys.Length);
-        var found = ArrayPool<ValueRef>.Shared.Rent(keys.Length);
+        var n = keys.Length;
+        var hashes = ArrayPool<ulong>.Shared.Rent(n);
+        var layerOf = ArrayPool<int>.Shared.Rent(n);
+        var positions = ArrayPool<int>.Shared.Rent(n);
+        var group = ArrayPool<ulong>.Shared.Rent(n);
+        var found = ArrayPool<ValueRef>.Shared.Rent(n);
         try
         {
-            var missing = 0;
-            for (var i = 0; i < keys.Length; i++)
+            var top = _layers.Length - 1;
+            for (var i = 0; i < n; i++)
             {
-                if (!results[i].Found)
-                {
-                    positions[missing] = i;
-                    missingKeys[missing++] = keys[i];
-                }
+                hashes[i] = KeyFilter.Hash(keys[i]);
+                layerOf[i] = Candidate(top, hashes[i]);
             }
 
-            for (var layer = _layers.Length - 2; layer >= 0 && missing > 0; layer--)
+            for (var layer = top; layer >= 0; layer--)
             {
-                _layers[layer].Lookup(missingKeys.AsSpan(0, missing), found.AsSpan(0, missing));
-                var still = 0;
-                for (var j = 0; j < missing; j++)
+                var count = 0;
+                for (var i = 0; i < n; i++)
                 {
-                    if (found[j].Found)
+                    if (layerOf[i] == layer)
                     {
-                        results[positions[j]] = found[j];
+                        positions[count] = i;
+                        group[count++] = keys[i];
+                    }
+                }
+
+                if (count == 0)
+                {
+                    continue;
+                }
+
+                _layers[layer].Lookup(group.AsSpan(0, count), found.AsSpan(0, count));
+                for (var j = 0; j < count; j++)
+                {
+                    var i = positions[j];
+                    if (found[j].Found || layer == 0)
+                    {
+                        results[i] = found[j];
                     }
                     else
                     {
-                        positions[still] = positions[j];
-                        missingKeys[still++] = missingKeys[j];
+                        layerOf[i] = Candidate(layer - 1, hashes[i]); // a false "maybe": try older layers
                     }
                 }
-
-                missing = still;
             }
         }
         finally
         {
+            ArrayPool<ulong>.Shared.Return(hashes);
+            ArrayPool<int>.Shared.Return(layerOf);
             ArrayPool<int>.Shared.Return(positions);
-            ArrayPool<ulong>.Shared.Return(missingKeys);
+            ArrayPool<ulong>.Shared.Return(group);
             ArrayPool<ValueRef>.Shared.Return(found);
         }
+    }
+
+    /// <summary>The newest layer at or below <paramref name="from"/> that may hold the key: a patch
+    /// layer whose filter says maybe (or that has no filter), else the base (0).</summary>
+    private int Candidate(int from, ulong hash)
+    {
+        for (var layer = from; layer >= 1; layer--)
+        {
+            if (_layers[layer].Filter is not { } filter || filter.MayContain(hash))
+            {
+                return layer;
+            }
+        }
+
+        return 0;
     }
 }
