@@ -21,7 +21,7 @@ public sealed class KeyFilterTests
         var others = Enumerable.Range(0, 100_000).Select(_ => (ulong)random.NextInt64()).Where(k => !inSet.Contains(k)).ToArray();
         var falseMaybes = others.Count(k => filter.MayContain(KeyFilter.Hash(k)));
         Assert.InRange(falseMaybes / (double)others.Length, 0, 0.03);
-        Assert.InRange(filter.Bytes, 64, (count * 10 / 8) + 128);
+        Assert.InRange(filter.Bytes, 8, (count * 12 / 8) + 64);
     }
 
     /// <summary>Keys of one shard share their remainder modulo the shard count: the filter's hash
