@@ -39,7 +39,7 @@ public sealed class OperatorPapercutTests : IDisposable
         { 1, ["transfer", "pin", "--token-file", "{dir}/two-line-token", "--transfer", "http://127.0.0.1:1"], "holds 2 lines" },
         { 2, ["run", "--check", "--roles", "transfer", "--config", "{dir}/missing.conf", "--token-file", "{dir}/token"], "missing.conf" },
         { 2, ["run", "--check", "--roles", "transfer", "--config", "{dir}/cube.conf", "--token-file", "{dir}/token"], "this looks like a cube.conf (the client's JSON); a transfer.conf has [default] and [cube_agent] sections" },
-        { 2, ["run", "--check", "--roles", "engine", "--model", "{dir}/model", "--conf", "{dir}/transfer.conf"], "not a cube.conf: line 1, byte 2: " },
+        { 2, ["run", "--check", "--roles", "engine", "--model", "{dir}/model", "--conf", "{dir}/transfer.conf"], "transfer.conf: line 1: not JSON: " },
         { 2, ["run", "--check", "--roles", "engine", "--model", "{dir}/model", "--local", "--data-dir", "{dir}/agent"], "lacks shard(s) 1 of 2 (an agent's directory holds one shard)" },
         { 2, ["run", "--check", "--roles", "server", "--data-dir", "{dir}/pk", "--dict", "embs", "--shard", "0"], "--data-dir {dir}/pk holds dict(s) emb, not 'embs'" },
         { 2, ["run", "--roles", "server", "--data_dir", "{dir}/pk", "--dict", "emb"], "unknown option --data_dir; did you mean --data-dir?" },

@@ -49,7 +49,7 @@ public static class CubeConfReader
             var kind = text.StartsWith("[default]", StringComparison.Ordinal) || text.Contains("[cube_agent]", StringComparison.Ordinal)
                 ? " (this looks like a transfer.conf; a cube.conf is the client's JSON: [{\"dict_name\": …, \"nodes\": […]}], written by `cube conf client --from transfer.conf`)"
                 : text.StartsWith("--", StringComparison.Ordinal) ? " (this looks like a gflags.conf; a cube.conf is the client's JSON)" : string.Empty;
-            throw new InputFormatException(path, $"line {e.LineNumber + 1}", $"not a cube.conf: {JsonErrorText.Describe(e)}{kind}");
+            throw new InputFormatException(path, $"line {e.LineNumber + 1}", $"not JSON: {JsonErrorText.What(e)} (byte {(e.BytePositionInLine ?? 0) + 1}){kind}");
         }
 
         using (doc)

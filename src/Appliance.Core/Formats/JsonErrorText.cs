@@ -13,6 +13,12 @@ public static class JsonErrorText
     public static string Describe(JsonException e, string? fields = null)
     {
         var where = e.LineNumber is { } line ? $"line {line + 1}, byte {(e.BytePositionInLine ?? 0) + 1}" : "the document";
+        return $"{where}: {What(e, fields)}";
+    }
+
+    /// <summary>What is wrong, without where (for messages that name the line already).</summary>
+    public static string What(JsonException e, string? fields = null)
+    {
         var path = e.Path is { Length: > 1 } p ? p.TrimStart('$').TrimStart('.') : null;
         var message = e.Message;
         string what;
@@ -36,6 +42,6 @@ public static class JsonErrorText
             what = char.ToLowerInvariant(what[0]) + what[1..];
         }
 
-        return $"{where}: {what}";
+        return what;
     }
 }

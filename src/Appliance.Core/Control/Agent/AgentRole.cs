@@ -242,6 +242,7 @@ public sealed class AgentRole : IRole
             }
 
             Interlocked.Increment(ref _activations);
+            _lastError = null; // a version went live: an earlier failure is history (the log keeps it)
             ControlLog.Activated(_logger, LiveLabel);
             return new AgentReply { Ok = true, State = AgentState.Active, LiveVersion = LiveLabel };
         }
@@ -298,6 +299,11 @@ public sealed class AgentRole : IRole
         if (Directory.Exists(download))
         {
             Directory.Delete(download, recursive: true);
+        }
+
+        if (_lastError is { } last && last.Contains(Label(command), StringComparison.Ordinal))
+        {
+            _lastError = null; // about a version that is gone now (abandoned, retired): not the state
         }
 
         return new AgentReply { Ok = true, State = AgentState.Retired, LiveVersion = LiveLabel };

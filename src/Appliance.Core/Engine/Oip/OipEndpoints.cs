@@ -85,7 +85,7 @@ public static class OipEndpoints
             [
                 new OipTensorMetadata { Name = "lines", Datatype = "BYTES", Shape = [-1] },
                 new OipTensorMetadata { Name = "dense", Datatype = "FP32", Shape = [-1, spec.DenseWidth] },
-                new OipTensorMetadata { Name = "sparse", Datatype = "BYTES", Shape = [-1, spec.SparseSlots] },
+                new OipTensorMetadata { Name = "sparse", Datatype = "BYTES", Shape = [-1, spec.SparseSlots], Parameters = new OipTensorParameters { Datatypes = ["BYTES", "INT64", "UINT64"] } },
             ],
             Outputs = [new OipTensorMetadata { Name = spec.Output, Datatype = "FP32", Shape = [-1, 1] }],
         }, OipJsonContext.Readable.OipModelMetadata);

@@ -43,6 +43,17 @@ public sealed record OipTensorMetadata
     public required string Datatype { get; init; }
 
     public required IReadOnlyList<long> Shape { get; init; }
+
+    /// <summary>Every datatype the input takes, where it takes more than <see cref="Datatype"/>
+    /// (`sparse`: tokens as BYTES, or keys as INT64/UINT64).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public OipTensorParameters? Parameters { get; init; }
+}
+
+/// <summary>The <c>parameters</c> of a tensor's metadata.</summary>
+public sealed record OipTensorParameters
+{
+    public required IReadOnlyList<string> Datatypes { get; init; }
 }
 
 /// <summary>GET /v2/models/{model}[/versions/{version}]/ready.</summary>
