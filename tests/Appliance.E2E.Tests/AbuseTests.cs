@@ -61,14 +61,7 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
             """);
         using var proxy = ServerProcess.Start("run", "--roles", "proxy", "--bind", "127.0.0.1", "--http-port", "0", "--conf", table.Directory.Combine("cube.conf"), "--resp-port", "0");
         var mget = AbuseFixture.Resp(["MGET", .. table.Keys.Take(1000)]);
-        var before = AbuseFixture.RssBytes(proxy.Pid);
-        long sent;
-        long during;
-        using (var client = AbuseFixture.Connect(proxy.RespPort, receiveBuffer: 64 << 10))
-        {
-            sent = AbuseFixture.PipelineWithoutReading(client, mget, AbuseFixture.Duration);
-            during = AbuseFixture.RssBeyondCache(proxy.Pid, proxy.HttpPort);
-        }
+        var (before, during, sent) = FloodUnread(proxy, proxy.RespPort, mget);
 
         var inUse = AbuseFixture.NativeInUse(proxy.HttpPort);
         Thread.Sleep(500);
@@ -98,14 +91,7 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
         var frame = new FrameBuffer();
         PredictCodec.WriteRequest(frame, 1, string.Empty, File.ReadLines(TestData.CriteoSample).Take(64).ToList());
         var request = frame.WrittenSpan.ToArray();
-        var before = AbuseFixture.RssBytes(engine.Pid);
-        long sent;
-        long during;
-        using (var client = AbuseFixture.Connect(engine.DataPort, receiveBuffer: 64 << 10))
-        {
-            sent = AbuseFixture.PipelineWithoutReading(client, request, AbuseFixture.Duration);
-            during = AbuseFixture.RssBeyondCache(engine.Pid, engine.HttpPort);
-        }
+        var (before, during, sent) = FloodUnread(engine, engine.DataPort, request);
 
         var inUse = AbuseFixture.NativeInUse(engine.HttpPort);
         AbuseFixture.Report("engine-predict-pipeline-unread", before, during, inUse, $"{sent} frames of 64 samples sent");
@@ -315,6 +301,17 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
         Assert.Contains(status.Lines, l => l.Contains($":{huge.Port}", StringComparison.Ordinal) && l.Contains("DOWN", StringComparison.Ordinal) && l.Contains("over 1048576 bytes", StringComparison.Ordinal));
         Assert.Contains("\\u001B[2J", status.Stdout, StringComparison.Ordinal);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20));
+    }
+
+    /// <summary>One client sends <paramref name="request"/> to <paramref name="port"/> over and over
+    /// for the attack's duration without reading a byte; the target's RSS beyond its block cache
+    /// before and at the end (the client still connected), and how many requests went out whole.</summary>
+    private static (long Before, long During, long Sent) FloodUnread(ServerProcess target, int port, byte[] request)
+    {
+        var before = AbuseFixture.RssBeyondCache(target.Pid, target.HttpPort);
+        using var client = AbuseFixture.Connect(port, receiveBuffer: 64 << 10);
+        var sent = AbuseFixture.PipelineWithoutReading(client, request, AbuseFixture.Duration);
+        return (before, AbuseFixture.RssBeyondCache(target.Pid, target.HttpPort), sent);
     }
 
     private static bool WaitFor(Func<bool> condition)
