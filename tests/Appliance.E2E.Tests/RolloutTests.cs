@@ -130,6 +130,14 @@ public sealed class RolloutTests
             Assert.Equal(whole[^5..], await rest.Content.ReadAsByteArrayAsync());
         }
 
+        using (var suffix = await Get("bytes=-5"))
+        {
+            // The last 5 bytes (RFC 9110 suffix range): it was 416.
+            Assert.Equal(HttpStatusCode.PartialContent, suffix.StatusCode);
+            Assert.Equal($"bytes {whole.Length - 5}-{whole.Length - 1}/{whole.Length}", suffix.Content.Headers.ContentRange?.ToString());
+            Assert.Equal(whole[^5..], await suffix.Content.ReadAsByteArrayAsync());
+        }
+
         using var backwards = await Get("bytes=19-10");
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, backwards.StatusCode);
     }
@@ -233,6 +241,12 @@ public sealed class RolloutTests
         Assert.Equal("100", plane.AgentStatus(1, 0).GetProperty("live_version").GetString());
         Assert.Equal("100", plane.AgentStatus(0, 0).GetProperty("live_version").GetString()); // staged 300, never activated
         Assert.Contains("300_300", plane.AgentStatus(0, 0).GetProperty("staged").EnumerateArray().Select(e => e.GetString()));
+
+        // The next version that goes live everywhere clears last_error (it outlived the success).
+        plane.Publish("400", ControlPlane.Keys(500, 8));
+        plane.WaitActive("400_400");
+        var after = plane.TransferStatus();
+        Assert.True(!after.TryGetProperty("last_error", out var lastError) || lastError.ValueKind == System.Text.Json.JsonValueKind.Null, after.ToString());
     }
 
     [Fact]
