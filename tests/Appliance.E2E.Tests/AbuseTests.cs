@@ -127,7 +127,8 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
         // Four rounds first: the cache of large blocks (at most 256 MiB, by design) and the
         // collector's heap reach their working size. A 1M-key command leaves ~50 MB of managed
         // garbage that the collector takes back on its own schedule, so RSS moves by tens of MB
-        // between rounds; a leak of the reply moved it by 48 MB per abandoned connection.
+        // between rounds (+209 MB over the 10 rounds here); a leak of the reply moved it by 48 MB per
+        // abandoned connection (+960 MB).
         Abandon(4);
         var before = AbuseFixture.RssBeyondCache(server.Pid, server.HttpPort);
         Abandon(10);
@@ -135,7 +136,7 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
         var after = AbuseFixture.RssBeyondCache(server.Pid, server.HttpPort);
         AbuseFixture.Report("abandoned-1M-key-replies", before, after, inUse, "10 RESP + 10 binary 1M-key replies, closed unread (RSS beyond the block cache)");
         Assert.Equal(0, inUse);
-        Assert.InRange(after - before, long.MinValue, 3 * MaxGrowth);
+        Assert.InRange(after - before, long.MinValue, 4 * MaxGrowth);
     }
 
     /// <summary>--send-timeout-ms bounded a whole reply: a client reading steadily at 390 KB/s
