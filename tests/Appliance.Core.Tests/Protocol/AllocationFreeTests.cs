@@ -16,6 +16,10 @@ public sealed class AllocationFreeTests
 {
     private const int Batch = 100;
 
+    /// <summary>Bytes allocated per call, rounded down: a path that allocates anything per request
+    /// shows at least its smallest object (24 bytes), while a one-off allocation the runtime makes
+    /// on this thread meanwhile (under a loaded full run, once in a few runs: a few hundred bytes
+    /// in 1000 calls) does not fail the test.</summary>
     private static long AllocatedBy(int times, Action action)
     {
         action(); // warm: first-call statics, thread-static caches, buffer growth
@@ -25,7 +29,7 @@ public sealed class AllocationFreeTests
             action();
         }
 
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / times;
     }
 
     [Fact]
