@@ -112,7 +112,7 @@ def soak(tsv, png):
         minutes = [int(x["time_s"]) / 60 for x in pts]
         for a, (column, label) in zip(ax.flat, panels):
             a.plot(minutes, [float(x[column]) for x in pts], "-", color=f"C{i}", label=process)
-            a.set(xlabel="minutes of mixed load (native, RESP, OIP; a patch rolled out every minute)", ylabel=label)
+            a.set(xlabel="minutes of mixed load (native, RESP, OIP; patches rolled out meanwhile)", ylabel=label)
     for a in ax.flat:
         a.grid(True, alpha=0.3)
         a.legend(fontsize=8)
