@@ -8,6 +8,7 @@ public sealed class MergeStats
     private long _discarded;
     private long _bytes;
     private long _layers;
+    private readonly Lock _lock = new();
     private double _seconds;
     private double _lastSeconds;
     private string? _lastError;
@@ -37,7 +38,7 @@ public sealed class MergeStats
         Interlocked.Add(ref _bytes, bytes);
         Interlocked.Add(ref _layers, layers);
         Volatile.Write(ref _lastSeconds, took.TotalSeconds);
-        lock (this)
+        lock (_lock)
         {
             _seconds += took.TotalSeconds;
         }

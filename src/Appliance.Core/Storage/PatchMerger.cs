@@ -67,11 +67,7 @@ internal static class PatchMerger
                 Created = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
                 Merged = covered,
             };
-            using (var stream = new FileStream(Path.Combine(temporary, ShardLayout.ManifestFileName), FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(JsonSerializer.SerializeToUtf8Bytes(manifest, StorageJsonContext.Default.ShardManifest));
-                stream.Flush(flushToDisk: true);
-            }
+            Formats.AtomicFile.Write(Path.Combine(temporary, ShardLayout.ManifestFileName), JsonSerializer.SerializeToUtf8Bytes(manifest, StorageJsonContext.Default.ShardManifest));
 
             Directory.Move(temporary, final);
             Native.DirectorySync.Sync(root);

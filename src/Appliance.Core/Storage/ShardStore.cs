@@ -220,9 +220,10 @@ public sealed class ShardStore : IDisposable
             Merges.Succeeded(System.Diagnostics.Stopwatch.GetElapsedTime(started), layers.Sum(l => l.MappedBytes), layers.Count);
             return merged;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Formats.InputFormatException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // A full disk, a read-only directory: the view serves unmerged, correct but slower.
+            // A full disk, a read-only directory, anything else one merge can throw: the view
+            // serves unmerged, correct but slower, and the next patch tries again.
             Merges.Failed($"merging {layers.Count} patch layers of {view.VersionLabel}: {e.Message}");
             return null;
         }
