@@ -1,8 +1,4 @@
 using System.Buffers.Binary;
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
 using Appliance.Core.Formats;
 using Appliance.Core.Native;
@@ -19,26 +15,15 @@ namespace Appliance.Core.Storage;
 /// </summary>
 public sealed unsafe partial class MappedShard : RefCounted
 {
-    private const ulong Miss = ulong.MaxValue;
-    private const ulong Slow = ulong.MaxValue - 1;
-    private const int Chunk = 64;
-
-    /// <summary>Buckets after a key's home probed in prefetched rounds before FindSlow walks on.</summary>
-    private const int OverflowRounds = 4;
-
-    /// <summary>Faults per chunk (the lookup thread's average over sampled chunks, faults inside the
-    /// lookup only: <see cref="ThreadFaults"/>) from which a chunk's pages are read ahead. Reading ahead costs
-    /// two madvise calls per key, ~2 µs each with most pages resident (bench/larger-than-memory.sh:
-    /// server CPU per request 262 → 695 µs at 90 % of the package in memory, where 1.4 faults per
-    /// chunk are waited for one by one); at 50 % (7 faults per chunk) it doubled throughput.</summary>
-    private const int ReadAheadFaultsPerChunk = 3;
-
     private readonly MappedFile _index;
     private readonly MappedFile _values;
     private readonly ulong* _slots;
     private readonly byte* _records;
     private readonly ulong _bucketCount;
     private readonly ulong _valuesLength;
+
+    /// <summary>This package as the one layer of a lookup.</summary>
+    private readonly LayerTable[] _alone;
 
     private MappedShard(string directory, ShardManifest manifest, MappedFile index, MappedFile values, ulong bucketCount)
     {
@@ -50,6 +35,7 @@ public sealed unsafe partial class MappedShard : RefCounted
         _records = values.Pointer;
         _bucketCount = bucketCount;
         _valuesLength = (ulong)values.Length;
+        _alone = [new LayerTable(_slots, _records, bucketCount, _valuesLength)];
         Codec = ValueCodecs.TryParse(manifest.Codec, out var codec) ? codec : ValueCodec.Raw;
     }
 
@@ -136,238 +122,20 @@ public sealed unsafe partial class MappedShard : RefCounted
         }
     }
 
-    /// <summary>Looks up a batch: <paramref name="results"/>[i] answers <paramref name="keys"/>[i].
-    /// Hashes a chunk of keys at once, prefetches every bucket, probes, prefetches every record,
-    /// then confirms keys, so the cache misses of a chunk overlap instead of queueing.</summary>
-    [SkipLocalsInit]
-    public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
-    {
-        if (results.Length < keys.Length)
-        {
-            throw new ArgumentException("results is shorter than keys", nameof(results));
-        }
+    /// <summary>Looks up a batch: <paramref name="results"/>[i] answers <paramref name="keys"/>[i]
+    /// (<see cref="LayeredLookup"/>, with this package as the only layer).</summary>
+    public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results) => LayeredLookup.Lookup(_alone, [], keys, results);
 
-        Span<ulong> hashes = stackalloc ulong[Chunk];
-        Span<ulong> where = stackalloc ulong[Chunk];
-        Span<ulong> overflow = stackalloc ulong[Chunk];
-        for (var start = 0; start < keys.Length; start += Chunk)
-        {
-            var n = Math.Min(Chunk, keys.Length - start);
-            var chunk = keys.Slice(start, n);
-            KeyHash.MixBatch(chunk, hashes);
-            var sample = ThreadFaults.Begin();
-            var faulting = ThreadFaults.PerCall >= ReadAheadFaultsPerChunk;
-            for (var i = 0; i < n; i++)
-            {
-                var bucket = KeyHash.Bucket(hashes[i], _bucketCount);
-                where[i] = bucket;
-                Prefetch(_slots + bucket * ShardLayout.SlotsPerBucket);
-                if (faulting)
-                {
-                    ReadAhead(_slots + bucket * ShardLayout.SlotsPerBucket);
-                }
-            }
-
-            for (var i = 0; i < n; i++)
-            {
-                var home = where[i];
-                where[i] = Probe(_slots + (home * ShardLayout.SlotsPerBucket), KeyHash.Fingerprint(hashes[i]));
-                if (where[i] == Slow)
-                {
-                    // Home bucket full and no fingerprint match: the key, if present, overflowed
-                    // into the next bucket (about 6% of keys at load factor 0.75). Start that miss
-                    // now and probe it in the next pass instead of walking it unprefetched.
-                    overflow[i] = NextBucket(home);
-                    Prefetch(_slots + (overflow[i] * ShardLayout.SlotsPerBucket));
-                }
-            }
-
-            // Overflow buckets, one round each, the next bucket of a key still unresolved started in
-            // the round before. Keys past the home bucket's neighbour are 1.9 % at load factor 0.75
-            // (bench lookup --data, all keys present); walked one by one in FindSlow, each took an
-            // unhidden cache miss: 6 % of a server's CPU (perf). Past OverflowRounds, FindSlow
-            // walks on from the home bucket.
-            var unresolved = true;
-            for (var round = 0; round < OverflowRounds && unresolved; round++)
-            {
-                unresolved = false;
-                for (var i = 0; i < n; i++)
-                {
-                    if (where[i] == Slow)
-                    {
-                        where[i] = Probe(_slots + (overflow[i] * ShardLayout.SlotsPerBucket), KeyHash.Fingerprint(hashes[i]));
-                        if (where[i] == Slow)
-                        {
-                            overflow[i] = NextBucket(overflow[i]);
-                            Prefetch(_slots + (overflow[i] * ShardLayout.SlotsPerBucket));
-                            unresolved = true;
-                        }
-                    }
-                }
-            }
-
-            if (faulting)
-            {
-                for (var i = 0; i < n; i++)
-                {
-                    if (where[i] < Slow)
-                    {
-                        ReadAhead(_records + where[i]);
-                    }
-                }
-            }
-
-            for (var i = 0; i < n; i++)
-            {
-                var offset = where[i];
-                results[start + i] = offset switch
-                {
-                    Miss => ValueRef.Missing,
-                    Slow => FindSlow(chunk[i], hashes[i]),
-                    _ => TryRecord(offset, chunk[i], out var value) ? value : FindSlow(chunk[i], hashes[i]),
-                };
-            }
-
-            ThreadFaults.End(sample);
-        }
-    }
-
-    /// <summary>Probes one bucket: the record offset of the first fingerprint match (its record
-    /// prefetched), <see cref="Miss"/> if the bucket has an empty slot (the key is absent), else
-    /// <see cref="Slow"/> (full bucket, no match: look further).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Probe(ulong* bucket, uint fingerprint)
-    {
-        var match = MatchBucket(bucket, fingerprint, out var empty);
-        if (match == 0)
-        {
-            return empty != 0 ? Miss : Slow;
-        }
-
-        var offset = ShardLayout.SlotRecordOffset(bucket[BitOperations.TrailingZeroCount(match)]);
-
-        // A record (key, length, value) often straddles two cache lines: fetch both, or copying
-        // the value out takes the second miss unhidden.
-        Prefetch(_records + offset);
-        Prefetch(_records + offset + 64);
-        return offset;
-    }
-
-    /// <summary>The bucket a full one overflows into (the last wraps to the first).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong NextBucket(ulong bucket) => bucket + 1 == _bucketCount ? 0 : bucket + 1;
+    /// <summary>This package's index and records as a layer of a lookup.</summary>
+    internal LayerTable Table => _alone[0];
 
     /// <summary>One key, no batching (tools and tests).</summary>
-    public ValueRef Find(ulong key) => FindSlow(key, KeyHash.Mix(key));
+    public ValueRef Find(ulong key) => _alone[0].FindSlow(key, KeyHash.Mix(key));
 
     protected override void OnDrained()
     {
         _index.Dispose();
         _values.Dispose();
-    }
-
-    private ValueRef FindSlow(ulong key, ulong hash)
-    {
-        var fingerprint = KeyHash.Fingerprint(hash);
-        var bucket = KeyHash.Bucket(hash, _bucketCount);
-        for (ulong probed = 0; probed < _bucketCount; probed++)
-        {
-            var p = _slots + bucket * ShardLayout.SlotsPerBucket;
-            for (var s = 0; s < ShardLayout.SlotsPerBucket; s++)
-            {
-                var slot = p[s];
-                if (slot == 0)
-                {
-                    return ValueRef.Missing;
-                }
-
-                if (ShardLayout.SlotFingerprint(slot) == fingerprint && TryRecord(ShardLayout.SlotRecordOffset(slot), key, out var value))
-                {
-                    return value;
-                }
-            }
-
-            bucket = NextBucket(bucket);
-        }
-
-        return ValueRef.Missing;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryRecord(ulong offset, ulong key, out ValueRef value)
-    {
-        value = default;
-        if (offset + ShardLayout.RecordHeaderSize > _valuesLength)
-        {
-            return false;
-        }
-
-        var record = _records + offset;
-        if (BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(record, 8)) != key)
-        {
-            return false;
-        }
-
-        var length = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(record + 8, 4));
-        if (offset + ShardLayout.RecordHeaderSize + length > _valuesLength)
-        {
-            return false;
-        }
-
-        value = new ValueRef(record + ShardLayout.RecordHeaderSize, (int)length);
-        return true;
-    }
-
-    /// <summary>Bit s set in the result: slot s holds <paramref name="fingerprint"/>. Bit s set in
-    /// <paramref name="empty"/>: slot s is empty. Two 256-bit compares cover the 8-slot bucket.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint MatchBucket(ulong* bucket, uint fingerprint, out uint empty)
-    {
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var low = Vector256.Load(bucket);
-            var high = Vector256.Load(bucket + 4);
-            var tag = Vector256.Create((ulong)fingerprint);
-            var match = Vector256.Equals(Vector256.ShiftRightLogical(low, 40), tag).ExtractMostSignificantBits()
-                | (Vector256.Equals(Vector256.ShiftRightLogical(high, 40), tag).ExtractMostSignificantBits() << 4);
-            empty = Vector256.Equals(low, Vector256<ulong>.Zero).ExtractMostSignificantBits()
-                | (Vector256.Equals(high, Vector256<ulong>.Zero).ExtractMostSignificantBits() << 4);
-            return match;
-        }
-
-        uint m = 0;
-        empty = 0;
-        for (var s = 0; s < ShardLayout.SlotsPerBucket; s++)
-        {
-            var slot = bucket[s];
-            m |= ShardLayout.SlotFingerprint(slot) == fingerprint ? 1u << s : 0;
-            empty |= slot == 0 ? 1u << s : 0;
-        }
-
-        return m;
-    }
-
-    /// <summary>
-    /// Starts reading the page at <paramref name="address"/> if it is not in memory, without
-    /// waiting (MADV_WILLNEED on a file mapping queues the read and returns). Used only while this
-    /// thread is taking page faults (a table larger than the memory it may use): a request's
-    /// misses then go to the disk together, instead of one synchronous fault after another.
-    /// Measured with bench/larger-than-memory.sh (50M keys, Zipf 0.99): at 50 % of the package in
-    /// memory, 56k → 100k keys/s and p99 69 → 37 ms.
-    /// </summary>
-    private static void ReadAhead(void* address)
-    {
-        const long Page = 4096;
-        _ = LibC.madvise((nint)((long)address & ~(Page - 1)), (nuint)Page, LibC.MadvWillNeed);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(void* address)
-    {
-        if (Sse.IsSupported)
-        {
-            Sse.Prefetch0(address);
-        }
     }
 
     private static void CheckLength(string path, long expected)

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Appliance.Core.Formats;
 
 namespace Appliance.Core.Storage;
@@ -18,11 +17,16 @@ public sealed class ShardView : RefCounted
 
     private readonly KeyFilter?[] _filters;
 
+    /// <summary>The layers' index and records, in one array for the lookup (valid while the view
+    /// holds its references).</summary>
+    private readonly LayerTable[] _tables;
+
     private ShardView(MappedShard[] layers)
     {
         _layers = layers;
         // Read once here, not per key on the lookup path; a patch layer without one is always probed.
         _filters = [.. layers.Select((l, i) => i == 0 ? null : l.Filter)];
+        _tables = [.. layers.Select(l => l.Table)];
     }
 
     public IReadOnlyList<MappedShard> Layers => _layers;
@@ -124,23 +128,9 @@ public sealed class ShardView : RefCounted
         return FromLayers([_layers[0], merged, .. _layers.Skip(1 + replaced)]);
     }
 
-    public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
-    {
-        if (_layers.Length == 1)
-        {
-            _layers[0].Lookup(keys, results);
-            return;
-        }
-
-        // In slices: the working arrays stay small and in cache, whatever a request's size.
-        for (var start = 0; start < keys.Length; start += SliceKeys)
-        {
-            var n = Math.Min(SliceKeys, keys.Length - start);
-            LookupThroughFilters(keys.Slice(start, n), results.Slice(start, n));
-        }
-    }
-
-    private const int SliceKeys = 4096;
+    /// <summary>Looks up a batch through every layer in one pipeline (<see cref="LayeredLookup"/>):
+    /// each key costs one probe of the layer that holds it, however many layers there are.</summary>
+    public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results) => LayeredLookup.Lookup(_tables, _filters, keys, results);
 
     protected override void OnDrained()
     {
@@ -166,122 +156,5 @@ public sealed class ShardView : RefCounted
         }
 
         return new ShardView(layers);
-    }
-
-    /// <summary>
-    /// Each key goes to the newest layer whose filter may hold it (the base when none does). When
-    /// most keys go to the base, the base is probed for all of them in place (one batched,
-    /// prefetched lookup, no copying) and the few others are probed in their patch layers, which
-    /// override the base where they hold the key; otherwise the keys of each layer are gathered
-    /// and probed together, newest layer first. A key a filter wrongly let through is not found
-    /// there and moves on to the next older layer that may hold it. A key costs one probe of the
-    /// layer that has it plus a filter check in cache, however many patch layers there are.
-    /// </summary>
-    private void LookupThroughFilters(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
-    {
-        var n = keys.Length;
-        var scratch = t_scratch ??= new Scratch();
-        scratch.Ensure(n);
-        var (hashes, layerOf, positions, group, found) = (scratch.Hashes, scratch.LayerOf, scratch.Positions, scratch.Group, scratch.Found);
-        var top = _layers.Length - 1;
-        var toBase = 0;
-        KeyHash.MixBatch(keys, hashes);
-        for (var i = 0; i < n; i++)
-        {
-            var layer = Candidate(top, hashes[i]);
-            layerOf[i] = layer;
-            toBase += layer == 0 ? 1 : 0;
-        }
-
-        if (toBase == n)
-        {
-            _layers[0].Lookup(keys, results);
-            return;
-        }
-
-        var baseFirst = toBase * 2 >= n;
-        if (baseFirst)
-        {
-            _layers[0].Lookup(keys, results);
-        }
-
-        for (var layer = top; layer >= (baseFirst ? 1 : 0); layer--)
-        {
-            var count = 0;
-            for (var i = 0; i < n; i++)
-            {
-                if (layerOf[i] == layer)
-                {
-                    positions[count] = i;
-                    group[count++] = keys[i];
-                }
-            }
-
-            if (count == 0)
-            {
-                continue;
-            }
-
-            _layers[layer].Lookup(group.AsSpan(0, count), found.AsSpan(0, count));
-            for (var j = 0; j < count; j++)
-            {
-                var i = positions[j];
-                if (found[j].Found || layer == 0)
-                {
-                    results[i] = found[j];
-                }
-                else
-                {
-                    // A false "maybe": try older layers (with baseFirst, the base's answer is
-                    // already in results).
-                    layerOf[i] = Candidate(layer - 1, hashes[i]);
-                }
-            }
-        }
-    }
-
-    [ThreadStatic]
-    private static Scratch? t_scratch;
-
-    /// <summary>One thread's working arrays for <see cref="LookupThroughFilters"/>, grown as needed.</summary>
-    private sealed class Scratch
-    {
-        public ulong[] Hashes { get; private set; } = [];
-
-        public int[] LayerOf { get; private set; } = [];
-
-        public int[] Positions { get; private set; } = [];
-
-        public ulong[] Group { get; private set; } = [];
-
-        public ValueRef[] Found { get; private set; } = [];
-
-        public void Ensure(int n)
-        {
-            if (Hashes.Length >= n)
-            {
-                return;
-            }
-
-            var size = Math.Max(n, 256);
-            (Hashes, LayerOf, Positions, Group, Found) = (new ulong[size], new int[size], new int[size], new ulong[size], new ValueRef[size]);
-        }
-    }
-
-    /// <summary>The newest layer at or below <paramref name="from"/> that may hold the key: a patch
-    /// layer whose filter says maybe (or that has no filter), else the base (0).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private int Candidate(int from, ulong hash)
-    {
-        var filters = _filters;
-        for (var layer = from; layer >= 1; layer--)
-        {
-            if (filters[layer] is not { } filter || filter.MayContain(hash))
-            {
-                return layer;
-            }
-        }
-
-        return 0;
     }
 }
