@@ -42,6 +42,7 @@ public sealed class OperatorPapercutTests : IDisposable
         { 2, ["run", "--check", "--roles", "engine", "--model", "{dir}/model", "--conf", "{dir}/transfer.conf"], "transfer.conf: line 1: not JSON: " },
         { 2, ["run", "--check", "--roles", "engine", "--model", "{dir}/model", "--local", "--data-dir", "{dir}/agent"], "lacks shard(s) 1 of 2 (an agent's directory holds one shard)" },
         { 2, ["run", "--check", "--roles", "server", "--data-dir", "{dir}/pk", "--dict", "embs", "--shard", "0"], "--data-dir {dir}/pk holds dict(s) emb, not 'embs'" },
+        { 2, ["run", "--check", "--roles", "server", "--data-dir", "{dir}/pk", "--dict", "emb", "--merge-after", "65"], "option --merge-after: '65' is not an integer in [0, 64]" },
         { 2, ["run", "--roles", "server", "--data_dir", "{dir}/pk", "--dict", "emb"], "unknown option --data_dir; did you mean --data-dir?" },
         { 2, ["gen-data", "--rows", "10", "--out", "{dir}/no-such-dir/train.tsv"], "option --out: directory {dir}/no-such-dir does not exist" },
         { 1, ["build", "--input", "{dir}/table.txt", "--output", "{dir}/out", "--dict", "emb", "--shards", "1"], "it looks like a text table: build it with --input-format text" },

@@ -18,6 +18,9 @@ public sealed record ServerOptions
 
     public bool InMemory { get; init; } = true;
 
+    /// <summary>Patch layers left unmerged on a base before a background merge (--merge-after).</summary>
+    public int MergeAfter { get; init; } = Storage.ShardStore.DefaultMergeAfter;
+
     public int MaxPayloadBytes { get; init; } = Protocol.FrameHeader.DefaultMaxPayload;
 
     /// <summary>Connections, timeouts and receive memory of the data port.</summary>

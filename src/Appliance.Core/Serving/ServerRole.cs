@@ -33,7 +33,7 @@ public sealed class ServerRole : IRole
     {
         _options = options;
         _logger = loggers.CreateLogger("cube.server");
-        Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory);
+        Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory, options.MergeAfter);
         Service = new ShardService(options.Dict, options.Shard, Store) { LatencyHistograms = options.LatencyHistograms };
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), options.Limits, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;

@@ -13,7 +13,8 @@ public sealed class LocalTable : IDisposable
 
     /// <param name="directory">the builder's output or the agent's data directory</param>
     /// <param name="shards">the shards this process serves (others stay closed)</param>
-    public LocalTable(string directory, string dict, IEnumerable<int> shards, bool inMemory)
+    /// <param name="mergeAfter">patch layers left unmerged before a background merge (<see cref="ShardStore.MaxUnmerged"/>)</param>
+    public LocalTable(string directory, string dict, IEnumerable<int> shards, bool inMemory, int mergeAfter = ShardStore.DefaultMergeAfter)
     {
         Directory = directory;
         Dict = dict;
@@ -21,7 +22,7 @@ public sealed class LocalTable : IDisposable
         _stores = new ShardStore?[served.Length == 0 ? 0 : served.Max() + 1];
         foreach (var shard in served)
         {
-            _stores[shard] ??= new ShardStore(inMemory);
+            _stores[shard] ??= new ShardStore(inMemory) { MaxUnmerged = mergeAfter };
         }
 
         Shards = [.. served.Distinct().Order()];

@@ -33,7 +33,14 @@ public sealed class ShardStore : IDisposable
     /// <summary>Patch layers allowed on top of the merged layer (or the base) before they are
     /// merged: a lookup probes at most 2 + this many layers, plus the patches applied while a
     /// merge runs.</summary>
-    public int MaxUnmerged { get; init; } = 4;
+    public int MaxUnmerged { get; init; } = DefaultMergeAfter;
+
+    /// <summary>The default of <see cref="MaxUnmerged"/> (<c>--merge-after</c>): few enough filter
+    /// checks per key, few enough merges (each rewrites the merged layer).</summary>
+    public const int DefaultMergeAfter = 4;
+
+    /// <summary>The largest <c>--merge-after</c> accepted.</summary>
+    public const int MaxMergeAfter = 64;
 
     /// <summary>Merges switched in, merges that failed, merges dropped because the live view had
     /// moved to another lineage meanwhile; the last failure; time and bytes of the last merge.</summary>

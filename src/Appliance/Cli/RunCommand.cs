@@ -41,6 +41,7 @@ internal static class RunCommand
         new("dict", "server: dict name; proxy: the dict GET/MGET read (default: the only one in --conf)", Meta: "NAME"),
         new("shard", "server: shard index served", "0", Meta: "I"),
         new("in_mem", "server: fault shard files into RAM at load (false: values stay in the page cache)", "true", Meta: "BOOL"),
+        new("merge-after", "server: patch layers left unmerged on a base before a background merge folds them into one merged layer (a lookup probes at most the base, the merged layer and these); 0 = merge every patch", "4", Meta: "N"),
         new("latency-histograms", "server: time every data-plane request into cube_server_request_duration_seconds (false: to measure their cost)", "true", Meta: "BOOL"),
         new("watch-seconds", "server: poll --data-dir for newer versions every S seconds (0 = off)", "0", Meta: "S"),
         new("resp-port", "server: also answer the Redis protocol (RESP2/3, read-only: GET MGET HGET HMGET EXISTS …) on this port; proxy: its port; same limits as the data port", "server: off; proxy: 6379", Meta: "PORT"),

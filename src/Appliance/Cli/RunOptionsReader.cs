@@ -108,6 +108,7 @@ internal static class RunOptionsReader
             Dict = dict,
             Shard = shard,
             InMemory = a.Flag("in_mem"),
+            MergeAfter = a.Int("merge-after", 0, ShardStore.MaxMergeAfter),
             LatencyHistograms = a.Flag("latency-histograms"),
             WatchSeconds = managed ? 0 : a.Int("watch-seconds", 0, 86400),
             MaxPayloadBytes = MaxPayload(a),

@@ -96,6 +96,7 @@ internal static class RunSettingsPrinter
         w.WriteLine($"dict           {server.Dict}");
         w.WriteLine($"shard          {server.Shard}");
         w.WriteLine($"in_mem         {server.InMemory.ToString().ToLowerInvariant()}");
+        w.WriteLine($"merge-after    {server.MergeAfter}");
         w.WriteLine($"watch-seconds  {server.WatchSeconds}");
         w.WriteLine($"max-frame-mb   {server.MaxPayloadBytes >> 20}");
         if (server.RespPort is { } resp)

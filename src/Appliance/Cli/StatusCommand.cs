@@ -25,7 +25,7 @@ internal static class StatusCommand
         new("json", "print JSON instead of a table", IsFlag: true),
     ];
 
-    private sealed record Replica(int Shard, int Number, string Address, bool Up, string Live, IReadOnlyList<string> Staged, long Keys, long Lookups, long Errors, string? LastError, double LookupsPerSecond = 0, double? P99Seconds = null);
+    private sealed record Replica(int Shard, int Number, string Address, bool Up, string Live, IReadOnlyList<string> Staged, long Keys, long Lookups, long Errors, string? LastError, double LookupsPerSecond = 0, double? P99Seconds = null, int ReadLayers = 0, long MergeFailures = 0);
 
     private sealed record Engine(string Address, bool Up, bool Ready, string? NotReadyReason, string Model, string ModelVersion, string TableVersion, double RequestsPerSecond, double? P99Seconds, long Unavailable, string? Error);
 
@@ -97,7 +97,8 @@ internal static class StatusCommand
                 server.ValueKind == JsonValueKind.Object ? Label(Text(server, "live_version")) : string.Empty, staged,
                 Number(server, "keys"), Number(server, "lookups"), Number(server, "errors"),
                 agent.ValueKind == JsonValueKind.Object ? NullableText(agent, "last_error") : null,
-                Real(server, "lookups_per_second") ?? 0, Real(server, "lookup_p99_seconds"));
+                Real(server, "lookups_per_second") ?? 0, Real(server, "lookup_p99_seconds"),
+                (int)Math.Clamp(Number(server, "read_layers"), 0, 9999), Number(server, "merge_failures"));
         }
     }
 
@@ -231,11 +232,11 @@ internal static class StatusCommand
             w.WriteLine($"transfer {transferUrl}: DOWN ({transferError})");
         }
 
-        w.WriteLine($"{"shard",-5} {"rep",-3} {"address",-22} {"state",-6} {"live",-24} {"staged",-24} {"keys",12} {"lookups",14} {"lookups/s",10} {"p99",8} {"errors",8}  last error");
+        w.WriteLine($"{"shard",-5} {"rep",-3} {"address",-22} {"state",-6} {"live",-24} {"staged",-24} {"keys",12} {"layers",6} {"lookups",14} {"lookups/s",10} {"p99",8} {"errors",8}  last error");
         foreach (var r in replicas)
         {
             var state = !r.Up ? "DOWN" : behind.Contains(r) ? "BEHIND" : "ok";
-            w.WriteLine(string.Create(inv, $"{r.Shard,-5} {r.Number,-3} {r.Address,-22} {state,-6} {Dash(r.Live),-24} {Dash(Staged(r.Staged)),-24} {r.Keys,12:N0} {r.Lookups,14:N0} {r.LookupsPerSecond,10:N0} {Duration(r.P99Seconds),8} {r.Errors,8:N0}  {Dash(r.LastError)}"));
+            w.WriteLine(string.Create(inv, $"{r.Shard,-5} {r.Number,-3} {r.Address,-22} {state,-6} {Dash(r.Live),-24} {Dash(Staged(r.Staged)),-24} {r.Keys,12:N0} {Layers(r),6} {r.Lookups,14:N0} {r.LookupsPerSecond,10:N0} {Duration(r.P99Seconds),8} {r.Errors,8:N0}  {Dash(r.LastError)}"));
         }
 
         if (engines.Count > 0)
@@ -286,6 +287,8 @@ internal static class StatusCommand
             r.Staged.ToList().ForEach(json.WriteStringValue);
             json.WriteEndArray();
             json.WriteNumber("keys", r.Keys);
+            json.WriteNumber("read_layers", r.ReadLayers);
+            json.WriteNumber("merge_failures", r.MergeFailures);
             json.WriteNumber("lookups", r.Lookups);
             json.WriteNumber("lookups_per_second", r.LookupsPerSecond);
             WriteNullable(json, "lookup_p99_seconds", r.P99Seconds);
@@ -335,6 +338,10 @@ internal static class StatusCommand
     }
 
     private static string Dash(string? text) => string.IsNullOrEmpty(text) ? "-" : text;
+
+    /// <summary>Layers a lookup probes (the base, a merged layer, patches not merged yet), with
+    /// "!" when merges have failed: the replica serves right but slower until one succeeds.</summary>
+    private static string Layers(Replica r) => !r.Up || r.ReadLayers == 0 ? "-" : r.MergeFailures > 0 ? $"{r.ReadLayers}!" : r.ReadLayers.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Staged versions in the table's column: the newest two and how many more (all of
     /// them are in --json), so several staged versions do not push the columns out of line.</summary>

@@ -84,7 +84,8 @@ public sealed class PatchMergeTests
         var patches = random.Next(12, 30);
         var (dir, output, states) = Lineage(random, patches);
         using (dir)
-        using (var store = new ShardStore(inMemory: seed % 2 == 0))
+        // --merge-after 0 (merge after every patch) to 3: other merge points, other layer counts.
+        using (var store = new ShardStore(inMemory: seed % 2 == 0) { MaxUnmerged = seed - 1 })
         {
             store.LoadBase(Package(output, 0));
             var at = 0;
