@@ -1,4 +1,7 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Appliance.Core.Storage;
 
@@ -17,7 +20,7 @@ namespace Appliance.Core.Storage;
 /// maybe = (word &amp; mask) == mask
 /// </code>
 /// </summary>
-internal sealed class KeyFilter
+internal sealed unsafe class KeyFilter
 {
     private const int BitsPerKey = 12;
     private readonly ulong[] _words;
@@ -53,6 +56,53 @@ internal sealed class KeyFilter
     {
         var mask = Mask(hash);
         return (_words[Word(hash)] & mask) == mask;
+    }
+
+    /// <summary>Sets <paramref name="layerOf"/>[i] to <paramref name="layer"/> for every hash the
+    /// filter may hold. Four keys at a time with AVX2 (the five bit positions shifted in one
+    /// vector, the four words gathered in one instruction): a lookup asks every patch layer's
+    /// filter about every key, and asked one key at a time the filter cost more than the probe
+    /// it saves (one 10,000-key patch: 14 % of the base's rate).</summary>
+    public void Mark(ReadOnlySpan<ulong> hashes, Span<int> layerOf, int layer)
+    {
+        var i = 0;
+        if (Avx2.IsSupported && hashes.Length >= 4)
+        {
+            var one = Vector256.Create(1UL);
+            var low6 = Vector256.Create(63UL);
+            var count = Vector256.Create(_count).AsUInt32();
+            fixed (ulong* words = _words)
+            fixed (ulong* h = hashes)
+            {
+                for (; i + 4 <= hashes.Length; i += 4)
+                {
+                    var x = Avx.LoadVector256(h + i);
+                    var mask = Avx2.ShiftLeftLogicalVariable(one, x & low6)
+                        | Avx2.ShiftLeftLogicalVariable(one, Avx2.ShiftRightLogical(x, 6) & low6)
+                        | Avx2.ShiftLeftLogicalVariable(one, Avx2.ShiftRightLogical(x, 12) & low6)
+                        | Avx2.ShiftLeftLogicalVariable(one, Avx2.ShiftRightLogical(x, 18) & low6)
+                        | Avx2.ShiftLeftLogicalVariable(one, Avx2.ShiftRightLogical(x, 24) & low6);
+                    // Word: ((hash >> 32) × count) >> 32, as Word(); vpmuludq multiplies the low
+                    // 32 bits of each lane.
+                    var word = Avx2.ShiftRightLogical(Avx2.Multiply(Avx2.ShiftRightLogical(x, 32).AsUInt32(), count), 32);
+                    var gathered = Avx2.GatherVector256(words, word.AsInt64(), 8);
+                    var hit = Vector256.Equals(gathered & mask, mask).ExtractMostSignificantBits();
+                    while (hit != 0)
+                    {
+                        layerOf[i + BitOperations.TrailingZeroCount(hit)] = layer;
+                        hit &= hit - 1;
+                    }
+                }
+            }
+        }
+
+        for (; i < hashes.Length; i++)
+        {
+            if (MayContain(hashes[i]))
+            {
+                layerOf[i] = layer;
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
