@@ -4,9 +4,11 @@ using System.Text.Json;
 namespace Appliance.E2E.Tests;
 
 /// <summary>A day of patches in miniature, through the real transfer and agents: ten patches of
-/// overlapping keys on a base leave every replica probing at most the base, a merged layer and four
-/// patches, with the newest value for every key; a rollback onto a long lineage (loaded whole,
-/// merged before it goes live) serves exactly that version, key by key.</summary>
+/// overlapping keys on a base (each 10 % of its keys, over the default --fold-at 5) leave every
+/// replica probing at most the base or folded base, a merged layer and one patch (the default
+/// --merge-after 1), with the newest value for every key, the base folded at least once; a
+/// rollback onto a long lineage (loaded whole, folded before it goes live) serves exactly that
+/// version, key by key.</summary>
 public sealed class PatchMergeE2ETests
 {
     [Fact]
@@ -53,7 +55,7 @@ public sealed class PatchMergeE2ETests
             while (true)
             {
                 server = plane.Get($"http://127.0.0.1:{replica.HttpPort}/status").GetProperty("server");
-                if ((server.GetProperty("live_version").GetString() == label && server.GetProperty("read_layers").GetInt32() <= 6) || DateTime.UtcNow > deadline)
+                if ((server.GetProperty("live_version").GetString() == label && server.GetProperty("read_layers").GetInt32() <= 3) || DateTime.UtcNow > deadline)
                 {
                     break;
                 }
@@ -63,8 +65,10 @@ public sealed class PatchMergeE2ETests
 
             Assert.Equal(label, server.GetProperty("live_version").GetString());
             Assert.Equal(lineage, server.GetProperty("layers").GetArrayLength()); // the versions served
-            Assert.InRange(server.GetProperty("read_layers").GetInt32(), 1, 6); // what a lookup probes
+            Assert.InRange(server.GetProperty("read_layers").GetInt32(), 1, 3); // what a lookup probes
             Assert.True(server.GetProperty("merges").GetInt64() >= 1, server.ToString());
+            Assert.True(server.GetProperty("folds").GetInt64() >= 1, server.ToString());
+            Assert.InRange(server.GetProperty("folded_patches").GetInt32(), 1, lineage - 1);
             Assert.Equal(0, server.GetProperty("merge_failures").GetInt64());
         }
     }

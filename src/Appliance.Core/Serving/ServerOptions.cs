@@ -21,6 +21,9 @@ public sealed record ServerOptions
     /// <summary>Patch layers left unmerged on a base before a background merge (--merge-after).</summary>
     public int MergeAfter { get; init; } = Storage.ShardStore.DefaultMergeAfter;
 
+    /// <summary>Patch keys, in percent of the base's, from which a merge folds the base in (--fold-at; 0 = never).</summary>
+    public int FoldAt { get; init; } = Storage.ShardStore.DefaultFoldAt;
+
     public int MaxPayloadBytes { get; init; } = Protocol.FrameHeader.DefaultMaxPayload;
 
     /// <summary>Connections, timeouts and receive memory of the data port.</summary>

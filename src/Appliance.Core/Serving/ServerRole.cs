@@ -33,7 +33,7 @@ public sealed class ServerRole : IRole
     {
         _options = options;
         _logger = loggers.CreateLogger("cube.server");
-        Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory, options.MergeAfter);
+        Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory, options.MergeAfter, options.FoldAt);
         Service = new ShardService(options.Dict, options.Shard, Store) { LatencyHistograms = options.LatencyHistograms };
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), options.Limits, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
@@ -89,6 +89,7 @@ public sealed class ServerRole : IRole
         metrics.Gauge("cube_server_read_layers", "Layers a lookup probes: the base, a merged layer and the patches not merged yet.", s.ReadLayers, labels);
         metrics.Counter("cube_server_merges_total", "Merges of patch layers switched in.", s.Merges, labels);
         metrics.Counter("cube_server_merge_failures_total", "Merges of patch layers that failed (the view served unmerged meanwhile).", s.MergeFailures, labels);
+        metrics.Counter("cube_server_folds_total", "Merges that folded the base in too (the view one layer again).", Store.Merges.Folds, labels);
         metrics.Counter("cube_server_merged_bytes_total", "Bytes of patch layers read by merges.", Store.Merges.BytesMerged, labels);
         metrics.Counter("cube_server_merge_seconds_total", "Time spent merging patch layers.", Store.Merges.TotalSeconds, labels);
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);

@@ -19,10 +19,16 @@ public sealed record ShardStatus
     /// <summary>Layers a lookup probes: the base, a merged layer, the patches not merged yet.</summary>
     public int ReadLayers { get; init; }
 
-    /// <summary>Patches the merged layer holds (0: none merged).</summary>
+    /// <summary>Patches a folded base and the merged layer hold (0: none merged).</summary>
     public int MergedPatches { get; init; }
 
+    /// <summary>Patches folded into the base layer (0: the base is the built one).</summary>
+    public int FoldedPatches { get; init; }
+
     public long Merges { get; init; }
+
+    /// <summary>Merges that folded the base in too.</summary>
+    public long Folds { get; init; }
 
     public long MergeFailures { get; init; }
 

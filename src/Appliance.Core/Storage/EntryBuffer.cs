@@ -12,7 +12,7 @@ namespace Appliance.Core.Storage;
 /// Values are read back only in input order (<see cref="ValueCursor"/>), which is all the shard
 /// writer needs.
 /// </summary>
-internal sealed class EntryBuffer
+internal sealed class EntryBuffer : IRecordSource
 {
     public const int ChunkShift = 16;
     public const int ChunkSize = 1 << ChunkShift;
@@ -65,10 +65,10 @@ internal sealed class EntryBuffer
 
     public void Add(ulong key, ReadOnlySpan<byte> value) => value.CopyTo(Add(key, value.Length));
 
-    public ValueCursor Values() => new(this);
+    public IValueReader Values() => new ValueCursor(this);
 
     /// <summary>Reads the values back in input order.</summary>
-    public struct ValueCursor(EntryBuffer buffer)
+    private sealed class ValueCursor(EntryBuffer buffer) : IValueReader
     {
         private int _block;
         private int _at;

@@ -14,7 +14,8 @@ public sealed class LocalTable : IDisposable
     /// <param name="directory">the builder's output or the agent's data directory</param>
     /// <param name="shards">the shards this process serves (others stay closed)</param>
     /// <param name="mergeAfter">patch layers left unmerged before a background merge (<see cref="ShardStore.MaxUnmerged"/>)</param>
-    public LocalTable(string directory, string dict, IEnumerable<int> shards, bool inMemory, int mergeAfter = ShardStore.DefaultMergeAfter)
+    /// <param name="foldAt">patch keys, in percent of the base's, from which a merge folds the base in (<see cref="ShardStore.FoldAt"/>)</param>
+    public LocalTable(string directory, string dict, IEnumerable<int> shards, bool inMemory, int mergeAfter = ShardStore.DefaultMergeAfter, int foldAt = ShardStore.DefaultFoldAt)
     {
         Directory = directory;
         Dict = dict;
@@ -22,7 +23,7 @@ public sealed class LocalTable : IDisposable
         _stores = new ShardStore?[served.Length == 0 ? 0 : served.Max() + 1];
         foreach (var shard in served)
         {
-            _stores[shard] ??= new ShardStore(inMemory) { MaxUnmerged = mergeAfter };
+            _stores[shard] ??= new ShardStore(inMemory) { MaxUnmerged = mergeAfter, FoldAt = foldAt };
         }
 
         Shards = [.. served.Distinct().Order()];
@@ -49,9 +50,11 @@ public sealed class LocalTable : IDisposable
     }
 
     /// <summary>Opens the given shards of the newest complete base (and its deltas).</summary>
-    public static LocalTable OpenNewest(string directory, string dict, IEnumerable<int> shards, bool inMemory)
+    public static LocalTable OpenNewest(
+        string directory, string dict, IEnumerable<int> shards, bool inMemory,
+        int mergeAfter = ShardStore.DefaultMergeAfter, int foldAt = ShardStore.DefaultFoldAt)
     {
-        var table = new LocalTable(directory, dict, shards, inMemory);
+        var table = new LocalTable(directory, dict, shards, inMemory, mergeAfter, foldAt);
         try
         {
             if (!table.Refresh() && table.Shards.Count > 0)

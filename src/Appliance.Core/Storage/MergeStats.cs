@@ -8,6 +8,7 @@ public sealed class MergeStats
     private long _discarded;
     private long _bytes;
     private long _layers;
+    private long _folds;
     private readonly Lock _lock = new();
     private double _seconds;
     private double _lastSeconds;
@@ -16,6 +17,9 @@ public sealed class MergeStats
     public long Count => Interlocked.Read(ref _succeeded);
 
     public long Failures => Interlocked.Read(ref _failed);
+
+    /// <summary>Merges that folded the base in too (one layer again).</summary>
+    public long Folds => Interlocked.Read(ref _folds);
 
     /// <summary>Merges done for a view that was no longer live when they finished.</summary>
     public long Discards => Interlocked.Read(ref _discarded);
@@ -32,9 +36,10 @@ public sealed class MergeStats
 
     public string? LastError => Volatile.Read(ref _lastError);
 
-    internal void Succeeded(TimeSpan took, long bytes, int layers)
+    internal void Succeeded(TimeSpan took, long bytes, int layers, bool folded)
     {
         Interlocked.Increment(ref _succeeded);
+        Interlocked.Add(ref _folds, folded ? 1 : 0);
         Interlocked.Add(ref _bytes, bytes);
         Interlocked.Add(ref _layers, layers);
         Volatile.Write(ref _lastSeconds, took.TotalSeconds);

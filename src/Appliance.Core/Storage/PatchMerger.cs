@@ -6,8 +6,9 @@ namespace Appliance.Core.Storage;
 /// Folds a shard's patch layers (a merged layer and the patches on top of it, oldest first) into
 /// one merged layer: a package in the ordinary layout holding each key once, with the value of the
 /// newest layer that has it. A lookup then probes the base and this one layer instead of one layer
-/// per patch. The cost is the size of the patches merged, never of the base: a day of 1 % patches
-/// merges at most the keys they touched.
+/// per patch. The cost is the size of the patches merged, never of the base. Once the patches hold
+/// a set share of the base's keys, the base is folded in too (<see cref="ShardStore.FoldAt"/>): one
+/// layer again, at the cost of one copy of the base per that many patches.
 /// <para>Written beside the agent's packages, under <c>.merged/&lt;dict&gt;_part&lt;shard&gt;/</c>
 /// (the catalog ignores it: not a version directory), to a temporary directory that is renamed
 /// into place only when complete and synced. A merged layer is derived data: a crash mid-merge
@@ -27,37 +28,39 @@ internal static class PatchMerger
         return Path.Combine(data, DirectoryName, shardName);
     }
 
-    /// <summary>Writes the merge of <paramref name="layers"/> (patch layers of
-    /// <paramref name="basePackage"/>, oldest first) and opens it.</summary>
-    public static MappedShard Merge(MappedShard basePackage, IReadOnlyList<MappedShard> layers, bool inMemory)
+    /// <summary>Writes the fold of <paramref name="view"/>'s layers from <paramref name="from"/>
+    /// up (each key once, the newest layer's value) and opens it. From 1: a merged patch layer.
+    /// From 0: a folded base, the base with every patch of the view in it, which a view reads
+    /// alone (its manifest is a base's, with <see cref="ShardManifest.Merged"/> naming the patches).</summary>
+    public static MappedShard Merge(ShardView view, int from, bool inMemory)
     {
-        var baseManifest = basePackage.Manifest;
-        var baseDirectory = basePackage.Directory;
-        var covered = layers.SelectMany(ShardView.Covered).ToList();
-        var root = MergeRoot(baseDirectory);
+        var layers = view.Layers.Skip(from).ToList();
+        var baseManifest = view.Base.Manifest;
+        var covered = from == 0 ? view.Patches.ToList() : layers.SelectMany(ShardView.Covered).ToList();
+        if (layers.Count == 0 || covered.Count == 0)
+        {
+            throw new InvalidOperationException($"nothing to merge in {view.VersionLabel} from layer {from}");
+        }
+
+        var root = view.MergeRoot;
         Directory.CreateDirectory(root);
         RemoveTemporaries(root);
-        var name = $"{baseManifest.Version}_{covered[0]}-{covered[^1]}";
+        var name = $"{view.BaseVersion}{(from == 0 ? "+" : "_")}{covered[0]}-{covered[^1]}";
         var temporary = Path.Combine(root, $".tmp-{name}-{Guid.NewGuid():N}");
         var final = Path.Combine(root, $"{name}-{Guid.NewGuid():N}");
         try
         {
-            var buffer = new EntryBuffer();
-            foreach (var layer in layers)
-            {
-                layer.CopyRecordsTo(buffer);
-            }
-
-            var (index, values, keys) = ShardWriter.Write(temporary, [buffer], basePackage.Codec, baseManifest.Dimension);
+            var sources = layers.Select(l => new LayerRecords(l)).ToList();
+            var (index, values, keys) = ShardWriter.Write(temporary, sources, view.Codec, baseManifest.Dimension);
             var newest = layers[^1].Manifest;
             var manifest = new ShardManifest
             {
                 Dict = baseManifest.Dict,
                 Shard = baseManifest.Shard,
                 ShardCount = baseManifest.ShardCount,
-                Version = newest.Version,
-                Base = baseManifest.Version,
-                Mode = VersionMode.Delta,
+                Version = from == 0 ? view.BaseVersion : covered[^1],
+                Base = view.BaseVersion,
+                Mode = from == 0 ? VersionMode.Base : VersionMode.Delta,
                 Patches = newest.Patches,
                 Codec = baseManifest.Codec,
                 Dimension = baseManifest.Dimension,
@@ -81,11 +84,10 @@ internal static class PatchMerger
         }
     }
 
-    /// <summary>Removes merged layers of this shard other than <paramref name="keep"/> (a view
-    /// that still maps one keeps its pages: unlinking a mapped file is safe).</summary>
-    public static void RemoveOthers(string baseDirectory, IEnumerable<string> keep)
+    /// <summary>Removes merged layers in <paramref name="root"/> other than <paramref name="keep"/>
+    /// (a view that still maps one keeps its pages: unlinking a mapped file is safe).</summary>
+    public static void RemoveOthers(string root, IEnumerable<string> keep)
     {
-        var root = MergeRoot(baseDirectory);
         if (!Directory.Exists(root))
         {
             return;

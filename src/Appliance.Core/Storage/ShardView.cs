@@ -9,7 +9,8 @@ namespace Appliance.Core.Storage;
 /// <para>The layers are not the lineage: a merged layer (<see cref="PatchMerger"/>) stands for
 /// several patches. <see cref="Patches"/> is the lineage a view serves (what version it is);
 /// <see cref="Layers"/> is what a lookup probes (at most the base, one merged layer and the few
-/// patches not merged yet).</para>
+/// patches not merged yet). The base layer itself may be a folded base: the base with the oldest
+/// patches in it (its manifest's <see cref="ShardManifest.Merged"/>).</para>
 /// </summary>
 public sealed class ShardView : RefCounted
 {
@@ -35,15 +36,23 @@ public sealed class ShardView : RefCounted
 
     public string BaseVersion => _layers[0].Manifest.Version;
 
-    /// <summary>Id of the newest layer.</summary>
-    public string Version => _layers[^1].Manifest.Version;
+    /// <summary>Id of the newest version served: the newest patch, or the base.</summary>
+    public string Version => Patches.Count == 0 ? BaseVersion : Patches[^1];
 
     /// <summary>The original server's version string: "&lt;base&gt;" for a base, "&lt;base&gt;_&lt;patch&gt;" with deltas.</summary>
-    public string VersionLabel => _layers.Length == 1 ? BaseVersion : $"{BaseVersion}_{Version}";
+    public string VersionLabel => Patches.Count == 0 ? BaseVersion : $"{BaseVersion}_{Version}";
 
-    /// <summary>The patches this view serves on its base, oldest first (a merged layer counts for
-    /// every patch it holds).</summary>
-    public IReadOnlyList<string> Patches => _patches ??= [.. _layers.Skip(1).SelectMany(Covered)];
+    /// <summary>The patches this view serves on its base, oldest first (a merged layer or a folded
+    /// base counts for every patch it holds).</summary>
+    public IReadOnlyList<string> Patches => _patches ??= [.. _layers[0].Manifest.Merged ?? [], .. _layers.Skip(1).SelectMany(Covered)];
+
+    /// <summary>Where this shard's merged layers and folded bases are written
+    /// (<see cref="PatchMerger.MergeRoot"/>): a folded base lies there itself.</summary>
+    public string MergeRoot => _layers[0].Manifest.Merged is null ? PatchMerger.MergeRoot(_layers[0].Directory) : Path.GetDirectoryName(_layers[0].Directory)!;
+
+    /// <summary>Keys of the patch layers summed (a key in several counts once per layer): what
+    /// a lookup may find above the base.</summary>
+    public long PatchKeys => _layers.Skip(1).Sum(l => l.Keys);
 
     private IReadOnlyList<string>? _patches;
 
@@ -115,13 +124,20 @@ public sealed class ShardView : RefCounted
 
     /// <summary>This view with its first <paramref name="replaced"/> patch layers replaced by
     /// <paramref name="merged"/>, which must hold exactly the patches they held: the same lineage,
-    /// the same answer for every key, fewer layers to probe.</summary>
+    /// the same answer for every key, fewer layers to probe. A folded base
+    /// (<see cref="ShardManifest.IsBase"/>) replaces the base layer too.</summary>
     public ShardView WithMerged(MappedShard merged, int replaced)
     {
-        var covered = _layers.Skip(1).Take(replaced).SelectMany(Covered).ToList();
+        var folded = merged.Manifest.IsBase;
+        var covered = (folded ? (_layers[0].Manifest.Merged ?? []) : []).Concat(_layers.Skip(1).Take(replaced).SelectMany(Covered)).ToList();
         if (merged.Manifest.Merged is not { } holds || !holds.SequenceEqual(covered) || merged.Manifest.Base != BaseVersion)
         {
             throw new InvalidOperationException($"merged layer {merged.Directory} holds {string.Join(",", merged.Manifest.Merged ?? [])} of base {merged.Manifest.Base}; the layers it replaces hold {string.Join(",", covered)} of base {BaseVersion}");
+        }
+
+        if (folded)
+        {
+            return FromLayers([merged, .. _layers.Skip(1 + replaced)]);
         }
 
         merged.EnsureFilter();

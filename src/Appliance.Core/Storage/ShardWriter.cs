@@ -16,7 +16,7 @@ internal static class ShardWriter
 
     /// <summary>Returns the index and values digests and the number of distinct keys.</summary>
     public static unsafe (FileDigest Index, FileDigest Values, long Keys) Write(
-        string directory, IReadOnlyList<EntryBuffer> buffers, ValueCodec codec, int dimension)
+        string directory, IReadOnlyList<IRecordSource> buffers, ValueCodec codec, int dimension)
     {
         // Entry numbers: the buffers' key chunks side by side, entry = chunk << ChunkShift | slot.
         // A partial last chunk leaves a few unused numbers; in exchange the keys are read where
@@ -32,8 +32,21 @@ internal static class ShardWriter
         var bucketCount = ShardLayout.BucketCountFor(total);
         // The index is probed at random twice (insert, then offsets): huge pages keep those
         // probes free of TLB misses once it outgrows what 4 KiB pages cover (a few MB).
-        using var slots = new HugePageArray<ulong>((long)bucketCount * ShardLayout.SlotsPerBucket);
+        var slots = new HugePageArray<ulong>((long)bucketCount * ShardLayout.SlotsPerBucket);
+        try
+        {
+            return Write(directory, buffers, codec, dimension, chunks, total, numbers, ref slots, bucketCount);
+        }
+        finally
+        {
+            slots.Dispose();
+        }
+    }
 
+    private static unsafe (FileDigest Index, FileDigest Values, long Keys) Write(
+        string directory, IReadOnlyList<IRecordSource> buffers, ValueCodec codec, int dimension,
+        ulong[][] chunks, long total, long numbers, ref HugePageArray<ulong> slots, ulong bucketCount)
+    {
         // Pass 1: insert entry numbers in input order; a later duplicate replaces the earlier one
         // in the same slot. slotOf[e] remembers where entry e went.
         var slotOf = new int[numbers];
@@ -45,6 +58,16 @@ internal static class ShardWriter
             {
                 distinct += Insert(chunks, chunk, buffer.ChunkCount(c), slots.Pointer, slotOf, bucketCount);
             }
+        }
+
+        if (ShardLayout.BucketCountFor(distinct) < bucketCount)
+        {
+            // Many occurrences of the same keys (a merge of patches that rewrite the same rows):
+            // an index sized for every occurrence would be mostly empty, on disk and in cache.
+            bucketCount = ShardLayout.BucketCountFor(distinct);
+            var sized = Rehash(slots, chunks, slotOf, bucketCount);
+            slots.Dispose();
+            slots = sized;
         }
 
         // Pass 2: walk the entries in input order (sequential reads of the buffers), write each
@@ -143,10 +166,52 @@ internal static class ShardWriter
         return distinct;
     }
 
+    /// <summary>The index's entries moved to a table of <paramref name="bucketCount"/> buckets
+    /// (each key once, so each goes to the first free slot from its home bucket); the winners'
+    /// <paramref name="slotOf"/> follow them, every other entry's becomes -1. A stale position
+    /// would be wrong: by the time its entry is written, its slot may hold a record offset that
+    /// happens to equal the entry's number.</summary>
+    private static unsafe HugePageArray<ulong> Rehash(HugePageArray<ulong> from, ulong[][] chunks, int[] slotOf, ulong bucketCount)
+    {
+        var to = new HugePageArray<ulong>((long)bucketCount * ShardLayout.SlotsPerBucket);
+        Array.Fill(slotOf, -1);
+        for (long at = 0; at < from.Length; at++)
+        {
+            var slot = from.Pointer[at];
+            if (slot == 0)
+            {
+                continue;
+            }
+
+            var entry = (long)(slot & EntryMask);
+            var bucket = KeyHash.Bucket(KeyHash.Mix(KeyOf(chunks, entry)), bucketCount);
+            while (true)
+            {
+                var p = to.Pointer + (bucket * ShardLayout.SlotsPerBucket);
+                var s = 0;
+                while (s < ShardLayout.SlotsPerBucket && p[s] != 0)
+                {
+                    s++;
+                }
+
+                if (s < ShardLayout.SlotsPerBucket)
+                {
+                    p[s] = slot;
+                    slotOf[entry] = (int)((bucket * ShardLayout.SlotsPerBucket) + (ulong)s);
+                    break;
+                }
+
+                bucket = bucket + 1 == bucketCount ? 0 : bucket + 1;
+            }
+        }
+
+        return to;
+    }
+
     private static ulong KeyOf(ulong[][] chunks, long entry) =>
         chunks[entry >> EntryBuffer.ChunkShift][entry & (EntryBuffer.ChunkSize - 1)];
 
-    private static unsafe void WriteWinners(HashingFileWriter values, IReadOnlyList<EntryBuffer> buffers, ulong* slotBase, int[] slotOf)
+    private static unsafe void WriteWinners(HashingFileWriter values, IReadOnlyList<IRecordSource> buffers, ulong* slotBase, int[] slotOf)
     {
         const int Ahead = 16;
         long chunk = 0;
@@ -161,15 +226,15 @@ internal static class ShardWriter
                 for (var i = 0; i < count; i++)
                 {
                     var entry = first + i;
-                    if (Sse.IsSupported && i + Ahead < count)
+                    if (Sse.IsSupported && i + Ahead < count && slotOf[entry + Ahead] >= 0)
                     {
                         Sse.Prefetch0(slotBase + slotOf[entry + Ahead]);
                     }
 
                     var value = cursor.Next();
                     var position = slotOf[entry];
-                    var slot = slotBase[position];
-                    if ((long)(slot & EntryMask) != entry)
+                    var slot = position >= 0 ? slotBase[position] : 0;
+                    if (slot == 0 || (long)(slot & EntryMask) != entry)
                     {
                         continue; // a later occurrence of this key owns the slot
                     }

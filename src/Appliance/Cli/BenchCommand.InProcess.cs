@@ -12,11 +12,12 @@ internal static partial class BenchCommand
     /// wire's keys/s per server core is measured against: what is left is the protocol and the
     /// kernel's sockets. Prints the same lines as the other modes.
     /// </summary>
-    private static int RunInProcess(Settings s, string data, int shard, bool inMemory)
+    private static int RunInProcess(Settings s, string data, int shard, bool inMemory, int mergeAfter, int foldAt)
     {
-        using var table = LocalTable.OpenNewest(data, s.Dict, [shard], inMemory);
+        using var table = LocalTable.OpenNewest(data, s.Dict, [shard], inMemory, mergeAfter, foldAt);
         var store = table.Store(shard);
-        Console.Out.WriteLine($"in process: {data} dict {s.Dict} shard {shard} ({(inMemory ? "in memory" : "mmap")}), batch {s.Batch}, {s.Draw}, one thread, warmup {s.Warmup.TotalSeconds:F0} s, measure {s.Duration.TotalSeconds:F0} s");
+        var layers = store.Live?.Layers.Count ?? 0;
+        Console.Out.WriteLine($"in process: {data} dict {s.Dict} shard {shard} ({(inMemory ? "in memory" : "mmap")}, {layers} read layer(s)), batch {s.Batch}, {s.Draw}, one thread, warmup {s.Warmup.TotalSeconds:F0} s, measure {s.Duration.TotalSeconds:F0} s");
         var random = new KeyStream((ulong)s.Seed);
         var keys = new ulong[s.Batch];
         var results = new ValueRef[s.Batch];

@@ -3,6 +3,7 @@ using System.Globalization;
 using Appliance.Core.Client;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Formats;
+using Appliance.Core.Storage;
 
 namespace Appliance.Cli;
 
@@ -33,6 +34,8 @@ internal static partial class BenchCommand
         new("data", "measure the store alone: look up in shard --shard of the newest table in DIR, in this process, one thread (no network)", Meta: "DIR"),
         new("shard", "--data: the shard to open", "0", Meta: "N"),
         new("in_mem", "--data: load the shard into memory instead of mapping it", IsFlag: true),
+        new("merge-after", "--data: patch layers left unmerged, as the server's --merge-after", "1", Meta: "N"),
+        new("fold-at", "--data: patch keys (percent of the base's) from which the base is folded in, as the server's --fold-at; 0 = never", "5", Meta: "PERCENT"),
         new("raw", "measure the server, not the client: a lean generator (blocking sockets, no per-request tasks or timers; one shard, first replica, no retries)", IsFlag: true),
         new("address", "--raw: the server to drive, instead of --conf's first replica", Meta: "HOST:PORT"),
         new("protocol", "--raw: native (lookup frames) or resp (MGET of the keys as 12-digit decimal text, as redis-benchmark writes __rand_int__: the same bytes to cube's --resp-port and to Redis)", "native", Meta: "P"),
@@ -125,7 +128,7 @@ internal static partial class BenchCommand
             protocol == "resp");
         if (a.Has("data"))
         {
-            return RunInProcess(settings, a.Require("data"), a.Int("shard", 0, 65535), a.Flag("in_mem"));
+            return RunInProcess(settings, a.Require("data"), a.Int("shard", 0, 65535), a.Flag("in_mem"), a.Int("merge-after", 0, ShardStore.MaxMergeAfter), a.Int("fold-at", 0, ShardStore.MaxFoldAt));
         }
 
         return RunAsync(dicts, settings).GetAwaiter().GetResult();

@@ -109,6 +109,7 @@ internal static class RunOptionsReader
             Shard = shard,
             InMemory = a.Flag("in_mem"),
             MergeAfter = a.Int("merge-after", 0, ShardStore.MaxMergeAfter),
+            FoldAt = a.Int("fold-at", 0, ShardStore.MaxFoldAt),
             LatencyHistograms = a.Flag("latency-histograms"),
             WatchSeconds = managed ? 0 : a.Int("watch-seconds", 0, 86400),
             MaxPayloadBytes = MaxPayload(a),

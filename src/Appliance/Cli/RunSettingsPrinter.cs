@@ -97,6 +97,7 @@ internal static class RunSettingsPrinter
         w.WriteLine($"shard          {server.Shard}");
         w.WriteLine($"in_mem         {server.InMemory.ToString().ToLowerInvariant()}");
         w.WriteLine($"merge-after    {server.MergeAfter}");
+        w.WriteLine($"fold-at        {(server.FoldAt == 0 ? "never" : $"{server.FoldAt} % of the base's keys")}");
         w.WriteLine($"watch-seconds  {server.WatchSeconds}");
         w.WriteLine($"max-frame-mb   {server.MaxPayloadBytes >> 20}");
         if (server.RespPort is { } resp)

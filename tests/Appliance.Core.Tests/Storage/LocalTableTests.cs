@@ -12,7 +12,7 @@ public sealed class LocalTableTests
         using var table = LocalTable.OpenNewest(dir.Combine("out"), "test", inMemory: true);
         Assert.Equal([0, 1], table.Shards);
         Assert.All(table.Shards, s => Assert.Equal("10_12", table.Store(s).Live!.VersionLabel));
-        Assert.All(table.Shards, s => Assert.Equal(3, table.Store(s).Live!.Layers.Count));
+        Assert.All(table.Shards, s => Assert.Equal(["10", "11", "12"], table.Store(s).Live!.Lineage));
         Assert.False(table.Refresh()); // nothing newer
     }
 
@@ -21,7 +21,8 @@ public sealed class LocalTableTests
     {
         using var dir = new TempDirectory();
         BuildLineage(dir);
-        using var table = new LocalTable(dir.Combine("out"), "test", [1], inMemory: true);
+        // Two patch layers stay unmerged: the base must stay the one mapped.
+        using var table = new LocalTable(dir.Combine("out"), "test", [1], inMemory: true, mergeAfter: 4);
         Assert.True(table.Apply("10", ["11"]));
         var store = table.Store(1);
         var before = store.Live!;

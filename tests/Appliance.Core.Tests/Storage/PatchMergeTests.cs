@@ -5,8 +5,10 @@ namespace Appliance.Core.Tests.Storage;
 /// <summary>
 /// Flat read cost under any number of patches: merged patch layers change no answer and no label,
 /// bound the layers a lookup probes, survive rollbacks onto any prefix of the lineage, and a merge
-/// that cannot be written leaves a correct, unmerged view. The property test drives random
-/// lineages (patches of random keys, rollbacks at random points) against a dictionary model.
+/// that cannot be written leaves a correct, unmerged view; a folded base (the base with patches in
+/// it) serves exactly the lineage it stands for. The property test drives random lineages (patches
+/// of random keys, rollbacks at random points, merges and folds at random points) against a
+/// dictionary model.
 /// </summary>
 public sealed class PatchMergeTests
 {
@@ -74,18 +76,21 @@ public sealed class PatchMergeTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    public void RandomLineagesWithRollbacksServeExactlyTheModelThroughEveryMerge(int seed)
+    [InlineData(1, 0)]
+    [InlineData(2, 5)]
+    [InlineData(3, 40)]
+    [InlineData(4, 100)]
+    [InlineData(5, 20)]
+    [InlineData(6, 0)]
+    public void RandomLineagesWithRollbacksServeExactlyTheModelThroughEveryMerge(int seed, int foldAt)
     {
         var random = new Random(seed);
         var patches = random.Next(12, 30);
         var (dir, output, states) = Lineage(random, patches);
         using (dir)
-        // --merge-after 0 (merge after every patch) to 3: other merge points, other layer counts.
-        using (var store = new ShardStore(inMemory: seed % 2 == 0) { MaxUnmerged = seed - 1 })
+        // --merge-after 0 (merge after every patch) to 3, --fold-at never to 100 %: other merge
+        // points, other layer counts, folds after every merge or after several.
+        using (var store = new ShardStore(inMemory: seed % 2 == 0) { MaxUnmerged = (seed - 1) % 4, FoldAt = foldAt })
         {
             store.LoadBase(Package(output, 0));
             var at = 0;
@@ -114,6 +119,7 @@ public sealed class PatchMergeTests
 
             Assert.True(store.Merges.Count > 0, $"seed {seed}: no merge ran over {patches} patches");
             Assert.Equal(0, store.Merges.Failures);
+            Assert.True(foldAt == 0 ? store.Merges.Folds == 0 : store.Merges.Folds > 0, $"seed {seed}: {store.Merges.Folds} folds at --fold-at {foldAt}");
         }
     }
 
@@ -122,7 +128,7 @@ public sealed class PatchMergeTests
     {
         var (dir, output, states) = Lineage(new Random(11), 20);
         using (dir)
-        using (var store = new ShardStore(inMemory: false))
+        using (var store = new ShardStore(inMemory: false) { FoldAt = 0 })
         {
             store.LoadBase(Package(output, 0), Enumerable.Range(1, 20).Select(p => Package(output, p)));
             Assert.Equal(2, store.Live!.Layers.Count); // base + one merged layer, at once
@@ -134,42 +140,92 @@ public sealed class PatchMergeTests
         }
     }
 
+    /// <summary>A lineage loaded whole whose patches hold more than --fold-at of the base's keys
+    /// goes live as one folded layer; patches apply on top of it, and a rollback onto a shorter
+    /// lineage leaves it.</summary>
+    [Fact]
+    public void ALineageLoadedWholeGoesLiveFoldedAndTakesPatchesOnTop()
+    {
+        var (dir, output, states) = Lineage(new Random(14), 21);
+        using (dir)
+        using (var store = new ShardStore(inMemory: false) { FoldAt = 10, MaxUnmerged = 4 })
+        {
+            store.LoadBase(Package(output, 0), Enumerable.Range(1, 20).Select(p => Package(output, p)));
+            var folded = Assert.Single(store.Live!.Layers);
+            Assert.True(folded.Manifest.IsBase);
+            Assert.Equal("100", folded.Manifest.Version);
+            Assert.Equal(20, folded.Manifest.Merged!.Count);
+            Assert.Equal("100_120", store.Live.VersionLabel);
+            Assert.Equal("120", store.Live.Version);
+            Assert.Equal(states[20].Count, folded.Keys);
+            AssertServes(store, states[20], "loaded whole, folded");
+
+            store.ApplyDelta(Package(output, 21));
+            Assert.Equal(2, store.Live!.Layers.Count);
+            Assert.Equal("100_121", store.Live.VersionLabel);
+            AssertServes(store, states[21], "a patch on a folded base");
+
+            store.LoadBase(Package(output, 0), Enumerable.Range(1, 2).Select(p => Package(output, p)));
+            Assert.Equal("100_102", store.Live!.VersionLabel);
+            Assert.Null(store.Live.Layers[0].Manifest.Merged);
+            AssertServes(store, states[2], "rolled back under the fold");
+            Assert.Empty(Directory.GetDirectories(Path.Combine(output, PatchMerger.DirectoryName, "test_part0")));
+        }
+    }
+
     /// <summary>A merge that cannot be written (a full disk, a read-only directory) leaves the
     /// view as it was: unmerged, right, and the failure counted with its reason.</summary>
-    [Fact]
-    public void AMergeThatFailsLeavesACorrectUnmergedView()
+    [Theory]
+    [InlineData(0, "merging 10 layers of 100_110")]
+    [InlineData(5, "folding 11 layers of 100_110")]
+    public void AMergeThatFailsLeavesACorrectUnmergedView(int foldAt, string error)
     {
         var (dir, output, states) = Lineage(new Random(12), 10);
         using (dir)
-        using (var store = new ShardStore(inMemory: true))
+        using (var store = new ShardStore(inMemory: true) { FoldAt = foldAt })
         {
             File.WriteAllText(Path.Combine(output, PatchMerger.DirectoryName), "a file where the directory should be");
             store.LoadBase(Package(output, 0), Enumerable.Range(1, 10).Select(p => Package(output, p)));
             Assert.Equal(11, store.Live!.Layers.Count);
             Assert.Equal(1, store.Merges.Failures);
-            Assert.Contains("merging 10 patch layers of 100_110", store.Merges.LastError, StringComparison.Ordinal);
+            Assert.Contains(error, store.Merges.LastError, StringComparison.Ordinal);
             AssertServes(store, states[10], "unmerged after a failed merge");
         }
     }
 
-    [Fact]
-    public void AMergedLayerMustHoldExactlyTheLayersItReplaces()
+    [Theory]
+    [InlineData(1, "merged layer")]
+    [InlineData(0, "folded base")]
+    public void AMergedLayerMustHoldExactlyTheLayersItReplaces(int from, string kind)
     {
-        var (dir, output, _) = Lineage(new Random(13), 8);
+        var (dir, output, states) = Lineage(new Random(13), 8);
         using (dir)
-        using (var store = new ShardStore(inMemory: false))
+        using (var store = new ShardStore(inMemory: false) { FoldAt = 0, MaxUnmerged = 4 })
         {
-            store.LoadBase(Package(output, 0), Enumerable.Range(1, 3).Select(p => Package(output, p)));
-            var view = store.Live!;
-            var layers = view.Layers.Skip(1).Take(2).ToList();
-            var merged = PatchMerger.Merge(view.Base, layers, inMemory: false);
+            store.LoadBase(Package(output, 0), Enumerable.Range(1, 2).Select(p => Package(output, p)));
+            var merged = PatchMerger.Merge(store.Live!, from, inMemory: false);
             try
             {
+                Assert.Equal(from == 0, merged.Manifest.IsBase);
+                store.ApplyDelta(Package(output, 3));
+                var view = store.Live!;
                 var e = Assert.Throws<InvalidOperationException>(() => view.WithMerged(merged, 3));
                 Assert.Contains("holds 101,102 of base 100; the layers it replaces hold 101,102,103", e.Message, StringComparison.Ordinal);
                 using var next = new Lease(view.WithMerged(merged, 2));
                 Assert.Equal(view.VersionLabel, next.View.VersionLabel);
                 Assert.Equal(view.Patches, next.View.Patches);
+                Assert.Equal(from == 0 ? 2 : 3, next.View.Layers.Count);
+                var delta = MappedShard.Open(Package(output, 4), inMemory: false);
+                try
+                {
+                    store.Activate(next.View.WithDelta(delta));
+                }
+                finally
+                {
+                    delta.Release();
+                }
+
+                AssertServes(store, states[4], $"a {kind} under two patches");
             }
             finally
             {
