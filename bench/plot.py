@@ -5,6 +5,7 @@
   plot.py latency latency.tsv out.png         p50/p99/p99.9 vs offered load, one line per server
   plot.py memory larger-than-memory.tsv out.png   keys/s and p99 vs the share of the package memory holds
   plot.py soak soak.tsv out.png               RSS, file descriptors, native blocks, GC heap over time per process
+  plot.py patchday DIR out.png                seconds to live per patch; keys/s, RSS at the points (bench/patch-day.sh's DIR)
 """
 import csv
 import sys
@@ -121,7 +122,36 @@ def soak(tsv, png):
     fig.savefig(png, dpi=110)
 
 
+def patchday(directory, png):
+    live = rows(f"{directory}/patch-day.tsv")
+    points = rows(f"{directory}/points.tsv")
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
+    a = ax[0]
+    a.plot([int(x["patch"]) for x in live], [float(x["live_seconds"]) for x in live], ".", markersize=3)
+    a.set(xlabel="patch", ylabel="donefile line -> every replica live, s")
+    a = ax[1]
+    p = [int(x["patches"]) for x in points]
+    wire0, inproc0 = float(points[0]["wire_mkeys_s"]), float(points[0]["in_process_mkeys_s"])
+    a.plot(p, [float(x["wire_mkeys_s"]) / wire0 * 100 for x in points], "o-", label="over the wire (one server)")
+    a.plot(p, [float(x["in_process_mkeys_s"]) / inproc0 * 100 for x in points], "s-", label="in process")
+    a.axhline(90, color="grey", linestyle="--", linewidth=1, label="target 90 %")
+    a.set(xlabel="patches on the base", ylabel="keys/s, % of the base alone (same run)")
+    a = ax[2]
+    a.plot(p, [int(x["rss_4_replicas_bytes"]) / 2**20 for x in points], "o-", label="RSS, 4 replicas")
+    a.plot(p, [int(x["disk_bytes_replica"]) / 2**20 for x in points], "s-", label="disk, one replica")
+    a.plot(p, [(int(x["base_bytes_replica"]) + int(x["patch_bytes_replica"])) / 2**20 for x in points], "^--", label="base + patches, one replica")
+    a.set(xlabel="patches on the base", ylabel="MiB")
+    for a in ax:
+        a.grid(True, alpha=0.3)
+        a.set_ylim(bottom=0)
+    ax[1].legend(fontsize=8)
+    ax[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("scaling", "latency", "memory", "soak"):
+    kinds = {"scaling": scaling, "latency": latency, "memory": memory, "soak": soak, "patchday": patchday}
+    if len(sys.argv) != 4 or sys.argv[1] not in kinds:
         sys.exit(__doc__)
-    {"scaling": scaling, "latency": latency, "memory": memory, "soak": soak}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    kinds[sys.argv[1]](sys.argv[2], sys.argv[3])

@@ -33,34 +33,12 @@ echo "{\"id\": \"100\", \"key\": \"100\", \"input\": \"$work/data/100/base\"}" >
 # Rows 0..delta_keys-1 again (the same keys), other values (another seed).
 "$cube" kv gen --format seq --keys "$delta_keys" --key-scheme index --seed 2 --parts 8 --out "$work/data/101/patch" >/dev/null
 echo "{\"id\": \"101\", \"key\": \"100\", \"input\": \"$work/data/101/patch\"}" > data/donefile/patch.txt
-mkdir -p done
-head -c 32 /dev/urandom | base64 -w0 > token
 base=$((30000 + RANDOM % 20000))
-conf="[default]
-dict_name: emb
-mode: base_delta
-donefile_address: $work/done
-output_address: $work/output
-tmp_address: $work/tmp
-shard_num: 2
-copy_num: 2
-token_file: $work/token
-poll_seconds: 1
-
-[cube_agent]"
-i=0
-for s in 0 1; do for r in 0 1; do
-  "$cube" run --roles server,agent --bind 127.0.0.1 --port $((base + i)) --http-port $((base + 10 + i)) --data-dir "agent$s$r" --dict emb --shard $s \
-    --transfer "http://127.0.0.1:$((base + 99))" --token-file token ${AGENT_ARGS:-} >"agent$s$r.log" 2>&1 &
-  pids+=("$!")
-  conf="$conf
-agent${s}_$r: 127.0.0.1:$((base + 10 + i))"
-  i=$((i + 1))
-done; done
-echo "$conf" > transfer.conf
-"$cube" run --roles transfer --bind 127.0.0.1 --http-port $((base + 99)) --config transfer.conf >transfer.log 2>&1 &
-pids+=("$!")
-sleep 1
+servers=()
+# shellcheck source=bench/cluster.sh
+. "$root/bench/cluster.sh"
+# shellcheck disable=SC2086 # AGENT_ARGS is a list of arguments
+start_cluster "$cube" "$base" 2 2 ${AGENT_ARGS:-}
 # $1 donefile (base.txt or patch.txt), $2 version every shard must serve, $3 label.
 rollout() {
   echo "== append the $1 line and wait until every shard serves $2"

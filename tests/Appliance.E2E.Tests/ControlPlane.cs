@@ -202,6 +202,8 @@ public sealed class ControlPlane : IDisposable
 
     public JsonElement AgentStatus(int shard, int replica) => Get($"http://127.0.0.1:{Agents[shard][replica].HttpPort}/agent/status");
 
+    public string GetText(string url) => Http.GetStringAsync(url).GetAwaiter().GetResult();
+
     public JsonElement Get(string url)
     {
         using var doc = JsonDocument.Parse(Http.GetStringAsync(url).GetAwaiter().GetResult());

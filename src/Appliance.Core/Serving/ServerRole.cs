@@ -92,6 +92,7 @@ public sealed class ServerRole : IRole
         metrics.Counter("cube_server_folds_total", "Merges that folded the base in too (the view one layer again).", Store.Merges.Folds, labels);
         metrics.Counter("cube_server_merged_bytes_total", "Bytes of patch layers read by merges.", Store.Merges.BytesMerged, labels);
         metrics.Counter("cube_server_merge_seconds_total", "Time spent merging patch layers.", Store.Merges.TotalSeconds, labels);
+        metrics.Histogram("cube_server_merge_duration_seconds", "How long each merge of patch layers (or fold of the base) took.", Store.Merges.Durations, labels);
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
         if (s.LiveVersion.Length > 0)
         {

@@ -120,6 +120,7 @@ public sealed class ShardService : IFrameHandler
             FoldedPatches = view?.Layers[0].Manifest.Merged?.Count ?? 0,
             Merges = Store.Merges.Count,
             Folds = Store.Merges.Folds,
+            Merging = Store.Merging,
             MergeFailures = Store.Merges.Failures,
             LastMergeSeconds = Store.Merges.LastSeconds,
             LastMergeError = Store.Merges.LastError,

@@ -30,6 +30,9 @@ public sealed record ShardStatus
     /// <summary>Merges that folded the base in too.</summary>
     public long Folds { get; init; }
 
+    /// <summary>A merge or fold is running in the background now.</summary>
+    public bool Merging { get; init; }
+
     public long MergeFailures { get; init; }
 
     public double LastMergeSeconds { get; init; }

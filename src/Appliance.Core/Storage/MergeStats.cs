@@ -34,6 +34,10 @@ public sealed class MergeStats
 
     public double LastSeconds => Volatile.Read(ref _lastSeconds);
 
+    /// <summary>How long merges took (merges and folds alike; a fold copies the base, so its
+    /// duration grows with the base, a merge's with the patches).</summary>
+    public Diagnostics.LatencyHistogram Durations { get; } = new(Diagnostics.LatencyHistogram.LongBounds);
+
     public string? LastError => Volatile.Read(ref _lastError);
 
     internal void Succeeded(TimeSpan took, long bytes, int layers, bool folded)
@@ -43,6 +47,7 @@ public sealed class MergeStats
         Interlocked.Add(ref _bytes, bytes);
         Interlocked.Add(ref _layers, layers);
         Volatile.Write(ref _lastSeconds, took.TotalSeconds);
+        Durations.Observe(took);
         lock (_lock)
         {
             _seconds += took.TotalSeconds;

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# A day of patches: a base of --keys keys (40-byte rows, every key of [0, keys)), then --patches
+# patches of --patch-pct % of the keys each (random keys of the same range, overlapping, new
+# values), through a transfer and 2 shards × 2 replicas (server+agent processes) on this machine.
+# Each patch's donefile line is appended as soon as the last one went live on every replica
+# (--pace 0), or --pace seconds after the last one was appended.
+# Per patch: seconds from the donefile line to every replica live (TSV). After each of --points
+# patches: keys/s of one server over loopback (`cube bench lookup --raw`, closed loop, keys of its
+# shard only), p99 at half that load (open loop), in process (`--data` on a hard-linked copy of
+# the replica's packages, the lineage loaded whole as a restart loads it), the layers the live
+# server reads, RSS of the four server+agent processes against base + 1.5 × the live patches' own
+# size, and disk against base + live patches.
+# Output: DIR/patch-day.tsv (per patch) and DIR/points.tsv, and a table on stdout; DIR is
+# --out (default: a temporary directory, removed at exit unless --out is given).
+# Usage: bench/patch-day.sh [--keys 10000000] [--patches 288] [--patch-pct 1] [--pace 0]
+#        [--points "0 32 128 288"] [--duration 4] [--out DIR] [CUBE_BIN]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+keys=10000000; patches=288; patch_pct=1; pace=0; points="0 32 128 288"; duration=4; out=""; cube=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keys) keys=$2; shift 2 ;;
+    --patches) patches=$2; shift 2 ;;
+    --patch-pct) patch_pct=$2; shift 2 ;;
+    --pace) pace=$2; shift 2 ;;
+    --points) points=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) cube=$(realpath "$1"); shift ;;
+  esac
+done
+[ -z "$cube" ] && cube=$("$root/scripts/publish.sh")
+work=$(mktemp -d /tmp/cube-patch-day.XXXXXX)
+keep=${out:+1}
+out=${out:-$work/out}
+mkdir -p "$out"
+out=$(realpath "$out")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+patch_keys=$((keys * patch_pct / 100))
+echo "== $keys-key base, $patches patches of $patch_keys keys, pace ${pace}s; $cube"
+mkdir -p data
+"$cube" kv gen --format seq --keys "$keys" --key-range "$keys" --seed 1 --parts 8 --out "$work/data/100" >/dev/null
+# Keys of shard 0 (key % 2 == 0) for the one-server measurements: 1M drawn at random.
+python3 -c "
+import random
+r = random.Random(3)
+print('\n'.join(str(2 * r.randrange($keys // 2)) for _ in range(1000000)))" > shard0-keys.txt
+base=$((30000 + RANDOM % 20000))
+servers=()
+# shellcheck source=bench/cluster.sh
+. "$root/bench/cluster.sh"
+start_cluster "$cube" "$base" 2 2
+
+current() { curl -s "127.0.0.1:$((base + 99))/status" | python3 -c "import json,sys; print(json.load(sys.stdin)['transfer']['current_version'] or '')" 2>/dev/null || true; }
+# $1 donefile, $2 line, $3 label every shard must serve; prints seconds, fails after 20 minutes.
+publish() {
+  local start
+  start=$(date +%s.%N)
+  echo "$2" >> "done/$1"
+  local deadline=$((SECONDS + 1200))
+  until [ "$(current)" = "$3" ]; do
+    [ $SECONDS -gt $deadline ] && { echo "$3 not live after 20 minutes; transfer log:" >&2; tail -20 transfer.log >&2; exit 1; }
+    sleep 0.02
+  done
+  python3 -c "import time; print(f'{time.time() - $start:.3f}')"
+}
+
+measure() {
+  local p=$1 label=$2
+  # Let the merges and folds the last patches started finish on every replica (at most 120 s):
+  # the figures are of settled views (while a fold of an in-memory replica runs, it holds the
+  # old and the new copy of its base).
+  for _ in $(seq 1200); do
+    busy=0
+    for i in 0 1 2 3; do
+      m=$(curl -s "127.0.0.1:$((base + 10 + i))/status" | python3 -c "import json,sys; print(int(json.load(sys.stdin)['server']['merging']))" 2>/dev/null || echo 1)
+      busy=$((busy + m))
+    done
+    [ "$busy" -eq 0 ] && break
+    sleep 0.1
+  done
+  sleep 1
+  layers=$(curl -s "127.0.0.1:$((base + 10))/status" | python3 -c "import json,sys; s=json.load(sys.stdin)['server']; print(f\"{s['read_layers']}/{s['folded_patches']}/{s['folds']}\")")
+  local wire rps p99 inproc
+  wire=$(taskset -c 1 "$cube" bench lookup --raw --address "127.0.0.1:$base" --dict emb --keys shard0-keys.txt --duration "$duration" 2>/dev/null)
+  rps=$(echo "$wire" | awk '/^requests/ {gsub(/[(]/, "", $3); print int($3 / 2)}')
+  p99=$(taskset -c 1 "$cube" bench lookup --raw --address "127.0.0.1:$base" --dict emb --keys shard0-keys.txt --duration "$duration" --rate "$rps" 2>/dev/null | awk '/^latency/ {for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1)}')
+  rm -rf copy && mkdir copy && for d in agent00/[0-9]*_[0-9]*; do cp -al "$d" copy/; done
+  inproc=$(taskset -c 1 "$cube" bench lookup --data copy --dict emb --keys shard0-keys.txt --duration "$duration" 2>/dev/null | awk '/^keys/ {gsub(/[(]/, "", $3); print $3}')
+  local rss=0 pid
+  for pid in "${servers[@]}"; do rss=$((rss + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status") * 1024)); done
+  local base_bytes patch_bytes disk
+  base_bytes=$(du -sb agent00/100_100 | awk '{print $1}')
+  patch_bytes=$(( $(du -sbc agent00/100_* | tail -1 | awk '{print $1}') - base_bytes ))
+  disk=$(du -sb agent00 | awk '{print $1}')
+  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$p" "$label" "$layers" \
+    "$(echo "$wire" | awk '/^keys/ {gsub(/[(]/, "", $3); print $3}')" "${p99:-}" "${inproc:-}" \
+    "$rss" "$base_bytes" "$patch_bytes" "$disk" | tee -a "$out/points.tsv"
+}
+
+printf "patches\tlabel\tread_layers/folded/folds\twire_mkeys_s\tp99_half_load_us\tin_process_mkeys_s\trss_4_replicas_bytes\tbase_bytes_replica\tpatch_bytes_replica\tdisk_bytes_replica\n" > "$out/points.tsv"
+printf "patch\tlive_seconds\n" > "$out/patch-day.tsv"
+echo "== base"
+echo "base: $(publish base.txt "{\"id\": \"100\", \"key\": \"100\", \"input\": \"$work/data/100\"}" 100_100) s to live on every replica"
+for q in $points; do [ "$q" -eq 0 ] && measure 0 100_100; done
+last=$(date +%s.%N)
+for p in $(seq "$patches"); do
+  id=$((100 + p))
+  "$cube" kv gen --format seq --keys "$patch_keys" --key-range "$keys" --seed $((p + 1)) --parts 2 --out "$work/data/$id" >/dev/null
+  if [ "$pace" != 0 ]; then
+    python3 -c "import time; time.sleep(max(0.0, $last + $pace - time.time()))"
+  fi
+  last=$(date +%s.%N)
+  t=$(publish patch.txt "{\"id\": \"$id\", \"key\": \"100\", \"input\": \"$work/data/$id\"}" "100_$id")
+  printf "%s\t%s\n" "$p" "$t" >> "$out/patch-day.tsv"
+  rm -rf "$work/data/$id"
+  for q in $points; do [ "$q" -eq "$p" ] && measure "$p" "100_$id"; done
+  [ $((p % 16)) -eq 0 ] && echo "patch $p live in $t s"
+done
+
+python3 - "$out" <<'PY'
+import statistics, sys
+out = sys.argv[1]
+live = [float(l.split("\t")[1]) for l in open(f"{out}/patch-day.tsv").readlines()[1:]]
+def pct(xs, q):
+    xs = sorted(xs); return xs[min(len(xs) - 1, int(q / 100 * len(xs)))]
+print()
+print(f"donefile line → every replica live, {len(live)} patches: p50 {pct(live, 50):.2f} s, p99 {pct(live, 99):.2f} s; "
+      f"patch 10: {live[9] if len(live) >= 10 else float('nan'):.2f} s, last: {live[-1]:.2f} s (median of the last 10 vs of patches 6-15: "
+      f"{statistics.median(live[-10:]) / statistics.median(live[5:15]) if len(live) >= 15 else float('nan'):.2f}x)")
+rows = [l.rstrip("\n").split("\t") for l in open(f"{out}/points.tsv").readlines()[1:]]
+w0 = float(rows[0][3]); i0 = float(rows[0][5]); rss0 = int(rows[0][6])
+print()
+print("| patches | read layers / folded patches / folds | wire, M keys/s (one server) | vs base | p99 at half load | in process, M keys/s | vs base | RSS of 4 replicas | its growth since the base vs 4 × 1.5 × live patches | disk of one replica vs base + patches |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for p, label, layers, w, p99, i, rss, b, pb, disk in rows:
+    print(f"| {p} | {layers} | {float(w):.2f} | {float(w) / w0 * 100:.0f} % | {p99} us | {float(i):.2f} | {float(i) / i0 * 100:.0f} % | "
+          f"{int(rss) / 2**20:.0f} MiB | {(int(rss) - rss0) / 2**20:.0f} MiB vs {4 * 1.5 * int(pb) / 2**20:.0f} MiB | {int(disk) / 2**20:.0f} MiB vs {(int(b) + int(pb)) / 2**20:.0f} MiB |")
+PY
+[ -n "$keep" ] && echo "(TSVs in $out)"
+exit 0
