@@ -21,6 +21,7 @@ import random
 import struct
 import sys
 import time
+import zlib
 
 SYNC_INTERVAL = 2000
 CLASS = b"org.apache.hadoop.io.BytesWritable"
@@ -126,6 +127,8 @@ class Exporter:
         os.makedirs(target, exist_ok=True)
         tmp = os.path.join(target, ".model.onnx.tmp")
         save_model(model, tmp)
+        with open(tmp, "rb") as f:
+            onnx_crc32 = "%08x" % (zlib.crc32(f.read()) & 0xFFFFFFFF)
         os.replace(tmp, os.path.join(target, "model.onnx"))
         spec = {
             "format": 1, "name": "ctr_dnn", "dict": self.dict_name, "hash": self.hash_scheme,
@@ -135,6 +138,9 @@ class Exporter:
             "dense_diff": [20, 603, 100, 50, 64000, 500, 100, 50, 500, 10, 10, 10, 50],
             "embeddings_input": "embeddings", "dense_input": "dense", "output": "prob",
             "click_column": 1, "table_version": str(table_version),
+            # version and onnx_crc32 tie the three files to one export: an engine reading while
+            # the next export rewrites them reads again instead of mixing two exports.
+            "version": str(table_version), "onnx_crc32": onnx_crc32,
         }
         _atomic_write(os.path.join(target, "model.json"), json.dumps(spec, indent=2).encode())
         _atomic_write(os.path.join(target, "timestamp"), ("%s\n" % table_version).encode())  # last: triggers reload

@@ -9,6 +9,13 @@ namespace Appliance.Core.Engine;
 /// A model package directory: <c>model.onnx</c>, <c>model.json</c> (<see cref="ModelSpec"/>) and a
 /// <c>timestamp</c> file whose change triggers a reload. <see cref="Load"/> refuses a package whose
 /// spec and graph disagree, naming the mismatch, so a bad package never replaces a good one.
+/// <para>An exporter rewrites the three files one by one (each atomically, the timestamp last), so
+/// a load that overlaps an export can read a graph of one export and a spec or timestamp of
+/// another: scores of one network answered under another's version (found by the continuous
+/// prediction test with patches a few hundred milliseconds apart). A package whose
+/// <c>model.json</c> carries <c>version</c> and <c>onnx_crc32</c> (ours and cube_export.py's do)
+/// is loaded only when the three files are of one export; otherwise it is read again, and after
+/// three reads <see cref="ModelPackageChangingException"/> (the watcher tries again on its next tick).</para>
 /// </summary>
 public sealed class ModelPackage : IDisposable
 {
@@ -42,8 +49,27 @@ public sealed class ModelPackage : IDisposable
     /// <summary>Content of the timestamp file when loaded (the package's version).</summary>
     public string Timestamp { get; }
 
+    /// <summary>Loads the package; a read that overlapped an export is repeated (three reads,
+    /// 50 ms apart) before <see cref="ModelPackageChangingException"/> is thrown.</summary>
     public static ModelPackage Load(string directory)
     {
+        const int Attempts = 3;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return LoadOnce(directory);
+            }
+            catch (ModelPackageChangingException) when (attempt < Attempts)
+            {
+                Thread.Sleep(50);
+            }
+        }
+    }
+
+    private static ModelPackage LoadOnce(string directory)
+    {
+        var stampBefore = ReadTimestamp(directory);
         var spec = ReadSpec(directory);
         var specPath = Path.Combine(directory, SpecFile);
         if (!FeatureHasher.TryParse(spec.Hash, out var hash))
@@ -72,6 +98,7 @@ public sealed class ModelPackage : IDisposable
             throw new InputFormatException(onnxPath, "offset 0", $"cannot read: {e.Message}");
         }
 
+        var timestamp = ReadTimestamp(directory);
         OnnxScorer scorer;
         try
         {
@@ -84,6 +111,9 @@ public sealed class ModelPackage : IDisposable
 
         try
         {
+            // After the parse (a file replaced by rename is never torn: a graph ONNX Runtime
+            // refuses is corrupt, and says so), before the shapes (another export's may differ).
+            CheckOneExport(directory, spec, onnx, stampBefore, timestamp);
             Check(scorer.Inputs, spec.EmbeddingsInput, spec.SparseSlots * spec.EmbeddingDim, "input", "sparse_slots × embedding_dim", onnxPath);
             Check(scorer.Inputs, spec.DenseInput, spec.DenseWidth, "input", "dense_width", onnxPath);
             if (!scorer.Outputs.TryGetValue(spec.Output, out var outputShape))
@@ -96,8 +126,6 @@ public sealed class ModelPackage : IDisposable
                 throw new InputFormatException(onnxPath, "graph outputs", $"output '{spec.Output}' has shape [{string.Join(", ", outputShape)}]; click_column {spec.ClickColumn} is not one of its columns");
             }
 
-            var timestampPath = Path.Combine(directory, TimestampFile);
-            var timestamp = File.Exists(timestampPath) ? File.ReadAllText(timestampPath).Trim() : string.Empty;
             return new ModelPackage(directory, spec, scorer, hash, codec, timestamp);
         }
         catch
@@ -108,16 +136,61 @@ public sealed class ModelPackage : IDisposable
     }
 
     /// <summary>Writes a package (ONNX from <paramref name="network"/>, spec, timestamp), each file
-    /// replaced atomically, timestamp last so a watcher never reloads a half-written package.</summary>
+    /// replaced atomically, timestamp last so a watcher never reloads a half-written package; the
+    /// spec names the version and the graph's CRC so a load overlapping the next export is told.</summary>
     public static void Write(string directory, DenseNetwork network, ModelSpec spec, string timestamp)
     {
         System.IO.Directory.CreateDirectory(directory);
-        AtomicFile.Write(Path.Combine(directory, OnnxFile), OnnxModelWriter.Write(network));
-        AtomicFile.Write(Path.Combine(directory, SpecFile), JsonSerializer.SerializeToUtf8Bytes(spec, EngineJsonContext.Default.ModelSpec));
+        var onnx = OnnxModelWriter.Write(network);
+        AtomicFile.Write(Path.Combine(directory, OnnxFile), onnx);
+        var stamped = spec with { Version = timestamp, OnnxCrc32 = Crc32Text(onnx) };
+        AtomicFile.Write(Path.Combine(directory, SpecFile), JsonSerializer.SerializeToUtf8Bytes(stamped, EngineJsonContext.Default.ModelSpec));
         AtomicFile.Write(Path.Combine(directory, TimestampFile), System.Text.Encoding.UTF8.GetBytes(timestamp + "\n"));
     }
 
     public void Dispose() => Scorer.Dispose();
+
+    /// <summary>The timestamp file's text, trimmed; empty when there is none.</summary>
+    public static string ReadTimestamp(string directory)
+    {
+        var path = Path.Combine(directory, TimestampFile);
+        try
+        {
+            return File.Exists(path) ? File.ReadAllText(path).Trim() : string.Empty;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputFormatException(path, "offset 0", $"cannot read: {e.Message}");
+        }
+    }
+
+    /// <summary>Throws <see cref="ModelPackageChangingException"/> unless the files read are of one
+    /// export: the timestamp unchanged across the read, and, where the spec names them, its version
+    /// the timestamp's and its CRC the graph's.</summary>
+    private static void CheckOneExport(string directory, ModelSpec spec, byte[] onnx, string stampBefore, string stampAfter)
+    {
+        string? problem = null;
+        if (stampBefore != stampAfter)
+        {
+            problem = $"timestamp changed from '{stampBefore}' to '{stampAfter}' while it was read";
+        }
+        else if (spec.Version is { } version && version != stampAfter)
+        {
+            problem = $"model.json is of version '{version}', timestamp says '{stampAfter}'";
+        }
+        else if (spec.OnnxCrc32 is { } crc && !string.Equals(crc, Crc32Text(onnx), StringComparison.OrdinalIgnoreCase))
+        {
+            problem = $"model.onnx's CRC-32 is {Crc32Text(onnx)}, model.json's onnx_crc32 says {crc}";
+        }
+
+        if (problem is not null)
+        {
+            throw new ModelPackageChangingException($"{directory}: the package is being rewritten or its files are of different exports ({problem}); read again on the next tick");
+        }
+    }
+
+    private static string Crc32Text(ReadOnlySpan<byte> bytes) =>
+        System.IO.Hashing.Crc32.HashToUInt32(bytes).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Only <c>model.json</c> (cheap: no ONNX session).</summary>
     public static ModelSpec ReadSpec(string directory)

@@ -47,6 +47,15 @@ public sealed record ModelSpec
     /// knows it; informational.</summary>
     public string? TableVersion { get; set; }
 
+    /// <summary>The package's version, the text of its <c>timestamp</c> file, when the exporter
+    /// writes it here too. With <see cref="OnnxCrc32"/> it lets the engine tell a package read
+    /// whole from one read while an exporter was rewriting it (<see cref="ModelPackage.Load"/>).</summary>
+    public string? Version { get; set; }
+
+    /// <summary>CRC-32 (IEEE, as zlib's crc32) of <c>model.onnx</c>'s bytes, 8 lowercase hex
+    /// digits, when the exporter writes it: a graph from another export is refused.</summary>
+    public string? OnnxCrc32 { get; set; }
+
     /// <summary>Column of the output holding P(click) (1 for the original 2-way softmax).</summary>
     public int ClickColumn { get; set; } = 1;
 }

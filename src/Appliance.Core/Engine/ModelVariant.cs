@@ -1,4 +1,5 @@
 using Appliance.Core.Diagnostics;
+using Appliance.Core.Formats;
 using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Engine;
@@ -60,6 +61,10 @@ internal sealed class ModelVariant : IAsyncDisposable
 
     public string? LastReloadError { get; private set; }
 
+    /// <summary>The timestamp of a package last read mid-export (<see cref="ModelPackageChangingException"/>),
+    /// forgiven once; under <see cref="_reloading"/>.</summary>
+    private string? _changingStamp;
+
     /// <summary>The table version a newer package is waiting for (model.json's table_version,
     /// not served yet), or null.</summary>
     public string? WaitingForTable { get; private set; }
@@ -98,8 +103,6 @@ internal sealed class ModelVariant : IAsyncDisposable
             // names a table_version not served yet is loaded now and waits beside the live one:
             // it goes live the moment the table does (the watcher's next tick, or the first
             // request that reads the new table, whichever comes first).
-            var required = ModelPackage.ReadSpec(Directory).TableVersion;
-            var served = _source.ServedVersion;
             var next = Volatile.Read(ref _next);
             if (next is null || next.Engine.Model.Timestamp != stamp)
             {
@@ -112,6 +115,11 @@ internal sealed class ModelVariant : IAsyncDisposable
                 }
             }
 
+            // The table the loaded package needs, from the spec read with its graph (a second
+            // read of model.json could already be the next export's).
+            var required = next.Engine.Model.Spec.TableVersion;
+            var served = _source.ServedVersion;
+            _changingStamp = null;
             if (required is not null && (served is null || !TableVersions.Includes(served, required)))
             {
                 if (WaitingForTable != required)
@@ -124,6 +132,13 @@ internal sealed class ModelVariant : IAsyncDisposable
             }
 
             Promote(next);
+            return true;
+        }
+        catch (ModelPackageChangingException) when (_changingStamp != stamp)
+        {
+            // Read while an export rewrote it: the next tick reads it again. Only a package that
+            // still disagrees with itself on the tick after (same timestamp) is refused below.
+            _changingStamp = stamp;
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -174,7 +189,10 @@ internal sealed class ModelVariant : IAsyncDisposable
     /// is scored again with it (never new embeddings through the old network);</item>
     /// <item>rows older than the live model's table (a replica still switching) or straddling the
     /// waiting package's table (shards mid-switch): read again after a short pause, and refused
-    /// (503) if the table does not settle.</item>
+    /// (503) if the table does not settle;</item>
+    /// <item>rows newer than the live model's table while the package on disk waits for a still
+    /// newer one: the package meant for these rows was overwritten unseen, so the same (refused if
+    /// the table does not reach the waiting package's version).</item>
     /// </list></summary>
     private async Task<ScoreResult> ScoreOnLiveAsync(IReadOnlyList<EngineSample> lines, CancellationToken cancellationToken)
     {
@@ -215,6 +233,15 @@ internal sealed class ModelVariant : IAsyncDisposable
             else if (required is not null && !TableVersions.Includes(table.Oldest, required))
             {
                 why = $"a shard answered with table version {table.Oldest}, older than the {required} model {live.Engine.Model.Timestamp} needs";
+            }
+            else if (required is not null && nextRequired is not null && VersionId.IsValid(required) && VersionId.IsValid(table.Newest) && VersionId.Compare(table.Newest, required) > 0)
+            {
+                // Rows newer than the live model's table while a package for a still newer table
+                // waits: the exporter replaced the package meant for these rows before it was
+                // loaded (patches published faster than the watcher ticks). The live network was
+                // not trained with these rows and the one that was is gone: refuse until the
+                // table catches up with the waiting package, never answer a pairing no trainer made.
+                why = $"the shards serve table version {table.Newest}, newer than the {required} the live model {live.Engine.Model.Timestamp} was trained with, and the package on disk waits for {nextRequired}";
             }
             else if (required is not null && next is null && table.Newest != required && (NewPackageFor(table.Newest) || Volatile.Read(ref _live) != live))
             {

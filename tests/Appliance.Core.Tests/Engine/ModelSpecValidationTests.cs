@@ -42,6 +42,53 @@ public sealed class ModelSpecValidationTests
         Assert.Equal("3", variant.Engine.Model.Timestamp);
     }
 
+    /// <summary>The exporter replaces model.onnx, model.json and timestamp one at a time; a load
+    /// in between must not take one export's graph with another's spec or version.</summary>
+    [Fact]
+    public void APackageWhoseFilesAreOfTwoExportsIsNotLoaded()
+    {
+        using var dir = new TempDirectory();
+        using var next = new TempDirectory();
+        ModelPackage.Write(dir.Path, DenseNetwork.Random(seed: 1, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "d", TableVersion = "1" }, "1");
+        ModelPackage.Write(next.Path, DenseNetwork.Random(seed: 2, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "d", TableVersion = "2" }, "2");
+        using (var whole = ModelPackage.Load(dir.Path))
+        {
+            Assert.Equal("1", whole.Timestamp);
+        }
+
+        // The next export's graph is in, its spec and timestamp not yet.
+        File.Copy(Path.Combine(next.Path, ModelPackage.OnnxFile), Path.Combine(dir.Path, ModelPackage.OnnxFile), overwrite: true);
+        var graph = Assert.Throws<ModelPackageChangingException>(() => ModelPackage.Load(dir.Path));
+        Assert.Contains("onnx_crc32", graph.Message, StringComparison.Ordinal);
+
+        // Graph and spec in, timestamp not yet: whole, but not the version the timestamp names.
+        File.Copy(Path.Combine(next.Path, ModelPackage.SpecFile), Path.Combine(dir.Path, ModelPackage.SpecFile), overwrite: true);
+        var version = Assert.Throws<ModelPackageChangingException>(() => ModelPackage.Load(dir.Path));
+        Assert.Contains("version '2'", version.Message, StringComparison.Ordinal);
+
+        File.Copy(Path.Combine(next.Path, ModelPackage.TimestampFile), Path.Combine(dir.Path, ModelPackage.TimestampFile), overwrite: true);
+        using var loaded = ModelPackage.Load(dir.Path);
+        Assert.Equal("2", loaded.Timestamp);
+    }
+
+    /// <summary>Read mid-export once, the watcher tries again next tick without counting a
+    /// failure; a package that still disagrees with itself then is refused and counted.</summary>
+    [Fact]
+    public async Task APackageStillOfTwoExportsOnTheNextTickIsRefused()
+    {
+        using var dir = new TempDirectory();
+        ModelPackage.Write(dir.Path, DenseNetwork.Random(seed: 1, hidden: 8, hiddenLayers: 1), new ModelSpec { Dict = "d" }, "1");
+        await using var variant = new ModelVariant("m", dir.Path, 1, new NoTable(), NullLogger.Instance, maxBatch: 8, runners: 1);
+
+        File.WriteAllText(Path.Combine(dir.Path, ModelPackage.TimestampFile), "2\n");
+        Assert.True(variant.ReloadIfChanged());
+        Assert.Equal(0, variant.ReloadFailures);
+        Assert.False(variant.ReloadIfChanged());
+        Assert.Equal(1, variant.ReloadFailures);
+        Assert.Contains("version '1'", variant.LastReloadError, StringComparison.Ordinal);
+        Assert.Equal("1", variant.Engine.Model.Timestamp);
+    }
+
     private static void WriteSpec(string dir, string fields) =>
         File.WriteAllText(Path.Combine(dir, ModelPackage.SpecFile), "{\"dict\": \"d\", " + fields + "}");
 
