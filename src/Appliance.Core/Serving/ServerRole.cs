@@ -90,6 +90,9 @@ public sealed class ServerRole : IRole
         metrics.Counter("cube_server_merges_total", "Merges of patch layers switched in.", s.Merges, labels);
         metrics.Counter("cube_server_merge_failures_total", "Merges of patch layers that failed (the view served unmerged meanwhile).", s.MergeFailures, labels);
         metrics.Counter("cube_server_folds_total", "Merges that folded the base in too (the view one layer again).", Store.Merges.Folds, labels);
+        metrics.Counter("cube_server_promotions_total", "Folds promoted into the base package (retain_versions: the patches they hold dropped from disk).", s.Promotions, labels);
+        metrics.Counter("cube_server_promotion_failures_total", "Promotions that failed (the lineage stayed whole on disk).", s.PromotionFailures, labels);
+        metrics.Gauge("cube_server_anchored_patches", "Patches the base package holds folded in (no version before the last of them is served here).", s.AnchoredPatches, labels);
         metrics.Counter("cube_server_merged_bytes_total", "Bytes of patch layers read by merges.", Store.Merges.BytesMerged, labels);
         metrics.Counter("cube_server_merge_seconds_total", "Time spent merging patch layers.", Store.Merges.TotalSeconds, labels);
         metrics.Histogram("cube_server_merge_duration_seconds", "How long each merge of patch layers (or fold of the base) took.", Store.Merges.Durations, labels);

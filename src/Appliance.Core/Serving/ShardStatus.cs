@@ -39,6 +39,20 @@ public sealed record ShardStatus
 
     public string? LastMergeError { get; init; }
 
+    /// <summary>The oldest version kept roll-backable (the transfer's retain_versions; null: all).</summary>
+    public string? RetainFrom { get; init; }
+
+    /// <summary>Patches the base package holds folded in: their packages are dropped, and no
+    /// version before the last of them can be served here.</summary>
+    public int AnchoredPatches { get; init; }
+
+    /// <summary>Folds promoted into the base package.</summary>
+    public long Promotions { get; init; }
+
+    public long PromotionFailures { get; init; }
+
+    public string? LastPromotionError { get; init; }
+
     public required long Keys { get; init; }
 
     public required long BytesMapped { get; init; }

@@ -150,7 +150,27 @@ public sealed class LocalTable : IDisposable
             return true;
         }
 
-        store.LoadBase(ShardDirectory(baseId, baseId, shard), patches.Select(p => ShardDirectory(baseId, p, shard)));
+        // A base package with patches promoted into it (retention) stands for them: only the
+        // later patches are stacked, and a version older than what it holds is gone.
+        var anchored = AnchoredPatches(baseId, shard);
+        if (NotRetained(baseId, patches, anchored) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
+        store.LoadBase(ShardDirectory(baseId, baseId, shard), patches.Skip(anchored.Count).Select(p => ShardDirectory(baseId, p, shard)));
         return true;
     }
+
+    /// <summary>The patches base <paramref name="baseId"/>'s package for <paramref name="shard"/>
+    /// holds folded in (<see cref="ShardStore.Retain"/>); none for a package as built.</summary>
+    public IReadOnlyList<string> AnchoredPatches(string baseId, int shard) =>
+        MappedShard.ReadManifest(ShardDirectory(baseId, baseId, shard)).Merged ?? [];
+
+    /// <summary>Why base + <paramref name="patches"/> cannot be served from a base package that
+    /// holds <paramref name="anchored"/>; null when it can.</summary>
+    public string? NotRetained(string baseId, IReadOnlyList<string> patches, IReadOnlyList<string> anchored) =>
+        anchored.Count == 0 || (patches.Count >= anchored.Count && patches.Take(anchored.Count).SequenceEqual(anchored))
+            ? null
+            : $"version {baseId}_{(patches.Count == 0 ? baseId : patches[^1])} of {Dict} is no longer retained here: the base package holds patches {anchored[0]}..{anchored[^1]} folded in (retain_versions), so the oldest version this host can serve is {baseId}_{anchored[^1]}";
 }

@@ -13,7 +13,8 @@ namespace Appliance.Core.Storage;
 /// (the catalog ignores it: not a version directory), to a temporary directory that is renamed
 /// into place only when complete and synced. A merged layer is derived data: a crash mid-merge
 /// leaves a temporary directory that the next merge removes, and a restart merges again from the
-/// patches themselves, which stay the source of truth for rollback.</para>
+/// patches themselves, which stay the source of truth for rollback (until retention promotes a
+/// fold into the base package: <see cref="ShardStore.Retain"/>).</para>
 /// </summary>
 internal static class PatchMerger
 {
@@ -27,6 +28,11 @@ internal static class PatchMerger
         var data = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(baseDirectory)))!;
         return Path.Combine(data, DirectoryName, shardName);
     }
+
+    /// <summary>True for a merged layer or folded base written here (<c>DATA/.merged/DICT_partN/NAME</c>),
+    /// false for a package the builder or the agent put in place.</summary>
+    public static bool IsMergedDirectory(string directory) =>
+        Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(directory)))) == DirectoryName;
 
     /// <summary>Writes the fold of <paramref name="view"/>'s layers from <paramref name="from"/>
     /// up (each key once, the newest layer's value) and opens it. From 1: a merged patch layer.
@@ -111,7 +117,8 @@ internal static class PatchMerger
         }
     }
 
-    private static void TryDelete(string directory)
+    /// <summary>Deletes a directory; one that cannot be deleted now is left for a later clean-up.</summary>
+    public static void TryDelete(string directory)
     {
         try
         {

@@ -16,7 +16,7 @@ namespace Appliance.Core.Storage;
 /// view is one layer again, read as fast as a base alone, at the cost of one copy of the base
 /// per that many patches (never one per patch).</para>
 /// </summary>
-public sealed class ShardStore : IDisposable
+public sealed partial class ShardStore : IDisposable
 {
     private readonly object _switchLock = new();
     private ShardView? _live;
@@ -99,6 +99,7 @@ public sealed class ShardStore : IDisposable
     public ShardView LoadBase(string baseDirectory, IEnumerable<string>? deltaDirectories = null)
     {
         var view = Stack(ShardView.OfBase, baseDirectory);
+        var anchored = view.Base.Manifest.Merged ?? [];
         try
         {
             foreach (var delta in deltaDirectories ?? [])
@@ -114,6 +115,11 @@ public sealed class ShardStore : IDisposable
             throw;
         }
 
+        lock (_switchLock)
+        {
+            ForgetPendingOutside(view);
+        }
+
         if (view.UnmergedLayers > MaxUnmerged)
         {
             // A whole lineage goes live merged: a restart or rollback onto 288 patches must not
@@ -123,10 +129,16 @@ public sealed class ShardStore : IDisposable
         else
         {
             // A new base, or a short lineage: merged layers of another lineage are of no use now.
-            PatchMerger.RemoveOthers(view.MergeRoot, view.Layers.Select(l => l.Directory));
+            RemoveUnused(view);
         }
 
-        Activate(view);
+        lock (_switchLock)
+        {
+            _baseDirectory = baseDirectory;
+            _anchored = anchored;
+            Activate(view);
+        }
+
         return view;
     }
 
@@ -204,7 +216,8 @@ public sealed class ShardStore : IDisposable
 
                     var next = live.WithMerged(merged, view.Layers.Count - 1);
                     Activate(next);
-                    PatchMerger.RemoveOthers(next.MergeRoot, next.Layers.Select(l => l.Directory));
+                    KeepAsPending(live.Base, next);
+                    RemoveUnused(next);
                 }
             }
             finally
@@ -237,8 +250,13 @@ public sealed class ShardStore : IDisposable
         try
         {
             var next = view.WithMerged(merged, view.Layers.Count - 1);
+            lock (_switchLock)
+            {
+                KeepAsPending(view.Base, next);
+                RemoveUnused(next);
+            }
+
             view.Release();
-            PatchMerger.RemoveOthers(next.MergeRoot, next.Layers.Select(l => l.Directory));
             return next;
         }
         finally

@@ -47,8 +47,9 @@ public sealed class ShardView : RefCounted
     public IReadOnlyList<string> Patches => _patches ??= [.. _layers[0].Manifest.Merged ?? [], .. _layers.Skip(1).SelectMany(Covered)];
 
     /// <summary>Where this shard's merged layers and folded bases are written
-    /// (<see cref="PatchMerger.MergeRoot"/>): a folded base lies there itself.</summary>
-    public string MergeRoot => _layers[0].Manifest.Merged is null ? PatchMerger.MergeRoot(_layers[0].Directory) : Path.GetDirectoryName(_layers[0].Directory)!;
+    /// (<see cref="PatchMerger.MergeRoot"/>): a folded base lies there itself, unless it was
+    /// promoted into the base package's directory (<see cref="ShardStore.Retain"/>).</summary>
+    public string MergeRoot => PatchMerger.IsMergedDirectory(_layers[0].Directory) ? Path.GetDirectoryName(Path.GetFullPath(_layers[0].Directory))! : PatchMerger.MergeRoot(_layers[0].Directory);
 
     /// <summary>Keys of the patch layers summed (a key in several counts once per layer): what
     /// a lookup may find above the base.</summary>

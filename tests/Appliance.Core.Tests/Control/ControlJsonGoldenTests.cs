@@ -77,6 +77,8 @@ public sealed class ControlJsonGoldenTests
             ControlJsonContext.Default.AgentReply));
         var command = JsonSerializer.Deserialize("""{"version":"1700000300","base":"1700000000","mode":"delta"}""", ControlJsonContext.Default.VersionCommand)!;
         Assert.Equal(("1700000300", "1700000000"), (command.Version, command.Base));
+        var activate = JsonSerializer.Deserialize("""{"version":"1700000300","base":"1700000000","retain_from":"1700000100"}""", ControlJsonContext.Default.VersionCommand)!;
+        Assert.Equal("1700000100", activate.RetainFrom);
     }
 
     [Fact]

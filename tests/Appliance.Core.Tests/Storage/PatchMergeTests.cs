@@ -16,7 +16,7 @@ public sealed class PatchMergeTests
 
     /// <summary>A base and <paramref name="patches"/> patches of random keys; the expected table
     /// after each prefix of the lineage (index 0: the base alone).</summary>
-    private static (TempDirectory Dir, string Out, List<Dictionary<ulong, byte[]>> States) Lineage(Random random, int patches)
+    internal static (TempDirectory Dir, string Out, List<Dictionary<ulong, byte[]>> States) Lineage(Random random, int patches)
     {
         var dir = new TempDirectory();
         var state = new Dictionary<ulong, byte[]>();
@@ -38,11 +38,11 @@ public sealed class PatchMergeTests
         return (dir, dir.Combine("out"), states);
     }
 
-    private static string Package(string output, int patch) =>
+    internal static string Package(string output, int patch) =>
         Path.Combine(output, $"100_{100 + patch}", "test_part0");
 
     /// <summary>Every key of the range answers exactly as the model says (absent ones: not found).</summary>
-    private static void AssertServes(ShardStore store, Dictionary<ulong, byte[]> expected, string context)
+    internal static void AssertServes(ShardStore store, Dictionary<ulong, byte[]> expected, string context)
     {
         using var lease = store.Acquire();
         var keys = Enumerable.Range(0, KeyRange).Select(k => (ulong)k).ToArray();

@@ -12,6 +12,12 @@ public sealed record VersionCommand
 
     /// <summary>Required for stage (checked against the ids); null when absent.</summary>
     public VersionMode? Mode { get; init; }
+
+    /// <summary>Activate only: the oldest version of this lineage that must stay roll-backable
+    /// (transfer.conf's retain_versions); older patches may be folded into the base package and
+    /// their own packages dropped. Null (left out of the JSON): keep every version.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? RetainFrom { get; init; }
 }
 
 /// <summary>The agent's answer to a command.</summary>

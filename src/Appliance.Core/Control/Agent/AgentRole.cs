@@ -134,8 +134,9 @@ public sealed class AgentRole : IRole
             return Refuse("stage", e.Message);
         }
 
-        if (Directory.Exists(staged))
+        if (Directory.Exists(staged) || Anchored(command.Base).Contains(command.Version))
         {
+            // A patch the base package holds folded in (retention) is as good as staged.
             return new AgentReply { Ok = true, State = AgentState.Staged, LiveVersion = LiveLabel };
         }
 
@@ -183,14 +184,31 @@ public sealed class AgentRole : IRole
         try
         {
             var shardDirectory = ShardDirectory(command.Base, command.Version);
-            if (!Directory.Exists(VersionDirectory(command.Base, command.Version)))
+            var anchored = Anchored(command.Base);
+            List<string> patches;
+            if (anchored.Contains(command.Version))
             {
-                return Fail(command, $"version {Label(command)} is not staged");
+                // Its own package was dropped: the base package holds it (and serves exactly it
+                // when it is the last patch held).
+                patches = [.. anchored.TakeWhile(p => p != command.Version), command.Version];
+            }
+            else
+            {
+                if (!Directory.Exists(VersionDirectory(command.Base, command.Version)))
+                {
+                    return Fail(command, $"version {Label(command)} is not staged");
+                }
+
+                var manifest = MappedShard.ReadManifest(shardDirectory);
+                patches = manifest.IsBase ? [] : manifest.Patches.Append(command.Version).ToList();
             }
 
-            var manifest = MappedShard.ReadManifest(shardDirectory);
-            var patches = manifest.IsBase ? [] : manifest.Patches.Append(command.Version).ToList();
-            foreach (var patch in patches)
+            if (_table.NotRetained(command.Base, patches, anchored) is { } gone)
+            {
+                return Fail(command, gone);
+            }
+
+            foreach (var patch in patches.Skip(anchored.Count))
             {
                 if (!Directory.Exists(VersionDirectory(command.Base, patch)))
                 {
@@ -236,6 +254,7 @@ public sealed class AgentRole : IRole
                 }
             }
 
+            DropAnchoredPackages(command.Base, Store.Retain(command.RetainFrom));
             if (!changed)
             {
                 return new AgentReply { Ok = true, State = AgentState.Active, LiveVersion = LiveLabel };
@@ -253,6 +272,55 @@ public sealed class AgentRole : IRole
         finally
         {
             _activation.Release();
+        }
+    }
+
+    /// <summary>The patches base <paramref name="baseId"/>'s package holds folded in; none when it
+    /// is not staged or holds none.</summary>
+    private IReadOnlyList<string> Anchored(string baseId)
+    {
+        try
+        {
+            return Directory.Exists(ShardDirectory(baseId, baseId)) ? _table.AnchoredPatches(baseId, _options.Shard) : [];
+        }
+        catch (Formats.InputFormatException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>Deletes the packages of patches the base package now holds (this shard's part; the
+    /// version directory once no shard's part is left). What cannot be deleted now is deleted after
+    /// the next activation.</summary>
+    private void DropAnchoredPackages(string baseId, IReadOnlyList<string> anchored)
+    {
+        foreach (var patch in anchored)
+        {
+            var directory = VersionDirectory(baseId, patch);
+            if (!Directory.Exists(directory))
+            {
+                continue;
+            }
+
+            try
+            {
+                var shard = ShardDirectory(baseId, patch);
+                if (Directory.Exists(shard))
+                {
+                    Directory.Delete(shard, recursive: true);
+                }
+
+                if (!Directory.EnumerateDirectories(directory).Any())
+                {
+                    Directory.Delete(directory, recursive: true);
+                }
+
+                ControlLog.Retired(_logger, $"{VersionInfo.DirectoryName(baseId, patch)} (held by the base package now)");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // left for the next activation's clean-up
+            }
         }
     }
 

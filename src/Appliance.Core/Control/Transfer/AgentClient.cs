@@ -14,8 +14,9 @@ internal sealed class AgentClient(HttpClient http, BearerToken token)
     public Task<AgentReply> StageAsync(NodeAddress agent, VersionRecord version, CancellationToken cancellationToken) =>
         PostAsync(agent, "stage", version, cancellationToken);
 
-    public Task<AgentReply> ActivateAsync(NodeAddress agent, VersionRecord version, CancellationToken cancellationToken) =>
-        PostAsync(agent, "activate", version, cancellationToken);
+    /// <param name="retainFrom">the oldest version of the lineage that must stay roll-backable (null: all)</param>
+    public Task<AgentReply> ActivateAsync(NodeAddress agent, VersionRecord version, string? retainFrom, CancellationToken cancellationToken) =>
+        PostAsync(agent, "activate", version, cancellationToken, retainFrom);
 
     public Task<AgentReply> RetireAsync(NodeAddress agent, VersionRecord version, CancellationToken cancellationToken) =>
         PostAsync(agent, "retire", version, cancellationToken);
@@ -32,11 +33,11 @@ internal sealed class AgentClient(HttpClient http, BearerToken token)
             ?? throw new HttpRequestException($"{agent}: empty status");
     }
 
-    private async Task<AgentReply> PostAsync(NodeAddress agent, string command, VersionRecord version, CancellationToken cancellationToken)
+    private async Task<AgentReply> PostAsync(NodeAddress agent, string command, VersionRecord version, CancellationToken cancellationToken, string? retainFrom = null)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(CallTimeout);
-        var body = new VersionCommand { Version = version.Version, Base = version.Depend, Mode = version.Mode };
+        var body = new VersionCommand { Version = version.Version, Base = version.Depend, Mode = version.Mode, RetainFrom = retainFrom };
         using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{agent}/agent/{command}")
         {
             Content = JsonContent.Create(body, ControlJsonContext.Default.VersionCommand),

@@ -20,7 +20,7 @@ public static class TransferConfReader
         "dict_name", "mode", "download_mode", "wget_port", "buildtool_local", "donefile_address", "output_address",
         "tmp_address", "shard_num", "copy_num", "deploy_path", "transfer_address", "token_file", "poll_seconds",
         "down_policy", "max_attempts", "parallelism", "stage_timeout_seconds", "serve_bytes_per_second", "value_codec",
-        "storage_place", "retain_lineages", "fetch_timeout_seconds", "progress_seconds",
+        "storage_place", "retain_lineages", "retain_versions", "fetch_timeout_seconds", "progress_seconds",
     ];
 
     /// <summary>Keys the original transfer (its code or its deployment guide) reads that this one
@@ -229,6 +229,7 @@ public static class TransferConfReader
             ServeBytesPerSecond = Int("serve_bytes_per_second", 0, 0, int.MaxValue),
             ValueCodec = codec,
             RetainLineages = Int("retain_lineages", 2, 1, 100),
+            RetainVersions = Int("retain_versions", TransferOptions.DefaultRetainVersions, 0, 1_000_000),
             FetchTimeoutSeconds = Int("fetch_timeout_seconds", 30, 1, 3600),
             ProgressSeconds = Int("progress_seconds", 10, 1, 3600),
             Ignored = Informational.Where(d.ContainsKey).ToDictionary(k => k, k => d[k].Value),

@@ -67,6 +67,15 @@ public sealed record TransferOptions
     /// current one and the ones before it, so an operator can roll back across a base.</summary>
     public int RetainLineages { get; init; } = 2;
 
+    /// <summary>Versions of the live lineage that stay roll-backable: the last this many activated
+    /// (the live one included). Older patches may be folded into the base package on the agents and
+    /// their own packages dropped, so a lineage's disk stops growing with every patch. 0: every
+    /// version of a retained lineage stays (the disk grows with the patches).</summary>
+    public int RetainVersions { get; init; } = DefaultRetainVersions;
+
+    /// <summary>The default of <see cref="RetainVersions"/>: two hours of patches every five minutes.</summary>
+    public const int DefaultRetainVersions = 24;
+
     /// <summary>How often a rollout in progress logs where it is (build counters, each replica's state).</summary>
     public int ProgressSeconds { get; init; } = 10;
 

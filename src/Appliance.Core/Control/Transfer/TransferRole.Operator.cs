@@ -208,6 +208,11 @@ public sealed partial class TransferRole
                 return new OperatorResult(409, $"{target.Label} never reached every shard (it is {target.StatusStr}); only a version that was live can be rolled back to");
             }
 
+            if (RetainFrom(State.History, target, _options.RetainVersions) is { } floor && VersionId.Compare(target.Version, floor) < 0)
+            {
+                return new OperatorResult(409, $"{target.Label} is older than the versions kept roll-backable (retain_versions: {_options.RetainVersions}; the oldest of its lineage is {VersionInfo.DirectoryName(target.Depend, floor)}): its patches may be folded into the base on the agents");
+            }
+
             foreach (var instance in target.Instances)
             {
                 instance.Set(InstanceStatus.Staged);

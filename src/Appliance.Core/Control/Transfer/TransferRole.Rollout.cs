@@ -305,7 +305,13 @@ public sealed partial class TransferRole
         {
             try
             {
-                var reply = await _agents.ActivateAsync(agent, version, token).ConfigureAwait(false);
+                string? retainFrom;
+                lock (State)
+                {
+                    retainFrom = RetainFrom(State.History, version, _options.RetainVersions);
+                }
+
+                var reply = await _agents.ActivateAsync(agent, version, retainFrom, token).ConfigureAwait(false);
                 if (reply.Ok)
                 {
                     Change(() =>
@@ -333,6 +339,21 @@ public sealed partial class TransferRole
                 await Task.Delay(retry.DelayAfter(attempt), token).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The oldest version of <paramref name="activating"/>'s lineage that must stay
+    /// roll-backable once it is live: the <paramref name="retainVersions"/>-th newest of the
+    /// lineage's versions that were ever live, it included (null: fewer than that, or 0 = all).</summary>
+    internal static string? RetainFrom(IEnumerable<VersionRecord> history, VersionRecord activating, int retainVersions)
+    {
+        if (retainVersions <= 0)
+        {
+            return null;
+        }
+
+        var newest = history.Where(v => v.Depend == activating.Depend && (v.WasActive || v == activating)).Select(v => v.Version).Append(activating.Version)
+            .Distinct(StringComparer.Ordinal).OrderByDescending(v => v, Comparer<string>.Create(VersionId.Compare)).Take(retainVersions).ToList();
+        return newest.Count < retainVersions ? null : newest[^1];
     }
 
     /// <summary>After a new base is active: every version of lineages older than the ones kept

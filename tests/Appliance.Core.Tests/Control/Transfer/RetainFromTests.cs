@@ -1,0 +1,43 @@
+using Appliance.Core.Control.Transfer;
+using Appliance.Core.Storage;
+
+namespace Appliance.Core.Tests.Control.Transfer;
+
+/// <summary>retain_versions: the oldest version of a lineage that must stay roll-backable is the
+/// N-th newest of its versions that were ever live (the one being activated included); versions
+/// never live, and other lineages, do not count.</summary>
+public sealed class RetainFromTests
+{
+    private static VersionRecord Version(string depend, string version, VersionStatus status) =>
+        new() { Depend = depend, Version = version, Mode = depend == version ? VersionMode.Base : VersionMode.Delta, Status = status };
+
+    private static readonly VersionRecord[] History =
+    [
+        Version("50", "50", VersionStatus.Superseded),
+        Version("50", "60", VersionStatus.Superseded),
+        Version("100", "100", VersionStatus.Superseded),
+        Version("100", "101", VersionStatus.Superseded),
+        Version("100", "102", VersionStatus.Failed), // never live
+        Version("100", "103", VersionStatus.RolledBack), // was live
+        Version("100", "104", VersionStatus.Finished),
+    ];
+
+    [Theory]
+    [InlineData(0, "105", null)] // 0: every version stays
+    [InlineData(1, "105", "105")]
+    [InlineData(2, "105", "104")]
+    [InlineData(3, "105", "103")]
+    [InlineData(4, "105", "101")] // 102 never went live
+    [InlineData(5, "105", "100")]
+    [InlineData(6, "105", null)] // fewer than six in this lineage: all stay
+    [InlineData(2, "104", "103")] // re-activating one already counted
+    public void TheFloorIsTheNthNewestVersionThatWasLive(int retain, string activating, string? expected)
+    {
+        var version = History.FirstOrDefault(v => v.Version == activating) ?? Version("100", activating, VersionStatus.Enabling);
+        Assert.Equal(expected, TransferRole.RetainFrom(History, version, retain));
+    }
+
+    [Fact]
+    public void IdsCompareAsNumbers() =>
+        Assert.Equal("99", TransferRole.RetainFrom([Version("9", "9", VersionStatus.Finished), Version("9", "99", VersionStatus.Finished)], Version("9", "100", VersionStatus.Enabling), 2));
+}
