@@ -9,7 +9,9 @@
 # shard only), p99 at half that load (open loop), in process (`--data` on a hard-linked copy of
 # the replica's packages, the lineage loaded whole as a restart loads it), the layers the live
 # server reads, RSS of the four server+agent processes against base + 1.5 × the live patches' own
-# size, and disk against base + live patches.
+# size, and the disk of one replica against two copies of the base (base package, live fold) + the
+# patch packages it still holds (retain_versions at its default, 24), beside base + every patch of
+# the lineage (what a replica would hold with retain_versions 0, before any fold).
 # Output: DIR/patch-day.tsv (per patch) and DIR/points.tsv, and a table on stdout; DIR is
 # --out (default: a temporary directory, removed at exit unless --out is given).
 # Usage: bench/patch-day.sh [--keys 10000000] [--patches 288] [--patch-pct 1] [--pace 0]
@@ -101,12 +103,13 @@ measure() {
   base_bytes=$(du -sb agent00/100_100 | awk '{print $1}')
   patch_bytes=$(( $(du -sbc agent00/100_* | tail -1 | awk '{print $1}') - base_bytes ))
   disk=$(du -sb agent00 | awk '{print $1}')
-  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$p" "$label" "$layers" \
+  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$p" "$label" "$layers" \
     "$(echo "$wire" | awk '/^keys/ {gsub(/[(]/, "", $3); print $3}')" "${p99:-}" "${inproc:-}" \
-    "$rss" "$base_bytes" "$patch_bytes" "$disk" | tee -a "$out/points.tsv"
+    "$rss" "$base_bytes" "$patch_bytes" "$disk" "$all_patch_bytes" | tee -a "$out/points.tsv"
 }
 
-printf "patches\tlabel\tread_layers/folded/folds\twire_mkeys_s\tp99_half_load_us\tin_process_mkeys_s\trss_4_replicas_bytes\tbase_bytes_replica\tpatch_bytes_replica\tdisk_bytes_replica\n" > "$out/points.tsv"
+printf "patches\tlabel\tread_layers/folded/folds\twire_mkeys_s\tp99_half_load_us\tin_process_mkeys_s\trss_4_replicas_bytes\tbase_bytes_replica\tpatch_bytes_replica\tdisk_bytes_replica\tall_patch_bytes_replica\n" > "$out/points.tsv"
+all_patch_bytes=0
 printf "patch\tlive_seconds\n" > "$out/patch-day.tsv"
 echo "== base"
 echo "base: $(publish base.txt "{\"id\": \"100\", \"key\": \"100\", \"input\": \"$work/data/100\"}" 100_100) s to live on every replica"
@@ -121,6 +124,8 @@ for p in $(seq "$patches"); do
   last=$(date +%s.%N)
   t=$(publish patch.txt "{\"id\": \"$id\", \"key\": \"100\", \"input\": \"$work/data/$id\"}" "100_$id")
   printf "%s\t%s\n" "$p" "$t" >> "$out/patch-day.tsv"
+  # Its package on one replica, while it is surely there (the newest version is always retained).
+  all_patch_bytes=$((all_patch_bytes + $(du -sb "agent00/100_$id" | awk '{print $1}')))
   rm -rf "$work/data/$id"
   for q in $points; do [ "$q" -eq "$p" ] && measure "$p" "100_$id"; done
   [ $((p % 16)) -eq 0 ] && echo "patch $p live in $t s"
@@ -139,11 +144,12 @@ print(f"donefile line → every replica live, {len(live)} patches: p50 {pct(live
 rows = [l.rstrip("\n").split("\t") for l in open(f"{out}/points.tsv").readlines()[1:]]
 w0 = float(rows[0][3]); i0 = float(rows[0][5]); rss0 = int(rows[0][6])
 print()
-print("| patches | read layers / folded patches / folds | wire, M keys/s (one server) | vs base | p99 at half load | in process, M keys/s | vs base | RSS of 4 replicas | its growth since the base vs 4 × 1.5 × live patches | disk of one replica vs base + patches |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for p, label, layers, w, p99, i, rss, b, pb, disk in rows:
+print("| patches | read layers / folded patches / folds | wire, M keys/s (one server) | vs base | p99 at half load | in process, M keys/s | vs base | RSS of 4 replicas | its growth since the base vs 4 × 1.5 × live patches | disk of one replica | vs 2 × base + patch packages held | vs base + every patch |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for p, label, layers, w, p99, i, rss, b, pb, disk, allp in rows:
     print(f"| {p} | {layers} | {float(w):.2f} | {float(w) / w0 * 100:.0f} % | {p99} us | {float(i):.2f} | {float(i) / i0 * 100:.0f} % | "
-          f"{int(rss) / 2**20:.0f} MiB | {(int(rss) - rss0) / 2**20:.0f} MiB vs {4 * 1.5 * int(pb) / 2**20:.0f} MiB | {int(disk) / 2**20:.0f} MiB vs {(int(b) + int(pb)) / 2**20:.0f} MiB |")
+          f"{int(rss) / 2**20:.0f} MiB | {(int(rss) - rss0) / 2**20:.0f} MiB vs {4 * 1.5 * int(allp) / 2**20:.0f} MiB | {int(disk) / 2**20:.0f} MiB | "
+          f"{(2 * int(b) + int(pb)) / 2**20:.0f} MiB | {(int(b) + int(allp)) / 2**20:.0f} MiB |")
 PY
 [ -n "$keep" ] && echo "(TSVs in $out)"
 exit 0

@@ -139,7 +139,11 @@ def patchday(directory, png):
     a = ax[2]
     a.plot(p, [int(x["rss_4_replicas_bytes"]) / 2**20 for x in points], "o-", label="RSS, 4 replicas")
     a.plot(p, [int(x["disk_bytes_replica"]) / 2**20 for x in points], "s-", label="disk, one replica")
-    a.plot(p, [(int(x["base_bytes_replica"]) + int(x["patch_bytes_replica"])) / 2**20 for x in points], "^--", label="base + patches, one replica")
+    if all(x.get("all_patch_bytes_replica") for x in points):
+        a.plot(p, [(2 * int(x["base_bytes_replica"]) + int(x["patch_bytes_replica"])) / 2**20 for x in points], "^--", label="2 x base + patch packages held")
+        a.plot(p, [(int(x["base_bytes_replica"]) + int(x["all_patch_bytes_replica"])) / 2**20 for x in points], "v:", label="base + every patch (no retention)")
+    else:
+        a.plot(p, [(int(x["base_bytes_replica"]) + int(x["patch_bytes_replica"])) / 2**20 for x in points], "^--", label="base + patches, one replica")
     a.set(xlabel="patches on the base", ylabel="MiB")
     for a in ax:
         a.grid(True, alpha=0.3)

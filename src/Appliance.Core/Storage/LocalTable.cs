@@ -1,3 +1,5 @@
+using Appliance.Core.Formats;
+
 namespace Appliance.Core.Storage;
 
 /// <summary>
@@ -81,7 +83,10 @@ public sealed class LocalTable : IDisposable
         }
 
         var baseId = newest.Base.Info.Version;
-        List<string> patches = [.. newest.Deltas.Select(d => d.Info.Version)];
+        // A base package that holds patches folded in (retention; an agent serves one shard) stands
+        // for them: their own packages may be gone from the directory.
+        var anchored = Shards.Count == 0 ? [] : AnchoredPatches(baseId, Shards[0]);
+        List<string> patches = [.. anchored, .. newest.Deltas.Select(d => d.Info.Version).Where(v => anchored.Count == 0 || VersionId.Compare(v, anchored[^1]) > 0)];
         if (IsLive(baseId, patches))
         {
             return false;
@@ -160,6 +165,16 @@ public sealed class LocalTable : IDisposable
 
         store.LoadBase(ShardDirectory(baseId, baseId, shard), patches.Skip(anchored.Count).Select(p => ShardDirectory(baseId, p, shard)));
         return true;
+    }
+
+    /// <summary>Sets the oldest version of the live lineage that must stay roll-backable on
+    /// <paramref name="shard"/> (<see cref="ShardStore.Retain"/>); returns the patches its base
+    /// package holds now.</summary>
+    public IReadOnlyList<string> Retain(int shard, string? retainFrom)
+    {
+        var store = Store(shard);
+        var baseId = store.Live?.BaseVersion ?? string.Empty;
+        return store.Retain(retainFrom, patch => ShardDirectory(baseId, patch, shard));
     }
 
     /// <summary>The patches base <paramref name="baseId"/>'s package for <paramref name="shard"/>

@@ -115,11 +115,6 @@ public sealed partial class ShardStore : IDisposable
             throw;
         }
 
-        lock (_switchLock)
-        {
-            ForgetPendingOutside(view);
-        }
-
         if (view.UnmergedLayers > MaxUnmerged)
         {
             // A whole lineage goes live merged: a restart or rollback onto 288 patches must not
@@ -216,7 +211,6 @@ public sealed partial class ShardStore : IDisposable
 
                     var next = live.WithMerged(merged, view.Layers.Count - 1);
                     Activate(next);
-                    KeepAsPending(live.Base, next);
                     RemoveUnused(next);
                 }
             }
@@ -250,13 +244,8 @@ public sealed partial class ShardStore : IDisposable
         try
         {
             var next = view.WithMerged(merged, view.Layers.Count - 1);
-            lock (_switchLock)
-            {
-                KeepAsPending(view.Base, next);
-                RemoveUnused(next);
-            }
-
             view.Release();
+            RemoveUnused(next);
             return next;
         }
         finally
@@ -296,9 +285,15 @@ public sealed partial class ShardStore : IDisposable
         }
     }
 
-    private ShardView Stack(Func<MappedShard, ShardView> compose, string directory)
+    /// <summary>Removes merged layers and folds the view does not read.</summary>
+    private static void RemoveUnused(ShardView view) =>
+        PatchMerger.RemoveOthers(view.MergeRoot, view.Layers.Select(l => l.Directory));
+
+    private ShardView Stack(Func<MappedShard, ShardView> compose, string directory) => Stack(compose, directory, InMemory);
+
+    private static ShardView Stack(Func<MappedShard, ShardView> compose, string directory, bool inMemory)
     {
-        var package = MappedShard.Open(directory, InMemory);
+        var package = MappedShard.Open(directory, inMemory);
         try
         {
             return compose(package);

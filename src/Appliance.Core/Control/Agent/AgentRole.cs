@@ -254,7 +254,7 @@ public sealed class AgentRole : IRole
                 }
             }
 
-            DropAnchoredPackages(command.Base, Store.Retain(command.RetainFrom));
+            DropAnchoredPackages(command.Base, _table.Retain(_options.Shard, command.RetainFrom));
             if (!changed)
             {
                 return new AgentReply { Ok = true, State = AgentState.Active, LiveVersion = LiveLabel };
