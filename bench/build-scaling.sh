@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How cost grows with the table (issue 15 item 1), one row per size, all in one run:
+# How cost grows with the table, one row per size, all in one run:
 #   build time (median of --repeat, the AOT binary as an operator runs it) and keys/s; the time
 #   the disk needs to write the same bytes beside it (dd through the page cache with fdatasync, and
 #   dd oflag=direct — the builder writes large files with O_DIRECT); index and package

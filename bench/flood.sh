@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Flood run (issue 12): one server on 127.0.0.1 with a 100,000-key table, flooded by
+# Flood run: one server on 127.0.0.1 with a 100,000-key table, flooded by
 # bench/flood.py (10,000 idle connections, as many as one address can hold, 200 slow-loris HTTP
 # clients, 60 MiB frames back to back) while a good client pings it from another address.
 # usage: bench/flood.sh [CUBE_BINARY] [extra server flags…]     (default: scripts/publish.sh's binary)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tables larger than memory (issue 15 item 3): one server (--in_mem false, the package mmap'd) in a
+# Tables larger than memory: one server (--in_mem false, the package mmap'd) in a
 # memory cgroup whose limit holds only a fraction of the package, Zipf-skewed keys over every row
 # of the table, and what that costs: keys/s, p50/p99, and where the time goes (the server's major
 # page faults and bytes read per request, its CPU, the cgroup's usage and hits of its limit).

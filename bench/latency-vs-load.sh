@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Latency under load (issue 15 item 2): p50/p99/p99.9 at 10, 25, 50, 75, 90 % of each server's own
+# Latency under load: p50/p99/p99.9 at 10, 25, 50, 75, 90 % of each server's own
 # measured maximum, open loop (latency from each request's scheduled start), for cube's native
 # protocol, cube's RESP port and Redis MGET, in one run, on the same keys, batch 100.
 #   One generator for all three: `cube bench lookup --raw` (blocking sockets, no per-request task,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault-injection run (issue 11): 10 rollouts (a base and 9 deltas with their models) to a
+# The fault-injection run: 10 rollouts (a base and 9 deltas with their models) to a
 # transfer and 2 shards x 2 replicas of server+agent on 127.0.0.1, under continuous lookups and
 # predictions from a remote engine, with one fault of each kind injected on the way: a bad
 # donefile line, a builder whose disk is full (ulimit -f 64 KiB with SIGXFSZ ignored, then the

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Appliance.E2E.Tests;
 
 /// <summary>
-/// issue 11 item 7 (and issue 12 item 2's file names): an agent whose transfer — or anyone
+/// An agent whose transfer — or anyone
 /// answering at its address — serves a bad manifest reports the staging as failed with the
 /// field named, writes nothing outside its data directory, and never answers "staged".
 /// </summary>
@@ -29,7 +29,7 @@ public sealed class AgentStagingTests
         Assert.Empty(Directory.EnumerateFiles(dir.Combine("node"), "PWNED*", SearchOption.AllDirectories));
     }
 
-    /// <summary>Issue 12 finding 2: a transfer that sends more than the manifest says is cut off
+    /// <summary>A transfer that sends more than the manifest says is cut off
     /// at the manifest's size (the agent used to write all of it), and a manifest larger than
     /// --max-package-gb is refused before any download.</summary>
     [Fact]
@@ -47,7 +47,7 @@ public sealed class AgentStagingTests
         Assert.Contains("takes at most 1073741824 (--max-package-gb)", reply.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
 
-    /// <summary>Issue 12 finding 2: a symbolic link planted in the data dir does not lead the
+    /// <summary>A symbolic link planted in the data dir does not lead the
     /// agent's writes elsewhere.</summary>
     [Fact]
     public async Task ASymbolicLinkInTheDataDirIsRefusedNotFollowed()

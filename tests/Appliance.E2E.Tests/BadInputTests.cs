@@ -1,7 +1,7 @@
 namespace Appliance.E2E.Tests;
 
 /// <summary>
-/// issue 11 item 13: every command, given a bad input, exits 1 (bad input or failed operation) or
+/// Every command, given a bad input, exits 1 (bad input or failed operation) or
 /// 2 (a command line that cannot run) with a line naming the fault: never an unhandled exception
 /// (exit 134), never a stack trace.
 /// </summary>

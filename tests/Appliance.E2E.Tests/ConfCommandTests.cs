@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 item 4: the client's cube.conf is written from the transfer.conf that already
+/// <summary>The client's cube.conf is written from the transfer.conf that already
 /// holds the topology; the client's own reader takes it; a transfer.conf without server lines is
 /// refused by name.</summary>
 public sealed class ConfCommandTests

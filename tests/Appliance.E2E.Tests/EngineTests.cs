@@ -200,7 +200,7 @@ public sealed class EngineTests
         }
     }
 
-    /// <summary>Issue 12 finding 5: a 9 MB body of empty lines (7.9 s of CPU and 430 MB before) is
+    /// <summary>A 9 MB body of empty lines (7.9 s of CPU and 430 MB before) is
     /// refused from its size; more samples than --max-samples are refused whole, over HTTP and on
     /// the opcode, with the flag named; the engine answers the next request as before.</summary>
     [Fact]
@@ -265,7 +265,7 @@ public sealed class EngineTests
         Assert.Equal(System.Net.HttpStatusCode.OK, ok.StatusCode);
     }
 
-    /// <summary>Issue 12 finding 7: a sample the network scores as NaN/∞ (a dense value beyond
+    /// <summary>A sample the network scores as NaN/∞ (a dense value beyond
     /// float32) fails alone; the request is answered with the other samples' scores.</summary>
     [Fact]
     public async Task ANonFiniteScoreFailsOnlyItsSample()

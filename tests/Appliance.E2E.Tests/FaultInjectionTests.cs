@@ -11,7 +11,7 @@ using Xunit.Abstractions;
 namespace Appliance.E2E.Tests;
 
 /// <summary>
-/// Issue 11's fault-injection run with real processes (scripts/fault-injection.sh prints its
+/// The fault-injection run with real processes (scripts/fault-injection.sh prints its
 /// report): a trainer publishes 10 versions (a base and 9 deltas, each with its model) to a
 /// transfer and 2 shards × 2 replicas of server+agent, while lookups (through the client) and
 /// predictions (a remote engine) run without pause. One fault of each kind is injected on the way:

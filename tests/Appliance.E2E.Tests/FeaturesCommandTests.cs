@@ -35,7 +35,7 @@ public sealed class FeaturesCommandTests
         Assert.StartsWith($"{Appliance.Core.Engine.FeatureHasher.Xxh64Key(0, "5a9ed9b0")} ", keys);
     }
 
-    /// <summary>Issue 12 finding 1: a 3,000,000-character token put the xxh64 hash on the stack
+    /// <summary>A 3,000,000-character token put the xxh64 hash on the stack
     /// (exit 139). It is hashed from the heap, and gives the key of its bytes.</summary>
     [Fact]
     public void AThreeMillionCharacterTokenIsHashedNotACrash()

@@ -6,7 +6,7 @@ using Appliance.Core.Protocol;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 12 findings 3 and 4 with a real server: idle sockets, half frames and large
+/// <summary>Idle sockets, half frames and large
 /// frames cost bounded memory, one address cannot take every slot, and a good client from
 /// another address is served throughout.</summary>
 public sealed class FloodTests(ClusterFixture table) : IClassFixture<ClusterFixture>

@@ -5,7 +5,7 @@ using System.Text;
 namespace Appliance.E2E.Tests;
 
 /// <summary>
-/// Issue 12: the HTTP port's limits are flags, hold against a real process, and every refusal is
+/// The HTTP port's limits are flags, hold against a real process, and every refusal is
 /// counted by reason on /metrics (slow headers, too many connections, a body over the limit).
 /// </summary>
 public sealed class HttpLimitsTests

@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 item 6: --log-format json writes one JSON object per event (for journald or
+/// <summary>--log-format json writes one JSON object per event (for journald or
 /// Loki) with the event id, level, category and message; a bad value is refused by name.</summary>
 public sealed class LogFormatTests
 {

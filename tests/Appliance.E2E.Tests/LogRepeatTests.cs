@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 item 6 with the real binary: a peer sending the same failing command 40 times
+/// <summary>A peer sending the same failing command 40 times
 /// costs one warning line, and the next one after the interval says how many were held back.</summary>
 public sealed class LogRepeatTests
 {

@@ -3,7 +3,7 @@ using Appliance.Core.Formats;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 item 1: <c>/metrics</c> of every role passes <c>promtool check metrics</c>
+/// <summary><c>/metrics</c> of every role passes <c>promtool check metrics</c>
 /// (Debian's prometheus package, a linter no one here wrote), after each has served traffic, so
 /// counters, histograms and labels are all present.</summary>
 public sealed class MetricsLintTests

@@ -9,7 +9,7 @@ using Appliance.Core.Formats;
 namespace Appliance.E2E.Tests;
 
 /// <summary>
-/// Issue 13: the Open Inference Protocol (KServe v2) REST API on the engine, against the spec:
+/// The Open Inference Protocol (KServe v2) REST API on the engine, against the spec:
 /// every endpoint, each input path (BYTES lines, FP32 + BYTES tokens, FP32 + INT64 keys, the
 /// binary tensor data extension in and out) scoring bit for bit what /predict scores, the error
 /// shapes and status codes, and readiness false before the table is live.

@@ -4,7 +4,7 @@ using Appliance.Core.Client;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 11 items 6 and 10 with real processes: an operator rolls a dict back, pins it,
+/// <summary>An operator rolls a dict back, pins it,
 /// abandons a version and unpins, with `cube transfer` against a running transfer and 2 × 2
 /// agents; each action is checked in what the servers answer and in the deploy history.</summary>
 public sealed class OperatorControlTests

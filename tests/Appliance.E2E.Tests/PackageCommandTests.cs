@@ -1,6 +1,6 @@
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 item 3: <c>cube package info|verify</c> on a version and a shard: what it holds;
+/// <summary><c>cube package info|verify</c> on a version and a shard: what it holds;
 /// sound → exit 0; a flipped byte and a missing shard → exit 1 with the defect named.</summary>
 public sealed class PackageCommandTests
 {

@@ -1,6 +1,6 @@
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 item 5 with the real binary: with stderr not a terminal, training and
+/// <summary>With stderr not a terminal, training and
 /// building log where they are at the interval CUBE_PROGRESS_SECONDS sets (rows/s, running loss
 /// and ETA within an epoch; records, bytes and shards of a build), and stdout keeps its report.</summary>
 public sealed class ProgressTests

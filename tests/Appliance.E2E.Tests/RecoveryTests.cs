@@ -4,7 +4,7 @@ using Appliance.Core.Engine;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>issue 11: never silently wrong, never silently stuck (items 1, 3, 4 and 8 so far).</summary>
+/// <summary>Never silently wrong, never silently stuck.</summary>
 public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterFixture>
 {
     [Fact]
@@ -114,7 +114,7 @@ public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.False(await EngineReady(http, engine.HttpPort));
     }
 
-    /// <summary>issue 11 item 9: when the model cannot be written, the new base is not published
+    /// <summary>When the model cannot be written, the new base is not published
     /// (the donefile line is the last thing written), so no table waits for a model that never came.</summary>
     [Fact]
     public void ATrainerThatCannotWriteItsModelPublishesNothing()
@@ -129,9 +129,9 @@ public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.False(File.Exists(dir.Combine("train", "donefile", "base.txt")), "a base was published without its model");
     }
 
-    /// <summary>issue 11 item 13: an HTTP 500 carries a JSON error and is counted; repeats are
+    /// <summary>An HTTP 500 carries a JSON error and is counted; repeats are
     /// logged once per interval with a count, not once per request.</summary>
-    /// <summary>A null sample was an unhandled 500 (issue 12 item 7): now a 400 naming the index,
+    /// <summary>A null sample was an unhandled 500: now a 400 naming the index,
     /// and no HTTP error is counted. The 500 path itself (JSON body, counter, one log line per
     /// interval) is tested on the middleware: Hosting/HttpErrorsTests.</summary>
     [Fact]
@@ -156,7 +156,7 @@ public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.Equal("cube_http_errors_total 0", metrics.Split('\n').Single(l => l.StartsWith("cube_http_errors_total ", StringComparison.Ordinal)));
     }
 
-    /// <summary>issue 11 item 2: a delta keeps the value codec its base was exported for.</summary>
+    /// <summary>A delta keeps the value codec its base was exported for.</summary>
     [Fact]
     public void ADeltaTrainingRunKeepsTheBasesValueCodec()
     {
@@ -170,7 +170,7 @@ public sealed class RecoveryTests(ClusterFixture table) : IClassFixture<ClusterF
         Assert.Contains("was exported for f16", changed.Stderr, StringComparison.Ordinal);
     }
 
-    /// <summary>issue 11 items 11 and 13: --check refuses a table whose rows cannot be the model's
+    /// <summary>--check refuses a table whose rows cannot be the model's
     /// embeddings, and an engine without libonnxruntime.so beside the binary says so in one line.</summary>
     [Fact]
     public void CheckRefusesATableOfAnotherWidthAndNamesAMissingOnnxRuntime()

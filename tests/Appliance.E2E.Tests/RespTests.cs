@@ -4,7 +4,7 @@ using System.Text;
 namespace Appliance.E2E.Tests;
 
 /// <summary>
-/// Issue 13: the Redis protocol with Debian's <c>redis-cli</c> as the client (a real program no
+/// The Redis protocol with Debian's <c>redis-cli</c> as the client (a real program no
 /// one here wrote): through a shard server's <c>--resp-port</c> and through the proxy role, values
 /// are byte-equal to <c>cube lookup</c>, absent keys and keys of another shard are nil, a failed
 /// shard's key is an error (never nil), and the handshake and INFO work as stock clients expect.

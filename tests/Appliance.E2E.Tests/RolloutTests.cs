@@ -99,7 +99,7 @@ public sealed class RolloutTests
             i => Assert.Equal(100, i.GetProperty("status_id").GetInt32()));
     }
 
-    /// <summary>Issue 12 finding 7: the package route honours the end of a byte range (it sent the
+    /// <summary>The package route honours the end of a byte range (it sent the
     /// rest of the file) and refuses a backwards one.</summary>
     [Fact]
     public async Task PackageFilesAreServedByExactByteRanges()
@@ -142,7 +142,7 @@ public sealed class RolloutTests
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, backwards.StatusCode);
     }
 
-    /// <summary>Issue 12 finding 7: a donefile server that accepts and never answers held the
+    /// <summary>A donefile server that accepts and never answers held the
     /// transfer's poll forever; now the fetch times out (fetch_timeout_seconds), the failure is
     /// reported, and polling goes on.</summary>
     [Fact]

@@ -148,7 +148,7 @@ public sealed class ServerFaultTests(ClusterFixture table) : IClassFixture<Clust
         Assert.Equal(-1, slices[1].Length);
     }
 
-    /// <summary>Issue 12 finding 6: a package file truncated under a running server killed it
+    /// <summary>A package file truncated under a running server killed it
     /// with SIGBUS at the next lookup (exit 135). With --in_mem true the server answers from its
     /// own copy of what it verified, whatever happens to the files.</summary>
     [Fact]

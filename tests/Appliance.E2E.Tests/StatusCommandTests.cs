@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 items 2 and 4: <c>cube status</c> shows the whole cluster from transfer.conf:
+/// <summary><c>cube status</c> shows the whole cluster from transfer.conf:
 /// every replica up and live on the transfer's version → exit 0, with the lookups a client made
 /// through the cube.conf that <c>cube conf client</c> wrote (rate and p99 per replica); after a
 /// rollout every replica on the new version; an engine that does not answer and a replica killed →

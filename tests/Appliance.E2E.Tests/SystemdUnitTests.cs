@@ -33,7 +33,7 @@ public sealed class SystemdUnitTests
         Assert.True(process.ExitCode == 0 && errors.Trim().Length == 0, $"systemd-analyze verify {unit}: exit {process.ExitCode}\n{errors}");
     }
 
-    /// <summary>Issue 14 item 7: the units' hardening keeps systemd-analyze's exposure score low
+    /// <summary>The units' hardening keeps systemd-analyze's exposure score low
     /// (6.5-6.6 MEDIUM before this issue), and what Documentation= names is put there by
     /// scripts/install.sh, which also puts the engine's libraries beside the binary.</summary>
     [Theory]

@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Appliance.E2E.Tests;
 
-/// <summary>Issue 14 item 7 with the real binary: under a watchdog (systemd's NOTIFY_SOCKET and
+/// <summary>Under a watchdog (systemd's NOTIFY_SOCKET and
 /// WATCHDOG_USEC), a server sends READY=1, then WATCHDOG=1 at half the interval.</summary>
 public sealed class WatchdogTests
 {

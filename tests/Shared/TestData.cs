@@ -18,7 +18,7 @@ public static class TestData
         }
     }
 
-    /// <summary>tests/data/criteo-sample-1000.txt (a copy of shared/data's 1000 real Criteo rows).</summary>
+    /// <summary>tests/data/criteo-sample-1000.txt (1000 real, unlabelled Criteo rows).</summary>
     public static string CriteoSample
     {
         get

@@ -5,7 +5,7 @@ using BenchmarkDotNet.Attributes;
 namespace Appliance.Bench.Storage;
 
 /// <summary>
-/// What the server's latency histograms cost (issue 14): the server's whole request path in
+/// What the server's latency histograms cost: the server's whole request path in
 /// process — <see cref="ShardService.Handle"/> on lookup frames of 100 keys (decode, batch lookup,
 /// reply encoding, counters) — with <c>--latency-histograms</c> on and off, one thread, 1M keys,
 /// 40-byte values. No socket: the network and the scheduler, which make the over-the-wire figure

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Client;
 
 /// <summary>
-/// One entry of the original client's <c>cube.conf</c> (reference/cube.md §6.1), validated:
+/// One entry of the original client's <c>cube.conf</c>, validated:
 /// <see cref="Replicas"/>[i] lists the replicas serving shard i.
 /// </summary>
 public sealed record DictConf

@@ -7,7 +7,7 @@ using System.Runtime.Intrinsics;
 namespace Appliance.Core.Engine;
 
 /// <summary>
-/// One Criteo-format sample (reference/ctr.md §1.1): TAB-separated, 40 fields with a leading label
+/// One Criteo-format sample: TAB-separated, 40 fields with a leading label
 /// or 39 without; I1..I13 integer counts, C1..C26 categorical tokens; any field may be empty.
 /// </summary>
 public sealed class CriteoSample

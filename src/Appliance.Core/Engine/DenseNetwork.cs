@@ -1,7 +1,7 @@
 namespace Appliance.Core.Engine;
 
 /// <summary>
-/// The CTR-DNN's dense part (reference/ctr.md §1.4): the 26 slot embeddings (slot-major) and the
+/// The CTR-DNN's dense part: the 26 slot embeddings (slot-major) and the
 /// dense features are concatenated, in that order, and run through fully connected layers. The
 /// trainer fills it and <see cref="Onnx.OnnxModelWriter"/> writes it; the tests' plain C# forward
 /// pass (tests/Shared) is what the ONNX model must agree with.

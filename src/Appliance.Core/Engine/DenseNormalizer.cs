@@ -1,7 +1,7 @@
 namespace Appliance.Core.Engine;
 
 /// <summary>
-/// Dense feature normalisation of the CTR-DNN (reference/ctr.md §1.2): missing → 0, otherwise
+/// Dense feature normalisation of the CTR-DNN: missing → 0, otherwise
 /// (x − min[k]) / diff[k] with no clipping (large counts give values above 1, as in training).
 /// </summary>
 public sealed class DenseNormalizer(IReadOnlyList<float> min, IReadOnlyList<float> diff)

@@ -5,7 +5,7 @@ using System.Text;
 namespace Appliance.Core.Engine;
 
 /// <summary>
-/// Categorical tokens → table keys, exactly as training did (reference/ctr.md §1.3).
+/// Categorical tokens → table keys, exactly as training did.
 /// <list type="bullet">
 /// <item><b>paddle</b>: the bytes of the field's index in a labelled line (C1 → "14" … C26 →
 /// "39") followed by the token, hashed with CPython 2's string hash (64-bit, wrapping), reduced

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Appliance.Core.Formats;
 
 /// <summary>
-/// One line of a donefile (<c>base.txt</c> / <c>patch.txt</c>, reference/cube.md §5.2):
+/// One line of a donefile (<c>base.txt</c> / <c>patch.txt</c>):
 /// <c>{"id": "1562000401", "key": "1562000400", "input": "/abs/dir"}</c>. All three are strings;
 /// id and key are digits. A base has id == key; a patch's key is its base's id.
 /// </summary>

@@ -2,7 +2,7 @@ namespace Appliance.Core.Formats;
 
 /// <summary>
 /// Hadoop <c>WritableUtils</c> variable-length integers, used for the class-name lengths in a
-/// SequenceFile header (reference/cube.md §1.1).
+/// SequenceFile header.
 /// <code>
 ///   first byte b (signed) ≥ −112      → the value is b
 ///   b &lt; −120                         → (−119 − b) big-endian bytes follow, value is complemented

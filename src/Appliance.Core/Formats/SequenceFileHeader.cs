@@ -1,6 +1,6 @@
 namespace Appliance.Core.Formats;
 
-/// <summary>The parsed header of a SequenceFile (reference/cube.md §1.1).</summary>
+/// <summary>The parsed header of a SequenceFile.</summary>
 public sealed record SequenceFileHeader(
     byte Version,
     string KeyClass,

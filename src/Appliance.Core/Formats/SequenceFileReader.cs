@@ -6,7 +6,7 @@ namespace Appliance.Core.Formats;
 
 /// <summary>
 /// Streams (key, value) records out of an uncompressed Hadoop v6 SequenceFile, as written by
-/// Cube's kvtool.py / seq_generator or by Hadoop itself (reference/cube.md §1.1–1.2).
+/// Cube's kvtool.py / seq_generator or by Hadoop itself.
 /// <code>
 /// header:  'S' 'E' 'Q' 0x06 | vint+utf8 key class | vint+utf8 value class
 ///          | u8 compressed | u8 block compressed | i32 BE metadata count | pairs | 16-byte sync

@@ -4,8 +4,8 @@ using System.Text;
 namespace Appliance.Core.Formats;
 
 /// <summary>
-/// Writes SequenceFiles byte-compatible with Cube's kvtool.py <c>SequenceFileWriter</c>
-/// (reference/cube.md §1.2): an 80-byte header naming BytesWritable twice, 16 sync bytes, then
+/// Writes SequenceFiles byte-compatible with Cube's kvtool.py <c>SequenceFileWriter</c>:
+/// an 80-byte header naming BytesWritable twice, 16 sync bytes, then
 /// records with big-endian lengths and a raw little-endian 8-byte key. After every
 /// <see cref="SyncInterval"/> bytes of keys and values a sync escape (FF FF FF FF + sync) follows
 /// the record, as kvtool.py does.

@@ -5,7 +5,7 @@ using System.Text;
 namespace Appliance.Core.Formats;
 
 /// <summary>
-/// Reads the text table forms (reference/cube.md §1.2, kv_to_seqfile.py):
+/// Reads the text table forms (as the original kv_to_seqfile.py reads them):
 /// <code>
 ///   key:value            value = the ASCII text after the first ':' (the original kept only the
 ///                        text up to a second ':'; we keep all of it)

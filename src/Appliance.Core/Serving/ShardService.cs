@@ -11,7 +11,8 @@ namespace Appliance.Core.Serving;
 /// <summary>
 /// The server role's request handler: ping, lookup and status against one shard of one dict.
 /// Request errors (unknown dict, malformed payload, unknown opcode) are error replies; the
-/// connection stays open. While no version is live every key is answered as missing.
+/// connection stays open. While no version is live a lookup is answered NotReady (never "every key
+/// missing", which would look right): the client tries another replica or fails the keys.
 /// </summary>
 public sealed class ShardService : IFrameHandler
 {

@@ -7,7 +7,7 @@ namespace Appliance.Core.Storage;
 /// The in-shard hash. Keys arrive already partitioned by <c>key % shard_count</c>, so the raw
 /// key's low digits are correlated within a shard: every key here has the same remainder. The
 /// index must therefore never use the key itself as a slot number (the original's
-/// <c>key % prime</c>, reference/cube.md §8.9). MurmurHash3's 64-bit finaliser mixes every input
+/// <c>key % prime</c>). MurmurHash3's 64-bit finaliser mixes every input
 /// bit into every output bit; the index uses the high bits for the bucket and the low 24 for
 /// the fingerprint.
 /// Pinned by a golden test: changing it changes the on-disk index.

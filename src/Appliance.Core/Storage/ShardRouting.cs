@@ -2,7 +2,7 @@ namespace Appliance.Core.Storage;
 
 /// <summary>
 /// Which shard serves a key: <c>key % shardCount</c>, exactly as the original builder, client and
-/// config order agree (reference/cube.md). This is the only place the rule is written; the builder,
+/// config order agree. This is the only place the rule is written; the builder,
 /// the cluster client, the engine's local source and <c>cube lookup</c> all route through it, and
 /// a golden test pins it. (Inside a shard the index uses a well-mixed hash, <see cref="KeyHash"/>.)
 /// </summary>

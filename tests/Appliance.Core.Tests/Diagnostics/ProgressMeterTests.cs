@@ -2,7 +2,7 @@ using Appliance.Core.Diagnostics;
 
 namespace Appliance.Core.Tests.Diagnostics;
 
-/// <summary>Issue 14 item 5: progress is a periodic line where it cannot be redrawn, a line redrawn
+/// <summary>Progress is a periodic line where it cannot be redrawn, a line redrawn
 /// in place under a terminal, stops at Dispose, and never takes the work down.</summary>
 public sealed class ProgressMeterTests
 {

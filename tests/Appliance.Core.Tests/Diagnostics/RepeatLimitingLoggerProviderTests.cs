@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Tests.Diagnostics;
 
-/// <summary>Issue 14 item 6: identical warnings and errors reach the log once per interval, the
+/// <summary>Identical warnings and errors reach the log once per interval, the
 /// next with the count held back; other messages and lower levels pass untouched.</summary>
 public sealed class RepeatLimitingLoggerProviderTests
 {

@@ -10,7 +10,7 @@ namespace Appliance.Core.Tests.Engine;
 public sealed class CtrEngineTests
 {
     /// <summary>The table decodes with its own codec whatever the model's value_codec says
-    /// (issue 11 item 2: a raw or f32 table under an f16 model failed every request).</summary>
+    /// (a raw or f32 table under an f16 model failed every request).</summary>
     [Theory]
     [InlineData("f32", "f32", 1e-5)]
     [InlineData("f16", "f16", 1e-5)]

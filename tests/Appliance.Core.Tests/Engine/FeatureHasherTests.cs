@@ -3,10 +3,10 @@ using Appliance.Core.Engine;
 
 namespace Appliance.Core.Tests.Engine;
 
-/// <summary>The paddle hashing test vectors of reference/ctr.md §1.3, and Criteo parsing.</summary>
+/// <summary>The paddle hashing test vectors, and Criteo parsing.</summary>
 public sealed class FeatureHasherTests
 {
-    /// <summary>Line 1 of shared/data/criteo-sample-1000.txt (unlabelled, 39 fields).</summary>
+    /// <summary>Line 1 of tests/data/criteo-sample-1000.txt (unlabelled, 39 fields).</summary>
     private const string Line1 = "\t29\t50\t5\t7260\t437\t1\t4\t14\t\t1\t0\t6\t5a9ed9b0\ta0e12995\ta1e14474\t08a40877\t25c83c98\t\t964d1fdd\t5b392875\ta73ee510\tde89c3d2\t59cd5ae7\t8d98db20\t8b216f7b\t1adce6ef\t78c64a1d\t3ecdadf7\t3486227d\t1616f155\t21ddcdc9\t5840adea\t2c277e62\t\t423fab69\t54c91918\t9b3e8820\te75c9ae9";
 
     private static readonly ulong[] Line1PaddleIds =

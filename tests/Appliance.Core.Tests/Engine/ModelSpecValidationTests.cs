@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Core.Tests.Engine;
 
-/// <summary>issue 11 item 5: a model.json the engine cannot serve is refused with the field named,
+/// <summary>A model.json the engine cannot serve is refused with the field named,
 /// at start and on reload, and the watcher keeps the live model and keeps watching.</summary>
 public sealed class ModelSpecValidationTests
 {

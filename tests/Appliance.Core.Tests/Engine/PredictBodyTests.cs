@@ -4,7 +4,7 @@ using Appliance.Core.Engine;
 
 namespace Appliance.Core.Tests.Engine;
 
-/// <summary>Issue 12 finding 5: the /predict body's samples are counted before they are made,
+/// <summary>The /predict body's samples are counted before they are made,
 /// and the count stops one past the cap. The one-pass reader of the common shape
 /// (<see cref="LinesReader"/>) takes what it should, gives what System.Text.Json gives, and leaves
 /// everything else to it.</summary>

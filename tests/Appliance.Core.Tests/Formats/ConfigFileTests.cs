@@ -9,7 +9,7 @@ public sealed class ConfigFileTests
     [Fact]
     public void ReadsTheOriginalDemoCubeConf()
     {
-        // conf/cube.conf of the original CTR demo (reference/ctr.md §3.7), replicas added to shard 1.
+        // conf/cube.conf of the original CTR demo, replicas added to shard 1.
         const string text = """
             [{
               "dict_name": "dict",

@@ -50,7 +50,7 @@ public sealed class DonefileTests
         Assert.Equal(["/a", "/b \"quoted\""], entries.Select(e => e.Input));
     }
 
-    /// <summary>issue 11 item 6: a line the transfer would skip (an id not newer than an earlier
+    /// <summary>A line the transfer would skip (an id not newer than an earlier
     /// line's) is refused when written, naming the line that blocks it.</summary>
     [Fact]
     public void AppendRefusesALineTheTransferWouldSkip()

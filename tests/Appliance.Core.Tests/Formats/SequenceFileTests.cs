@@ -10,7 +10,7 @@ public sealed class SequenceFileTests
 
     /// <summary>
     /// What kvtool.py's SequenceFileWriter writes for records (1, "abc") and (0x0102030405060708, "")
-    /// with the sync bytes 00..0f (reference/cube.md §1.2), spelled out byte by byte.
+    /// with the sync bytes 00..0f, spelled out byte by byte.
     /// </summary>
     private static readonly string GoldenHex = string.Concat(
         "53455106",                                                              // "SEQ" 6

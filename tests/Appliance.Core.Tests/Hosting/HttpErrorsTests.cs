@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace Appliance.Core.Tests.Hosting;
 
 /// <summary>Whatever a route throws becomes an HTTP 500 with a JSON error, counted, and logged once
-/// per interval however often it repeats (issue 11 item 13).</summary>
+/// per interval however often it repeats.</summary>
 public sealed class HttpErrorsTests
 {
     private sealed class Lines : ILogger

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Core.Tests.Hosting;
 
-/// <summary>Issue 14 item 7: the watchdog pings while every loop beats, and stops when one stalls.</summary>
+/// <summary>The watchdog pings while every loop beats, and stops when one stalls.</summary>
 public sealed class WatchdogTests
 {
     [Fact]

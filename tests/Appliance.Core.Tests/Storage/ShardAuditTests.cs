@@ -5,7 +5,7 @@ using Appliance.Core.Storage;
 
 namespace Appliance.Core.Tests.Storage;
 
-/// <summary>Issue 14 item 3: the audit behind <c>cube package verify</c> finds defects a checksum
+/// <summary>The audit behind <c>cube package verify</c> finds defects a checksum
 /// cannot (the checksums are rewritten to match, as a buggy builder would have written them), and
 /// passes what the builder writes.</summary>
 public sealed class ShardAuditTests

@@ -176,7 +176,7 @@ public sealed class TableBuilderTests
         Assert.Throws<ArgumentException>(() => TestTables.Build(dir.Combine("in"), dir.Combine("out"), "9", baseId: "10"));
     }
 
-    /// <summary>issue 11 item 2: a delta is stacked on its base, so it must use the base's codec.</summary>
+    /// <summary>A delta is stacked on its base, so it must use the base's codec.</summary>
     [Fact]
     public void ADeltaWithAnotherCodecThanItsBaseIsRefused()
     {

@@ -7,7 +7,7 @@ using Appliance.Core.Storage;
 namespace Appliance.Core.Control.Transfer;
 
 /// <summary>
-/// Reads <c>transfer.conf</c> as the original did (reference/cube.md §5.1): INI sections,
+/// Reads <c>transfer.conf</c> as the original did: INI sections,
 /// <c>key: value</c> split at the first ':', '#' comment lines, trailing " #", "\t#", " //", "\t//"
 /// comments stripped; <c>[default]</c> and <c>[cube_agent]</c> with <c>agent&lt;s&gt;_&lt;r&gt;</c> /
 /// <c>cube&lt;s&gt;_&lt;r&gt;</c>. A file starting with '{' is read as JSON with the same keys

@@ -12,8 +12,8 @@ namespace Appliance.Core.Control.Transfer;
 /// <summary>
 /// The transfer role: polls the donefiles, builds each new version in-process, and rolls it out to
 /// every shard × replica: stage everywhere (download + verify), then activate everywhere, then
-/// retire what the new version replaces. Trigger rules are the original's (2019, reference/cube.md
-/// §5.2): a base newer than the current base starts a new lineage; patches of the current base are
+/// retire what the new version replaces. Trigger rules are the original's (2019):
+/// a base newer than the current base starts a new lineage; patches of the current base are
 /// applied in id order. Progress is saved after every step, so a restarted transfer resumes where
 /// it stopped instead of redeploying.
 /// </summary>

@@ -5,7 +5,7 @@ namespace Appliance.Core.Engine.Onnx;
 /// <summary>
 /// ONNX Runtime, confined to this folder: one session per model, one intra-op thread (parallelism
 /// comes from serving several requests at once; two intra-op threads were erratic on small
-/// machines, TOOLCHAIN.md), inputs passed without copying.
+/// machines), inputs passed without copying.
 /// </summary>
 public sealed class OnnxScorer : IDisposable
 {

@@ -64,7 +64,7 @@ public sealed class TransferConfReaderTests
         Assert.Equal(new NodeAddress("h2", 8001), t.Agents[0][1]);
     }
 
-    /// <summary>issue 11 item 12: the transfer.conf of the original deployment guide, with its
+    /// <summary>The transfer.conf of the original deployment guide, with its
     /// storage_place line, is read as it is; keys we do not use are reported as ignored.</summary>
     [Fact]
     public void TheOriginalGuidesFileWithStoragePlaceIsAccepted()
