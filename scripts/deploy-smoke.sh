@@ -19,6 +19,8 @@ keep=""
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -z "$keep" ] && rm -rf "$work"; }
 trap cleanup EXIT
+# A command that fails outside fail() still names itself (set -e would end the script silently).
+trap 'echo "deploy-smoke: FAILED: line $LINENO exited $?: $BASH_COMMAND" >&2' ERR
 step() { echo "== $*"; }
 fail() { echo "deploy-smoke: FAILED: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done; exit 1; }
 wait_for() { local what=$1; shift; for _ in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; fail "$what"; }

@@ -96,8 +96,17 @@ public sealed partial class ServerProcess : IDisposable
         return server;
     }
 
+    /// <summary>Sends <paramref name="signal"/> by pid, only while the process is ours: once it has
+    /// exited and been reaped its pid can belong to anything (pid_max is 32768 here and the suite
+    /// starts thousands of processes), and a stray KILL would end an unrelated test's script.</summary>
     public void Signal(string signal)
     {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        _stopped = signal == "STOP" || (_stopped && signal != "CONT");
         using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
@@ -116,6 +125,7 @@ public sealed partial class ServerProcess : IDisposable
     }
 
     private bool _disposed;
+    private bool _stopped;
 
     public void Dispose()
     {
@@ -127,7 +137,11 @@ public sealed partial class ServerProcess : IDisposable
         _disposed = true;
         if (!_process.HasExited)
         {
-            Signal("CONT");
+            if (_stopped)
+            {
+                Signal("CONT");
+            }
+
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit(10_000);
         }
