@@ -131,11 +131,20 @@ def patchday(directory, png):
     a.set(xlabel="patch", ylabel="donefile line -> every replica live, s")
     a = ax[1]
     p = [int(x["patches"]) for x in points]
-    wire0, inproc0 = float(points[0]["wire_mkeys_s"]), float(points[0]["in_process_mkeys_s"])
-    a.plot(p, [float(x["wire_mkeys_s"]) / wire0 * 100 for x in points], "o-", label="over the wire (one server)")
-    a.plot(p, [float(x["in_process_mkeys_s"]) / inproc0 * 100 for x in points], "s-", label="in process")
+    if "wire_vs_base_alone" in points[0]:
+        # Runs with a reference server: the median of the pairs' ratios at each point.
+        wire = [float(x["wire_vs_base_alone"]) * 100 for x in points]
+        inproc = [float(x["in_process_vs_base_alone"]) * 100 for x in points]
+        ylabel = "keys/s, % of the base alone beside it\n(median of alternated pairs)"
+    else:
+        wire0, inproc0 = float(points[0]["wire_mkeys_s"]), float(points[0]["in_process_mkeys_s"])
+        wire = [float(x["wire_mkeys_s"]) / wire0 * 100 for x in points]
+        inproc = [float(x["in_process_mkeys_s"]) / inproc0 * 100 for x in points]
+        ylabel = "keys/s, % of the base alone (same run)"
+    a.plot(p, wire, "o-", label="over the wire (one server)")
+    a.plot(p, inproc, "s-", label="in process")
     a.axhline(90, color="grey", linestyle="--", linewidth=1, label="target 90 %")
-    a.set(xlabel="patches on the base", ylabel="keys/s, % of the base alone (same run)")
+    a.set(xlabel="patches on the base", ylabel=ylabel)
     a = ax[2]
     a.plot(p, [int(x["rss_4_replicas_bytes"]) / 2**20 for x in points], "o-", label="RSS, 4 replicas")
     a.plot(p, [int(x["disk_bytes_replica"]) / 2**20 for x in points], "s-", label="disk, one replica")

@@ -26,7 +26,7 @@ fail() { echo "deploy-smoke: FAILED: $*" >&2; for f in "$work"/*.log; do echo "-
 wait_for() { local what=$1; shift; for _ in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; fail "$what"; }
 cd "$work"
 mkdir -p etc/cube lib
-base=$((30000 + RANDOM % 20000))
+base=$((20000 + RANDOM % 12000))   # below the ephemeral range (32768+), where port-0 listeners land
 transfer_port=$((base + 99)); engine_port=$((base + 90))
 
 step "2. one secret for the control plane"

@@ -13,11 +13,19 @@ public static class GeneratedData
 {
     public const string TruthSuffix = ".truth";
 
+    /// <summary>Rows over which a drift of 1 turns the token effects a quarter turn (from w₀ to
+    /// the independent w₁; <see cref="SyntheticCriteo"/>).</summary>
+    public const long DriftRows = 100_000;
+
     public sealed record Summary(long Rows, long Clicks, double BestAuc, double BestLogLoss);
 
     /// <summary>Writes <paramref name="rows"/> rows of the hidden model chosen by <paramref name="seed"/>;
-    /// another <paramref name="stream"/> draws different rows from the same model (later traffic).</summary>
-    public static Summary Write(string path, long rows, int seed, int stream = 0)
+    /// another <paramref name="stream"/> draws different rows from the same model (later traffic).
+    /// With <paramref name="drift"/> the model changes along the rows: row r of the file is row
+    /// <paramref name="fromRow"/> + r of one timeline, whose token effects turn by
+    /// drift × π/2 every <see cref="DriftRows"/> rows (files with the same seed and drift continue
+    /// each other when each starts where the last ended).</summary>
+    public static Summary Write(string path, long rows, int seed, int stream = 0, double drift = 0, long fromRow = 0)
     {
         var model = new SyntheticCriteo(seed);
         var random = new Random(unchecked((seed * 7919) + 17 + (stream * 104_729)));
@@ -34,7 +42,7 @@ public static class GeneratedData
                 for (long r = 0; r < rows; r++)
                 {
                     line.Clear();
-                    var p = model.Sample(random, line);
+                    var p = model.Sample(random, line, Angle(drift, fromRow + r));
                     data.Write(line);
                     data.Write('\n');
                     truth.Write(p.ToString("R", CultureInfo.InvariantCulture));
@@ -54,6 +62,9 @@ public static class GeneratedData
 
         return new Summary(rows, pairs.Count(p => p.Label == 1), BinaryMetrics.Auc(pairs), BinaryMetrics.LogLoss(pairs));
     }
+
+    /// <summary>The drift angle of timeline row <paramref name="row"/> (0 without drift).</summary>
+    public static double Angle(double drift, long row) => drift == 0 ? 0 : drift * (Math.PI / 2) * row / DriftRows;
 
     /// <summary>The hidden model's probabilities for rows [first, first + count) of a generated
     /// file, or null when the file has no truth beside it (data not made by gen-data).</summary>

@@ -12,6 +12,11 @@ namespace Appliance.Core.Training;
 /// vocabularies of 4 to 20 000 tokens drawn with Zipf-like skew, some slots uninformative); a
 /// saturating effect of each integer field (with its own effect when missing); and two pairwise
 /// slot interactions (dot products of small latent vectors), which a linear model cannot fit.</para>
+/// <para>With drift (<c>cube gen-data --drift</c>) the token effects move with time: a row at angle
+/// θ sees w₀·cos θ + w₁·sin θ, where w₁ is a second, independent set of effects of the same spread
+/// (so a token's effect at θ = π/2 is unrelated to where it started, and the CTR stays about the
+/// same). Popularity, the integer fields and the interactions stay put: what a newer table can
+/// learn that an older one cannot is each token's current effect — the rows a patch carries.</para>
 /// <para>Integer fields follow log-normal counts scaled to the CTR-DNN's normalisation ranges, with
 /// Criteo's missing rates; tokens are 8 lowercase hex digits, and a few slots are sometimes empty.</para>
 /// </summary>
@@ -30,6 +35,7 @@ public sealed class SyntheticCriteo
     private const double ZipfExponent = 1.15;
 
     private readonly double[][] _tokenWeight;
+    private readonly double[][] _driftedWeight; // w₁: where the effects drift to
     private readonly string[][] _tokens;
     private readonly double[][] _cdf;
     private readonly double[] _emptyRate;
@@ -46,11 +52,13 @@ public sealed class SyntheticCriteo
         _tokens = new string[slots][];
         _cdf = new double[slots][];
         _emptyRate = new double[slots];
+        var sigmas = new double[slots];
         for (var s = 0; s < slots; s++)
         {
             var size = VocabularySizes[s];
             // A third of the slots carry no signal; the others differ in strength.
             var sigma = s % 3 == 2 ? 0.0 : 0.25 + (0.5 * random.NextDouble());
+            sigmas[s] = sigma;
             // Rare tokens move P(click) less than common ones (rank r: σ / √(1 + r/50)), as in
             // real logs, where the long tail mostly behaves like the average.
             _tokenWeight[s] = Enumerable.Range(0, size).Select(r => sigma * Gaussian.Next(random) / Math.Sqrt(1 + (r / 50.0))).ToArray();
@@ -71,6 +79,15 @@ public sealed class SyntheticCriteo
             _emptyRate[s] = s % 7 == 3 ? 0.3 : 0.0;
         }
 
+        // Drawn from a generator of their own, after everything else: data without drift is the
+        // same as before drift existed, row for row.
+        var drift = new Random(seed ^ 0x0d71f7);
+        _driftedWeight = new double[slots][];
+        for (var s = 0; s < slots; s++)
+        {
+            _driftedWeight[s] = Enumerable.Range(0, VocabularySizes[s]).Select(r => sigmas[s] * Gaussian.Next(drift) / Math.Sqrt(1 + (r / 50.0))).ToArray();
+        }
+
         _denseWeight = Enumerable.Range(0, CriteoSample.DenseCount).Select(_ => Gaussian.Next(random) * 0.6).ToArray();
         _missingWeight = Enumerable.Range(0, CriteoSample.DenseCount).Select(_ => Gaussian.Next(random) * 0.2).ToArray();
         _latent = new double[Pairs.Length * 2][][];
@@ -82,7 +99,7 @@ public sealed class SyntheticCriteo
 
         // Choose the bias so that about a quarter of rows are clicks, as in Criteo.
         var rows = new Random(seed ^ 0x5eed);
-        var logits = Enumerable.Range(0, 4000).Select(_ => Draw(rows, null).Logit).ToArray();
+        var logits = Enumerable.Range(0, 4000).Select(_ => Draw(rows, null, 1, 0).Logit).ToArray();
         double lo = -10, hi = 10;
         for (var iteration = 0; iteration < 60; iteration++)
         {
@@ -95,17 +112,18 @@ public sealed class SyntheticCriteo
     }
 
     /// <summary>Appends one labelled row (no newline) to <paramref name="line"/> and returns the
-    /// probability of a click the hidden model gave it.</summary>
-    public double Sample(Random random, StringBuilder line)
+    /// probability of a click the hidden model gave it, with the token effects drifted to
+    /// <paramref name="angle"/> (radians; 0: the undrifted model).</summary>
+    public double Sample(Random random, StringBuilder line, double angle = 0)
     {
-        var (logit, fields) = Draw(random, line);
+        var (logit, fields) = Draw(random, line, Math.Cos(angle), Math.Sin(angle));
         var p = Sigmoid(logit + _bias);
         var label = random.NextDouble() < p ? 1 : 0;
         line.Insert(fields, label == 1 ? "1\t" : "0\t");
         return p;
     }
 
-    private (double Logit, int Start) Draw(Random random, StringBuilder? line)
+    private (double Logit, int Start) Draw(Random random, StringBuilder? line, double cos, double sin)
     {
         var start = line?.Length ?? 0;
         double logit = 0;
@@ -142,7 +160,8 @@ public sealed class SyntheticCriteo
             {
                 var i = Array.BinarySearch(_cdf[s], random.NextDouble());
                 chosen[s] = Math.Min(i < 0 ? ~i : i, _cdf[s].Length - 1);
-                logit += _tokenWeight[s][chosen[s]];
+                // sin == 0 adds exactly 0: undrifted rows are bit for bit what they always were.
+                logit += (cos * _tokenWeight[s][chosen[s]]) + (sin * _driftedWeight[s][chosen[s]]);
                 line?.Append(_tokens[s][chosen[s]]);
             }
 

@@ -13,19 +13,24 @@ namespace Appliance.Cli;
 /// the held-out rows over HTTP, compare with the best achievable AUC and with the trainer's own
 /// predictions, stop the server with SIGTERM.
 /// </summary>
-internal static class DemoCommand
+internal static partial class DemoCommand
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     private static readonly OptionSpec[] Options =
     [
-        new("rows", "rows of generated training data (a fifth more for the delta)", "1000000", Meta: "N"),
+        new("rows", "rows of generated training data (a fifth more for the delta); with --stream the base's rows (default 200000)", "1000000", Meta: "N"),
         new("dir", "working directory (data, training output, serving state, logs); emptied first if an earlier demo made it", "./demo-work", Meta: "DIR"),
         new("epochs", "training epochs of the base", "2", Meta: "N"),
         new("http-port", "HTTP port of cube run --roles all (/predict, /status, /metrics)", "8010", Meta: "PORT"),
         new("port", "binary data-plane port of cube run --roles all", "8000", Meta: "PORT"),
         new("seed", "hidden model and data seed", "7", Meta: "S"),
         new("hash", "feature hashing: paddle or xxh64", "paddle", Meta: "SCHEME"),
+        new("stream", "freshness instead: drifting rows, a base, then online training (cube train --stream) served with a patch every --cadences seconds of traffic and with the base alone; served AUC of each on the same rows", IsFlag: true),
+        new("cadences", "with --stream: seconds of traffic between patches, one deployment each", "10,300", Meta: "S,S,…"),
+        new("minutes", "with --stream: minutes of traffic after the base", "30", Meta: "M"),
+        new("rate", "with --stream: rows per second of traffic", "100", Meta: "ROWS"),
+        new("drift", "with --stream: how fast the hidden model changes (cube gen-data --drift)", "0.5", Meta: "D"),
     ];
 
     public static int Run(string[] args)
@@ -37,6 +42,11 @@ internal static class DemoCommand
             return 0;
         }
 
+        if (a.Flag("stream"))
+        {
+            return RunStream(a);
+        }
+
         var rows = a.Int("rows", 1000, 100_000_000);
         var dir = Path.GetFullPath(a.Require("dir"));
         var httpPort = a.Int("http-port", 1, 65535);
@@ -44,20 +54,7 @@ internal static class DemoCommand
         var seed = a.Int("seed").ToString(Inv);
         var hash = a.Require("hash");
         var clock = Stopwatch.StartNew();
-        // Only a directory an earlier demo made (it holds the marker) is emptied.
-        var marker = Path.Combine(dir, ".cube-demo");
-        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
-        {
-            if (!File.Exists(marker))
-            {
-                throw new UsageException($"option --dir: {dir} is not empty and was not made by cube demo; choose another directory");
-            }
-
-            Directory.Delete(dir, recursive: true);
-        }
-
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(marker, "made by cube demo; emptied by the next run\n");
+        PrepareDirectory(dir);
         var data = Path.Combine(dir, "data", "train.tsv");
         var fresh = Path.Combine(dir, "data", "fresh.tsv");
         var train = Path.Combine(dir, "train");
@@ -120,7 +117,26 @@ internal static class DemoCommand
         }
     }
 
-    private static Process StartServing(string dir, string train, int httpPort, int port)
+    /// <summary>Creates <paramref name="dir"/>, emptying it first only if an earlier demo made it
+    /// (it holds the marker).</summary>
+    private static void PrepareDirectory(string dir)
+    {
+        var marker = Path.Combine(dir, ".cube-demo");
+        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+        {
+            if (!File.Exists(marker))
+            {
+                throw new UsageException($"option --dir: {dir} is not empty and was not made by cube demo; choose another directory");
+            }
+
+            Directory.Delete(dir, recursive: true);
+        }
+
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(marker, "made by cube demo; emptied by the next run\n");
+    }
+
+    private static Process StartServing(string dir, string train, int httpPort, int port, string name = "serve")
     {
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path to start cube run");
         var info = new ProcessStartInfo(self)
@@ -132,14 +148,14 @@ internal static class DemoCommand
         foreach (var arg in new[]
         {
             "run", "--roles", "all", "--model", Path.Combine(train, "model"), "--donefile", Path.Combine(train, "donefile"),
-            "--work-dir", Path.Combine(dir, "serve"), "--bind", "127.0.0.1", "--http-port", httpPort.ToString(Inv), "--port", port.ToString(Inv), "--poll-seconds", "1",
+            "--work-dir", Path.Combine(dir, name), "--bind", "127.0.0.1", "--http-port", httpPort.ToString(Inv), "--port", port.ToString(Inv), "--poll-seconds", "1",
         })
         {
             info.ArgumentList.Add(arg);
         }
 
         var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start cube run");
-        var log = new StreamWriter(Path.Combine(dir, "serve.log")) { AutoFlush = true };
+        var log = new StreamWriter(Path.Combine(dir, name + ".log")) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => Write(log, e.Data);
         process.ErrorDataReceived += (_, e) => Write(log, e.Data);
         process.BeginOutputReadLine();

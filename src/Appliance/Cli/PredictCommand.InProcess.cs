@@ -41,6 +41,6 @@ internal static partial class PredictCommand
         var seconds = clock.Elapsed.TotalSeconds;
         var perRequest = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / Math.Max(batches, 1);
         Console.Out.WriteLine($"memory   {perRequest} bytes allocated per request (managed heap; ONNX Runtime's own not counted)");
-        return ReportAsync(lines, scores, errors, 0, degraded, latency, seconds, batches, $"batch {batch}, in process, one thread", outPath).GetAwaiter().GetResult();
+        return ReportAsync(lines, scores, errors, 0, degraded, latency, seconds, batches, $"batch {batch}, in process, one thread", outPath, Console.Out).GetAwaiter().GetResult();
     }
 }

@@ -89,7 +89,7 @@ internal static partial class PredictCommand
     }
 
     /// <summary>Scores <paramref name="lines"/> on the engine, prints the report, returns it.</summary>
-    internal static async Task<Summary> ScoreAsync(string engine, string[] lines, int batch, int connections, string? outPath, PredictProtocol? protocol = null)
+    internal static async Task<Summary> ScoreAsync(string engine, string[] lines, int batch, int connections, string? outPath, PredictProtocol? protocol = null, TextWriter? report = null)
     {
         protocol ??= PredictProtocol.Create("predict", "model");
         using var http = new HttpClient { BaseAddress = new Uri($"http://{engine}/"), Timeout = TimeSpan.FromSeconds(60) };
@@ -143,11 +143,12 @@ internal static partial class PredictCommand
         })).ConfigureAwait(false);
         var seconds = clock.Elapsed.TotalSeconds;
         progress.Dispose(); // the report below replaces the progress line
-        return await ReportAsync(lines, scores, errors, failures, degraded, latency, seconds, batches, $"batch {batch}, {connections} connection(s)", outPath).ConfigureAwait(false);
+        return await ReportAsync(lines, scores, errors, failures, degraded, latency, seconds, batches, $"batch {batch}, {connections} connection(s)", outPath, report ?? Console.Out).ConfigureAwait(false);
     }
 
-    /// <summary>Writes --out, prints the report, returns it: the same lines for both modes.</summary>
-    private static async Task<Summary> ReportAsync(string[] lines, float?[] scores, string?[] errors, int failures, int degraded, LatencyRecorder latency, double seconds, int requests, string how, string? outPath)
+    /// <summary>Writes --out, prints the report to <paramref name="report"/> (refusals and degraded
+    /// answers to stderr, always), returns it: the same lines for both modes.</summary>
+    private static async Task<Summary> ReportAsync(string[] lines, float?[] scores, string?[] errors, int failures, int degraded, LatencyRecorder latency, double seconds, int requests, string how, string? outPath, TextWriter report)
     {
         if (outPath is not null)
         {
@@ -156,7 +157,7 @@ internal static partial class PredictCommand
 
         var scored = scores.Count(s => s is not null);
         var inv = CultureInfo.InvariantCulture;
-        Console.Out.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  ({how})"));
+        report.WriteLine(string.Create(inv, $"samples  {lines.Length}  scored {scored}  refused {lines.Length - scored}  ({how})"));
         if (scored < lines.Length)
         {
             var first = Array.FindIndex(scores, v => v is null);
@@ -174,12 +175,12 @@ internal static partial class PredictCommand
         {
             var pairs = scores.Select((s, i) => (s, labelled[i]!.Value)).Where(x => x.s is not null).Select(x => ((double)x.s!.Value, x.Value)).ToList();
             (auc, logLoss) = (BinaryMetrics.Auc(pairs), BinaryMetrics.LogLoss(pairs));
-            Console.Out.WriteLine(string.Create(inv, $"AUC      {auc:F4}   log loss {logLoss:F4}"));
+            report.WriteLine(string.Create(inv, $"AUC      {auc:F4}   log loss {logLoss:F4}"));
         }
 
         var p = latency.Percentiles(50, 90, 99, 99.9);
-        Console.Out.WriteLine(string.Create(inv, $"QPS      {scored / seconds:F0} samples/s  {requests / seconds:F0} requests/s"));
-        Console.Out.WriteLine(string.Create(inv, $"latency  p50 {p[0]} us  p90 {p[1]} us  p99 {p[2]} us  p99.9 {p[3]} us (per request)"));
+        report.WriteLine(string.Create(inv, $"QPS      {scored / seconds:F0} samples/s  {requests / seconds:F0} requests/s"));
+        report.WriteLine(string.Create(inv, $"latency  p50 {p[0]} us  p90 {p[1]} us  p99 {p[2]} us  p99.9 {p[3]} us (per request)"));
         return new Summary(scored, failures, auc, logLoss, scored / seconds, p[0], p[2], scores);
     }
 }

@@ -13,7 +13,7 @@ namespace Appliance.Cli;
 /// export (docs/export-contract.md): the table as SequenceFile + donefile line (a base, or with
 /// --delta a patch of the rows updated since the last export) and the model package.
 /// </summary>
-internal static class TrainCommand
+internal static partial class TrainCommand
 {
     private static readonly OptionSpec[] Options =
     [
@@ -32,6 +32,8 @@ internal static class TrainCommand
         new("seed", "initialisation and shuffling seed", "1", Meta: "S"),
         new("resume", "continue from DIR's checkpoint instead of starting a new model", IsFlag: true),
         new("delta", "continue from DIR's checkpoint and export only the rows updated since the last export, as a patch of the last base", IsFlag: true),
+        new("stream", "online training: continue from DIR's checkpoint through --data in order, one pass, a patch and model every SECONDS of traffic; each interval scored before it is trained on (stream.tsv, stream.predictions)", Meta: "SECONDS"),
+        new("rate", "with --stream: rows of --data per second of traffic", "100", Meta: "ROWS"),
     ];
 
     public static int Run(string[] args)
@@ -41,6 +43,11 @@ internal static class TrainCommand
         {
             Console.Out.WriteLine(ParsedArgs.Usage("cube train --data FILE --out DIR [options]", "Trains the CTR-DNN on all cores and exports the table (SequenceFile + donefile) and the model package.", Options));
             return 0;
+        }
+
+        if (a.Has("stream"))
+        {
+            return RunStream(a);
         }
 
         var inv = CultureInfo.InvariantCulture;
@@ -59,14 +66,7 @@ internal static class TrainCommand
         }
 
         var hidden = a.Require("hidden").Split(',').Select(w => int.TryParse(w, NumberStyles.None, inv, out var v) && v is > 0 and <= 1 << 14 ? v : throw new UsageException($"option --hidden: '{w}' is not a layer width")).ToArray();
-        var settings = new TrainerSettings
-        {
-            Threads = a.Has("threads") ? a.Int("threads", 1, 1024) : Environment.ProcessorCount,
-            BatchSize = a.Int("batch", 1, 1 << 16),
-            DenseLearningRate = Rate(a, "lr"),
-            SparseLearningRate = Rate(a, "sparse-lr"),
-            Seed = a.Int("seed"),
-        };
+        var settings = Settings(a);
 
         var resume = a.Flag("resume") || a.Flag("delta");
         Directory.CreateDirectory(outDir);
@@ -189,6 +189,15 @@ internal static class TrainCommand
         var pairs = scores.Select((s, i) => ((double)s, (int)samples.Labels[i])).ToList();
         return (scores, BinaryMetrics.Auc(pairs), BinaryMetrics.LogLoss(pairs));
     }
+
+    private static TrainerSettings Settings(ParsedArgs a) => new()
+    {
+        Threads = a.Has("threads") ? a.Int("threads", 1, 1024) : Environment.ProcessorCount,
+        BatchSize = a.Int("batch", 1, 1 << 16),
+        DenseLearningRate = Rate(a, "lr"),
+        SparseLearningRate = Rate(a, "sparse-lr"),
+        Seed = a.Int("seed"),
+    };
 
     private static float Rate(ParsedArgs a, string name) =>
         float.TryParse(a.Require(name), NumberStyles.Float, CultureInfo.InvariantCulture, out var r) && r > 0 ? r : throw new UsageException($"option --{name}: needs a positive number");
