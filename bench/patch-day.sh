@@ -142,7 +142,7 @@ ref_port=$((base + 50))
 mkdir ref && cp -al agent00/100_100 ref/
 "$cube" run --roles server --bind 127.0.0.1 --port "$ref_port" --http-port $((base + 51)) --data-dir ref --dict emb --shard 0 > ref.log 2>&1 &
 pids+=("$!")
-ref_live() { curl -sf "127.0.0.1:$((base + 51))/status" | python3 -c "import json,sys; sys.exit(json.load(sys.stdin)['server']['live_version'] != '100_100')" 2>/dev/null; }
+ref_live() { curl -sf "127.0.0.1:$((base + 51))/status" | python3 -c "import json,sys; sys.exit(not str(json.load(sys.stdin)['server']['live_version']).startswith('100'))" 2>/dev/null; }
 for _ in $(seq 600); do ref_live && break; sleep 0.1; done
 ref_live || { echo "the reference server did not serve the base; ref.log:" >&2; tail -5 ref.log >&2; exit 1; }
 for q in $points; do [ "$q" -eq 0 ] && measure 0 100_100; done
