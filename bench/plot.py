@@ -6,6 +6,7 @@
   plot.py memory larger-than-memory.tsv out.png   keys/s and p99 vs the share of the package memory holds
   plot.py soak soak.tsv out.png               RSS, file descriptors, native blocks, GC heap over time per process
   plot.py patchday DIR out.png                seconds to live per patch; keys/s, RSS at the points (bench/patch-day.sh's DIR)
+  plot.py freshness freshness.tsv out.png     served AUC per minute of traffic, one line per cadence (cube demo --stream)
 """
 import csv
 import sys
@@ -163,8 +164,22 @@ def patchday(directory, png):
     fig.savefig(png, dpi=110)
 
 
+def freshness(tsv, png):
+    data = rows(tsv)
+    minutes = [int(x["minute"]) for x in data]
+    fig, a = plt.subplots(figsize=(8, 4.5))
+    a.plot(minutes, [float(x["best"]) for x in data], "k--", linewidth=1, label="best achievable (the hidden model)")
+    for column in list(data[0].keys())[3:]:
+        a.plot(minutes, [float(x[column]) for x in data], "o-", markersize=3, label=column.replace("_", " ") + " (served)")
+    a.set(xlabel="minute of traffic after the base", ylabel="AUC of that minute's rows")
+    a.grid(True, alpha=0.3)
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
 if __name__ == "__main__":
-    kinds = {"scaling": scaling, "latency": latency, "memory": memory, "soak": soak, "patchday": patchday}
+    kinds = {"scaling": scaling, "latency": latency, "memory": memory, "soak": soak, "patchday": patchday, "freshness": freshness}
     if len(sys.argv) != 4 or sys.argv[1] not in kinds:
         sys.exit(__doc__)
     kinds[sys.argv[1]](sys.argv[2], sys.argv[3])

@@ -82,6 +82,11 @@ public sealed class OperatorControlTests
         }
 
         await plane.AssertServesExpected(client, ControlPlane.Keys(500, 40_000));
+        // The base of the live lineage cannot be abandoned either: its patches stack on it.
+        var abandonBase = plane.Operator("abandon", "100_100");
+        Assert.Equal(1, abandonBase.ExitCode);
+        Assert.Contains("100_100 is the base of the live 100_102", abandonBase.Stderr);
+        await plane.AssertServesExpected(client, ControlPlane.Keys(500, 40_000));
         var history = plane.History();
         Assert.Equal(["100_100:superseded", "100_101:abandoned", "100_102:active"], Statuses(history));
         Assert.Equal(["rollback", "unpin"], Operations(history, "100_100").Where(a => a != "redeploy"));

@@ -258,11 +258,6 @@ public sealed partial class TransferRole
         VersionRecord record;
         lock (State)
         {
-            if (State.Current == label)
-            {
-                return new OperatorResult(409, $"{label} is live: roll back first (cube transfer rollback), then abandon it");
-            }
-
             var existing = State.History.LastOrDefault(v => v.Label == label);
             if (existing?.Status == VersionStatus.Abandoned)
             {
@@ -277,13 +272,17 @@ public sealed partial class TransferRole
                 }
 
                 existing = NewRecord(entry);
-                State.History.Add(existing);
             }
 
             record = existing;
-            if (!record.IsBase && State.History.FirstOrDefault(v => v.Depend == record.Depend && !v.IsBase && v.Built && v.Status != VersionStatus.Abandoned && VersionId.Compare(v.Version, record.Version) > 0) is { } later)
+            if (RolloutPlan.WhyNotAbandon(State.Current, State.History, record) is { } refused)
             {
-                return new OperatorResult(409, $"delta {later.Label} was built on top of {label}: abandon {later.Label} first");
+                return new OperatorResult(409, refused);
+            }
+
+            if (!State.History.Contains(record))
+            {
+                State.History.Add(record); // a donefile line never deployed: recorded as abandoned
             }
 
             record.Set(VersionStatus.Abandoned, record.Error);

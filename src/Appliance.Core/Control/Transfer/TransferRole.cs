@@ -226,8 +226,8 @@ public sealed partial class TransferRole : IRole
         var patches = _options.Mode == "base_delta" ? (await _donefiles.ReadAsync("patch.txt", errors, token).ConfigureAwait(false)).Entries : [];
         _listed = bases.Concat(patches).GroupBy(e => VersionInfo.DirectoryName(e.Key, e.Id)).ToDictionary(g => g.Key, g => g.First());
         var abandoned = Abandoned();
-        bases = Monotonic(bases, basePath, errors, abandoned, isBase: true);
-        patches = Monotonic(patches, "patch.txt", errors, abandoned, isBase: false);
+        bases = RolloutPlan.Monotonic(bases, basePath, errors, abandoned, isBase: true);
+        patches = RolloutPlan.Monotonic(patches, "patch.txt", errors, abandoned, isBase: false);
         Report(errors);
         RecordOrphans(bases, patches);
         await CatchUpAsync(token).ConfigureAwait(false);
@@ -250,15 +250,9 @@ public sealed partial class TransferRole : IRole
     {
         lock (State)
         {
-            var known = bases.Select(b => b.Id).Concat(State.History.Select(v => v.Depend)).ToHashSet(StringComparer.Ordinal);
             var added = false;
-            foreach (var patch in patches)
+            foreach (var patch in RolloutPlan.Orphans(bases, patches, State.History))
             {
-                if (known.Contains(patch.Key) || State.History.Any(v => v.Version == patch.Id && v.Depend == patch.Key))
-                {
-                    continue;
-                }
-
                 var problem = $"patch.txt line {patch.LineNumber}: patch {patch.Id} names base {patch.Key}, which no line of base.txt has; it cannot be deployed (append that base, or correct the line's key)";
                 var record = NewRecord(patch);
                 record.Instances = NewInstances(patch.Id, patch.Key, record.Mode);
@@ -286,40 +280,6 @@ public sealed partial class TransferRole : IRole
         }
     }
 
-    /// <summary>Lines whose id goes backwards (bases: in the file; patches: within their base) are
-    /// reported and skipped; a base line must be its own base. Abandoned versions are left out
-    /// first, so a line with a wrong future id stops blocking the lines after it once abandoned.</summary>
-    private static IReadOnlyList<DonefileEntry> Monotonic(IReadOnlyList<DonefileEntry> entries, string path, List<InputFormatException> errors, HashSet<string> abandoned, bool isBase)
-    {
-        var kept = new List<DonefileEntry>();
-        var newest = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var e in entries)
-        {
-            var key = isBase ? string.Empty : e.Key;
-            if (abandoned.Contains(VersionInfo.DirectoryName(e.Key, e.Id)))
-            {
-                continue;
-            }
-
-            if (isBase && e.Id != e.Key)
-            {
-                errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"a base line must have id == key (id {e.Id}, key {e.Key})"));
-                continue;
-            }
-
-            if (newest.TryGetValue(key, out var last) && VersionId.Compare(e.Id, last) <= 0)
-            {
-                errors.Add(InputFormatException.AtLine(path, e.LineNumber, $"id {e.Id} is not newer than id {last} on an earlier line; skipped (if line {e.LineNumber} is right and the earlier one wrong: cube transfer abandon {(isBase ? last + "_" + last : e.Key + "_" + last)})"));
-                continue;
-            }
-
-            newest[key] = e.Id;
-            kept.Add(e);
-        }
-
-        return kept;
-    }
-
     private void Report(List<InputFormatException> errors)
     {
         lock (State)
@@ -343,68 +303,35 @@ public sealed partial class TransferRole : IRole
         }
     }
 
-    /// <summary>What to deploy next: nothing while pinned; a version left in progress (restart),
-    /// else a newer base, else the oldest patch of the current base newer than the current
-    /// version (abandoned ones were left out of the lists). A failed version is tried again after
-    /// a pause; a rolled-back one is deployed again (unpin means roll forward).</summary>
+    /// <summary>What to deploy next (<see cref="RolloutPlan.Next"/>), applied: a resumed version
+    /// logged once, a retried or rolled-forward one set waiting, a new line recorded and saved.</summary>
     private VersionRecord? Next(IReadOnlyList<DonefileEntry> bases, IReadOnlyList<DonefileEntry> patches)
     {
         lock (State)
         {
-            if (State.Pinned is not null)
+            var decision = RolloutPlan.Next(State.Pinned, State.Current, State.History, bases, patches, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            switch (decision.Step)
             {
-                return null;
-            }
-
-            var pending = State.History.FirstOrDefault(v => !v.IsSettled);
-            if (pending is not null)
-            {
-                if (!_resumed.Contains(pending.Label))
-                {
-                    _resumed.Add(pending.Label);
-                    ControlLog.Transfer(_logger, $"resuming {pending.Label} at step '{pending.StatusStr}' (built: {pending.Built}, staged on {pending.Instances.Count(i => i.StatusId.HasVersion())} of {pending.Instances.Count})");
-                }
-
-                return pending;
-            }
-
-            var current = State.History.LastOrDefault(v => v.Label == State.Current);
-            var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-            var newestBase = bases.Count > 0 ? bases[^1] : null;
-            DonefileEntry? entry = null;
-            if (newestBase is not null && (current is null || VersionId.Compare(newestBase.Id, current.Depend) > 0))
-            {
-                entry = newestBase;
-            }
-            else if (current is not null)
-            {
-                entry = patches.Where(p => p.Key == current.Depend && VersionId.Compare(p.Id, current.Version) > 0)
-                    .OrderBy(p => p.Id, Comparer<string>.Create(VersionId.Compare)).FirstOrDefault();
-            }
-
-            if (entry is null)
-            {
-                return null;
-            }
-
-            var existing = State.History.LastOrDefault(v => v.Version == entry.Id && v.Depend == entry.Key);
-            if (existing is not null)
-            {
-                // A failed version is retried once its pause is over; a rolled-back one again
-                // after an unpin.
-                if (existing.WasActive)
-                {
-                    existing.Record("redeploy", "rolling forward again after an unpin");
-                }
-                else if (existing.Status != VersionStatus.Failed || existing.NextRetryTime > now)
-                {
+                case RolloutPlan.Step.None:
                     return null;
-                }
+                case RolloutPlan.Step.Resume:
+                    var pending = decision.Existing!;
+                    if (_resumed.Add(pending.Label))
+                    {
+                        ControlLog.Transfer(_logger, $"resuming {pending.Label} at step '{pending.StatusStr}' (built: {pending.Built}, staged on {pending.Instances.Count(i => i.StatusId.HasVersion())} of {pending.Instances.Count})");
+                    }
 
-                existing.Set(VersionStatus.Waiting);
-                return existing;
+                    return pending;
+                case RolloutPlan.Step.RollForward:
+                    decision.Existing!.Record("redeploy", "rolling forward again after an unpin");
+                    decision.Existing.Set(VersionStatus.Waiting);
+                    return decision.Existing;
+                case RolloutPlan.Step.Retry:
+                    decision.Existing!.Set(VersionStatus.Waiting);
+                    return decision.Existing;
             }
 
+            var entry = decision.Entry!;
             var record = NewRecord(entry);
             record.Instances = NewInstances(entry.Id, entry.Key, record.Mode);
             record.Set(VersionStatus.Waiting);
