@@ -61,7 +61,10 @@ public sealed class RetentionTests
             await plane.AssertServesExpected(client);
         }
 
-        // Restarted, every agent comes back on the pinned version from what is left on its disk.
+        // Restarted, every agent comes back on the pinned version from what is left on its disk,
+        // and keeps the retention floor the transfer last sent (ACTIVE.json), not "keep all".
+        var floors = new[] { (0, 0), (0, 1), (1, 0), (1, 1) }.ToDictionary(a => a, a => RetainFrom(plane, a.Item1, a.Item2));
+        Assert.All(floors.Values, f => Assert.NotNull(f));
         foreach (var (shard, replica) in new[] { (0, 0), (0, 1), (1, 0), (1, 1) })
         {
             plane.RestartAgent(shard, replica);
@@ -76,6 +79,7 @@ public sealed class RetentionTests
             }
 
             Assert.Equal("100_110", plane.AgentStatus(shard, replica).GetProperty("live_version").GetString());
+            Assert.Equal(floors[(shard, replica)], RetainFrom(plane, shard, replica));
         }
 
         await using (var client = new CubeClient(plane.ClientConf()))
@@ -116,4 +120,7 @@ public sealed class RetentionTests
 
     private static int AgentReplica(ControlPlane plane, ServerProcess agent) =>
         plane.Agents.Select(r => Array.IndexOf(r, agent)).First(i => i >= 0);
+
+    private static string? RetainFrom(ControlPlane plane, int shard, int replica) =>
+        plane.Get($"http://127.0.0.1:{plane.Agents[shard][replica].HttpPort}/status").GetProperty("server").GetProperty("retain_from").GetString();
 }

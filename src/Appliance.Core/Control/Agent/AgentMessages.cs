@@ -82,4 +82,10 @@ public sealed record ActiveMarker
     public required string Base { get; init; }
 
     public required string Version { get; init; }
+
+    /// <summary>The activation's retain_from: a restart keeps retaining as the transfer last
+    /// asked, instead of waiting for the next activation. Left out when null (markers written
+    /// before it existed read as "keep every version").</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? RetainFrom { get; init; }
 }

@@ -107,7 +107,7 @@ public sealed class AgentRole : IRole
         {
             var marker = JsonSerializer.Deserialize(File.ReadAllBytes(path), ControlJsonContext.Default.ActiveMarker)
                 ?? throw new InvalidOperationException($"{path} is empty");
-            Activate(new VersionCommand { Version = marker.Version, Base = marker.Base }, CancellationToken.None).GetAwaiter().GetResult();
+            Activate(new VersionCommand { Version = marker.Version, Base = marker.Base, RetainFrom = marker.RetainFrom }, CancellationToken.None).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is JsonException or IOException or InvalidOperationException or Formats.InputFormatException)
         {
@@ -221,7 +221,7 @@ public sealed class AgentRole : IRole
             // that a restart would silently forget.
             var marker = Path.Combine(_options.DataDir, ActiveFile);
             var previous = File.Exists(marker) ? File.ReadAllBytes(marker) : null;
-            AtomicFile.Write(marker, JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version }, ControlJsonContext.Default.ActiveMarker));
+            AtomicFile.Write(marker, JsonSerializer.SerializeToUtf8Bytes(new ActiveMarker { Base = command.Base, Version = command.Version, RetainFrom = command.RetainFrom }, ControlJsonContext.Default.ActiveMarker));
             bool changed;
             var switching = !_table.IsLive(command.Base, patches);
             if (switching)
