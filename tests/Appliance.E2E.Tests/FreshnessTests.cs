@@ -34,6 +34,20 @@ public sealed class FreshnessTests
         Assert.Equal(lastPatch, spec.RootElement.GetProperty("table_version").GetString());
         Assert.Equal(lastPatch, spec.RootElement.GetProperty("version").GetString());
 
+        // A bad row: the intervals before it stay published, its own publishes nothing.
+        var stream = File.ReadAllLines(dir.Combine("stream.tsv"));
+        stream[449] = "1\tnot a number";
+        File.WriteAllLines(dir.Combine("bad.tsv"), stream);
+        var bad = CubeProcess.Run(dir.Path, "train", "--data", "bad.tsv", "--out", "train", "--stream", "5", "--rate", "40");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("bad.tsv: line 450", bad.Stderr, StringComparison.Ordinal);
+        var published = File.ReadAllLines(dir.Combine("train", "donefile", "patch.txt"));
+        Assert.Equal(patches.Length + 2, published.Length);
+        using var after = System.Text.Json.JsonDocument.Parse(published[^1]);
+        using var model = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.Combine("train", "model", "model.json")));
+        Assert.Equal(after.RootElement.GetProperty("id").GetString(), model.RootElement.GetProperty("table_version").GetString());
+        CubeProcess.Run(dir.Path, "train", "--data", "stream.tsv", "--out", "train", "--stream", "5", "--rate", "40").Ok(); // the checkpoint carries on
+
         // What does not go with a stream is refused by name, and a directory without a base too.
         var refused = CubeProcess.Run(dir.Path, "train", "--data", "stream.tsv", "--out", "train", "--stream", "5", "--epochs", "2");
         Assert.Equal(2, refused.ExitCode);
@@ -41,6 +55,9 @@ public sealed class FreshnessTests
         var empty = CubeProcess.Run(dir.Path, "train", "--data", "stream.tsv", "--out", "nothing", "--stream", "5");
         Assert.Equal(2, empty.ExitCode);
         Assert.Contains("has no checkpoint and model", empty.Stderr, StringComparison.Ordinal);
+        var huge = CubeProcess.Run(dir.Path, "demo", "--stream", "--dir", dir.Combine("demo"), "--minutes", "1440", "--rate", "1000000");
+        Assert.Equal(2, huge.ExitCode);
+        Assert.Contains("the demo streams 1 to 10000000", huge.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

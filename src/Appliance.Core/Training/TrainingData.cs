@@ -117,7 +117,8 @@ public sealed class TrainingData
         }
     }
 
-    private static StreamReader Open(string path)
+    /// <summary>The file as text, or an <see cref="InputFormatException"/> naming it.</summary>
+    public static StreamReader Open(string path)
     {
         try
         {

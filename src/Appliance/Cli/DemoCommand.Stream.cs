@@ -27,6 +27,9 @@ internal static partial class DemoCommand
     /// at 100 rows/s, so the base's own rows drift about as far as the stream's.</summary>
     private const int StreamBaseRows = 200_000;
 
+    /// <summary>Rows of traffic the demo holds in memory (text, and three deployments' scores).</summary>
+    private const long MaxStreamRows = 10_000_000;
+
     private static int RunStream(ParsedArgs a)
     {
         var rows = a.Has("rows") ? a.Int("rows", 1000, 100_000_000) : StreamBaseRows;
@@ -39,6 +42,12 @@ internal static partial class DemoCommand
         var minutes = a.Int("minutes", 1, 24 * 60);
         var cadences = a.Require("cadences").Split(',').Select(c => double.TryParse(c, NumberStyles.Float, Inv, out var v) && v >= 1 && v <= minutes * 60 ? v : throw new UsageException($"option --cadences: '{c}' is not a number of seconds in [1, {minutes * 60}]")).ToList();
         var streamRows = (long)(minutes * 60 * rate);
+        if (streamRows is < 1 or > MaxStreamRows)
+        {
+            // Every deployment's answers are held for the comparison: the stream stays in memory.
+            throw new UsageException($"options --minutes and --rate: {minutes} minutes at {rate} rows/s are {streamRows} rows; the demo streams 1 to {MaxStreamRows}");
+        }
+
         var clock = Stopwatch.StartNew();
         PrepareDirectory(dir);
         var basePath = Path.Combine(dir, "data", "base.tsv");

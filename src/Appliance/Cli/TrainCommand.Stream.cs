@@ -77,17 +77,16 @@ internal static partial class TrainCommand
         var table = new StringBuilder("interval\tfirst_row\trows\ttraffic_seconds\tauc\tlog_loss\tpatch\tpatch_rows\n");
         var patches = 0;
         long row = 0;
-        using var reader = OpenText(data);
-        var lines = new List<string>(intervalRows);
+        using var reader = TrainingData.Open(data);
+        var lines = new List<string>(Math.Min(intervalRows, 1 << 16));
         while (true)
         {
+            // Every line is a row, as in cube train: a blank one is reported as a bad row by its
+            // line number, which is the row's.
             lines.Clear();
-            while (lines.Count < intervalRows && reader.ReadLine() is { } line)
+            while (lines.Count < intervalRows && reader.ReadLine() is { } text)
             {
-                if (line.Length > 0)
-                {
-                    lines.Add(line);
-                }
+                lines.Add(text);
             }
 
             if (lines.Count == 0)
@@ -123,17 +122,5 @@ internal static partial class TrainCommand
             : string.Empty;
         log.WriteLine(string.Create(inv, $"stream   {row} rows in {patches} intervals, {patches} patches + models published in {clock.Elapsed.TotalSeconds:F1} s; progressive AUC {overall:F4}{best} (each row scored by the export before it); per interval in {outDir}/stream.tsv"));
         return new StreamResult(scores.ToArray(), labels.ToArray(), patches, overall);
-    }
-
-    private static StreamReader OpenText(string path)
-    {
-        try
-        {
-            return new StreamReader(path, new UTF8Encoding(false), false, 1 << 20);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw InputFormatException.AtLine(path, 0, $"cannot read: {e.Message}");
-        }
     }
 }

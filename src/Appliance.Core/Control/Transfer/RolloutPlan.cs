@@ -137,7 +137,9 @@ internal static class RolloutPlan
     /// that are not in the history already: each becomes a failed version with the reason.</summary>
     public static IReadOnlyList<DonefileEntry> Orphans(IReadOnlyList<DonefileEntry> bases, IReadOnlyList<DonefileEntry> patches, IReadOnlyList<VersionRecord> history)
     {
+        // One set, not a scan of the history per line (both grow with uptime; this runs every
+        // poll). A patch already recorded has its key among the history's bases, so is known.
         var known = bases.Select(b => b.Id).Concat(history.Select(v => v.Depend)).ToHashSet(StringComparer.Ordinal);
-        return patches.Where(p => !known.Contains(p.Key) && !history.Any(v => v.Version == p.Id && v.Depend == p.Key)).ToList();
+        return patches.Where(p => !known.Contains(p.Key)).ToList();
     }
 }
