@@ -2,6 +2,8 @@
 # Installs the Debian packages the tests and benchmarks use beyond the .NET SDK, if missing:
 #   systemd   systemd-analyze verifies the unit files (tests)
 #   python3   deploy/k8s's exporter in the export-contract test
+#   python3-protobuf  Google's protobuf runtime for Debian's /usr/bin/python3: the independent
+#             baidu_std client of the brpc tests (tests/clients/cube_seek.py)
 #   redis     redis-server, redis-cli, redis-benchmark for bench/server-vs-redis.sh
 #   prometheus promtool lints every role's /metrics (tests)
 #   afl++     only with --fuzz: afl-fuzz for `scripts/fuzz.sh --afl`
@@ -11,6 +13,7 @@ set -uo pipefail
 missing=""
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+/usr/bin/python3 -c "import google.protobuf" >/dev/null 2>&1 || missing="$missing python3-protobuf"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server redis-tools"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ "${1:-}" = "--fuzz" ]; then

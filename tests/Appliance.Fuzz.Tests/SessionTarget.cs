@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Appliance.Core.Brpc;
 using Appliance.Core.Formats;
 using Appliance.Core.Net;
 using System.Text;
@@ -35,6 +36,68 @@ public static class SessionTarget
             }
         }
     });
+
+    /// <summary>baidu_std (DictService.seek) over the same shard: whole vs a byte at a time vs 7
+    /// bytes at a time give the same replies; every reply is one baidu_std packet with a response
+    /// meta; a session that closes has answered an error with correlation id 0 last; nothing throws.
+    /// The corpus has lying sizes (a meta larger than the body, a body over the limit).</summary>
+    public static Fuzzer BaiduStd() => new("baidustd", BaiduStdCorpus(), input =>
+    {
+        var whole = BaiduStdReplies(input, input.Length);
+        foreach (var chunk in input.Length <= 1 << 16 ? new[] { 1, 7 } : [4096])
+        {
+            if (!whole.SequenceEqual(BaiduStdReplies(input, chunk)))
+            {
+                throw new InvalidOperationException($"{chunk}-byte receives: the replies differ");
+            }
+        }
+    });
+
+    private static byte[][] BaiduStdCorpus()
+    {
+        var seek = new FrameBuffer();
+        SeekRequest.Write(seek, 1, [1, 2, 99, 1], versionRequired: true, logId: 5);
+        SeekRequest.Write(seek, 2, [], versionRequired: false);
+        var lying = seek.WrittenSpan.ToArray();
+        lying[11] = 0xFF; // meta size larger than the body
+        return [seek.WrittenSpan.ToArray(), lying, [.. "PRPC"u8, 0x7F, 0, 0, 0, 0, 0, 0, 0]];
+    }
+
+    private static byte[] BaiduStdReplies(byte[] input, int chunk)
+    {
+        var session = new BaiduStdSession(Service.Value, maxBody: 1 << 16, NoLateReplies.Instance);
+        var bytes = Feed(session, input, chunk);
+        long lastCorrelation = -1;
+        var lastError = 0;
+        for (var at = 0; at < bytes.Length;)
+        {
+            if (!BaiduStdHeader.TryRead(bytes.AsSpan(at), int.MaxValue, out var header, out var error) || at + header.PacketSize > bytes.Length)
+            {
+                throw new InvalidOperationException($"reply at offset {at} is not a whole baidu_std packet: {error}");
+            }
+
+            var meta = RpcMeta.Read(bytes.AsSpan(at + BaiduStdHeader.Size, header.MetaSize));
+            if (!meta.HasResponse || meta.HasRequest)
+            {
+                throw new InvalidOperationException($"reply at offset {at} has no response meta");
+            }
+
+            if (meta.ErrorCode == 0)
+            {
+                DictResponse.Read(bytes.AsSpan(at + BaiduStdHeader.Size + header.MetaSize, header.BodySize - header.MetaSize), 0, static (_, _, _, _) => { });
+            }
+
+            (lastCorrelation, lastError) = (meta.CorrelationId, meta.ErrorCode);
+            at += header.PacketSize;
+        }
+
+        if (session.Closing && (lastError == 0 || lastCorrelation != 0))
+        {
+            throw new InvalidOperationException("the session closed without an error reply for correlation id 0");
+        }
+
+        return bytes;
+    }
 
     private static readonly string[] RespCorpus =
     [

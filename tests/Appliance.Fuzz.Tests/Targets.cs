@@ -185,7 +185,7 @@ public static class Targets
         JsonSerializer.Deserialize(input, StorageJsonContext.Default.ShardManifest), typeof(JsonException));
 
     private static readonly Func<Fuzzer>[] Factories =
-        [Frames, SessionTarget.Sessions, SessionTarget.Resp, MgetReplies, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies, OipRequests];
+        [Frames, SessionTarget.Sessions, SessionTarget.Resp, SessionTarget.BaiduStd, MgetReplies, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies, OipRequests];
 
     /// <summary>The load generator's MGET reply framing (replies from whatever server it is
     /// pointed at): replies back to back until one is incomplete or invalid; a framed reply lies

@@ -37,7 +37,6 @@ public sealed class RespSession : ISession
     private readonly RespWriter _writer;
     private readonly long _id;
     private ulong[] _keys = new ulong[128];
-    private float[] _floats = new float[64];
     private bool _authenticated;
     private bool _resp3;
     private string? _name;
@@ -372,7 +371,7 @@ public sealed class RespSession : ISession
     }
 
     /// <summary>The row as float32 little-endian, decoded from the table's codec (f32 and raw rows as stored).</summary>
-    private void WriteRow(RespWriter w, ReadOnlySpan<byte> row, ValueCodec codec)
+    private static void WriteRow(RespWriter w, ReadOnlySpan<byte> row, ValueCodec codec)
     {
         if (codec is ValueCodec.Raw or ValueCodec.F32)
         {
@@ -380,22 +379,10 @@ public sealed class RespSession : ISession
             return;
         }
 
-        var dimension = ValueCodecs.DecodedDimension(codec, row.Length);
-        if (_floats.Length < dimension)
-        {
-            _floats = new float[dimension];
-        }
-
-        var floats = _floats.AsSpan(0, dimension);
-        ValueCodecs.Decode(codec, row, floats);
-        w.BulkHeader(dimension * 4);
-        var bytes = w.Output.GetSpan(dimension * 4);
-        for (var d = 0; d < dimension; d++)
-        {
-            BinaryPrimitives.WriteSingleLittleEndian(bytes[(d * 4)..], floats[d]);
-        }
-
-        w.Output.Advance(dimension * 4);
+        var length = ValueCodecs.Float32Length(codec, row.Length);
+        w.BulkHeader(length);
+        ValueCodecs.DecodeToFloat32(codec, row, w.Output.GetSpan(length)[..length]);
+        w.Output.Advance(length);
         w.EndBulk();
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using Appliance.Core.Brpc;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
@@ -35,7 +36,12 @@ public sealed class ServerRole : IRole
         _logger = loggers.CreateLogger("cube.server");
         Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory, options.MergeAfter, options.FoldAt);
         Service = new ShardService(options.Dict, options.Shard, Store) { LatencyHistograms = options.LatencyHistograms };
-        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), new FrameSessionFactory(Service, options.MaxPayloadBytes), options.Limits, loggers.CreateLogger("cube.net"));
+        // One data port, two protocols, told apart by their first bytes (as brpc does): the binary
+        // protocol, and baidu_std for the original cube clients (docs/protocol.md).
+        var sessions = new FirstBytesSessionFactory(
+            new FrameSessionFactory(Service, options.MaxPayloadBytes),
+            (BaiduStdHeader.Magic.ToArray(), new BaiduStdSessionFactory(Service, options.MaxPayloadBytes)));
+        _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), sessions, options.Limits, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
         Service.Transport = _tcp.Stats;
         _keyspace = new ShardKeyspace(options.Dict, options.Shard, Store);
@@ -61,8 +67,11 @@ public sealed class ServerRole : IRole
 
     public IEnumerable<Heartbeat> Heartbeats => _respTcp is null ? [_tcp.Heartbeat] : [_tcp.Heartbeat, _respTcp.Heartbeat];
 
-    public void MapRoutes(IEndpointRouteBuilder routes) =>
+    public void MapRoutes(IEndpointRouteBuilder routes)
+    {
         LookupEndpoint.Map(routes, _keyspace, _options.RespToken, _logger);
+        DictServiceEndpoint.Map(routes, Service, _options.RespToken, _logger);
+    }
 
     public void WriteStatus(Utf8JsonWriter writer) =>
         JsonSerializer.Serialize(writer, Service.GetStatus(), ServingJsonContext.Default.ShardStatus);

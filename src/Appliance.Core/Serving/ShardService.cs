@@ -14,7 +14,7 @@ namespace Appliance.Core.Serving;
 /// connection stays open. While no version is live a lookup is answered NotReady (never "every key
 /// missing", which would look right): the client tries another replica or fails the keys.
 /// </summary>
-public sealed class ShardService : IFrameHandler
+public sealed partial class ShardService : IFrameHandler
 {
     /// <summary>Keys per lookup request accepted (a request is one shard's part of a batch).</summary>
     public const int MaxKeysPerRequest = 1 << 20;
@@ -167,15 +167,27 @@ public sealed class ShardService : IFrameHandler
         var keys = scratch.Keys.AsSpan(0, count);
         var results = scratch.Results.AsSpan(0, count);
         using var lease = Store.Acquire();
-        var view = lease.View;
-        if (view is null)
+        if (LookUp(lease, keys, results) is not { } view)
         {
-            // Nothing live yet (a server still loading, an agent before its first version): "every
-            // key missing" would be a wrong answer that looks right. NotReady sends the client to
-            // another replica, or fails the keys where there is none. A probe (no keys: an engine
-            // waiting for the table asks every second) gets the same answer but is no error: a
-            // healthy start must not trip error alerts.
-            if (count == 0)
+            output.WriteError(Opcode.Lookup, requestId, ErrorCode.NotReady, NotReadyMessage);
+            return;
+        }
+
+        LookupCodec.WriteResponse(output, requestId, LabelOf(view), view.Codec, results);
+    }
+
+    /// <summary>
+    /// The one lookup behind every front door (the binary protocol, baidu_std, HTTP): the keys in
+    /// the version <paramref name="lease"/> holds, counted in the stats. Null when no version is
+    /// live yet — the caller answers not-ready (never "every key missing", which would look right);
+    /// a probe (no keys: an engine waiting for the table asks every second) is no error, so a
+    /// healthy start does not trip error alerts.
+    /// </summary>
+    private ShardView? LookUp(ShardLease lease, ReadOnlySpan<ulong> keys, Span<ValueRef> results)
+    {
+        if (lease.View is not { } view)
+        {
+            if (keys.IsEmpty)
             {
                 Stats.ProbeNotReady();
             }
@@ -184,20 +196,18 @@ public sealed class ShardService : IFrameHandler
                 Stats.Error();
             }
 
-            output.WriteError(Opcode.Lookup, requestId, ErrorCode.NotReady, NotReadyMessage);
-            return;
+            return null;
         }
 
         view.Lookup(keys, results);
-
         var misses = 0;
         foreach (var r in results)
         {
             misses += r.Found ? 0 : 1;
         }
 
-        Stats.Lookup(count, misses);
-        LookupCodec.WriteResponse(output, requestId, LabelOf(view), view?.Codec ?? ValueCodec.Raw, results);
+        Stats.Lookup(keys.Length, misses);
+        return view;
     }
 
     private string NotReadyMessage => $"dict {Dict} shard {Shard}: no version is live yet (loading, or none delivered)";

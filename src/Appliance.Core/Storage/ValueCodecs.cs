@@ -65,7 +65,41 @@ public static class ValueCodecs
     }
 
     /// <summary>Decodes one stored row into floats; <paramref name="destination"/> holds dimension floats.</summary>
-    public static void Decode(ValueCodec codec, ReadOnlySpan<byte> encoded, Span<float> destination)
+    public static void Decode(ValueCodec codec, ReadOnlySpan<byte> encoded, Span<float> destination) =>
+        DecodeRange(codec, encoded, 0, destination);
+
+    /// <summary>Bytes of a stored row as float32 little-endian (<see cref="DecodeToFloat32"/>): raw and
+    /// f32 rows as stored, the others decoded.</summary>
+    public static int Float32Length(ValueCodec codec, int encodedLength) =>
+        codec is ValueCodec.Raw or ValueCodec.F32 ? encodedLength : DecodedDimension(codec, encodedLength) * 4;
+
+    /// <summary>The row as the floats it stands for, float32 little-endian, into exactly
+    /// <see cref="Float32Length"/> bytes: what a client that knows no codec reads (RESP, baidu_std).
+    /// Raw and f32 rows are copied as stored.</summary>
+    public static void DecodeToFloat32(ValueCodec codec, ReadOnlySpan<byte> encoded, Span<byte> destination)
+    {
+        if (codec is ValueCodec.Raw or ValueCodec.F32)
+        {
+            encoded.CopyTo(destination);
+            return;
+        }
+
+        var dimension = DecodedDimension(codec, encoded.Length);
+        Span<float> chunk = stackalloc float[64];
+        for (var start = 0; start < dimension; start += chunk.Length)
+        {
+            var part = chunk[..Math.Min(chunk.Length, dimension - start)];
+            DecodeRange(codec, encoded, start, part);
+            for (var i = 0; i < part.Length; i++)
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(destination[((start + i) * 4)..], part[i]);
+            }
+        }
+    }
+
+    /// <summary>Floats <paramref name="start"/> .. start + destination.Length of a stored row (a
+    /// long row is decoded in chunks).</summary>
+    private static void DecodeRange(ValueCodec codec, ReadOnlySpan<byte> encoded, int start, Span<float> destination)
     {
         switch (codec)
         {
@@ -73,21 +107,21 @@ public static class ValueCodecs
             case ValueCodec.F32:
                 for (var i = 0; i < destination.Length; i++)
                 {
-                    destination[i] = BinaryPrimitives.ReadSingleLittleEndian(encoded[(i * 4)..]);
+                    destination[i] = BinaryPrimitives.ReadSingleLittleEndian(encoded[((start + i) * 4)..]);
                 }
 
                 break;
             case ValueCodec.F16:
                 for (var i = 0; i < destination.Length; i++)
                 {
-                    destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(encoded[(i * 2)..]);
+                    destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(encoded[((start + i) * 2)..]);
                 }
 
                 break;
             case ValueCodec.I8:
                 var min = BinaryPrimitives.ReadSingleLittleEndian(encoded);
                 var scale = BinaryPrimitives.ReadSingleLittleEndian(encoded[4..]);
-                var q = encoded[I8HeaderSize..];
+                var q = encoded[(I8HeaderSize + start)..];
                 for (var i = 0; i < destination.Length; i++)
                 {
                     destination[i] = min + q[i] * scale;

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Text;
 using System.Diagnostics;
 using System.Net.Sockets;
+using Appliance.Core.Brpc;
 using Appliance.Core.Buffers;
 using Appliance.Core.Client;
 using Appliance.Core.Protocol;
@@ -20,11 +21,20 @@ namespace Appliance.Cli;
 /// One shard, its first replica (or <c>--address</c>); no retries (a failed connection ends the
 /// run with an error). <c>--protocol resp</c> sends MGET instead of lookup frames, so the same
 /// generator drives cube's RESP port and Redis: replies come in order, so the n-th reply on a
-/// connection answers its n-th request.
+/// connection answers its n-th request. <c>--protocol brpc</c> sends the original clients'
+/// DictService.seek packets to the data port, the request id as correlation id.
 /// </summary>
 internal static partial class BenchCommand
 {
     private const int RingSize = 1 << 16; // requests in flight per connection, at most
+
+    /// <summary>What the raw generator speaks.</summary>
+    private enum RawProtocol
+    {
+        Native,
+        Resp,
+        Brpc,
+    }
 
     private sealed class RawConnection(Socket socket, int index)
     {
@@ -149,13 +159,17 @@ internal static partial class BenchCommand
         Fill(keys, s, random);
         var id = ++c.NextId;
         c.Scheduled[id % RingSize] = scheduled;
-        if (s.Resp)
+        switch (s.Protocol)
         {
-            WriteMget(c.Out, keys);
-        }
-        else
-        {
-            LookupCodec.WriteRequest(c.Out, id, s.Dict, keys);
+            case RawProtocol.Resp:
+                WriteMget(c.Out, keys);
+                break;
+            case RawProtocol.Brpc:
+                SeekRequest.Write(c.Out, id, keys);
+                break;
+            default:
+                LookupCodec.WriteRequest(c.Out, id, s.Dict, keys);
+                break;
         }
 
         c.Sent++;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Appliance.Core.Brpc;
 using Appliance.Core.Buffers;
 using Appliance.Core.Protocol;
 using Appliance.Core.Resp;
@@ -52,6 +53,7 @@ internal static partial class BenchCommand
         var random = new KeyStream((ulong)(s.Seed * 7919 + c.Index + 1));
         var input = new ReceiveBuffer(256 << 10);
         var slices = new (int Offset, int Length)[s.Batch];
+        var counts = new int[2]; // a seek reply's found and missing keys
         long received = 0;
         while (received < expected)
         {
@@ -68,7 +70,7 @@ internal static partial class BenchCommand
             while (true)
             {
                 var data = input.Data;
-                if (s.Resp)
+                if (s.Protocol == RawProtocol.Resp)
                 {
                     var reply = MgetReplyScanner.TryScan(data, 1 << 20, s.Batch, out var length, out var found, out var absent, out var problem);
                     if (reply == ScanResult.NeedMoreData)
@@ -84,6 +86,20 @@ internal static partial class BenchCommand
                     // In order: this is the reply to the connection's request number received + replies + 1.
                     CountReply(totals, now - c.Scheduled[(received + replies + 1) % RingSize], problem, found, absent, s.Batch);
                     input.Consume(length);
+                    replies++;
+                    continue;
+                }
+
+                if (s.Protocol == RawProtocol.Brpc)
+                {
+                    if (!BaiduStdHeader.TryRead(data, BaiduStdClient.MaxReplyBody, out var packet, out var invalid) || data.Length < packet.PacketSize)
+                    {
+                        needed = invalid is null ? packet.PacketSize : throw new InvalidOperationException($"connection {c.Index}: invalid reply: {invalid}");
+                        break;
+                    }
+
+                    CountSeekReply(c, totals, now, data.Slice(BaiduStdHeader.Size, packet.BodySize), packet.MetaSize, counts, s.Batch);
+                    input.Consume(packet.PacketSize);
                     replies++;
                     continue;
                 }
@@ -144,6 +160,22 @@ internal static partial class BenchCommand
             // Keep the unparsed tail at the front; grow for a frame larger than the buffer.
             input.Compact(needed);
         }
+    }
+
+    /// <summary>One baidu_std reply: matched to its request by correlation id (the request id).</summary>
+    private static void CountSeekReply(RawConnection c, Totals totals, long now, ReadOnlySpan<byte> body, int metaSize, int[] counts, int batch)
+    {
+        var meta = RpcMeta.Read(body[..metaSize]);
+        var elapsed = now - c.Scheduled[(uint)meta.CorrelationId % RingSize];
+        if (meta.ErrorCode != 0)
+        {
+            CountReply(totals, elapsed, $"error {meta.ErrorCode}: {System.Text.Encoding.UTF8.GetString(meta.ErrorText)}", 0, 0, batch);
+            return;
+        }
+
+        counts[0] = counts[1] = 0;
+        DictResponse.Read(body[metaSize..], counts, static (n, _, status, _) => n[status == 0 ? 0 : 1]++);
+        CountReply(totals, elapsed, null, counts[0], counts[1], batch);
     }
 
     /// <summary>One reply: its latency (timestamp ticks since the scheduled start), and either an

@@ -38,7 +38,7 @@ internal static partial class BenchCommand
         new("fold-at", "--data: patch keys (percent of the base's) from which the base is folded in, as the server's --fold-at; 0 = never", "5", Meta: "PERCENT"),
         new("raw", "measure the server, not the client: a lean generator (blocking sockets, no per-request tasks or timers; one shard, first replica, no retries)", IsFlag: true),
         new("address", "--raw: the server to drive, instead of --conf's first replica", Meta: "HOST:PORT"),
-        new("protocol", "--raw: native (lookup frames) or resp (MGET of the keys as 12-digit decimal text, as redis-benchmark writes __rand_int__: the same bytes to cube's --resp-port and to Redis)", "native", Meta: "P"),
+        new("protocol", "--raw: native (lookup frames), brpc (the original clients' DictService.seek over baidu_std, to the data port) or resp (MGET of the keys as 12-digit decimal text, as redis-benchmark writes __rand_int__: the same bytes to cube's --resp-port and to Redis)", "native", Meta: "P"),
     ];
 
     public static int Run(string[] args)
@@ -64,9 +64,9 @@ internal static partial class BenchCommand
 
         var raw = a.Flag("raw");
         var protocol = a.Has("protocol") ? a.Require("protocol") : "native";
-        if (protocol is not ("native" or "resp"))
+        if (protocol is not ("native" or "resp" or "brpc"))
         {
-            throw new UsageException($"option --protocol: '{protocol}' is not native or resp");
+            throw new UsageException($"option --protocol: '{protocol}' is not native, brpc or resp");
         }
 
         if (a.Has("data") && (raw || a.Has("address") || a.Has("rate")))
@@ -76,7 +76,7 @@ internal static partial class BenchCommand
 
         if (!raw && (a.Has("address") || protocol != "native"))
         {
-            throw new UsageException("--address and --protocol resp drive one server: they need --raw");
+            throw new UsageException("--address and --protocol resp|brpc drive one server: they need --raw");
         }
 
         IReadOnlyList<DictConf> dicts = (a.Has("address") || a.Has("data")) && !a.Has("conf") ? [] : CubeConfReader.Read(a.Require("conf"));
@@ -125,7 +125,7 @@ internal static partial class BenchCommand
             a.Int("seed"),
             a.Int("tick-us", 1, 100_000),
             address,
-            protocol == "resp");
+            protocol switch { "resp" => RawProtocol.Resp, "brpc" => RawProtocol.Brpc, _ => RawProtocol.Native });
         if (a.Has("data"))
         {
             return RunInProcess(settings, a.Require("data"), a.Int("shard", 0, 65535), a.Flag("in_mem"), a.Int("merge-after", 0, ShardStore.MaxMergeAfter), a.Int("fold-at", 0, ShardStore.MaxFoldAt));
@@ -134,7 +134,7 @@ internal static partial class BenchCommand
         return RunAsync(dicts, settings).GetAwaiter().GetResult();
     }
 
-    private sealed record Settings(string Dict, KeyDraw Draw, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros, NodeAddress? RawTarget, bool Resp)
+    private sealed record Settings(string Dict, KeyDraw Draw, int Batch, int Connections, int Pipeline, TimeSpan Duration, TimeSpan Warmup, long Rate, int Seed, int TickMicros, NodeAddress? RawTarget, RawProtocol Protocol)
     {
         /// <summary>The lean generator drives <see cref="RawTarget"/> (one server, no client).</summary>
         public bool Raw => RawTarget is not null;
@@ -160,7 +160,7 @@ internal static partial class BenchCommand
     private static async Task<int> RunAsync(IReadOnlyList<DictConf> dicts, Settings s)
     {
         await using var client = s.Raw ? null : new CubeClient(dicts, s.Connections);
-        var mode = (s.Rate > 0 ? $"open loop at {s.Rate} requests/s" : $"closed loop, {s.Connections} connection(s)/replica × {s.Pipeline} in flight") + (s.Raw ? $", raw generator ({(s.Resp ? "RESP MGET" : "native")})" : string.Empty);
+        var mode = (s.Rate > 0 ? $"open loop at {s.Rate} requests/s" : $"closed loop, {s.Connections} connection(s)/replica × {s.Pipeline} in flight") + (s.Raw ? $", raw generator ({s.Protocol switch { RawProtocol.Resp => "RESP MGET", RawProtocol.Brpc => "baidu_std DictService.seek", _ => "native" }})" : string.Empty);
         var target = client is null ? $"{s.RawTarget}" : $"dict {s.Dict} ({client.Conf(s.Dict).Shards} shard(s))";
         Console.Out.WriteLine($"{target}, batch {s.Batch}, {mode}, warmup {s.Warmup.TotalSeconds:F0} s, measure {s.Duration.TotalSeconds:F0} s");
 

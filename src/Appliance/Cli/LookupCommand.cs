@@ -9,13 +9,15 @@ namespace Appliance.Cli;
 /// (the newest base plus its deltas), no server needed. One line per key:
 /// <c>KEY&lt;TAB&gt;VALUE</c> or <c>KEY&lt;TAB&gt;MISSING</c>.
 /// </summary>
-internal static class LookupCommand
+internal static partial class LookupCommand
 {
     private static readonly OptionSpec[] Options =
     [
         new("data", "a builder's output directory (answer from packages on disk)", Meta: "DIR"),
         new("conf", "the client's cube.conf (answer from a live cluster)", Meta: "FILE"),
         new("dict", "dict name (with --conf: default is the first dict in the file)", Meta: "NAME"),
+        new("protocol", "with --conf: native (the binary protocol, through the cluster client) or brpc (the original clients' baidu_std DictService.seek)", "native", Meta: "P"),
+        new("version", "with --protocol brpc: ask each shard for its version (version_required) and print it to stderr", IsFlag: true),
         new("floats", "print values as floats (decoded with the package's codec) instead of hex", IsFlag: true),
         new("in_mem", "fault the whole package into memory first", "false", Meta: "BOOL"),
     ];
@@ -26,16 +28,29 @@ internal static class LookupCommand
         if (a.HelpRequested)
         {
             Console.Out.WriteLine(ParsedArgs.Usage(
-                "cube lookup (--data DIR | --conf cube.conf) --dict NAME [--floats] KEY... (or - to read keys from stdin)",
+                "cube lookup (--data DIR | --conf cube.conf [--protocol brpc]) --dict NAME [--floats] KEY... (or - to read keys from stdin)",
                 "Looks keys up in the newest complete base of DIR plus its deltas, or in a live cluster.\nPrints KEY<TAB>VALUE, KEY<TAB>MISSING, or (cluster) KEY<TAB>FAILED when the key's shard could not answer.",
                 Options));
             return 0;
         }
 
         var keys = ReadKeys(a.Positionals);
+        var protocol = a.Get("protocol") ?? "native";
+        if (protocol is not ("native" or "brpc"))
+        {
+            throw new UsageException($"option --protocol: '{protocol}' is not native or brpc");
+        }
+
         if (a.Get("conf") is { } conf)
         {
-            return FromCluster(conf, a.Get("dict"), a.Flag("floats"), keys).GetAwaiter().GetResult();
+            return protocol == "brpc"
+                ? FromClusterOverBrpc(conf, a.Get("dict"), a.Flag("floats"), a.Flag("version"), keys).GetAwaiter().GetResult()
+                : FromCluster(conf, a.Get("dict"), a.Flag("floats"), keys).GetAwaiter().GetResult();
+        }
+
+        if (protocol != "native" || a.Flag("version"))
+        {
+            throw new UsageException("--protocol brpc and --version ask a live cluster: they need --conf");
         }
 
         var data = Path.GetFullPath(a.Require("data"));
@@ -92,7 +107,7 @@ internal static class LookupCommand
         return result.FailedKeys == 0 ? 0 : 1;
     }
 
-    private static void Print(string[] lines)
+    internal static void Print(string[] lines)
     {
         using var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16);
         foreach (var line in lines)

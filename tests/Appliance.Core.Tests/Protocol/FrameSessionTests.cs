@@ -171,30 +171,8 @@ public sealed class FrameSessionTests
     }
 
     /// <summary>Drives a session the way the transport does: receive, consume, compact, send.</summary>
-    private static (byte[] Output, bool Closing) Drive(byte[] stream, int[] chunks, int maxPayload = 1 << 20, int initialBuffer = 64)
-    {
-        var session = new FrameSession(new EchoHandler(), maxPayload, new Sink());
-        var input = new ReceiveBuffer(initialBuffer);
-        var output = new List<byte>();
-        var offset = 0;
-        foreach (var chunk in chunks)
-        {
-            var left = chunk;
-            while (left > 0 && !session.Closing)
-            {
-                var n = Math.Min(left, input.FreeSpan.Length);
-                stream.AsSpan(offset, n).CopyTo(input.FreeSpan);
-                input.Commit(n);
-                (offset, left) = (offset + n, left - n);
-                input.Consume(session.Receive(input.Data));
-                input.Compact(session.BytesNeeded);
-                output.AddRange(session.Output.ToArray());
-                session.ClearOutput();
-            }
-        }
-
-        return ([.. output], session.Closing);
-    }
+    private static (byte[] Output, bool Closing) Drive(byte[] stream, int[] chunks, int maxPayload = 1 << 20, int initialBuffer = 64) =>
+        SessionDriver.Drive(new FrameSession(new EchoHandler(), maxPayload, new Sink()), stream, chunks, initialBuffer);
 
     private static byte[] RequestStream() =>
         [.. Ping(1), .. Lookup(2), .. Frame(Opcode.Ping, 3, Payload(3)), .. Ping(4), .. Lookup(5), .. Frame((Opcode)99, 6, [1, 2, 3])];
