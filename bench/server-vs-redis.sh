@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Server throughput per core, cube (native protocol and RESP) vs Redis MGET, on the same keys in one run.
+# Server throughput per core, cube (native protocol, the original clients' baidu_std, RESP) vs Redis
+# MGET, on the same keys in one run.
 #   1M keys 0..999999, 40-byte values (10 float32), batch 100, the same connections and pipelining.
 #   Each server is pinned to core 0, its load generator to core 1; per-core figures divide by the
 #   CPU time the server process really used (from /proc), so a generator that saturates first
@@ -51,13 +52,29 @@ resp_flag=(); "$cube" run --help | grep -q -- "--resp-port" && resp_flag=(--resp
 taskset -c 0 "$cube" run --roles server --bind 127.0.0.1 --port "$port" --http-port $((port + 1)) "${resp_flag[@]}" ${CUBE_SERVER_ARGS:-} --data-dir "$work/packages" --dict bench >"$work/server.log" 2>&1 &
 server=$!; pids+=("$server")
 for _ in $(seq 50); do grep -q "ready:" "$work/server.log" && break; sleep 0.1; done
-t0=$(cpu_ticks "$server")
-taskset -c 1 "$cube" bench lookup --raw --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --pipeline "$pipeline" --duration "$duration" | tee "$work/cube-closed.txt"
-t1=$(cpu_ticks "$server")
+# One closed-loop run of the raw generator: its report, and the server's CPU cores over the same
+# wall-clock span (the generator's warm-up second included on both sides, at the same load; the
+# CPU divided by --duration alone would charge cube the warm-up's CPU against fewer seconds).
+closed() { # PROTOCOL OUT
+  local c0 c1 start end
+  c0=$(cpu_ticks "$server"); start=$(date +%s.%N)
+  taskset -c 1 "$cube" bench lookup --raw --protocol "$1" --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --pipeline "$pipeline" --duration "$duration" | tee "$2"
+  end=$(date +%s.%N); c1=$(cpu_ticks "$server")
+  python3 -c "print(($c1 - $c0) / $hz / ($end - $start))" > "$2.cpu"
+}
+closed native "$work/cube-closed.txt"
 cube_rps=$(awk '/^requests/ {gsub(/[()]/, "", $3); print $3}' "$work/cube-closed.txt")
 cube_keys=$(awk '/^keys/ {print $2}' "$work/cube-closed.txt")
 cube_p99=$(awk '/^latency/ {print $9}' "$work/cube-closed.txt")
-cube_cpu=$(python3 -c "print(($t1 - $t0) / $hz / $duration)")
+cube_cpu=$(cat "$work/cube-closed.txt.cpu")
+brpc_rps=0; brpc_p99=0; brpc_cpu=1
+if "$cube" bench lookup --help | grep -q "brpc"; then  # builds before baidu_std: no brpc row
+  echo "== cube baidu_std (core 0) ← cube bench lookup --protocol brpc (core 1): the original clients' DictService.seek, same keys"
+  closed brpc "$work/brpc.txt"
+  brpc_rps=$(awk '/^requests/ {gsub(/[()]/, "", $3); print $3}' "$work/brpc.txt")
+  brpc_p99=$(awk '/^latency/ {print $9}' "$work/brpc.txt")
+  brpc_cpu=$(cat "$work/brpc.txt.cpu")
+fi
 half=$(python3 -c "print(int($cube_rps / 2))")
 echo "== cube open loop at half the closed-loop maximum: $half requests/s"
 taskset -c 1 "$cube" bench lookup --raw --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --rate "$half" --duration "$duration" | tee "$work/cube-open.txt"
@@ -96,14 +113,16 @@ redis_p99=$(awk 'f {print $5; exit} /avg/ {f=1}' "$work/redis.txt")
 redis_cpu=$(cat "$work/redis.txt.cpu")
 
 python3 - <<PY
-cube_rps, cube_cpu, redis_rps, redis_cpu, resp_rps, resp_cpu = $cube_rps, $cube_cpu, $redis_rps, $redis_cpu, $resp_rps, $resp_cpu
-cube_kps = cube_rps * 100; redis_kps = redis_rps * 100; resp_kps = resp_rps * 100
-cube_core = cube_kps / max(cube_cpu, 1e-9); redis_core = redis_kps / max(redis_cpu, 1e-9); resp_core = resp_kps / max(resp_cpu, 1e-9)
+cube_rps, cube_cpu, redis_rps, redis_cpu, resp_rps, resp_cpu, brpc_rps, brpc_cpu = $cube_rps, $cube_cpu, $redis_rps, $redis_cpu, $resp_rps, $resp_cpu, $brpc_rps, $brpc_cpu
+cube_kps = cube_rps * 100; redis_kps = redis_rps * 100; resp_kps = resp_rps * 100; brpc_kps = brpc_rps * 100
+cube_core = cube_kps / max(cube_cpu, 1e-9); redis_core = redis_kps / max(redis_cpu, 1e-9); resp_core = resp_kps / max(resp_cpu, 1e-9); brpc_core = brpc_kps / max(brpc_cpu, 1e-9)
 print()
 print("| server | keys/s | server CPU (cores) | keys/s per server core | p99 at max | p99 at half max |")
 print("|---|---:|---:|---:|---:|---:|")
 print(f"| cube  | {cube_kps/1e6:.2f} M | {cube_cpu:.2f} | {cube_core/1e6:.2f} M | {int('$cube_p99')} us | {int('$cube_half_p99')} us |")
+print(f"| cube baidu_std seek | {brpc_kps/1e6:.2f} M | {brpc_cpu:.2f} | {brpc_core/1e6:.2f} M | {int('$brpc_p99')} us | - |")
 print(f"| cube RESP MGET | {resp_kps/1e6:.2f} M | {resp_cpu:.2f} | {resp_core/1e6:.2f} M | {float('$resp_p99')*1000:.0f} us | - |")
 print(f"| redis MGET | {redis_kps/1e6:.2f} M | {redis_cpu:.2f} | {redis_core/1e6:.2f} M | {float('$redis_p99')*1000:.0f} us | - |")
 print(f"cube / redis, keys/s per server core: {cube_core / redis_core:.1f}x (native), {resp_core / redis_core:.1f}x (RESP, same generator and command)")
+print(f"baidu_std / native, keys/s per server core: {brpc_core / max(cube_core, 1e-9):.2f}")
 PY

@@ -26,6 +26,18 @@ public sealed class BaiduStdSessionTests
         Assert.Null(replies[1].Version); // not asked
     }
 
+    /// <summary>The example of docs/protocol.md, byte for byte (the same bytes Google's protobuf
+    /// runtime produces for these messages).</summary>
+    [Fact]
+    public void ASeekRequestIsFramedAsTheDocumentedExample()
+    {
+        var buffer = new FrameBuffer();
+        SeekRequest.Write(buffer, 7, [1, 300], versionRequired: true);
+        Assert.Equal(
+            "5052504300000028000000210a1d0a157265632e6d637562652e44696374536572766963651204" + "7365656b2007080108ac021001",
+            Convert.ToHexStringLower(buffer.WrittenSpan));
+    }
+
     [Fact]
     public void SplitAtEveryByteAndOneBytePerReceiveGiveTheSameReplies()
     {
