@@ -275,6 +275,7 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
         using var bogus = new HostileNode(HostileNode.Kind.BogusCharset);
         using var huge = new HostileNode(HostileNode.Kind.HugeBody);
         using var escapes = new HostileNode(HostileNode.Kind.Escapes);
+        using var renamed = new HostileNode(HostileNode.Kind.RenamedField);
         File.WriteAllText(dir.Combine("token"), "status-token-0123456789");
         File.WriteAllText(dir.Combine("transfer.conf"), $"""
             [default]
@@ -283,7 +284,7 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
             output_address: {dir.Combine("output")}
             tmp_address: {dir.Combine("tmp")}
             shard_num: 1
-            copy_num: 2
+            copy_num: 3
             transfer_address: 127.0.0.1
             token_file: {dir.Combine("token")}
 
@@ -292,6 +293,8 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
             cube0_0: 127.0.0.1:1:{dir.Combine("a0")}
             agent0_1: 127.0.0.1:{escapes.Port}
             cube0_1: 127.0.0.1:2:{dir.Combine("a1")}
+            agent0_2: 127.0.0.1:{renamed.Port}
+            cube0_2: 127.0.0.1:3:{dir.Combine("a2")}
             """);
         var watch = Stopwatch.StartNew();
         var status = CubeProcess.Run(dir.Path, "status", "--config", "transfer.conf", "--transfer", $"http://127.0.0.1:{bogus.Port}", "--timeout-ms", "3000");
@@ -301,6 +304,7 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
         Assert.Contains("current 100_100", status.Stdout, StringComparison.Ordinal); // the bogus charset is read as bytes
         Assert.Contains(status.Lines, l => l.Contains($":{huge.Port}", StringComparison.Ordinal) && l.Contains("DOWN", StringComparison.Ordinal) && l.Contains("over 1048576 bytes", StringComparison.Ordinal));
         Assert.Contains("\\u001B[2J", status.Stdout, StringComparison.Ordinal);
+        Assert.Contains(status.Lines, l => l.Contains($":{renamed.Port}", StringComparison.Ordinal) && l.Contains("DOWN", StringComparison.Ordinal) && l.Contains("live_version", StringComparison.Ordinal)); // read typed: a missing field is named, never read as empty
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20));
     }
 
@@ -398,6 +402,7 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
             BogusCharset,
             HugeBody,
             Escapes,
+            RenamedField,
         }
 
         public int Port { get; }
@@ -437,10 +442,19 @@ public sealed class AbuseTests(AbuseFixture table) : IClassFixture<AbuseFixture>
                     switch (_kind)
                     {
                         case Kind.BogusCharset:
-                            await SendAsync(socket, "application/json; charset=bogus", """{"transfer": {"current_version": "100_100", "in_progress": "", "last_error": null}}""");
+                            await SendAsync(socket, "application/json; charset=bogus", """{"transfer": {"dict": "emb", "current_version": "100_100", "in_progress": "", "last_error": null, "versions_activated": 1, "versions_failed": 0, "donefile_errors": 0, "polls": 1}}""");
                             break;
                         case Kind.Escapes:
-                            await SendAsync(socket, "application/json", """{"server": {"live_version": "100_100\u001b[2J", "keys": 1}, "agent": {"staged": ["\u001b[31mall replicas up"], "last_error": "\u001b]0;owned\u0007"}}""");
+                            // Whole status records (cube status reads them typed: a record missing a required field is a DOWN node), with escapes in their text.
+                            await SendAsync(socket, "application/json", """
+                                {"server": {"role": "server", "dict": "emb", "shard": 0, "live_version": "100_100\u001b[2J", "base_version": "100", "layers": [], "keys": 1, "bytes_mapped": 0, "in_memory": true,
+                                  "uptime_seconds": 1, "requests": 0, "lookups": 0, "keys_looked_up": 0, "misses": 0, "errors": 0, "connections": 0, "switches": 0},
+                                 "agent": {"dict": "emb", "shard": 0, "live_version": "", "live_base": "", "live_layers": [], "staged": ["\u001b[31mall replicas up"], "staging": [], "transfer": "", "last_error": "\u001b]0;owned\u0007"}}
+                                """);
+                            break;
+                        case Kind.RenamedField:
+                            // A node of another schema: the field cube status needs is not there.
+                            await SendAsync(socket, "application/json", """{"server": {"role": "server", "dict": "emb", "shard": 0, "version_live": "100_100"}}""");
                             break;
                         default:
                             // 700 MB announced, streamed until the client gives up.

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Appliance.Core.Client;
+using Appliance.Core.Control;
 using Appliance.Core.Control.Transfer;
 
 namespace Appliance.Cli;
@@ -51,13 +52,14 @@ internal static class StatusCommand
             .Select(address => NodeAddress.TryParse(address, out var node) ? EngineAsync(http, node.ToString(), ct) : throw new UsageException($"--engines: '{address}' is not host:port"))
             .ToList();
         Task.WaitAll([transferTask, .. replicaTasks, .. engineTasks]);
-        var (transferDoc, transferError) = transferTask.Result;
+        var (transferNode, transferError) = transferTask.Result;
         var replicas = replicaTasks.Select(t => t.Result).ToList();
         var engines = engineTasks.Select(t => t.Result).ToList();
 
-        var transfer = transferDoc?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("transfer", out var t) && t.ValueKind == JsonValueKind.Object ? t : (JsonElement?)null;
-        var current = transfer is { } tr ? Text(tr, "current_version") : string.Empty;
-        var inProgress = transfer is { } tp ? Text(tp, "in_progress") : string.Empty;
+        var transfer = transferNode?.Transfer;
+        transferError ??= transfer is null ? "no transfer role in its /status" : null;
+        var current = Printable(transfer?.CurrentVersion ?? string.Empty);
+        var inProgress = Printable(transfer?.InProgress ?? string.Empty);
         var behind = replicas.Where(r => r.Up && current.Length > 0 && r.Live != current).ToList();
         var waitingOn = inProgress.Length == 0 ? [] : replicas.Where(r => !r.Staged.Contains(inProgress) && r.Live != inProgress).ToList();
         var down = replicas.Where(r => !r.Up).ToList();
@@ -72,57 +74,42 @@ internal static class StatusCommand
             WriteTable(conf, transferUrl, transfer, transferError, current, inProgress, replicas, behind, down, waitingOn, engines);
         }
 
-        transferDoc?.Dispose();
         return down.Count == 0 && behind.Count == 0 && enginesNotReady == 0 && transfer is not null ? 0 : 1;
     }
 
     private static async Task<Replica> ReplicaAsync(HttpClient http, int shard, int number, NodeAddress node, CancellationToken ct)
     {
-        var (doc, error) = await GetAsync(http, $"http://{node}/status", ct).ConfigureAwait(false);
-        using (doc)
+        var (status, error) = await GetAsync(http, $"http://{node}/status", ct).ConfigureAwait(false);
+        if (status is null)
         {
-            if (doc is null)
-            {
-                return new Replica(shard, number, node.ToString(), false, string.Empty, [], 0, 0, 0, error);
-            }
-
-            var root = doc.RootElement;
-            var server = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("server", out var s) ? s : default;
-            var agent = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("agent", out var g) ? g : default;
-            // Whatever a node answers, the table is printed: fields of the wrong type read as absent.
-            var staged = agent.ValueKind == JsonValueKind.Object && agent.TryGetProperty("staged", out var st) && st.ValueKind == JsonValueKind.Array
-                ? st.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Take(16).Select(e => Printable(e.GetString()!)).ToList()
-                : [];
-            return new Replica(shard, number, node.ToString(), true,
-                server.ValueKind == JsonValueKind.Object ? Label(Text(server, "live_version")) : string.Empty, staged,
-                Number(server, "keys"), Number(server, "lookups"), Number(server, "errors"),
-                agent.ValueKind == JsonValueKind.Object ? NullableText(agent, "last_error") : null,
-                Real(server, "lookups_per_second") ?? 0, Real(server, "lookup_p99_seconds"),
-                (int)Math.Clamp(Number(server, "read_layers"), 0, 9999), Number(server, "merge_failures"));
+            return new Replica(shard, number, node.ToString(), false, string.Empty, [], 0, 0, 0, error);
         }
+
+        var (server, agent) = (status.Server, status.Agent);
+        return new Replica(shard, number, node.ToString(), true,
+            Label(Printable(server?.LiveVersion ?? string.Empty)), [.. (agent?.Staged ?? []).Take(16).Select(Printable)],
+            server?.Keys ?? 0, server?.Lookups ?? 0, server?.Errors ?? 0,
+            agent?.LastError is { } last ? Printable(last) : null,
+            server?.LookupsPerSecond ?? 0, server?.LookupP99Seconds,
+            server?.ReadLayers ?? 0, server?.MergeFailures ?? 0);
     }
 
     private static async Task<Engine> EngineAsync(HttpClient http, string address, CancellationToken ct)
     {
-        var (doc, error) = await GetAsync(http, $"http://{address}/status", ct).ConfigureAwait(false);
-        using (doc)
+        var (status, error) = await GetAsync(http, $"http://{address}/status", ct).ConfigureAwait(false);
+        if (status?.Engine is not { } engine)
         {
-            var engine = doc?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("engine", out var e) && e.ValueKind == JsonValueKind.Object ? e : default;
-            if (engine.ValueKind != JsonValueKind.Object)
-            {
-                return new Engine(address, false, false, null, string.Empty, string.Empty, string.Empty, 0, null, 0, error ?? "no engine role in its /status");
-            }
-
-            var ready = engine.TryGetProperty("ready", out var r) && r.ValueKind == JsonValueKind.True;
-            return new Engine(address, true, ready, NullableText(engine, "not_ready_reason"), Text(engine, "model"), Text(engine, "model_version"), Text(engine, "table_version"),
-                Real(engine, "requests_per_second") ?? 0, Real(engine, "predict_p99_seconds"), Number(engine, "unavailable_keys"), null);
+            return new Engine(address, false, false, null, string.Empty, string.Empty, string.Empty, 0, null, 0, error ?? "no engine role in its /status");
         }
+
+        return new Engine(address, true, engine.Ready, engine.NotReadyReason is { } why ? Printable(why) : null, Printable(engine.Model), Printable(engine.ModelVersion), Printable(engine.TableVersion ?? string.Empty),
+            engine.RequestsPerSecond, engine.PredictP99Seconds, engine.UnavailableKeys, null);
     }
 
     /// <summary>A node's /status, read as bytes (whatever charset it claims) up to
     /// <see cref="MaxStatusBytes"/> and within the command's deadline. Anything else is the node
     /// being DOWN, with the reason: never an exception that hides the other nodes.</summary>
-    private static async Task<(JsonDocument? Doc, string? Error)> GetAsync(HttpClient http, string url, CancellationToken ct)
+    private static async Task<(NodeStatus? Status, string? Error)> GetAsync(HttpClient http, string url, CancellationToken ct)
     {
         try
         {
@@ -151,7 +138,7 @@ internal static class StatusCommand
                 return (null, $"its /status is over {MaxStatusBytes} bytes");
             }
 
-            return (JsonDocument.Parse(body.AsMemory(0, length)), null);
+            return (JsonSerializer.Deserialize(body.AsSpan(0, length), StatusJsonContext.Default.NodeStatus) ?? throw new JsonException("null"), null);
         }
         catch (OperationCanceledException)
         {
@@ -159,7 +146,7 @@ internal static class StatusCommand
         }
         catch (JsonException e)
         {
-            return (null, $"its /status is not JSON: {Printable(e.Message)}");
+            return (null, $"its /status is not the status this cube reads: {Printable(e.Message)}");
         }
         catch (Exception e) when (e is HttpRequestException or IOException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
@@ -201,14 +188,6 @@ internal static class StatusCommand
     /// and "100_101": compared in the transfer's form.</summary>
     private static string Label(string live) => live.Length == 0 || live.Contains('_', StringComparison.Ordinal) ? live : $"{live}_{live}";
 
-    private static string Text(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? Printable(v.GetString()!) : string.Empty;
-
-    private static string? NullableText(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? Printable(v.GetString()!) : null;
-
-    private static long Number(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
-
-    private static double? Real(JsonElement e, string name) => e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
-
     /// <summary>A latency in seconds for a person: "180µs", "2.4ms", "1.2s"; "-" when unknown.</summary>
     private static string Duration(double? seconds) => seconds switch
     {
@@ -218,14 +197,14 @@ internal static class StatusCommand
         _ => string.Create(CultureInfo.InvariantCulture, $"{seconds.Value:0.0#}s"),
     };
 
-    private static void WriteTable(TransferOptions conf, string transferUrl, JsonElement? transfer, string? transferError, string current, string inProgress, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn, List<Engine> engines)
+    private static void WriteTable(TransferOptions conf, string transferUrl, TransferStatus? transfer, string? transferError, string current, string inProgress, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn, List<Engine> engines)
     {
         var w = Console.Out;
         var inv = CultureInfo.InvariantCulture;
         if (transfer is { } t)
         {
-            var pinned = NullableText(t, "pinned");
-            w.WriteLine(string.Create(inv, $"transfer {transferUrl}: dict {conf.DictName}  current {Dash(current)}  in progress {Dash(inProgress)}{(inProgress.Length > 0 ? $" ({Text(t, "in_progress_status")})" : string.Empty)}  pinned {Dash(pinned)}  failed {Number(t, "versions_failed")}  last error {Dash(NullableText(t, "last_error"))}"));
+            var pinned = t.Pinned is { } p ? Printable(p) : null;
+            w.WriteLine(string.Create(inv, $"transfer {transferUrl}: dict {conf.DictName}  current {Dash(current)}  in progress {Dash(inProgress)}{(inProgress.Length > 0 ? $" ({Printable(t.InProgressStatus ?? string.Empty)})" : string.Empty)}  pinned {Dash(pinned)}  failed {t.VersionsFailed}  last error {Dash(t.LastError is { } e ? Printable(e) : null)}"));
         }
         else
         {
@@ -258,7 +237,7 @@ internal static class StatusCommand
         w.WriteLine($"{replicas.Count - down.Count}/{replicas.Count} replicas up, {behind.Count} behind, {down.Count} down{(engines.Count > 0 ? $"; {engines.Count(e => e.Ready)}/{engines.Count} engines ready" : string.Empty)}");
     }
 
-    private static void WriteJson(TransferOptions conf, string transferUrl, JsonElement? transfer, string? transferError, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn, List<Engine> engines)
+    private static void WriteJson(TransferOptions conf, string transferUrl, TransferStatus? transfer, string? transferError, List<Replica> replicas, List<Replica> behind, List<Replica> down, List<Replica> waitingOn, List<Engine> engines)
     {
         using var json = new Utf8JsonWriter(Console.OpenStandardOutput(), new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
@@ -267,7 +246,7 @@ internal static class StatusCommand
         if (transfer is { } t)
         {
             json.WritePropertyName("transfer");
-            t.WriteTo(json);
+            JsonSerializer.Serialize(json, t, ControlJsonContext.Default.TransferStatus);
         }
         else
         {
