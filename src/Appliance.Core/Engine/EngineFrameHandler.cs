@@ -35,18 +35,14 @@ public sealed class EngineFrameHandler(EngineRole engine) : IAsyncFrameHandler
             return;
         }
 
-        try
+        var outcome = await engine.PredictAsync(request.Lines, request.Variant.Length == 0 ? null : request.Variant, CancellationToken.None).ConfigureAwait(false);
+        if (outcome.Response is { } response)
         {
-            var response = await engine.PredictAsync(request.Lines, request.Variant.Length == 0 ? null : request.Variant, CancellationToken.None).ConfigureAwait(false);
             PredictCodec.WriteResponse(output, header.RequestId, response.ModelVersion, response.Variant, response.Scores, response.Errors);
         }
-        catch (ArgumentException e)
+        else
         {
-            output.WriteError(Opcode.Predict, header.RequestId, ErrorCode.BadRequest, e.Message);
-        }
-        catch (Exception e) when (e is EmbeddingUnavailableException or EngineNotReadyException or TableMismatchException)
-        {
-            output.WriteError(Opcode.Predict, header.RequestId, ErrorCode.NotReady, e.Message);
+            output.WriteError(Opcode.Predict, header.RequestId, outcome.Refusal.WireCode, outcome.Refusal.Message);
         }
     }
 }

@@ -128,21 +128,27 @@ public sealed class EngineRole : IRole
 
     public EngineOptions Options { get; }
 
-    public Task<PredictResponse> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken) =>
+    public Task<PredictOutcome> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken) =>
         PredictAsync(EngineSample.FromLines(lines), variantName, cancellationToken);
 
-    public async Task<PredictResponse> PredictAsync(IReadOnlyList<EngineSample> lines, string? variantName, CancellationToken cancellationToken)
+    /// <summary>Scores the samples with the chosen (or a weighted random) variant: the response, or
+    /// a <see cref="Refusal"/> — the one place where what went wrong becomes what the client is told.</summary>
+    public async Task<PredictOutcome> PredictAsync(IReadOnlyList<EngineSample> lines, string? variantName, CancellationToken cancellationToken)
     {
         if (lines.Count > Options.MaxSamples)
         {
-            throw new ArgumentException($"{lines.Count} samples; at most {Options.MaxSamples} per request (--max-samples)");
+            return new Refusal(RefusalKind.OverLimit, $"{lines.Count} samples; at most {Options.MaxSamples} per request (--max-samples)");
         }
 
-        var variant = Choose(variantName);
+        if (Choose(variantName) is not { } variant)
+        {
+            return new Refusal(RefusalKind.BadRequest, $"no model variant '{variantName}' (variants: {string.Join(", ", _variants.Select(v => v.Name))})");
+        }
+
         if (NotReadyReason(variant) is { } reason)
         {
             Interlocked.Increment(ref _notReady);
-            throw new EngineNotReadyException(reason);
+            return new Refusal(RefusalKind.NotReady, reason);
         }
 
         Interlocked.Increment(ref _requests);
@@ -158,13 +164,31 @@ public sealed class EngineRole : IRole
             // Not a passing state: every request would fail the same way until a new table or
             // model arrives, so readiness says so (a load balancer stops sending traffic).
             Volatile.Write(ref _misfit, new Misfit(variant.Name, variant.Engine.Model.Timestamp, _source.ServedVersion, e.Message));
-            throw;
+            Interlocked.Increment(ref _mismatches);
+            if (_mismatchLog.ShouldLog(e.Message, out var heldBack))
+            {
+                ControlLog.ModelRefused(_logger, "(table)", $"{e.Message} ({heldBack} identical refusal(s) since the last one logged)");
+            }
+
+            return new Refusal(RefusalKind.TableMismatch, e.Message);
+        }
+        catch (EmbeddingUnavailableException e)
+        {
+            return new Refusal(RefusalKind.ShardUnavailable, e.Message);
+        }
+        catch (EngineNotReadyException e)
+        {
+            return new Refusal(RefusalKind.NotReady, e.Message); // the model was switched during the request
+        }
+        catch (ArgumentException e)
+        {
+            return new Refusal(RefusalKind.BadRequest, e.Message);
         }
 
         Timings.Predict.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-        if (result.UnavailableKeys > 0 && _degradedLog.ShouldLog("degraded", out var heldBack))
+        if (result.UnavailableKeys > 0 && _degradedLog.ShouldLog("degraded", out var degradedHeldBack))
         {
-            ControlLog.Degraded(_logger, result.UnavailableKeys, heldBack);
+            ControlLog.Degraded(_logger, result.UnavailableKeys, degradedHeldBack);
         }
 
         return new PredictResponse { ModelVersion = result.ModelVersion, Variant = variant.Name, Scores = result.Scores, Errors = result.Errors, MissingKeys = result.MissingKeys, UnavailableKeys = result.UnavailableKeys };
@@ -319,11 +343,12 @@ public sealed class EngineRole : IRole
         _stopping.Dispose();
     }
 
-    private ModelVariant Choose(string? name)
+    /// <summary>The variant named, or a weighted random one; null when no variant has that name.</summary>
+    private ModelVariant? Choose(string? name)
     {
         if (name is not null)
         {
-            return _variants.FirstOrDefault(v => v.Name == name) ?? throw new ArgumentException($"no model variant '{name}' (variants: {string.Join(", ", _variants.Select(v => v.Name))})");
+            return _variants.FirstOrDefault(v => v.Name == name);
         }
 
         var pick = Random.Shared.Next(_totalWeight);
@@ -377,48 +402,27 @@ public sealed class EngineRole : IRole
         }
 
         using var _ = input;
-        try
+        // Not cancelled when the client leaves: the lines lie in the input's pooled buffer, which
+        // may go back to the pool only after the network run that reads them is over.
+        var outcome = await PredictAsync(input.Samples, input.Variant, CancellationToken.None).ConfigureAwait(false);
+        if (outcome.Response is not { } response)
         {
-            // Not cancelled when the client leaves: the lines lie in the input's pooled buffer,
-            // which may go back to the pool only after the network run that reads them is over.
-            var response = await PredictAsync(input.Samples, input.Variant, CancellationToken.None).ConfigureAwait(false);
-            // Compact, and written whole with its Content-Length: one send, no chunked framing.
-            var buffer = new ArrayBufferWriter<byte>(1024);
-            using (var json = new Utf8JsonWriter(buffer))
-            {
-                JsonSerializer.Serialize(json, response, EngineJsonContext.Default.PredictResponse);
-            }
+            context.Response.StatusCode = outcome.Refusal.HttpStatus;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(JsonError.Body(outcome.Refusal.Message)).ConfigureAwait(false);
+            return;
+        }
 
-            context.Response.ContentType = "application/json";
-            context.Response.ContentLength = buffer.WrittenCount;
-            await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (ArgumentException e)
+        // Compact, and written whole with its Content-Length: one send, no chunked framing.
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var json = new Utf8JsonWriter(buffer))
         {
-            context.Response.StatusCode = 400;
-            context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync(JsonError.Body(e.Message)).ConfigureAwait(false);
+            JsonSerializer.Serialize(json, response, EngineJsonContext.Default.PredictResponse);
         }
-        catch (EmbeddingUnavailableException e)
-        {
-            context.Response.StatusCode = 503;
-            await context.Response.WriteAsync(e.Message).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is EngineNotReadyException or TableMismatchException)
-        {
-            if (e is TableMismatchException)
-            {
-                Interlocked.Increment(ref _mismatches);
-                if (_mismatchLog.ShouldLog(e.Message, out var heldBack))
-                {
-                    ControlLog.ModelRefused(_logger, "(table)", $"{e.Message} ({heldBack} identical refusal(s) since the last one logged)");
-                }
-            }
 
-            context.Response.StatusCode = 503;
-            context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync(JsonError.Body(e.Message)).ConfigureAwait(false);
-        }
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = buffer.WrittenCount;
+        await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task WatchAsync()

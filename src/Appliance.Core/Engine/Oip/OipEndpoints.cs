@@ -117,10 +117,6 @@ public static class OipEndpoints
         {
             result = Error(e.StatusCode, e.StatusCode == 413 ? $"{e.Message} (--max-body-mb is {engine.Options.MaxBodyBytes >> 20})" : e.Message);
         }
-        catch (Exception e) when (e is EngineNotReadyException or EmbeddingUnavailableException or TableMismatchException)
-        {
-            result = Error(503, e.Message);
-        }
 
         await result.ExecuteAsync(context).ConfigureAwait(false);
     }
@@ -161,7 +157,12 @@ public static class OipEndpoints
             }
         }
 
-        var answer = await engine.PredictAsync(samples, variant.Name, context.RequestAborted).ConfigureAwait(false);
+        var outcome = await engine.PredictAsync(samples, variant.Name, context.RequestAborted).ConfigureAwait(false);
+        if (outcome.Response is not { } answer)
+        {
+            return Error(outcome.Refusal.HttpStatus, outcome.Refusal.Message);
+        }
+
         if (answer.Errors.Select((e, i) => (e, i)).FirstOrDefault(x => x.e is not null) is { e: { } why } failed)
         {
             throw new OipException($"sample {failed.i}: {why}");

@@ -1,0 +1,29 @@
+using Appliance.Core.Engine;
+using Appliance.Core.Protocol;
+
+namespace Appliance.Core.Tests.Engine;
+
+/// <summary>Every refusal maps to one HTTP status (/predict and the Open Inference Protocol) and one
+/// binary-protocol error code: a client's mistake is 400/BadRequest; what may pass (the table, a
+/// shard) is 503/NotReady, which sends a client to another engine.</summary>
+public sealed class RefusalTests
+{
+    [Theory]
+    [InlineData(RefusalKind.BadRequest, 400, ErrorCode.BadRequest)]
+    [InlineData(RefusalKind.OverLimit, 400, ErrorCode.BadRequest)]
+    [InlineData(RefusalKind.NotReady, 503, ErrorCode.NotReady)]
+    [InlineData(RefusalKind.TableMismatch, 503, ErrorCode.NotReady)]
+    [InlineData(RefusalKind.ShardUnavailable, 503, ErrorCode.NotReady)]
+    public void EachKindHasOneAnswerPerFrontDoor(RefusalKind kind, int http, ErrorCode wire)
+    {
+        var refusal = new Refusal(kind, "why");
+        Assert.Equal((http, wire), (refusal.HttpStatus, refusal.WireCode));
+        PredictOutcome outcome = refusal;
+        Assert.Null(outcome.Response);
+        Assert.Equal(refusal, outcome.Refusal);
+    }
+
+    [Fact]
+    public void EveryKindIsMapped() =>
+        Assert.Equal(5, Enum.GetValues<RefusalKind>().Length); // a new kind: add its row above
+}
