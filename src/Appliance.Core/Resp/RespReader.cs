@@ -140,15 +140,19 @@ public sealed class RespReader
         error = null;
         var span = input[at..];
         var end = 0;
+        long parsed = 0;
         while (end < span.Length && span[end] != (byte)'\r')
         {
             // Digits only: a request has no negative lengths (and "$-0" is not a length of 0).
-            if (end == MaxDigits || !char.IsAsciiDigit((char)span[end]))
+            var digit = (uint)(span[end] - '0');
+            if (end == MaxDigits || digit > 9)
             {
                 error = $"{what} at offset {at} is not a number followed by CRLF";
                 return ScanResult.InvalidData;
             }
 
+            // At most 20 digits: past 18 the value is over any limit; saturate instead of overflowing.
+            parsed = parsed > long.MaxValue / 10 - 9 ? long.MaxValue : (parsed * 10) + digit;
             end++;
         }
 
@@ -157,15 +161,15 @@ public sealed class RespReader
             return ScanResult.NeedMoreData;
         }
 
-        if (span[end + 1] != (byte)'\n' || !Utf8Parser.TryParse(span[..end], out long parsed, out var used) || used != end || end == 0)
+        if (span[end + 1] != (byte)'\n' || end == 0)
         {
             error = $"{what} at offset {at} is not a number followed by CRLF";
             return ScanResult.InvalidData;
         }
 
-        if (parsed < 0 || parsed > max)
+        if (parsed > max)
         {
-            error = $"{what} {parsed} at offset {at} is outside 0..{max}";
+            error = $"{what} {(parsed == long.MaxValue ? System.Text.Encoding.ASCII.GetString(span[..end]) : parsed.ToString(System.Globalization.CultureInfo.InvariantCulture))} at offset {at} is outside 0..{max}";
             return ScanResult.InvalidData;
         }
 

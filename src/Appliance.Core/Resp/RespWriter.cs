@@ -41,11 +41,19 @@ public sealed class RespWriter(FrameBuffer output)
         output.Write("\r\n"u8);
     }
 
+    /// <summary><c>$len CRLF bytes CRLF</c>, written through one span: an MGET writes one per key.</summary>
     public void Bulk(ReadOnlySpan<byte> value)
     {
-        BulkHeader(value.Length);
-        output.Write(value);
-        output.Write("\r\n"u8);
+        var span = output.GetSpan(value.Length + 16); // '$', at most 10 digits, two CRLFs
+        span[0] = (byte)'$';
+        var n = 1 + Digits(span[1..], value.Length);
+        span[n] = (byte)'\r';
+        span[n + 1] = (byte)'\n';
+        value.CopyTo(span[(n + 2)..]);
+        n += 2 + value.Length;
+        span[n] = (byte)'\r';
+        span[n + 1] = (byte)'\n';
+        output.Advance(n + 2);
     }
 
     public void Bulk(string value) => Bulk(Encoding.UTF8.GetBytes(value));
@@ -53,9 +61,12 @@ public sealed class RespWriter(FrameBuffer output)
     /// <summary>The header of a bulk string whose <paramref name="length"/> bytes the caller writes, then <see cref="EndBulk"/>.</summary>
     public void BulkHeader(int length)
     {
-        output.Write("$"u8);
-        WriteNumber(length);
-        output.Write("\r\n"u8);
+        var span = output.GetSpan(13);
+        span[0] = (byte)'$';
+        var n = 1 + Digits(span[1..], length);
+        span[n] = (byte)'\r';
+        span[n + 1] = (byte)'\n';
+        output.Advance(n + 2);
     }
 
     public void EndBulk() => output.Write("\r\n"u8);
@@ -75,6 +86,26 @@ public sealed class RespWriter(FrameBuffer output)
         output.Write(Resp3 ? "%"u8 : "*"u8);
         WriteNumber(Resp3 ? pairs : 2L * pairs);
         output.Write("\r\n"u8);
+    }
+
+    /// <summary>A non-negative length in decimal; the short ones rows have written directly.</summary>
+    private static int Digits(Span<byte> destination, int value)
+    {
+        if (value < 10)
+        {
+            destination[0] = (byte)('0' + value);
+            return 1;
+        }
+
+        if (value < 100)
+        {
+            destination[0] = (byte)('0' + (value / 10));
+            destination[1] = (byte)('0' + (value % 10));
+            return 2;
+        }
+
+        Utf8Formatter.TryFormat(value, destination, out var written);
+        return written;
     }
 
     private void WriteNumber(long value)

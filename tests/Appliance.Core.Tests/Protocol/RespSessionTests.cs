@@ -28,6 +28,7 @@ public sealed class RespSessionTests
     [InlineData("MGET 2 1\r\n", "*2\r\n$-1\r\n$8\r\n\x01\0\0\0\x02\0\0\0\r\n")]
     [InlineData("HMGET emb 1 2\r\n", "*2\r\n$8\r\n\x01\0\0\0\x02\0\0\0\r\n$-1\r\n")]
     [InlineData("HGET emb 2\r\n", "$-1\r\n")]
+    [InlineData("EXISTS 0000000000000000000001 18446744073709551615\r\n", ":1\r\n")] // leading zeros past 19 digits; the largest key
     [InlineData("EXISTS 1 2 1\r\n", ":2\r\n")]
     [InlineData("HEXISTS emb 1\r\n", ":1\r\n")]
     [InlineData("DBSIZE\r\n", ":1\r\n")]
@@ -44,6 +45,9 @@ public sealed class RespSessionTests
     [InlineData("GET abc\r\n", "-ERR key 'abc' (argument 2) is not a decimal uint64")]
     [InlineData("GET -1\r\n", "-ERR key '-1' (argument 2) is not a decimal uint64")]
     [InlineData("GET 18446744073709551616\r\n", "-ERR key '18446744073709551616' (argument 2) is not a decimal uint64")]
+    [InlineData("GET 99999999999999999999\r\n", "-ERR key '99999999999999999999' (argument 2) is not a decimal uint64")] // 20 digits: the checked path
+    [InlineData("GET 1x\r\n", "-ERR key '1x' (argument 2) is not a decimal uint64")]
+    [InlineData("GET 12345678901234567:\r\n", "-ERR key '12345678901234567:' (argument 2) is not a decimal uint64")] // ':' is '9' + 1
     [InlineData("HGET other 1\r\n", "-ERR no dict 'other' here (this port serves 'emb')")]
     [InlineData("SET 1 2\r\n", "-READONLY You can't write against a read only replica.")]
     [InlineData("FLUSHALL\r\n", "-READONLY")]
@@ -66,6 +70,8 @@ public sealed class RespSessionTests
     [InlineData("*x\r\n", "-ERR Protocol error: argument count at offset 1 is not a number")]
     [InlineData("*2\r\n$3\r\nGETX\r\n", "-ERR Protocol error: bulk string at offset 8 is not followed by CRLF")]
     [InlineData("*1\r\n$99999999\r\n", "-ERR Protocol error: bulk length 99999999 at offset 5 is outside 0..1048576")]
+    [InlineData("*1\r\n$99999999999999999999\r\n", "-ERR Protocol error: bulk length 99999999999999999999 at offset 5 is outside 0..1048576")] // 20 digits: no overflow
+    [InlineData("*1\r\n$1/\r\n", "-ERR Protocol error: bulk length at offset 5 is not a number")]
     [InlineData("*9999999\r\n", "-ERR Protocol error: argument count 9999999 at offset 1 is outside")]
     [InlineData("*1\r\n$-5\r\n", "-ERR Protocol error: bulk length at offset 5 is not a number")]
     public void AMalformedRequestIsAnsweredAndClosesTheConnection(string request, string error)
