@@ -3,10 +3,12 @@ using Appliance.Core.Storage;
 
 namespace Appliance.Core.Control.Transfer;
 
-/// <summary>What the transfer deploys next, decided from what it has persisted (history, current,
-/// pinned), the donefile lines and the clock alone: no I/O, no logging, no locks, no mutation.
-/// <see cref="TransferRole"/> reads the donefiles, applies the decision (records, saves, logs) and
-/// runs the rollout; the model-based tests drive this with random histories and donefiles.</summary>
+/// <summary>The transfer's decisions — what to deploy next, what a rollback goes to, what may be
+/// abandoned, which versions a replica catching up needs, what is retired and what stays
+/// roll-backable — from what it has persisted (history, current, pinned), the donefile lines and
+/// the clock alone: no I/O, no logging, no locks, no mutation. <see cref="RolloutSteps"/> applies
+/// them to the state; <see cref="TransferRole"/> is the I/O around both (donefiles, builder,
+/// agents, the state file); the model-based tests drive them with random histories.</summary>
 internal static class RolloutPlan
 {
     internal enum Step
@@ -142,4 +144,79 @@ internal static class RolloutPlan
         var known = bases.Select(b => b.Id).Concat(history.Select(v => v.Depend)).ToHashSet(StringComparer.Ordinal);
         return patches.Where(p => !known.Contains(p.Key)).ToList();
     }
+
+    /// <summary>The version every shard serves, or null.</summary>
+    public static VersionRecord? Live(TransferState state) => state.History.LastOrDefault(v => v.Label == state.Current);
+
+    /// <summary>What an operator's rollback goes to: <paramref name="label"/>, or by default the
+    /// newest version before the live one that reached every shard. Refused (with the HTTP status
+    /// and why) when nothing is live, the target is unknown, live already, never reached every
+    /// shard, or older than the versions kept roll-backable (its patches may be folded into the
+    /// base on the agents).</summary>
+    public static (VersionRecord Live, VersionRecord Target)? RollbackTarget(TransferState state, string? label, int retainVersions, out OperatorResult? refusal)
+    {
+        refusal = null;
+        if (Live(state) is not { } live)
+        {
+            refusal = new OperatorResult(409, "nothing is live yet: there is no version to roll back from");
+            return null;
+        }
+
+        var target = label is null
+            ? state.History.Where(v => v.WasActive && v != live && Lineage.Compare(v, live) < 0).OrderBy(v => v, Lineage).LastOrDefault()
+            : state.History.LastOrDefault(v => v.Label == label);
+        refusal = target switch
+        {
+            null when label is null => new OperatorResult(409, $"no version before {live.Label} reached every shard: nothing to roll back to"),
+            null => new OperatorResult(404, $"{label} is not in the deploy history"),
+            _ when target == live => new OperatorResult(409, $"{label} is already live"),
+            { WasActive: false } => new OperatorResult(409, $"{target.Label} never reached every shard (it is {target.StatusStr}); only a version that was live can be rolled back to"),
+            _ when RetainFrom(state.History, target, retainVersions) is { } floor && VersionId.Compare(target.Version, floor) < 0 =>
+                new OperatorResult(409, $"{target.Label} is older than the versions kept roll-backable (retain_versions: {retainVersions}; the oldest of its lineage is {VersionInfo.DirectoryName(target.Depend, floor)}): its patches may be folded into the base on the agents"),
+            _ => null,
+        };
+        return refusal is null ? (live, target!) : null;
+    }
+
+    /// <summary>The oldest version of <paramref name="activating"/>'s lineage that must stay
+    /// roll-backable once it is live: the <paramref name="retainVersions"/>-th newest of the
+    /// lineage's versions that were ever live, it included (null: fewer than that, or 0 = all).</summary>
+    public static string? RetainFrom(IEnumerable<VersionRecord> history, VersionRecord activating, int retainVersions)
+    {
+        if (retainVersions <= 0)
+        {
+            return null;
+        }
+
+        var newest = history.Where(v => v.Depend == activating.Depend && (v.WasActive || v == activating)).Select(v => v.Version).Append(activating.Version)
+            .Distinct(StringComparer.Ordinal).OrderByDescending(v => v, ById).Take(retainVersions).ToList();
+        return newest.Count < retainVersions ? null : newest[^1];
+    }
+
+    /// <summary>After the base <paramref name="current"/> is live: the built versions of lineages
+    /// older than the ones kept (<paramref name="retainLineages"/>: this one and the ones live
+    /// before it, so a rollback across a base finds its files), to retire on every agent.</summary>
+    public static List<VersionRecord> ToRetire(IReadOnlyList<VersionRecord> history, VersionRecord current, int retainLineages)
+    {
+        var kept = history.Where(v => v.WasActive && VersionId.Compare(v.Depend, current.Depend) <= 0).Select(v => v.Depend)
+            .Distinct().OrderByDescending(d => d, ById).Take(retainLineages).ToHashSet(StringComparer.Ordinal);
+        kept.Add(current.Depend);
+        return history.Where(v => !kept.Contains(v.Depend) && v.Built).ToList();
+    }
+
+    /// <summary>What a replica behind the live version stages, in order, before it is activated:
+    /// the live lineage's versions that were live, up to the live one.</summary>
+    public static List<VersionRecord> CatchUpLineage(IReadOnlyList<VersionRecord> history, VersionRecord current) =>
+        history.Where(v => v.Depend == current.Depend && v.Status is VersionStatus.Finished or VersionStatus.Superseded && VersionId.Compare(v.Version, current.Version) <= 0)
+            .OrderBy(v => v.Version, ById).ToList();
+
+    /// <summary>Versions in (depend, version) order: a lineage's versions after its base, lineages
+    /// in base order.</summary>
+    public static readonly Comparer<VersionRecord> Lineage = Comparer<VersionRecord>.Create((a, b) =>
+    {
+        var byBase = VersionId.Compare(a.Depend, b.Depend);
+        return byBase != 0 ? byBase : VersionId.Compare(a.Version, b.Version);
+    });
+
+    private static readonly Comparer<string> ById = Comparer<string>.Create(VersionId.Compare);
 }

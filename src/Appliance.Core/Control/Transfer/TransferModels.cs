@@ -112,8 +112,8 @@ public sealed class VersionRecord
     [System.Text.Json.Serialization.JsonIgnore]
     public bool WasActive => Status is VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.RolledBack;
 
-    public void Record(string action, string detail) =>
-        (Operations ??= []).Add(new OperatorRecord { Time = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), Action = action, Detail = detail });
+    public void Record(string action, string detail, long time) =>
+        (Operations ??= []).Add(new OperatorRecord { Time = time, Action = action, Detail = detail });
 
     public void Set(VersionStatus status, string? error = null)
     {

@@ -1,24 +1,8 @@
 using System.Threading.Channels;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Formats;
-using Appliance.Core.Storage;
 
 namespace Appliance.Core.Control.Transfer;
-
-/// <summary>What an operator can ask of the transfer (POST /transfer/&lt;action&gt;, <c>cube transfer</c>).</summary>
-public enum OperatorAction
-{
-    Rollback,
-    Pin,
-    Unpin,
-    Abandon,
-}
-
-/// <summary>The answer to an operator command: an HTTP status and one line saying what happened.</summary>
-public sealed record OperatorResult(int HttpStatus, string Message)
-{
-    public bool Ok => HttpStatus is >= 200 and < 300;
-}
 
 /// <summary>
 /// Operator control: rollback, pin, unpin, abandon. Pin and unpin only set a flag, at once.
@@ -91,57 +75,31 @@ public sealed partial class TransferRole
 
     private OperatorResult Pin()
     {
-        lock (State)
-        {
-            if (State.Pinned is { } pinned)
-            {
-                return new OperatorResult(200, $"already pinned at {pinned}");
-            }
-
-            State.Pinned = State.Current ?? "nothing";
-            CurrentLocked()?.Record("pin", "the transfer activates nothing new until unpinned");
-            SaveLocked();
-        }
-
-        ControlLog.Transfer(_logger, $"pinned at {State.Pinned} by an operator: nothing new is activated until unpinned");
-        return new OperatorResult(200, $"pinned at {State.Pinned}: nothing new is activated until unpinned");
+        var result = _state.Commit(s => (RolloutSteps.Pin(s, Now), true));
+        ControlLog.Transfer(_logger, $"operator pin: {result.Message}");
+        return result;
     }
 
     private OperatorResult Unpin()
     {
-        string was;
-        lock (State)
-        {
-            if (State.Pinned is null)
-            {
-                return new OperatorResult(200, "not pinned");
-            }
-
-            was = State.Pinned;
-            State.Pinned = null;
-            CurrentLocked()?.Record("unpin", $"pinned since {was}; rolling forward again");
-            SaveLocked();
-        }
-
-        ControlLog.Transfer(_logger, $"unpinned by an operator (was pinned at {was}); rolling forward again");
+        var result = _state.Commit(s => (RolloutSteps.Unpin(s, Now), true));
+        ControlLog.Transfer(_logger, $"operator unpin: {result.Message}");
         Wake();
-        return new OperatorResult(200, $"unpinned (was pinned at {was}); rolling forward again");
+        return result;
     }
 
     /// <summary>An abandon of the version being rolled out stops that rollout at its next step,
     /// unless it is activating (a half-switched dict is worse than a finished one).</summary>
     private void CancelRolloutOf(string label)
     {
-        lock (State)
+        _state.Change(_ =>
         {
             if (_deploying is { } d && d.Version.Label == label && d.Version.Status != VersionStatus.Enabling)
             {
                 d.Abandon.Cancel();
             }
-        }
+        });
     }
-
-    private VersionRecord? CurrentLocked() => State.History.LastOrDefault(v => v.Label == State.Current);
 
     /// <summary>Runs the queued commands; called by the loop between rollouts.</summary>
     private async Task RunCommandsAsync(CancellationToken token)
@@ -172,158 +130,69 @@ public sealed partial class TransferRole
         }
     }
 
-    /// <summary>Activates an earlier version that reached every shard before (the one before the
-    /// live version by default) on every replica, then pins the dict there. If a shard cannot
-    /// switch (its agent no longer holds the version), the replicas already switched go back to
-    /// the live version and nothing changes.</summary>
+    /// <summary>Activates an earlier version that reached every shard before
+    /// (<see cref="RolloutPlan.RollbackTarget"/>) on every replica, then pins the dict there. If a
+    /// shard cannot switch (its agent no longer holds the version), the replicas already switched
+    /// go back to the live version and nothing changes.</summary>
     private async Task<OperatorResult> RollbackAsync(string? label, CancellationToken token)
     {
-        VersionRecord current;
-        VersionRecord? target;
-        lock (State)
+        OperatorResult? refusal = null;
+        var chosen = _state.Read(s => RolloutPlan.RollbackTarget(s, label, _options.RetainVersions, out refusal));
+        if (chosen is not var (live, target))
         {
-            if (CurrentLocked() is not { } live)
-            {
-                return new OperatorResult(409, "nothing is live yet: there is no version to roll back from");
-            }
-
-            current = live;
-            target = label is null
-                ? State.History.Where(v => v.WasActive && v != live && Older(v, live)).OrderBy(v => v, Lineage).LastOrDefault()
-                : State.History.LastOrDefault(v => v.Label == label);
-            if (target is null)
-            {
-                return label is null
-                    ? new OperatorResult(409, $"no version before {live.Label} reached every shard: nothing to roll back to")
-                    : new OperatorResult(404, $"{label} is not in the deploy history");
-            }
-
-            if (target == live)
-            {
-                return new OperatorResult(409, $"{label} is already live");
-            }
-
-            if (!target.WasActive)
-            {
-                return new OperatorResult(409, $"{target.Label} never reached every shard (it is {target.StatusStr}); only a version that was live can be rolled back to");
-            }
-
-            if (RetainFrom(State.History, target, _options.RetainVersions) is { } floor && VersionId.Compare(target.Version, floor) < 0)
-            {
-                return new OperatorResult(409, $"{target.Label} is older than the versions kept roll-backable (retain_versions: {_options.RetainVersions}; the oldest of its lineage is {VersionInfo.DirectoryName(target.Depend, floor)}): its patches may be folded into the base on the agents");
-            }
-
-            foreach (var instance in target.Instances)
-            {
-                instance.Set(InstanceStatus.Staged);
-            }
+            return refusal!;
         }
 
-        ControlLog.Transfer(_logger, $"operator rollback: {current.Label} → {target.Label}");
-        var problem = await ActivateAllAsync(target, token).ConfigureAwait(false);
-        lock (State)
+        _state.Change(_ => RolloutSteps.PrepareRollback(target));
+        ControlLog.Transfer(_logger, $"operator rollback: {live.Label} → {target.Label}");
+        if (await _replicas.ActivateAllAsync(target, token).ConfigureAwait(false) is { } problem)
         {
-            if (problem is not null)
-            {
-                foreach (var instance in target.Instances.Where(i => i.StatusId != InstanceStatus.Active))
-                {
-                    instance.Set(InstanceStatus.Staged, instance.Error);
-                }
-
-                current.Record("rollback_failed", $"to {target.Label}: {problem}");
-                SaveLocked();
-                return new OperatorResult(409, $"rollback to {target.Label} failed and changed nothing: {problem}");
-            }
-
-            current.Set(VersionStatus.RolledBack);
-            current.Record("rolled_back", $"an operator rolled back to {target.Label}");
-            target.Set(VersionStatus.Finished);
-            target.FinishTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-            target.Record("rollback", $"live again by an operator's rollback from {current.Label}; pinned");
-            State.Current = target.Label;
-            State.Pinned = target.Label;
-            SaveLocked();
+            _state.Commit(_ => RolloutSteps.RollbackFailed(live, target, problem, Now));
+            return new OperatorResult(409, $"rollback to {target.Label} failed and changed nothing: {problem}");
         }
 
-        ControlLog.Transfer(_logger, $"rolled back from {current.Label} to {target.Label} on every shard; pinned there (unpin to roll forward, abandon {current.Label} to skip it)");
-        return new OperatorResult(200, $"rolled back from {current.Label} to {target.Label} on every shard; pinned at {target.Label} (unpin to roll forward again; abandon {current.Label} so it is not redeployed)");
+        _state.Commit(s => RolloutSteps.RolledBack(s, live, target, Now));
+        ControlLog.Transfer(_logger, $"rolled back from {live.Label} to {target.Label} on every shard; pinned there (unpin to roll forward, abandon {live.Label} to skip it)");
+        return new OperatorResult(200, $"rolled back from {live.Label} to {target.Label} on every shard; pinned at {target.Label} (unpin to roll forward again; abandon {live.Label} so it is not redeployed)");
     }
 
-    /// <summary>Marks a version abandoned: the loop never builds, stages or activates it again and
-    /// later donefile lines are no longer compared with its id. Its build is moved aside
-    /// (output/.abandoned/) and its staged copies retired on the agents. The live version cannot
-    /// be abandoned (roll back first), nor a delta that a later built delta stacks on.</summary>
+    /// <summary>Marks a version abandoned (<see cref="RolloutSteps.Abandon"/>): the loop never
+    /// builds, stages or activates it again and later donefile lines are no longer compared with
+    /// its id. Its build is moved aside (output/.abandoned/) and its staged copies retired on the
+    /// agents. The live version cannot be abandoned (roll back first), nor a delta that a later
+    /// built delta stacks on.</summary>
     private async Task<OperatorResult> AbandonAsync(string label, CancellationToken token)
     {
-        VersionRecord record;
-        lock (State)
+        var (record, refusal) = _state.Commit(s =>
         {
-            var existing = State.History.LastOrDefault(v => v.Label == label);
+            var existing = s.History.LastOrDefault(v => v.Label == label);
             if (existing?.Status == VersionStatus.Abandoned)
             {
-                return new OperatorResult(200, $"{label} is already abandoned");
+                return ((existing, new OperatorResult(200, $"{label} is already abandoned")), false);
             }
 
-            if (existing is null)
+            if (existing is null && !_listed.TryGetValue(label, out var entry))
             {
-                if (!_listed.TryGetValue(label, out var entry))
-                {
-                    return new OperatorResult(404, $"{label} is neither in the deploy history nor in the donefiles");
-                }
-
-                existing = NewRecord(entry);
+                return ((null, new OperatorResult(404, $"{label} is neither in the deploy history nor in the donefiles")), false);
             }
 
-            record = existing;
-            if (RolloutPlan.WhyNotAbandon(State.Current, State.History, record) is { } refused)
-            {
-                return new OperatorResult(409, refused);
-            }
-
-            if (!State.History.Contains(record))
-            {
-                State.History.Add(record); // a donefile line never deployed: recorded as abandoned
-            }
-
-            record.Set(VersionStatus.Abandoned, record.Error);
-            record.Record("abandon", "abandoned by an operator: never deployed again");
-            SaveLocked();
+            // A donefile line never deployed is recorded, as abandoned.
+            existing ??= RolloutSteps.NewVersion(_listed[label], _options, Now, replicas: false);
+            var refused = RolloutSteps.Abandon(s, existing, Now);
+            return ((existing, refused), refused is null);
+        });
+        if (refusal is not null)
+        {
+            return refusal;
         }
 
         ControlLog.Transfer(_logger, $"{label} abandoned by an operator: it is never deployed again");
-        MoveBuildAside(record);
-        await RetireEverywhereAsync(record, token).ConfigureAwait(false);
+        if (_builder.MoveAside(record!))
+        {
+            _state.Commit(_ => record!.Built = false);
+        }
+
+        await _replicas.RetireEverywhereAsync(record!, token).ConfigureAwait(false);
         return new OperatorResult(200, $"{label} abandoned: never deployed again; later donefile lines are no longer compared with it");
     }
-
-    /// <summary>An abandoned build leaves the output, so later deltas are not built on it and the
-    /// agents cannot fetch it; kept under output/.abandoned/ for whoever wants to look.</summary>
-    private void MoveBuildAside(VersionRecord record)
-    {
-        var built = Path.Combine(_options.OutputAddress, record.Label);
-        if (!Directory.Exists(built))
-        {
-            return;
-        }
-
-        var aside = Path.Combine(_options.OutputAddress, ".abandoned");
-        Directory.CreateDirectory(aside);
-        var target = Path.Combine(aside, $"{record.Label}-{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}");
-        Directory.Move(built, target);
-        lock (State)
-        {
-            record.Built = false;
-            SaveLocked();
-        }
-    }
-
-    /// <summary>Versions in (depend, version) order: a lineage's versions after its base, lineages
-    /// in base order.</summary>
-    private static readonly Comparer<VersionRecord> Lineage = Comparer<VersionRecord>.Create((a, b) =>
-    {
-        var byBase = VersionId.Compare(a.Depend, b.Depend);
-        return byBase != 0 ? byBase : VersionId.Compare(a.Version, b.Version);
-    });
-
-    private static bool Older(VersionRecord a, VersionRecord b) => Lineage.Compare(a, b) < 0;
 }

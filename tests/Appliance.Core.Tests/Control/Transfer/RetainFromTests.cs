@@ -34,10 +34,10 @@ public sealed class RetainFromTests
     public void TheFloorIsTheNthNewestVersionThatWasLive(int retain, string activating, string? expected)
     {
         var version = History.FirstOrDefault(v => v.Version == activating) ?? Version("100", activating, VersionStatus.Enabling);
-        Assert.Equal(expected, TransferRole.RetainFrom(History, version, retain));
+        Assert.Equal(expected, RolloutPlan.RetainFrom(History, version, retain));
     }
 
     [Fact]
     public void IdsCompareAsNumbers() =>
-        Assert.Equal("99", TransferRole.RetainFrom([Version("9", "9", VersionStatus.Finished), Version("9", "99", VersionStatus.Finished)], Version("9", "100", VersionStatus.Enabling), 2));
+        Assert.Equal("99", RolloutPlan.RetainFrom([Version("9", "9", VersionStatus.Finished), Version("9", "99", VersionStatus.Finished)], Version("9", "100", VersionStatus.Enabling), 2));
 }

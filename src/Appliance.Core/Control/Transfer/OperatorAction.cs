@@ -1,0 +1,10 @@
+namespace Appliance.Core.Control.Transfer;
+
+/// <summary>What an operator can ask of the transfer (POST /transfer/&lt;action&gt;, <c>cube transfer</c>).</summary>
+public enum OperatorAction
+{
+    Rollback,
+    Pin,
+    Unpin,
+    Abandon,
+}
