@@ -47,21 +47,17 @@ internal sealed class ReplicaRollout(TransferOptions options, AgentClient agents
         }
 
         var previous = keeper.Read(RolloutPlan.Live);
-        if (previous is not null)
+        foreach (var (switched, back) in keeper.Read(_ => RolloutSteps.ToSwitchBack(version, previous)))
         {
-            foreach (var instance in version.Instances.Where(i => i.StatusId == InstanceStatus.Active))
-            {
-                var back = previous.Instances.FirstOrDefault(p => p.Shard == instance.Shard && p.Replica == instance.Replica);
-                if (back is not null)
-                {
-                    await ActivateAsync(previous, back, token).ConfigureAwait(false);
-                }
-
-                keeper.Change(_ => instance.Set(InstanceStatus.Staged, "rolled back: another shard could not activate"));
-            }
+            await ActivateAsync(previous!, back, token).ConfigureAwait(false);
+            keeper.Change(_ => switched.Set(InstanceStatus.Staged, "rolled back: another shard could not activate"));
         }
 
-        return keeper.Read(_ => RolloutSteps.ActivationProblem(version, missing, previous));
+        return keeper.Read(_ =>
+        {
+            RolloutSteps.Unconfirmed(version, previous);
+            return RolloutSteps.ActivationProblem(version, missing, previous);
+        });
     }
 
     /// <summary>Asks every agent to delete its copy of a version (best effort: an agent that is

@@ -33,13 +33,20 @@ internal static class RolloutPlan
     /// <paramref name="Entry"/> for New.</summary>
     internal readonly record struct Decision(Step Step, VersionRecord? Existing = null, DonefileEntry? Entry = null);
 
-    /// <summary>Nothing while pinned; a version left in progress; else a base newer than the
+    /// <summary>An activation cut short (by a kill) first, even while pinned: some replicas may
+    /// already serve it, and a half-switched dict is worse than a finished one. Then nothing while
+    /// pinned; a version left in progress; else a base newer than the
     /// current version's base; else the oldest patch of the current base newer than the current
     /// version. Abandoned lines were left out of the lists (<see cref="Monotonic"/>). A line
     /// deployed before is retried once its pause is over (failed), or rolled forward to (it was
     /// live: rolled back, then unpinned).</summary>
     public static Decision Next(string? pinned, string? current, IReadOnlyList<VersionRecord> history, IReadOnlyList<DonefileEntry> bases, IReadOnlyList<DonefileEntry> patches, long now)
     {
+        if (history.FirstOrDefault(v => v.Status == VersionStatus.Enabling) is { } switching)
+        {
+            return new Decision(Step.Resume, switching);
+        }
+
         if (pinned is not null)
         {
             return new Decision(Step.None);
@@ -79,7 +86,8 @@ internal static class RolloutPlan
     }
 
     /// <summary>Why an operator may not abandon <paramref name="record"/>, or null: the live version
-    /// (roll back first); the base of the live lineage (its patches stack on it: the agents would
+    /// (roll back first); one activating (an activation is finished or switched back, never left half done), or one a
+    /// replica serves because nothing went live before it; a base a version in progress stacks on; the base of the live lineage (its patches stack on it: the agents would
     /// be told to retire what they serve); a delta a later built delta stacks on.</summary>
     public static string? WhyNotAbandon(string? current, IReadOnlyList<VersionRecord> history, VersionRecord record)
     {
@@ -88,9 +96,24 @@ internal static class RolloutPlan
             return $"{record.Label} is live: roll back first (cube transfer rollback), then abandon it";
         }
 
+        if (record.Status == VersionStatus.Enabling)
+        {
+            return $"{record.Label} is activating (some replicas may serve it): it goes live or is switched back first; abandon it then";
+        }
+
+        if (!record.WasActive && record.Instances.FirstOrDefault(i => i.StatusId == InstanceStatus.Active) is { } serving)
+        {
+            return $"{record.Label} is served by shard {serving.Shard} replica {serving.Replica} (its activation failed with no earlier version to go back to); it is replaced when a later version goes live";
+        }
+
         if (record.IsBase && history.LastOrDefault(v => v.Label == current) is { } live && live.Depend == record.Version)
         {
             return $"{record.Label} is the base of the live {live.Label}: deploy a newer base, or roll back to another lineage, first";
+        }
+
+        if (record.IsBase && history.FirstOrDefault(v => v.Depend == record.Version && v != record && !v.IsSettled) is { } stacked)
+        {
+            return $"{stacked.Label} is being rolled out on top of {record.Label} ({stacked.StatusStr}): abandon {stacked.Label} first";
         }
 
         if (!record.IsBase && history.FirstOrDefault(v => v.Depend == record.Depend && !v.IsBase && v.Built && v.Status != VersionStatus.Abandoned && VersionId.Compare(v.Version, record.Version) > 0) is { } later)
@@ -150,8 +173,8 @@ internal static class RolloutPlan
 
     /// <summary>What an operator's rollback goes to: <paramref name="label"/>, or by default the
     /// newest version before the live one that reached every shard. Refused (with the HTTP status
-    /// and why) when nothing is live, the target is unknown, live already, never reached every
-    /// shard, or older than the versions kept roll-backable (its patches may be folded into the
+    /// and why) while a version is activating, when nothing is live, the target is unknown, live already, never reached every
+    /// shard, on an abandoned base, or older than the versions kept roll-backable (its patches may be folded into the
     /// base on the agents).</summary>
     public static (VersionRecord Live, VersionRecord Target)? RollbackTarget(TransferState state, string? label, int retainVersions, out OperatorResult? refusal)
     {
@@ -159,6 +182,12 @@ internal static class RolloutPlan
         if (Live(state) is not { } live)
         {
             refusal = new OperatorResult(409, "nothing is live yet: there is no version to roll back from");
+            return null;
+        }
+
+        if (state.History.FirstOrDefault(v => v.Status == VersionStatus.Enabling) is { } switching)
+        {
+            refusal = new OperatorResult(409, $"{switching.Label} is activating: it goes live or is switched back at this poll; roll back after that");
             return null;
         }
 
@@ -171,6 +200,8 @@ internal static class RolloutPlan
             null => new OperatorResult(404, $"{label} is not in the deploy history"),
             _ when target == live => new OperatorResult(409, $"{label} is already live"),
             { WasActive: false } => new OperatorResult(409, $"{target.Label} never reached every shard (it is {target.StatusStr}); only a version that was live can be rolled back to"),
+            _ when state.History.Any(v => v.Label == VersionInfo.DirectoryName(target.Depend, target.Depend) && v.Status == VersionStatus.Abandoned) =>
+                new OperatorResult(409, $"the base of {target.Label} was abandoned (its package is gone from the agents)"),
             _ when RetainFrom(state.History, target, retainVersions) is { } floor && VersionId.Compare(target.Version, floor) < 0 =>
                 new OperatorResult(409, $"{target.Label} is older than the versions kept roll-backable (retain_versions: {retainVersions}; the oldest of its lineage is {VersionInfo.DirectoryName(target.Depend, floor)}): its patches may be folded into the base on the agents"),
             _ => null,
@@ -178,17 +209,21 @@ internal static class RolloutPlan
         return refusal is null ? (live, target!) : null;
     }
 
-    /// <summary>The oldest version of <paramref name="activating"/>'s lineage that must stay
-    /// roll-backable once it is live: the <paramref name="retainVersions"/>-th newest of the
-    /// lineage's versions that were ever live, it included (null: fewer than that, or 0 = all).</summary>
-    public static string? RetainFrom(IEnumerable<VersionRecord> history, VersionRecord activating, int retainVersions)
+    /// <summary>The oldest version of <paramref name="version"/>'s lineage that must stay
+    /// roll-backable: the <paramref name="retainVersions"/>-th newest of the lineage's versions that
+    /// were live on every shard, abandoned since or not (null: fewer than that, or 0 = all). Sent with an activation (the
+    /// agents fold older patches into the base) and checked by a rollback. A version being
+    /// activated does not count until it is live: the one it replaces is still served elsewhere and
+    /// is what a failed activation switches back to, and a rollback never passes this floor, so
+    /// it never asks for a version some agent folded away.</summary>
+    public static string? RetainFrom(IEnumerable<VersionRecord> history, VersionRecord version, int retainVersions)
     {
         if (retainVersions <= 0)
         {
             return null;
         }
 
-        var newest = history.Where(v => v.Depend == activating.Depend && (v.WasActive || v == activating)).Select(v => v.Version).Append(activating.Version)
+        var newest = history.Where(v => v.Depend == version.Depend && v.WasEverLive).Select(v => v.Version)
             .Distinct(StringComparer.Ordinal).OrderByDescending(v => v, ById).Take(retainVersions).ToList();
         return newest.Count < retainVersions ? null : newest[^1];
     }

@@ -15,6 +15,16 @@ internal static class RolloutSteps
     /// <summary>The pause before a failed version is tried again: 30 s per attempt, at most 10 min.</summary>
     public static long RetryPause(int attempts) => Math.Min(600, 30 * attempts);
 
+    /// <summary>The state loaded at a start. A restart is an operator's doing (often after fixing
+    /// the cause): failed versions are tried again at once, not after the rest of their pause.</summary>
+    public static void Restarted(TransferState state)
+    {
+        foreach (var failed in state.History.Where(v => v.Status == VersionStatus.Failed))
+        {
+            failed.NextRetryTime = 0;
+        }
+    }
+
     /// <summary>Takes up <see cref="RolloutPlan.Next"/>'s decision: the version to roll out now
     /// (set waiting; a new line recorded in the history), or null.</summary>
     public static VersionRecord? Begin(TransferState state, RolloutPlan.Decision decision, TransferOptions options, long now)
@@ -151,6 +161,25 @@ internal static class RolloutSteps
     public static List<int> ShardsNotActive(VersionRecord version, int shardNum) =>
         Enumerable.Range(0, shardNum).Where(s => !version.Instances.Any(i => i.Shard == s && i.StatusId == InstanceStatus.Active)).ToList();
 
+    /// <summary>After a failed activation of <paramref name="version"/>: each replica that switched
+    /// to it, with the live version's instance it goes back to (none when nothing was live).</summary>
+    public static List<(InstanceRecord Switched, InstanceRecord Back)> ToSwitchBack(VersionRecord version, VersionRecord? live) =>
+        live is null ? [] : [.. version.Instances.Where(i => i.StatusId == InstanceStatus.Active)
+            .Select(i => (i, live.Instances.First(p => p.Shard == i.Shard && p.Replica == i.Replica)))];
+
+    /// <summary>After a failed activation of <paramref name="version"/>: a replica whose agent did
+    /// not confirm the switch (refused, down, or answered too late — the switch may have happened)
+    /// may serve either version, so the live version's record stops calling it active; the next
+    /// poll's catch-up asks its agent what it serves and puts it back on the live version.</summary>
+    public static void Unconfirmed(VersionRecord version, VersionRecord? live)
+    {
+        foreach (var instance in version.Instances.Where(i => i.StatusId == InstanceStatus.ActivateFailed))
+        {
+            live?.Instances.FirstOrDefault(p => p.Shard == instance.Shard && p.Replica == instance.Replica)?
+                .Set(InstanceStatus.ActivateFailed, $"{version.Label} failed to activate here and may be served: checked at the next poll");
+        }
+    }
+
     /// <summary>Why activation failed, for the version's record: the shards, their errors, and the
     /// version the switched replicas went back to.</summary>
     public static string ActivationProblem(VersionRecord version, List<int> missing, VersionRecord? previous)
@@ -159,7 +188,8 @@ internal static class RolloutSteps
         return $"shard(s) {string.Join(", ", missing)} could not activate it ({string.Join("; ", why)}); rolled back to {previous?.Label ?? "nothing"}";
     }
 
-    /// <summary>Live on every shard: the version becomes current, the one before superseded.</summary>
+    /// <summary>Live on every shard: the version becomes current, the one before superseded. A pin
+    /// set while it was activating now holds at it (the pin stops what had not begun).</summary>
     public static void Finish(TransferState state, VersionRecord version, long now)
     {
         foreach (var old in state.History.Where(v => v.Status == VersionStatus.Finished))
@@ -172,6 +202,10 @@ internal static class RolloutSteps
         // The steps' own clocks: unix seconds would round a quarter-second rollout to 0.
         version.TotalSeconds = Math.Round(version.BuildSeconds + version.StageSeconds + version.ActivateSeconds, 3);
         state.Current = version.Label;
+        if (state.Pinned is not null)
+        {
+            state.Pinned = version.Label;
+        }
     }
 
     /// <summary>Before a rollback activates <paramref name="target"/> again: every replica of it

@@ -112,6 +112,11 @@ public sealed class VersionRecord
     [System.Text.Json.Serialization.JsonIgnore]
     public bool WasActive => Status is VersionStatus.Finished or VersionStatus.Superseded or VersionStatus.RolledBack;
 
+    /// <summary>Was live on every shard at some time, even if abandoned since (its activation told
+    /// the agents what they may fold, so it still counts for what stays roll-backable).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool WasEverLive => WasActive || FinishTime > 0;
+
     public void Record(string action, string detail, long time) =>
         (Operations ??= []).Add(new OperatorRecord { Time = time, Action = action, Detail = detail });
 

@@ -17,40 +17,15 @@ public sealed partial class TransferRole
         using var progress = ProgressMeter.ForLog(() => DescribeRollout(version, build), line => ControlLog.Transfer(_logger, line), TimeSpan.FromSeconds(_options.ProgressSeconds));
         try
         {
-            if (!version.Built)
+            // An activation cut short by a kill goes straight on (RolloutPlan.Next resumes it first).
+            if (version.Status != VersionStatus.Enabling && !await BuildAndStageAsync(version, build, token).ConfigureAwait(false))
             {
-                _state.Commit(_ => version.Set(VersionStatus.Building));
-                var building = Stopwatch.GetTimestamp();
-                await _builder.BuildAsync(version, build, token).ConfigureAwait(false);
-                _state.Commit(_ =>
-                {
-                    version.Built = true;
-                    version.BuildSeconds = Since(building);
-                });
-                _metrics.Build.Observe(Stopwatch.GetElapsedTime(building));
-            }
-
-            _state.Commit(_ => version.Set(VersionStatus.Staging));
-            var staging = Stopwatch.GetTimestamp();
-            var problem = await _replicas.StageAllAsync(version, token).ConfigureAwait(false);
-            _state.Change(_ => version.StageSeconds += Since(staging));
-            _metrics.Stage.Observe(Stopwatch.GetElapsedTime(staging));
-            if (problem is not null)
-            {
-                Failed(version, problem);
-                return;
-            }
-
-            token.ThrowIfCancellationRequested();
-            if (!_state.Commit(s => (RolloutSteps.StartActivating(s, version), true)))
-            {
-                ControlLog.Transfer(_logger, $"{version.Label} is staged and waits: the dict is pinned at {Snapshot.Pinned}");
                 return;
             }
 
             token = stopping;
             var activating = Stopwatch.GetTimestamp();
-            problem = await _replicas.ActivateAllAsync(version, token).ConfigureAwait(false);
+            var problem = await _replicas.ActivateAllAsync(version, token).ConfigureAwait(false);
             _state.Change(_ => version.ActivateSeconds += Since(activating));
             _metrics.Activate.Observe(Stopwatch.GetElapsedTime(activating));
             if (problem is not null)
@@ -89,6 +64,44 @@ public sealed partial class TransferRole
         {
             _state.Change(_ => _deploying = null);
         }
+    }
+
+    /// <summary>Builds (unless built) and stages everywhere; true when activation may start, false
+    /// when the version failed or waits, staged, for an unpin.</summary>
+    private async Task<bool> BuildAndStageAsync(VersionRecord version, BuildProgress build, CancellationToken token)
+    {
+        if (!version.Built)
+        {
+            _state.Commit(_ => version.Set(VersionStatus.Building));
+            var building = Stopwatch.GetTimestamp();
+            await _builder.BuildAsync(version, build, token).ConfigureAwait(false);
+            _state.Commit(_ =>
+            {
+                version.Built = true;
+                version.BuildSeconds = Since(building);
+            });
+            _metrics.Build.Observe(Stopwatch.GetElapsedTime(building));
+        }
+
+        _state.Commit(_ => version.Set(VersionStatus.Staging));
+        var staging = Stopwatch.GetTimestamp();
+        var problem = await _replicas.StageAllAsync(version, token).ConfigureAwait(false);
+        _state.Change(_ => version.StageSeconds += Since(staging));
+        _metrics.Stage.Observe(Stopwatch.GetElapsedTime(staging));
+        if (problem is not null)
+        {
+            Failed(version, problem);
+            return false;
+        }
+
+        token.ThrowIfCancellationRequested();
+        if (!_state.Commit(s => (RolloutSteps.StartActivating(s, version), true)))
+        {
+            ControlLog.Transfer(_logger, $"{version.Label} is staged and waits: the dict is pinned at {Snapshot.Pinned}");
+            return false;
+        }
+
+        return true;
     }
 
     private void Failed(VersionRecord version, string problem)

@@ -44,13 +44,7 @@ public sealed partial class TransferRole : IRole
         Directory.CreateDirectory(options.OutputAddress);
         var store = new TransferStateStore(options.TmpAddress);
         var state = store.Load();
-        foreach (var failed in state.History.Where(v => v.Status == VersionStatus.Failed))
-        {
-            // A restart is an operator's doing (often after fixing the cause): failed versions
-            // are tried again at once, not after the rest of their pause.
-            failed.NextRetryTime = 0;
-        }
-
+        RolloutSteps.Restarted(state);
         _state = new TransferStateKeeper(store, state);
         _donefiles = new DonefileSource(options, http);
         _builder = new VersionBuilder(options, _donefiles, logger);

@@ -4,8 +4,8 @@ using Appliance.Core.Storage;
 namespace Appliance.Core.Tests.Control.Transfer;
 
 /// <summary>retain_versions: the oldest version of a lineage that must stay roll-backable is the
-/// N-th newest of its versions that were ever live (the one being activated included); versions
-/// never live, and other lineages, do not count.</summary>
+/// N-th newest of its versions that were live on every shard; a version being activated, versions
+/// never live, and other lineages do not count.</summary>
 public sealed class RetainFromTests
 {
     private static VersionRecord Version(string depend, string version, VersionStatus status) =>
@@ -24,20 +24,20 @@ public sealed class RetainFromTests
 
     [Theory]
     [InlineData(0, "105", null)] // 0: every version stays
-    [InlineData(1, "105", "105")]
-    [InlineData(2, "105", "104")]
-    [InlineData(3, "105", "103")]
-    [InlineData(4, "105", "101")] // 102 never went live
-    [InlineData(5, "105", "100")]
-    [InlineData(6, "105", null)] // fewer than six in this lineage: all stay
+    [InlineData(1, "105", "104")] // 105 is not live yet: 104 is still served elsewhere
+    [InlineData(2, "105", "103")]
+    [InlineData(3, "105", "101")] // 102 never went live
+    [InlineData(4, "105", "100")]
+    [InlineData(5, "105", null)] // fewer than five in this lineage: all stay
     [InlineData(2, "104", "103")] // re-activating one already counted
-    public void TheFloorIsTheNthNewestVersionThatWasLive(int retain, string activating, string? expected)
+    [InlineData(2, "103", "103")] // a rollback's check: the floor is the same for every version of the lineage
+    public void TheFloorIsTheNthNewestVersionThatWasLive(int retain, string version, string? expected)
     {
-        var version = History.FirstOrDefault(v => v.Version == activating) ?? Version("100", activating, VersionStatus.Enabling);
-        Assert.Equal(expected, RolloutPlan.RetainFrom(History, version, retain));
+        var record = History.FirstOrDefault(v => v.Version == version) ?? Version("100", version, VersionStatus.Enabling);
+        Assert.Equal(expected, RolloutPlan.RetainFrom(History, record, retain));
     }
 
     [Fact]
     public void IdsCompareAsNumbers() =>
-        Assert.Equal("99", RolloutPlan.RetainFrom([Version("9", "9", VersionStatus.Finished), Version("9", "99", VersionStatus.Finished)], Version("9", "100", VersionStatus.Enabling), 2));
+        Assert.Equal("99", RolloutPlan.RetainFrom([Version("9", "9", VersionStatus.Superseded), Version("9", "99", VersionStatus.Superseded), Version("9", "100", VersionStatus.Finished)], Version("9", "101", VersionStatus.Enabling), 2));
 }
