@@ -41,7 +41,7 @@ public sealed class ClusterFixture : IDisposable
     public List<ulong> Absent { get; } = [];
 
     /// <summary>A cube.conf in the original format for the given replicas of each shard.</summary>
-    public static IReadOnlyList<DictConf> Conf(IReadOnlyList<IReadOnlyList<ServerProcess>> shards, int timeoutMs = 1000, int retry = 2, int backupMs = 0, string dict = Dict)
+    internal static IReadOnlyList<DictConf> Conf(IReadOnlyList<IReadOnlyList<ServerProcess>> shards, int timeoutMs = 1000, int retry = 2, int backupMs = 0, string dict = Dict)
     {
         var nodes = string.Join(", ", shards.Select(replicas =>
             $"{{\"ipport_list\": \"list://{string.Join(',', replicas.Select(r => $"127.0.0.1:{r.DataPort.ToString(CultureInfo.InvariantCulture)}"))}\"}}"));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Appliance.Core.Client;
+using Appliance.Core.Protocol;
 
 namespace Appliance.E2E.Tests;
 

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Appliance.Core.Client;
 using Appliance.Core.Formats;
+using Appliance.Core.Protocol;
 
 namespace Appliance.E2E.Tests;
 
@@ -210,7 +211,7 @@ public sealed class ControlPlane : IDisposable
         return doc.RootElement.Clone();
     }
 
-    public IReadOnlyList<DictConf> ClientConf() => CubeConfReader.Parse(System.Text.Encoding.UTF8.GetBytes(ClientConfJson()), "cube.conf");
+    internal IReadOnlyList<DictConf> ClientConf() => CubeConfReader.Parse(System.Text.Encoding.UTF8.GetBytes(ClientConfJson()), "cube.conf");
 
     /// <summary>The original client's cube.conf for this plane's 2 × 2 servers.</summary>
     public string ClientConfJson()
@@ -220,7 +221,7 @@ public sealed class ControlPlane : IDisposable
     }
 
     /// <summary>Every expected key answers its expected value, and absent keys are missing.</summary>
-    public async Task AssertServesExpected(CubeClient client, IEnumerable<ulong>? absent = null)
+    internal async Task AssertServesExpected(CubeClient client, IEnumerable<ulong>? absent = null)
     {
         var keys = Expected.Keys.Concat(absent ?? []).ToArray();
         for (var start = 0; start < keys.Length; start += 500)

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 
 namespace Appliance.E2E.Tests;
@@ -182,7 +183,7 @@ public sealed class EngineTests
         using var httpBody = JsonDocument.Parse(await httpResponse.Content.ReadAsStringAsync());
         var expected = httpBody.RootElement.GetProperty("scores").EnumerateArray().Select(s => s.ValueKind == JsonValueKind.Null ? float.NaN : s.GetSingle()).ToArray();
 
-        await using var connection = await Appliance.Core.Client.ClientConnection.ConnectAsync(new Appliance.Core.Client.NodeAddress("127.0.0.1", engine.DataPort), TimeSpan.FromSeconds(5), CancellationToken.None);
+        await using var connection = await Appliance.Core.Client.ClientConnection.ConnectAsync(new Appliance.Core.Net.NodeAddress("127.0.0.1", engine.DataPort), TimeSpan.FromSeconds(5), CancellationToken.None);
         var calls = Enumerable.Range(0, 8).Select(i => connection.SendAsync(i, (buffer, id, _) => Appliance.Core.Protocol.PredictCodec.WriteRequest(buffer, id, string.Empty, lines))).ToArray();
         foreach (var call in calls)
         {
@@ -254,7 +255,7 @@ public sealed class EngineTests
             Assert.Contains("more than 100 samples; at most 100 per request (--max-samples)", await many.Content.ReadAsStringAsync());
         }
 
-        await using var connection = await Appliance.Core.Client.ClientConnection.ConnectAsync(new Appliance.Core.Client.NodeAddress("127.0.0.1", engine.DataPort), TimeSpan.FromSeconds(5), CancellationToken.None);
+        await using var connection = await Appliance.Core.Client.ClientConnection.ConnectAsync(new Appliance.Core.Net.NodeAddress("127.0.0.1", engine.DataPort), TimeSpan.FromSeconds(5), CancellationToken.None);
         using (var reply = await connection.SendAsync(1, (buffer, id, _) => Appliance.Core.Protocol.PredictCodec.WriteRequest(buffer, id, string.Empty, lines)))
         {
             Assert.True(reply.Header.IsError);

@@ -32,7 +32,7 @@ public sealed class FeaturesCommandTests
         var r = CubeProcess.Run(dir.Path, "features", "--model", "model", "in.txt").Ok();
         var (dense, keys) = (r.Lines[0].Split('\t')[0], r.Lines[0].Split('\t')[1]);
         Assert.StartsWith("0 2.9 5 0.5 726 43.7 ", dense); // (x - 0) / 10
-        Assert.StartsWith($"{Appliance.Core.Engine.FeatureHasher.Xxh64Key(0, "5a9ed9b0")} ", keys);
+        Assert.StartsWith($"{Appliance.Core.Features.FeatureHasher.Xxh64Key(0, "5a9ed9b0")} ", keys);
     }
 
     /// <summary>A 3,000,000-character token put the xxh64 hash on the stack

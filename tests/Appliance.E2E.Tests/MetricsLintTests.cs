@@ -1,5 +1,4 @@
 using Appliance.Core.Engine;
-using Appliance.Core.Formats;
 
 namespace Appliance.E2E.Tests;
 

@@ -4,7 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Appliance.Core.Engine;
-using Appliance.Core.Formats;
+using Appliance.Core.Features;
 
 namespace Appliance.E2E.Tests;
 

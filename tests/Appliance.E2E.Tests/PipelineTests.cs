@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 using Appliance.Core.Training;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using Appliance.Core.Client;
+using Appliance.Core.Protocol;
 
 namespace Appliance.E2E.Tests;
 

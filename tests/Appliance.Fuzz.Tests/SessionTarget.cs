@@ -109,7 +109,7 @@ public static class SessionTarget
 
     private static byte[] RespReplies(byte[] input, int chunk)
     {
-        var session = new RespSession(new ShardKeyspace("emb", 0, Service.Value.Store), maxRequest: 1 << 20, token: null, NoLateReplies.Instance, new RespStats());
+        var session = new RespSession(new ShardDictReader("emb", 0, Service.Value.Store), maxRequest: 1 << 20, token: null, NoLateReplies.Instance, new RespStats());
         return Feed(session, input, chunk);
     }
 

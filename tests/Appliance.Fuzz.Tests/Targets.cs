@@ -5,6 +5,7 @@ using Appliance.Core.Control;
 using Appliance.Core.Control.Agent;
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 using Appliance.Core.Protocol;
 using Appliance.Core.Storage;

@@ -10,7 +10,7 @@ namespace Appliance.Testing;
 /// <c>DenseNetwork.Random(…)</c> and <c>network.Forward(…)</c>.
 /// </summary>
 #pragma warning disable CA1708 // the analyzer takes the two extension blocks for members differing by case
-public static class DenseNetworkExtensions
+internal static class DenseNetworkExtensions
 {
     extension(DenseNetwork)
     {

@@ -1,3 +1,5 @@
+using Appliance.Core.Features;
+
 namespace Appliance.Testing;
 
 /// <summary>Where the repository and its test data are, for every test project.</summary>

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Appliance.Core.Engine;
 using Appliance.Core.Engine.Onnx;
+using Appliance.Core.Features;
 using Appliance.Core.Storage;
 using BenchmarkDotNet.Attributes;
 

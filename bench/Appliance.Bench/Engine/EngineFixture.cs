@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 
 namespace Appliance.Bench.Engine;

@@ -38,7 +38,7 @@ public class PredictBodyBenchmarks
     public int Count() => PredictBody.CountSamples(_body, 10_000);
 
     [Benchmark]
-    public PredictRequest? Deserialize() => JsonSerializer.Deserialize(_body, EngineJsonContext.Default.PredictRequest);
+    public object? Deserialize() => JsonSerializer.Deserialize(_body, EngineJsonContext.Default.PredictRequest);
 
     [Benchmark]
     public byte[] WriteResponse() => JsonSerializer.SerializeToUtf8Bytes(_response, EngineJsonContext.Default.PredictResponse);

@@ -11,13 +11,13 @@ namespace Appliance.Core.Brpc;
 /// correlation id. The original clients (brpc's channel) are what production callers use; this one
 /// drives the same servers through the same protocol from the command line.
 /// </summary>
-public sealed class BaiduStdClient : IDisposable
+internal sealed class BaiduStdClient : IDisposable
 {
     /// <summary>Largest reply accepted (the rows of one request).</summary>
     public const int MaxReplyBody = 256 << 20;
 
     private readonly Socket _socket;
-    private readonly FrameBuffer _out = new(4096);
+    private readonly OutputBuffer _out = new(4096);
     private readonly ReceiveBuffer _in = new(64 << 10);
     private long _nextCorrelation;
 

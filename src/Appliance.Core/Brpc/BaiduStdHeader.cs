@@ -13,7 +13,7 @@ namespace Appliance.Core.Brpc;
 /// </code>
 /// Requests and replies share the layout; the meta says which it is (request or response).
 /// </summary>
-public readonly record struct BaiduStdHeader(int BodySize, int MetaSize)
+internal readonly record struct BaiduStdHeader(int BodySize, int MetaSize)
 {
     public const int Size = 12;
 

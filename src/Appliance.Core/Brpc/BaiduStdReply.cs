@@ -1,4 +1,4 @@
-using Appliance.Core.Protocol;
+using Appliance.Core.Buffers;
 
 namespace Appliance.Core.Brpc;
 
@@ -7,7 +7,7 @@ namespace Appliance.Core.Brpc;
 /// response meta with the request's correlation id, then the payload or an error. The payload's
 /// size is known before its bytes (protobuf prefixes lengths), so a reply is written once, in place.
 /// </summary>
-public sealed class BaiduStdReply(FrameBuffer output)
+internal sealed class BaiduStdReply(OutputBuffer output)
 {
     private int _reserved = -1;
 

@@ -1,6 +1,6 @@
 using System.Text;
+using Appliance.Core.Buffers;
 using Appliance.Core.Net;
-using Appliance.Core.Protocol;
 
 namespace Appliance.Core.Brpc;
 
@@ -18,7 +18,7 @@ namespace Appliance.Core.Brpc;
 /// (no correlation id to answer) gets an error reply with correlation id 0 and the session closes.</item>
 /// </list>
 /// </summary>
-public sealed class BaiduStdSession : ISession
+internal sealed class BaiduStdSession : ISession
 {
     public const string ServiceName = "rec.mcube.DictService";
     public const string MethodName = "seek";
@@ -26,7 +26,7 @@ public sealed class BaiduStdSession : ISession
     private readonly IDictService _service;
     private readonly int _maxBody;
     private readonly IReplySink _replies;
-    private readonly FrameBuffer _output = new(0);
+    private readonly OutputBuffer _output = new(0);
     private readonly BaiduStdReply _reply;
 
     public BaiduStdSession(IDictService service, int maxBody, IReplySink replies)

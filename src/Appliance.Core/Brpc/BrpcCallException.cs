@@ -1,7 +1,7 @@
 namespace Appliance.Core.Brpc;
 
 /// <summary>An RpcMeta error: brpc's error code (<see cref="BrpcError"/>) and text.</summary>
-public sealed class BrpcCallException(int code, string text) : Exception($"error {code}: {text}")
+internal sealed class BrpcCallException(int code, string text) : Exception($"error {code}: {text}")
 {
     public int Code { get; } = code;
 }

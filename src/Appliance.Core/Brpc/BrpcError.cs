@@ -6,7 +6,7 @@ namespace Appliance.Core.Brpc;
 /// policy sends <see cref="LogOff"/> and <see cref="Limit"/> to another replica; the others fail
 /// the call.
 /// </summary>
-public static class BrpcError
+internal static class BrpcError
 {
     /// <summary>ENOSERVICE: no such service on this port.</summary>
     public const int NoService = 1001;

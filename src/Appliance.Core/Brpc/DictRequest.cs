@@ -7,7 +7,7 @@ namespace Appliance.Core.Brpc;
 /// length-delimited run), in any mix; their order is the request's. Read in one pass: at a few
 /// hundred keys per request its cost is per key, beside the lookup's own.
 /// </summary>
-public static class DictRequest
+internal static class DictRequest
 {
     public const int KeysField = 1;
     public const int VersionRequiredField = 2;

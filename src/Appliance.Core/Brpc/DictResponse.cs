@@ -6,7 +6,7 @@ namespace Appliance.Core.Brpc;
 /// requested key, in request order; status 0 and the bytes when found, <see cref="NotFound"/> and
 /// empty bytes when not. Both DictValue fields are required in proto2, so both are always written.
 /// </summary>
-public static class DictResponse
+internal static class DictResponse
 {
     /// <summary>The original's status for a key it does not hold: (uint32)-1.</summary>
     public const uint NotFound = uint.MaxValue;
@@ -109,4 +109,4 @@ public static class DictResponse
 }
 
 /// <summary>Receives one DictValue of a response being read.</summary>
-public delegate void ValueVisitor<in TState>(TState state, int index, uint status, ReadOnlySpan<byte> value);
+internal delegate void ValueVisitor<in TState>(TState state, int index, uint status, ReadOnlySpan<byte> value);

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Brpc;
 
 /// <summary>What <c>rec.mcube.DictService</c> does behind a baidu_std or HTTP front door.</summary>
-public interface IDictService
+internal interface IDictService
 {
     /// <summary>Answers one <c>seek</c>: <paramref name="request"/> is the serialised DictRequest;
     /// the answer (a DictResponse, or an error) goes to <paramref name="reply"/>. A request that

@@ -1,4 +1,4 @@
 namespace Appliance.Core.Brpc;
 
 /// <summary>A protobuf message that does not parse; the message names the offset at fault.</summary>
-public sealed class ProtoFormatException(string message) : Exception(message);
+internal sealed class ProtoFormatException(string message) : Exception(message);

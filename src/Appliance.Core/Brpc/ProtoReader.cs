@@ -6,7 +6,7 @@ namespace Appliance.Core.Brpc;
 /// never a read beyond it or an allocation sized by it. Offsets are from the start of the span
 /// given (a reader may begin part-way: <c>start</c>).
 /// </summary>
-public ref struct ProtoReader(ReadOnlySpan<byte> message, int start = 0)
+internal ref struct ProtoReader(ReadOnlySpan<byte> message, int start = 0)
 {
     private readonly ReadOnlySpan<byte> _message = message;
     private int _offset = start;

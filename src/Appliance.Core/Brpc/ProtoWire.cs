@@ -13,7 +13,7 @@ namespace Appliance.Core.Brpc;
 /// Hand-written rather than generated: four small messages, read without allocating, and no
 /// reflection for the trimmer to keep.
 /// </summary>
-public static class ProtoWire
+internal static class ProtoWire
 {
     public const int Varint = 0;
     public const int Fixed64 = 1;

@@ -14,7 +14,7 @@ namespace Appliance.Core.Brpc;
 /// A request meta carries <c>request</c>, a reply's <c>response</c>; the correlation id chosen by
 /// the client comes back in the reply that answers it.
 /// </summary>
-public readonly ref struct RpcMeta
+internal readonly ref struct RpcMeta
 {
     public ReadOnlySpan<byte> ServiceName { get; init; }
 

@@ -3,7 +3,7 @@ using System.Text;
 namespace Appliance.Core.Brpc;
 
 /// <summary>A DictResponse read: per key its status (0 found) and bytes, and the version.</summary>
-public sealed class SeekAnswer
+internal sealed class SeekAnswer
 {
     private SeekAnswer(uint[] status, byte[][] values, string version)
     {

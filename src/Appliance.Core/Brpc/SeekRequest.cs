@@ -1,12 +1,12 @@
-using Appliance.Core.Protocol;
+using Appliance.Core.Buffers;
 
 namespace Appliance.Core.Brpc;
 
 /// <summary>Frames a whole <c>rec.mcube.DictService.seek</c> request packet (header, request meta,
 /// DictRequest), as the original C++ cube-api sends it: the client side's one place for framing.</summary>
-public static class SeekRequest
+internal static class SeekRequest
 {
-    public static void Write(FrameBuffer output, long correlationId, ReadOnlySpan<ulong> keys, bool versionRequired = false, long logId = 0)
+    public static void Write(OutputBuffer output, long correlationId, ReadOnlySpan<ulong> keys, bool versionRequired = false, long logId = 0)
     {
         var meta = RpcMeta.RequestSize(BaiduStdSession.ServiceName, BaiduStdSession.MethodName, logId, correlationId);
         var payload = DictRequest.Size(keys, versionRequired);

@@ -11,7 +11,7 @@ namespace Appliance.Core.Buffers;
 /// that message cannot fit. The server's connections, the cluster client, the raw load generator
 /// and the SequenceFile reader all read through this one type.
 /// </summary>
-public sealed class ReceiveBuffer
+internal sealed class ReceiveBuffer
 {
     /// <summary>Pooled arrays stay at or under this size; a pooled buffer that must be larger is
     /// native memory, freed as soon as it is released (one huge request leaves nothing behind).</summary>

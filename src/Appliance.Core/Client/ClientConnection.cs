@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Appliance.Core.Buffers;
+using Appliance.Core.Net;
 using Appliance.Core.Protocol;
 
 namespace Appliance.Core.Client;
@@ -10,7 +11,7 @@ namespace Appliance.Core.Client;
 /// while a send is in progress are coalesced into the next send. When the connection fails, every
 /// request in flight on it fails with <see cref="ConnectionFailedException"/>.
 /// </summary>
-public sealed class ClientConnection : IAsyncDisposable
+internal sealed class ClientConnection : IAsyncDisposable
 {
     /// <summary>Largest reply accepted (a reply carries the values, so it may exceed a request).</summary>
     public const int MaxReplyPayload = 256 << 20;

@@ -1,4 +1,4 @@
 namespace Appliance.Core.Client;
 
 /// <summary>The connection to a replica failed or closed; requests in flight on it failed with it.</summary>
-public sealed class ConnectionFailedException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class ConnectionFailedException(string message, Exception? inner = null) : Exception(message, inner);

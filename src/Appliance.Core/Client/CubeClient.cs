@@ -11,7 +11,7 @@ namespace Appliance.Core.Client;
 /// and merges the answers back into request order. Keys of a shard that could not answer are
 /// <see cref="KeyStatus.Failed"/>, never empty values.
 /// </summary>
-public sealed class CubeClient : IAsyncDisposable
+internal sealed class CubeClient : IAsyncDisposable
 {
     private readonly Dictionary<string, (DictConf Conf, ShardChannel[] Shards, LatencyHistogram Latency)> _dicts = new(StringComparer.Ordinal);
 

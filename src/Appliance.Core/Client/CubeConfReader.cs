@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Appliance.Core.Formats;
+using Appliance.Core.Net;
 
 namespace Appliance.Core.Client;
 
@@ -11,7 +12,7 @@ namespace Appliance.Core.Client;
 /// shard served by nodes[0]). Unlike the original, the node count must equal the shard count
 /// (the original crashed on the first use of a missing node). Errors name the field.
 /// </summary>
-public static class CubeConfReader
+internal static class CubeConfReader
 {
     private static readonly string[] Balancers = ["rr", "random", "la", "wrr", "c_murmurhash", "c_md5"];
 

@@ -1,10 +1,12 @@
+using Appliance.Core.Net;
+
 namespace Appliance.Core.Client;
 
 /// <summary>
 /// One entry of the original client's <c>cube.conf</c>, validated:
 /// <see cref="Replicas"/>[i] lists the replicas serving shard i.
 /// </summary>
-public sealed record DictConf
+internal sealed record DictConf
 {
     public required string DictName { get; init; }
 

@@ -1,10 +1,12 @@
+using Appliance.Core.Protocol;
+
 namespace Appliance.Core.Client;
 
 /// <summary>
 /// The answer to a cluster lookup, in request order: a status per key, the value bytes of found
 /// keys (slices of the shards' reply frames, valid until dispose), and per-shard versions and errors.
 /// </summary>
-public sealed class LookupResult : IDisposable
+internal sealed class LookupResult : IDisposable
 {
     private readonly ShardAnswer?[] _answers;
     private readonly (int Shard, int Offset, int Length)[] _values;

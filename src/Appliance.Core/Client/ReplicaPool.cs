@@ -1,3 +1,5 @@
+using Appliance.Core.Net;
+
 namespace Appliance.Core.Client;
 
 /// <summary>
@@ -5,7 +7,7 @@ namespace Appliance.Core.Client;
 /// failed connect the replica is marked down for a back-off (100 ms doubling to 2 s) so callers
 /// fail over at once instead of waiting on a dead host.
 /// </summary>
-public sealed class ReplicaPool : IAsyncDisposable
+internal sealed class ReplicaPool : IAsyncDisposable
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(2);
 

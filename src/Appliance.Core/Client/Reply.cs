@@ -5,7 +5,7 @@ namespace Appliance.Core.Client;
 
 /// <summary>A reply frame received by a <see cref="ClientConnection"/>. The payload lives in a
 /// pooled buffer: dispose the reply when done with it.</summary>
-public sealed class Reply : IDisposable
+internal sealed class Reply : IDisposable
 {
     private byte[]? _buffer;
 

@@ -3,7 +3,7 @@ using Appliance.Core.Protocol;
 namespace Appliance.Core.Client;
 
 /// <summary>A server answered a request with an error reply.</summary>
-public sealed class ServerErrorException(string server, ErrorCode code, string message)
+internal sealed class ServerErrorException(string server, ErrorCode code, string message)
     : Exception($"{server}: {code}: {message}")
 {
     public ErrorCode Code { get; } = code;

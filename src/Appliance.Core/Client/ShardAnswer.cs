@@ -1,7 +1,7 @@
 namespace Appliance.Core.Client;
 
 /// <summary>One shard's reply to its part of a batch: the reply frame (owned) or why it failed.</summary>
-public sealed class ShardAnswer : IDisposable
+internal sealed class ShardAnswer : IDisposable
 {
     private ShardAnswer(Reply? reply, string? error, string replica)
     {

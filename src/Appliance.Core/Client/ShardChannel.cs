@@ -8,7 +8,7 @@ namespace Appliance.Core.Client;
 /// another replica (first reply wins); on a failure try another replica up to
 /// <see cref="DictConf.Retry"/> times; give up at <see cref="DictConf.TimeoutMs"/>.
 /// </summary>
-public sealed class ShardChannel : IAsyncDisposable
+internal sealed class ShardChannel : IAsyncDisposable
 {
     private readonly ReplicaPool[] _replicas;
     private readonly DictConf _conf;

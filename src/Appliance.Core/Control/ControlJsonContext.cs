@@ -18,6 +18,6 @@ namespace Appliance.Core.Control;
 [JsonSerializable(typeof(TransferStatus))]
 [JsonSerializable(typeof(Envelope<TransferStatus>))]
 [JsonSerializable(typeof(OperatorRequest))]
-public sealed partial class ControlJsonContext : JsonSerializerContext
+internal sealed partial class ControlJsonContext : JsonSerializerContext
 {
 }

@@ -5,7 +5,7 @@ namespace Appliance.Core.Control;
 /// <see cref="Initial"/> after the first failure and twice as long after each next one, never more
 /// than <see cref="Max"/>; no wait after the last try.
 /// </summary>
-public sealed record RetryPolicy(int MaxAttempts)
+internal sealed record RetryPolicy(int MaxAttempts)
 {
     public TimeSpan Initial { get; init; } = TimeSpan.FromMilliseconds(500);
 

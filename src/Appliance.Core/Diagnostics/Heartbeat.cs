@@ -5,7 +5,7 @@ namespace Appliance.Core.Diagnostics;
 /// <summary>One long-running loop's sign of life for the systemd watchdog: the loop calls
 /// <see cref="Beat"/> every iteration; it counts as wedged when it has not beaten for
 /// <see cref="AllowedStall"/> (its own worst-case iteration, with margin).</summary>
-public sealed class Heartbeat(string name, TimeSpan allowedStall)
+internal sealed class Heartbeat(string name, TimeSpan allowedStall)
 {
     private long _last = Stopwatch.GetTimestamp();
 

@@ -9,7 +9,7 @@ namespace Appliance.Core.Diagnostics;
 /// Measured on the server's lookup path (bench/server-vs-redis.sh): one shared set of counters
 /// cost 5-10 % of throughput; striped, the cost is within the benchmark's noise.
 /// </summary>
-public sealed class LatencyHistogram
+internal sealed class LatencyHistogram
 {
     /// <summary>25 µs to 10 s: a lookup on the server lands in the first buckets (most answer in
     /// under 100 µs, so the first bounds are finer), a slow HTTP request in the last.</summary>

@@ -4,7 +4,7 @@ using System.Text;
 namespace Appliance.Core.Diagnostics;
 
 /// <summary>Prometheus text exposition format 0.0.4: <c># HELP</c>, <c># TYPE</c>, then samples.</summary>
-public sealed class MetricsWriter
+internal sealed class MetricsWriter
 {
     private readonly StringBuilder _text = new();
     private readonly HashSet<string> _described = [];

@@ -11,7 +11,7 @@ namespace Appliance.Core.Diagnostics;
 /// core) may keep busy for seconds — and must only read counters. Dispose stops it (and clears
 /// the terminal line).
 /// </summary>
-public sealed class ProgressMeter : IDisposable
+internal sealed class ProgressMeter : IDisposable
 {
     private readonly Func<string> _describe;
     private readonly Action<string>? _line;

@@ -10,7 +10,7 @@ namespace Appliance.Core.Diagnostics;
 /// window (or with the process start while there is none), so a reader that asks rarely gets the
 /// figures since its previous read — <see cref="RecentFigures.WindowSeconds"/> says over how long.
 /// </summary>
-public sealed class RecentLatency(LatencyHistogram histogram)
+internal sealed class RecentLatency(LatencyHistogram histogram)
 {
     private static readonly long Window = Stopwatch.Frequency * 60;
     private static readonly long Step = Stopwatch.Frequency * 5;
@@ -51,4 +51,4 @@ public sealed class RecentLatency(LatencyHistogram histogram)
 
 /// <summary>Observations per second and their 99th percentile in seconds (null: none) over the last
 /// <see cref="WindowSeconds"/>.</summary>
-public readonly record struct RecentFigures(double PerSecond, double? P99Seconds, double WindowSeconds);
+internal readonly record struct RecentFigures(double PerSecond, double? P99Seconds, double WindowSeconds);

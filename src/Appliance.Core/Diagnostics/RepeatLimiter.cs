@@ -5,7 +5,7 @@ namespace Appliance.Core.Diagnostics;
 /// many identical ones were held back meanwhile: a request loop failing the same way cannot flood
 /// the log, and the count still shows how often it happened.
 /// </summary>
-public sealed class RepeatLimiter(TimeSpan interval)
+internal sealed class RepeatLimiter(TimeSpan interval)
 {
     private readonly object _lock = new();
     private string? _last;

@@ -12,7 +12,7 @@ namespace Appliance.Core.Diagnostics;
 /// untouched (they are not the ones that repeat per request). One place for every role, so a new
 /// log call cannot forget it.
 /// </summary>
-public sealed class RepeatLimitingLoggerProvider(ILoggerProvider inner, TimeSpan interval) : ILoggerProvider
+internal sealed class RepeatLimitingLoggerProvider(ILoggerProvider inner, TimeSpan interval) : ILoggerProvider
 {
     /// <summary>Distinct messages remembered; beyond it, ones not seen for an interval are forgotten.</summary>
     private const int MaxTracked = 4096;

@@ -7,7 +7,7 @@ namespace Appliance.Core.Diagnostics;
 /// bytes allocated. A serving path that allocates per request shows here as a steady rise of
 /// gen-0 collections, and each collection is a pause of every request in flight.
 /// </summary>
-public static class RuntimeMetrics
+internal static class RuntimeMetrics
 {
     private static readonly double StartTime = new DateTimeOffset(System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0;
 

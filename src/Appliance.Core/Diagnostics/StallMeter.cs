@@ -12,7 +12,7 @@ namespace Appliance.Core.Diagnostics;
 /// From inside a guest this is the only view of host preemption: these VMs report no steal time.
 /// The loop allocates nothing (a collection would stop every thread at once and look like the host).
 /// </summary>
-public static class StallMeter
+internal static class StallMeter
 {
     /// <summary>Gaps kept per CPU for <see cref="AllAtOnce"/> (16 bytes each); later ones are
     /// still counted.</summary>

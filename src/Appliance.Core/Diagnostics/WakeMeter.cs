@@ -12,7 +12,7 @@ namespace Appliance.Core.Diagnostics;
 /// microseconds (tens from a deep C-state); on a VM whose idle vCPU halts, the host must run that
 /// vCPU again first, and the tail of this distribution is the floor of a served request's tail.
 /// </summary>
-public static unsafe class WakeMeter
+internal static unsafe class WakeMeter
 {
     /// <summary>Wakes <paramref name="to"/> from <paramref name="from"/> <paramref name="count"/>
     /// times. Throws <see cref="InvalidOperationException"/> naming the CPU or the call that failed.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using Appliance.Core.Features;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Engine;
@@ -9,7 +10,7 @@ namespace Appliance.Core.Engine;
 /// normalise the dense values, hash the 26 tokens to keys, fetch each distinct key once, decode
 /// (missing keys are zero vectors and counted), run the network.
 /// </summary>
-public sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, EngineTimings? timings = null)
+internal sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, EngineTimings? timings = null)
 {
     private readonly EngineTimings _timings = timings ?? new EngineTimings();
 

@@ -6,7 +6,7 @@ namespace Appliance.Core.Engine;
 /// trainer fills it and <see cref="Onnx.OnnxModelWriter"/> writes it; the tests' plain C# forward
 /// pass (tests/Shared) is what the ONNX model must agree with.
 /// </summary>
-public sealed class DenseNetwork(int slots, int embeddingDim, int denseWidth, IReadOnlyList<MlpLayer> layers)
+internal sealed class DenseNetwork(int slots, int embeddingDim, int denseWidth, IReadOnlyList<MlpLayer> layers)
 {
     public int Slots { get; } = slots;
 

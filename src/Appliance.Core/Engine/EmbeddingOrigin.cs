@@ -1,7 +1,7 @@
 namespace Appliance.Core.Engine;
 
 /// <summary>Where the engine's embeddings come from.</summary>
-public enum EmbeddingOrigin
+internal enum EmbeddingOrigin
 {
     /// <summary>The server role of the same process (<c>--roles all</c>).</summary>
     InProcess,

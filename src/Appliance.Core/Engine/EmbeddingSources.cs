@@ -4,7 +4,7 @@ using Appliance.Core.Storage;
 namespace Appliance.Core.Engine;
 
 /// <summary>Opens the embedding source <see cref="EngineOptions"/> names, with a name for /status.</summary>
-public static class EmbeddingSources
+internal static class EmbeddingSources
 {
     /// <param name="inProcess">the table of this process's server role, for <see cref="EmbeddingOrigin.InProcess"/></param>
     public static (IEmbeddingSource Source, string Name) Open(EngineOptions options, LocalTable? inProcess)

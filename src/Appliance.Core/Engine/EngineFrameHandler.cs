@@ -1,11 +1,10 @@
-using Appliance.Core.Net;
 using Appliance.Core.Protocol;
 
 namespace Appliance.Core.Engine;
 
 /// <summary>The engine on the binary protocol: ping, and predict (answered when its network run
 /// completes; see <see cref="PredictCodec"/>).</summary>
-public sealed class EngineFrameHandler(EngineRole engine) : IAsyncFrameHandler
+internal sealed class EngineFrameHandler(EngineRole engine) : IAsyncFrameHandler
 {
     public bool IsAsync(Opcode opcode) => opcode == Opcode.Predict;
 

@@ -7,6 +7,6 @@ namespace Appliance.Core.Engine;
 [JsonSerializable(typeof(PredictRequest))]
 [JsonSerializable(typeof(PredictResponse))]
 [JsonSerializable(typeof(EngineStatus))]
-public sealed partial class EngineJsonContext : JsonSerializerContext
+internal sealed partial class EngineJsonContext : JsonSerializerContext
 {
 }

@@ -2,7 +2,7 @@ namespace Appliance.Core.Engine;
 
 /// <summary>Body of POST /predict: Criteo lines, or structured samples (13 dense values, null for
 /// missing; 26 tokens), or both (lines first).</summary>
-public sealed record PredictRequest
+internal sealed record PredictRequest
 {
     public IReadOnlyList<string>? Lines { get; init; }
 
@@ -12,7 +12,7 @@ public sealed record PredictRequest
     public string? Variant { get; init; }
 }
 
-public sealed record StructuredSample
+internal sealed record StructuredSample
 {
     public IReadOnlyList<double?> Dense { get; init; } = [];
 
@@ -24,7 +24,7 @@ public sealed record StructuredSample
 }
 
 /// <summary>Answer of POST /predict: P(click) per sample (null where that sample had an error).</summary>
-public sealed record PredictResponse
+internal sealed record PredictResponse
 {
     public required string ModelVersion { get; init; }
 
@@ -44,7 +44,7 @@ public sealed record PredictResponse
 }
 
 /// <summary>The engine's part of /status.</summary>
-public sealed record EngineStatus
+internal sealed record EngineStatus
 {
     /// <summary>True when a model is loaded and every shard serves the table version it needs:
     /// only then are predictions answered (otherwise 503 with <see cref="NotReadyReason"/>).</summary>
@@ -99,7 +99,7 @@ public sealed record EngineStatus
 }
 
 /// <summary>One model variant in /status.</summary>
-public sealed record VariantStatus
+internal sealed record VariantStatus
 {
     public required string Name { get; init; }
 

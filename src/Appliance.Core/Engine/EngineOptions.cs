@@ -6,7 +6,7 @@ namespace Appliance.Core.Engine;
 
 /// <summary>Settings of the engine role; every field is documented with its flag and default in
 /// <c>cube run --help</c>.</summary>
-public sealed record EngineOptions
+internal sealed record EngineOptions
 {
     /// <summary>The model variants (a variant is named after its directory) and their traffic weights.</summary>
     public required IReadOnlyList<ModelChoice> Models { get; init; }

@@ -9,7 +9,7 @@ namespace Appliance.Core.Engine;
 
 /// <summary>Prediction: a request's samples scored by a variant, or refused with the reason, and
 /// <c>POST /predict</c> on the HTTP port.</summary>
-public sealed partial class EngineRole
+internal sealed partial class EngineRole
 {
     public Task<PredictOutcome> PredictAsync(IReadOnlyList<string> lines, string? variantName, CancellationToken cancellationToken) =>
         PredictAsync(EngineSample.FromLines(lines), variantName, cancellationToken);

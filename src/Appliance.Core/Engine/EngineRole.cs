@@ -18,7 +18,7 @@ namespace Appliance.Core.Engine;
 /// (<see cref="ModelVariant"/>), each request going to one of them at random in proportion to
 /// their weights (or to the one it names). It owns its embedding source.
 /// </summary>
-public sealed partial class EngineRole : IRole
+internal sealed partial class EngineRole : IRole
 {
     private readonly ModelVariant[] _variants;
     private readonly int _totalWeight;

@@ -6,7 +6,7 @@ namespace Appliance.Core.Engine;
 /// through the same batching, the same engine and the same model switch, so the same sample
 /// scores the same whichever way it came.
 /// </summary>
-public readonly struct EngineSample
+internal readonly struct EngineSample
 {
     private EngineSample(ReadOnlyMemory<char> line, TensorRows? rows, int row)
     {
@@ -46,7 +46,7 @@ public readonly struct EngineSample
 /// normalised by the engine like a line's), and per sparse slot either a token (hashed by the
 /// engine with the model's scheme, as a line's are) or a key already hashed by the client.
 /// </summary>
-public sealed class TensorRows(int count, float[] dense, string[]? tokens, ulong[]? keys)
+internal sealed class TensorRows(int count, float[] dense, string[]? tokens, ulong[]? keys)
 {
     public int Count { get; } = count;
 

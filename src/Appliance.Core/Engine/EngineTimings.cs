@@ -5,7 +5,7 @@ namespace Appliance.Core.Engine;
 
 /// <summary>Latency of a predict request and of the engine's stages for one network run, kept by
 /// the role across model reloads (a reload replaces the <see cref="CtrEngine"/>, not these).</summary>
-public sealed class EngineTimings
+internal sealed class EngineTimings
 {
     /// <summary>A whole predict request (HTTP, OIP or the opcode), batching wait included.</summary>
     public LatencyHistogram Predict { get; } = new();

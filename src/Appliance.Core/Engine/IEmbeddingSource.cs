@@ -4,7 +4,7 @@ namespace Appliance.Core.Engine;
 
 /// <summary>Where embeddings come from: the store in this process, or a remote cluster. Disposing a
 /// source releases what it opened itself (a table it owns, its client).</summary>
-public interface IEmbeddingSource : IAsyncDisposable
+internal interface IEmbeddingSource : IAsyncDisposable
 {
     /// <summary>Decodes the row of each key into <paramref name="vectors"/>[i × dim …] with the codec
     /// the table says it was built with (<paramref name="codec"/>, the model's, is informational:
@@ -36,7 +36,7 @@ public interface IEmbeddingSource : IAsyncDisposable
 /// <summary>The table versions one gather read from: the oldest and the newest id among the
 /// shards that answered (equal unless a version was being switched in meanwhile); nulls when no
 /// shard was read.</summary>
-public readonly record struct TableSpan(string? Oldest, string? Newest)
+internal readonly record struct TableSpan(string? Oldest, string? Newest)
 {
     public static TableSpan None => default;
 
@@ -74,4 +74,4 @@ public readonly record struct TableSpan(string? Oldest, string? Newest)
 }
 
 /// <summary>A shard could not answer (remote source, policy "error").</summary>
-public sealed class EmbeddingUnavailableException(string message) : Exception(message);
+internal sealed class EmbeddingUnavailableException(string message) : Exception(message);

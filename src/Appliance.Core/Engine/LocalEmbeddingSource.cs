@@ -6,7 +6,7 @@ namespace Appliance.Core.Engine;
 /// <summary>Embeddings from a table in this process (no socket, no copy of the value before
 /// decoding). The table must serve every shard of its dict (<see cref="ShardRouting"/> picks the
 /// store of each key); with <paramref name="ownsTable"/> it is closed with the source.</summary>
-public sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = false) : IEmbeddingSource
+internal sealed class LocalEmbeddingSource(LocalTable table, bool ownsTable = false) : IEmbeddingSource
 {
     /// <summary>The stores' live views are read directly: always current.</summary>
     public Task RefreshVersionsAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -9,7 +9,7 @@ namespace Appliance.Core.Engine;
 /// engine therefore adds no waiting at all, and a busy one trades many small runs — whose fixed
 /// cost dominates in ONNX Runtime — for a few large ones. Requests of MaxBatch or more run alone.
 /// </summary>
-public sealed class MicroBatcher : IAsyncDisposable
+internal sealed class MicroBatcher : IAsyncDisposable
 {
     private readonly Func<IReadOnlyList<EngineSample>, CancellationToken, Task<ScoreResult>> _score;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });

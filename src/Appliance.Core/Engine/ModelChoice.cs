@@ -1,4 +1,4 @@
 namespace Appliance.Core.Engine;
 
 /// <summary>One model package the engine serves and its traffic weight (<c>--model DIR:WEIGHT</c>).</summary>
-public readonly record struct ModelChoice(string Directory, int Weight);
+internal readonly record struct ModelChoice(string Directory, int Weight);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Appliance.Core.Engine.Onnx;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 
@@ -17,7 +18,7 @@ namespace Appliance.Core.Engine;
 /// is loaded only when the three files are of one export; otherwise it is read again, and after
 /// three reads <see cref="ModelPackageChangingException"/> (the watcher tries again on its next tick).</para>
 /// </summary>
-public sealed class ModelPackage : IDisposable
+internal sealed class ModelPackage : IDisposable
 {
     public const string OnnxFile = "model.onnx";
     public const string SpecFile = "model.json";

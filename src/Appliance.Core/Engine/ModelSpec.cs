@@ -1,3 +1,5 @@
+using Appliance.Core.Features;
+
 namespace Appliance.Core.Engine;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace Appliance.Core.Engine;
 /// property to the object initializer, so a field missing from a hand-written model.json would
 /// lose its default (found by ModelSpecValidationTests); with setters it keeps it.
 /// </summary>
-public sealed record ModelSpec
+internal sealed record ModelSpec
 {
     public const int CurrentFormat = 1;
 

@@ -10,7 +10,7 @@ namespace Appliance.Core.Engine;
 /// second of CPU. Only a body within the cap is deserialized. The common shape — lines only — is
 /// read in one pass by <see cref="LinesReader"/>.
 /// </summary>
-public static class PredictBody
+internal static class PredictBody
 {
     /// <summary>The body's samples (the caller disposes them once they are answered).</summary>
     /// <exception cref="JsonException">the body is not a predict request (the message says where)</exception>

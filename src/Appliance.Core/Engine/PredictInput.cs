@@ -10,7 +10,7 @@ namespace Appliance.Core.Engine;
 /// <see cref="Dispose"/>. So the request must be answered, its network run finished, before it is
 /// disposed: the /predict handler scores it without the client's cancellation for that reason.
 /// </summary>
-public sealed class PredictInput : IDisposable
+internal sealed class PredictInput : IDisposable
 {
     private char[]? _pooled;
 

@@ -5,7 +5,7 @@ namespace Appliance.Core.Engine;
 /// <summary>Why the engine did not score a request. Expected outcomes — a client's mistake, a
 /// limit, a table not live yet — are values the engine returns, not exceptions its callers catch;
 /// each front door maps them in one place (<see cref="HttpStatus"/>, <see cref="WireCode"/>).</summary>
-public enum RefusalKind
+internal enum RefusalKind
 {
     /// <summary>The request is malformed or names what is not served (a variant).</summary>
     BadRequest,
@@ -27,7 +27,7 @@ public enum RefusalKind
 }
 
 /// <summary>A refusal and the reason given to the client.</summary>
-public readonly record struct Refusal(RefusalKind Kind, string Message)
+internal readonly record struct Refusal(RefusalKind Kind, string Message)
 {
     /// <summary>HTTP's answer, for <c>/predict</c> and the Open Inference Protocol alike.</summary>
     public int HttpStatus => Kind is RefusalKind.BadRequest or RefusalKind.OverLimit ? 400 : 503;
@@ -37,7 +37,7 @@ public readonly record struct Refusal(RefusalKind Kind, string Message)
 }
 
 /// <summary>What a predict request came to: the scores, or why not.</summary>
-public readonly record struct PredictOutcome(PredictResponse? Response, Refusal Refusal)
+internal readonly record struct PredictOutcome(PredictResponse? Response, Refusal Refusal)
 {
     public static implicit operator PredictOutcome(PredictResponse response) => new(response, default);
 

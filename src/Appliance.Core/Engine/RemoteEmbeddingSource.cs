@@ -1,4 +1,5 @@
 using Appliance.Core.Client;
+using Appliance.Core.Protocol;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Engine;
@@ -6,7 +7,7 @@ namespace Appliance.Core.Engine;
 /// <summary>Embeddings from a cluster through the cube client. Keys of a shard that could not
 /// answer are, by <paramref name="failurePolicy"/>, zero vectors or a request error. The source owns
 /// the client.</summary>
-public sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardFailurePolicy failurePolicy) : IEmbeddingSource
+internal sealed class RemoteEmbeddingSource(CubeClient client, string dict, ShardFailurePolicy failurePolicy) : IEmbeddingSource
 {
     public ValueTask DisposeAsync() => client.DisposeAsync();
 

@@ -4,7 +4,7 @@ namespace Appliance.Core.Engine;
 /// <see cref="Table"/> is the table versions the embeddings came from. <see cref="MissingKeys"/>
 /// are keys the table does not have; <see cref="UnavailableKeys"/> keys of a shard that failed
 /// (both scored with zero vectors).</summary>
-public sealed record ScoreResult(float?[] Scores, string?[] Errors, int UniqueKeys, int MissingKeys, string ModelVersion)
+internal sealed record ScoreResult(float?[] Scores, string?[] Errors, int UniqueKeys, int MissingKeys, string ModelVersion)
 {
     public TableSpan Table { get; init; }
 

@@ -2,7 +2,7 @@ namespace Appliance.Core.Engine;
 
 /// <summary>What a remote source does with the keys of a shard that could not answer
 /// (<c>--on-shard-failure</c>).</summary>
-public enum ShardFailurePolicy
+internal enum ShardFailurePolicy
 {
     /// <summary>Zero vectors, counted as missing keys.</summary>
     Zero,

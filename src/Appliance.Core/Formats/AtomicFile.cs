@@ -2,7 +2,7 @@ namespace Appliance.Core.Formats;
 
 /// <summary>Replaces a small file so that readers see the old or the new content, never a part:
 /// write a temporary sibling, flush it to disk, rename over the target, sync the directory.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     public static void Write(string path, ReadOnlySpan<byte> bytes)
     {

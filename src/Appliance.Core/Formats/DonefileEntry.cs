@@ -8,7 +8,7 @@ namespace Appliance.Core.Formats;
 /// <c>{"id": "1562000401", "key": "1562000400", "input": "/abs/dir"}</c>. All three are strings;
 /// id and key are digits. A base has id == key; a patch's key is its base's id.
 /// </summary>
-public sealed record DonefileEntry(string Id, string Key, string Input, long LineNumber = 0)
+internal sealed record DonefileEntry(string Id, string Key, string Input, long LineNumber = 0)
 {
     public bool IsBase => Id == Key;
 

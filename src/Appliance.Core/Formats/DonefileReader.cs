@@ -5,7 +5,7 @@ namespace Appliance.Core.Formats;
 /// bad line never hides the good ones; callers decide whether an error is fatal. As in the
 /// original, a last line without its newline is still being written and is ignored.
 /// </summary>
-public static class DonefileReader
+internal static class DonefileReader
 {
     public static IReadOnlyList<DonefileEntry> Read(string path, List<InputFormatException> errors)
     {

@@ -5,7 +5,7 @@ namespace Appliance.Core.Formats;
 /// <c>--name=value</c> (or <c>-name=value</c>, or a bare <c>--name</c> for true) per line; blank
 /// lines and lines starting with '#' are ignored.
 /// </summary>
-public static class GflagsFile
+internal static class GflagsFile
 {
     public static IReadOnlyList<(string Name, string Value, int Line)> Read(string path)
     {

@@ -5,7 +5,7 @@ namespace Appliance.Core.Formats;
 /// (a byte offset for binary files, a line number for text files), so an operator can go
 /// straight to the bad bytes.
 /// </summary>
-public sealed class InputFormatException : Exception
+internal sealed class InputFormatException : Exception
 {
     public InputFormatException(string path, string location, string message)
         : base($"{path}: {location}: {message}")

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Appliance.Core.Formats;
 
 /// <summary>JSON errors of files and request bodies, said the same way everywhere.</summary>
-public static class JsonErrorText
+internal static class JsonErrorText
 {
     /// <summary>
     /// A JSON error in the project's words: where (line and byte, counted from 1) and what, without

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Formats;
 
 /// <summary>The parsed header of a SequenceFile.</summary>
-public sealed record SequenceFileHeader(
+internal sealed record SequenceFileHeader(
     byte Version,
     string KeyClass,
     string ValueClass,

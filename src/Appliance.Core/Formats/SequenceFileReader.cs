@@ -16,7 +16,7 @@ namespace Appliance.Core.Formats;
 /// Every malformed input throws <see cref="InputFormatException"/> naming the file and the byte
 /// offset. <see cref="Value"/> is valid until the next <see cref="MoveNext"/>.
 /// </summary>
-public sealed class SequenceFileReader : ITableReader
+internal sealed class SequenceFileReader : ITableReader
 {
     private static readonly System.Buffers.SearchValues<byte> TextTableStart = System.Buffers.SearchValues.Create("0123456789\t: "u8);
 

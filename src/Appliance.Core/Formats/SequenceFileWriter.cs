@@ -12,7 +12,7 @@ namespace Appliance.Core.Formats;
 /// With <c>bytesWritableFraming</c> the key and value carry Hadoop's own 4-byte big-endian length
 /// prefix instead, as a real Hadoop job writing BytesWritable would.
 /// </summary>
-public sealed class SequenceFileWriter : IDisposable
+internal sealed class SequenceFileWriter : IDisposable
 {
     public const int SyncInterval = 2000;
 

@@ -2,7 +2,7 @@ namespace Appliance.Core.Formats;
 
 /// <summary>How the 8 key bytes sit inside a SequenceFile record's key blob. Detected from the
 /// header's key class and the first record, then required of every record in the file.</summary>
-public enum SequenceKeyEncoding
+internal enum SequenceKeyEncoding
 {
     /// <summary>Not known yet (no record read).</summary>
     Unknown = 0,

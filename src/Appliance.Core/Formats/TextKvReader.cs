@@ -14,7 +14,7 @@ namespace Appliance.Core.Formats;
 /// Whichever of ':' and TAB comes first on a line decides its form. Blank lines are skipped.
 /// Errors name the file and line.
 /// </summary>
-public sealed class TextKvReader : ITableReader
+internal sealed class TextKvReader : ITableReader
 {
     private readonly TextReader _reader;
     private byte[] _valueBuffer = new byte[256];

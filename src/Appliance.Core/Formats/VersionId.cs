@@ -1,7 +1,7 @@
 namespace Appliance.Core.Formats;
 
 /// <summary>Version ids are strings of digits (usually unix seconds), compared as numbers.</summary>
-public static class VersionId
+internal static class VersionId
 {
     public static bool IsValid(string? id) =>
         !string.IsNullOrEmpty(id) && id.Length <= 19 && id.All(char.IsAsciiDigit);

@@ -10,7 +10,7 @@ namespace Appliance.Core.Hosting;
 /// mutating request must carry <c>Authorization: Bearer &lt;token&gt;</c>; the comparison takes the
 /// same time whatever the guess.
 /// </summary>
-public sealed class BearerToken
+internal sealed class BearerToken
 {
     private readonly byte[] _token;
 

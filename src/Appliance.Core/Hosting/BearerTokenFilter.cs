@@ -10,7 +10,7 @@ namespace Appliance.Core.Hosting;
 /// in the group is protected and none can forget it. A refused request is logged with the peer's
 /// address and answered with the group's own refusal (each API keeps its reply format).
 /// </summary>
-public static class BearerTokenFilter
+internal static class BearerTokenFilter
 {
     public static TBuilder RequireBearerToken<TBuilder>(this TBuilder builder, BearerToken token, Func<IResult> refusal, ILogger logger)
         where TBuilder : IEndpointConventionBuilder =>

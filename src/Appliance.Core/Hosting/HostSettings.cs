@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace Appliance.Core.Hosting;
 
 /// <summary>The process's HTTP port and logging, shared by every role it runs.</summary>
-public sealed record HostSettings
+internal sealed record HostSettings
 {
     public IPAddress Bind { get; init; } = IPAddress.Any;
 
@@ -33,7 +33,7 @@ public sealed record HostSettings
 /// connection is closed; a body over <see cref="MaxBodyBytes"/>: 413. Routes that take larger
 /// bodies (/predict) raise the body limit for themselves.
 /// </summary>
-public sealed record HttpLimits
+internal sealed record HttpLimits
 {
     /// <summary>--http-max-connections: open HTTP connections (keep-alive ones included).</summary>
     public int MaxConnections { get; init; } = 4096;

@@ -16,7 +16,7 @@ namespace Appliance.Core.Hosting;
 /// histogram per route (routes are the templates the roles map, so the label stays small).</item>
 /// </list>
 /// </summary>
-public sealed class HttpMetrics : IDisposable
+internal sealed class HttpMetrics : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly object _scope;

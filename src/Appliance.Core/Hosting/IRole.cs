@@ -10,7 +10,7 @@ namespace Appliance.Core.Hosting;
 /// routes are mapped, the HTTP port opens, roles start in the order added, READY=1; on SIGTERM
 /// STOPPING=1, roles stop (drain) in reverse order, then are disposed.
 /// </summary>
-public interface IRole : IAsyncDisposable
+internal interface IRole : IAsyncDisposable
 {
     /// <summary>"server", "agent", "transfer", "engine": the key of this role's object in /status.</summary>
     string Name { get; }

@@ -10,7 +10,7 @@ namespace Appliance.Core.Hosting;
 /// everything an engine allocated per request. The size cap is Kestrel's (the caller sets
 /// MaxRequestBodySize first): past it, reading throws BadHttpRequestException (413).
 /// </summary>
-public sealed class PooledBody : IDisposable
+internal sealed class PooledBody : IDisposable
 {
     private const int FirstRent = 16 * 1024;
 

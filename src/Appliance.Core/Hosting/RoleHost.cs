@@ -13,7 +13,7 @@ namespace Appliance.Core.Hosting;
 /// makes the whole process exit 1 with the reason (the roles already started are stopped first);
 /// nothing half-started keeps running.
 /// </summary>
-public sealed class RoleHost : IAsyncDisposable
+internal sealed class RoleHost : IAsyncDisposable
 {
     private readonly List<IRole> _roles = [];
     private readonly WebApplication _app;

@@ -10,7 +10,7 @@ namespace Appliance.Core.Hosting;
 /// "STATUS=" the line <c>systemctl status</c> prints. Outside systemd there is no socket and this
 /// does nothing.
 /// </summary>
-public static class SystemdNotifier
+internal static class SystemdNotifier
 {
     /// <summary>A live version is being switched: RELOADING=1 with the monotonic time systemd asks for.</summary>
     public static void Reloading() =>

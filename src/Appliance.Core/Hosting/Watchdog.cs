@@ -12,7 +12,7 @@ namespace Appliance.Core.Hosting;
 /// stops the pings, and systemd restarts the service (<c>Restart=on-failure</c>). The stalled loop
 /// is named in the log once per stall. Without <c>$WATCHDOG_USEC</c> nothing runs.
 /// </summary>
-public sealed class Watchdog : IDisposable
+internal sealed class Watchdog : IDisposable
 {
     private readonly IReadOnlyList<Heartbeat> _loops;
     private readonly Action<string> _notify;

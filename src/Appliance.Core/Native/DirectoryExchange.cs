@@ -8,7 +8,7 @@ namespace Appliance.Core.Native;
 /// name missing (ext4, xfs, btrfs, tmpfs; a file system without it answers EINVAL, reported as
 /// an <see cref="IOException"/> naming both paths).
 /// </summary>
-public static partial class DirectoryExchange
+internal static partial class DirectoryExchange
 {
     private const int AtFdCwd = -100;
     private const uint RenameExchange = 2;

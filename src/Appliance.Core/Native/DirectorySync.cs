@@ -7,7 +7,7 @@ namespace Appliance.Core.Native;
 /// directory, the directory entry itself reaches the disk only when the directory is synced. Without
 /// it a power loss can forget a rename whose file content was already flushed.
 /// </summary>
-public static class DirectorySync
+internal static class DirectorySync
 {
     public static void Sync(string directory)
     {

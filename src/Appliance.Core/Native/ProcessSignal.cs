@@ -2,7 +2,7 @@ namespace Appliance.Core.Native;
 
 /// <summary>Sends SIGTERM (a graceful stop: roles drain and exit 0), which .NET's Process.Kill
 /// cannot — it sends SIGKILL.</summary>
-public static class ProcessSignal
+internal static class ProcessSignal
 {
     private const int SigTerm = 15;
 

@@ -7,7 +7,7 @@ namespace Appliance.Core.Net;
 /// parser then answers bytes it does not understand as it always did. Until enough bytes have
 /// arrived to tell (a prefix of some magic), nothing is consumed.
 /// </summary>
-public sealed class FirstBytesSessionFactory(ISessionFactory fallback, params (byte[] Magic, ISessionFactory Sessions)[] alternatives) : ISessionFactory
+internal sealed class FirstBytesSessionFactory(ISessionFactory fallback, params (byte[] Magic, ISessionFactory Sessions)[] alternatives) : ISessionFactory
 {
     public ISession Create(IReplySink replies) => new Undecided(this, replies);
 

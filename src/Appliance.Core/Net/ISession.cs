@@ -5,7 +5,7 @@ namespace Appliance.Core.Net;
 /// transport never parses what it carries; a session never touches a socket. A session can be
 /// driven by a test with plain byte arrays.
 /// </summary>
-public interface ISession
+internal interface ISession
 {
     /// <summary>Consumes whole requests from the front of <paramref name="input"/> and puts the
     /// replies it can give at once into <see cref="Output"/>. Returns the bytes consumed; what is
@@ -46,7 +46,7 @@ public interface ISession
 
 /// <summary>Where a session sends a reply that finished after its request was consumed (the
 /// connection serialises it with the replies of the read loop).</summary>
-public interface IReplySink
+internal interface IReplySink
 {
     /// <summary>Sends, in order with everything else the connection sends. False when the
     /// connection is gone or the client stopped reading; the connection is then closed.</summary>
@@ -60,7 +60,7 @@ public interface IReplySink
 }
 
 /// <summary>Makes the session of each accepted connection.</summary>
-public interface ISessionFactory
+internal interface ISessionFactory
 {
     ISession Create(IReplySink replies);
 }

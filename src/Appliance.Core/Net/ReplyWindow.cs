@@ -10,7 +10,7 @@ namespace Appliance.Core.Net;
 /// those already computed and waiting to be sent. One request is always admitted when none is
 /// pending, so a single large request is never refused here.
 /// </summary>
-public sealed class ReplyWindow(int maxReplies, long maxBytes)
+internal sealed class ReplyWindow(int maxReplies, long maxBytes)
 {
     private readonly Lock _lock = new();
     private int _replies;

@@ -3,7 +3,7 @@ namespace Appliance.Core.Net;
 /// <summary>Bounds a data-plane listener enforces on every connection (the largest request is the
 /// protocol session's limit: the transport does not know what a request is). Every one is a
 /// `cube run` flag; docs/limits.md lists them with what a client sees when it hits one.</summary>
-public sealed record ServerLimits
+internal sealed record ServerLimits
 {
     /// <summary>A reply that makes no progress into the kernel for this long (a client that does
     /// not read) closes that connection. A slow reader that keeps taking bytes is not cut off.</summary>

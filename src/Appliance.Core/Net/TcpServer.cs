@@ -11,7 +11,7 @@ namespace Appliance.Core.Net;
 /// pool (no thread per connection; one core can carry all of them). Stopping refuses new
 /// connections, lets every open one finish the requests it has received, then closes them.
 /// </summary>
-public sealed class TcpServer : IAsyncDisposable
+internal sealed class TcpServer : IAsyncDisposable
 {
     private const int SolSocket = 1; // <sys/socket.h> on Linux
     private const int SoReuseAddr = 2;

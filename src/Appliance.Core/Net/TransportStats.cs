@@ -2,7 +2,7 @@ namespace Appliance.Core.Net;
 
 /// <summary>System-call level counters of a listener: how well requests are batched per read and
 /// replies per write (requests ÷ receives is the pipelining a server actually sees).</summary>
-public sealed class TransportStats
+internal sealed class TransportStats
 {
     private long _receives;
     private long _sends;

@@ -12,7 +12,7 @@ namespace Appliance.Core.Node;
 /// in-process engine reads it too) and runs them on one <see cref="RoleHost"/>. This is the whole
 /// of <c>cube run</c> after the command line is parsed, for any combination of roles.
 /// </summary>
-public static class NodeHost
+internal static class NodeHost
 {
     /// <summary>Runs until SIGTERM/SIGINT; returns the exit code (1: something could not start).</summary>
     public static int Run(NodeOptions options)

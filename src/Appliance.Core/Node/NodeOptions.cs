@@ -11,7 +11,7 @@ namespace Appliance.Core.Node;
 /// record per role present. <c>--roles all</c> is just the four of them, with the engine reading
 /// the server's table (<see cref="EmbeddingOrigin.InProcess"/>).
 /// </summary>
-public sealed record NodeOptions
+internal sealed record NodeOptions
 {
     public required HostSettings Host { get; init; }
 

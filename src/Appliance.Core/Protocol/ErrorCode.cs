@@ -1,7 +1,7 @@
 namespace Appliance.Core.Protocol;
 
 /// <summary>Error reply codes (docs/protocol.md). Never renumber.</summary>
-public enum ErrorCode : ushort
+internal enum ErrorCode : ushort
 {
     /// <summary>The frame could not be parsed (bad magic, version, length or payload). The server closes the connection after it.</summary>
     BadFrame = 1,

@@ -2,7 +2,7 @@ namespace Appliance.Core.Protocol;
 
 /// <summary>Payload of an error reply: <c>u16 code | u16 length | UTF-8 message</c>
 /// (written by <see cref="FrameBuffer.WriteError"/>).</summary>
-public static class ErrorPayload
+internal static class ErrorPayload
 {
     public static (ErrorCode Code, string Message) Read(ReadOnlySpan<byte> payload)
     {

@@ -2,7 +2,7 @@ namespace Appliance.Core.Protocol;
 
 /// <summary>Header flag bits (docs/protocol.md).</summary>
 [Flags]
-public enum FrameFlags : ushort
+internal enum FrameFlags : ushort
 {
     None = 0,
 

@@ -17,7 +17,7 @@ namespace Appliance.Core.Protocol;
 /// 16      …   payload
 /// </code>
 /// </summary>
-public readonly record struct FrameHeader(Opcode Opcode, FrameFlags Flags, uint RequestId, int PayloadLength)
+internal readonly record struct FrameHeader(Opcode Opcode, FrameFlags Flags, uint RequestId, int PayloadLength)
 {
     public const int Size = 16;
     public const ushort Magic = 0x4243;

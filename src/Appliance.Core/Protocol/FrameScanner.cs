@@ -7,7 +7,7 @@ namespace Appliance.Core.Protocol;
 /// payload length bound are checked as soon as the 16 header bytes are there — before the payload
 /// arrives and before anything is allocated for it.
 /// </summary>
-public static class FrameScanner
+internal static class FrameScanner
 {
     public static ScanResult TryScan(ReadOnlySpan<byte> buffer, int maxPayload, out FrameHeader header, out string? error)
     {

@@ -20,7 +20,7 @@ namespace Appliance.Core.Protocol;
 /// session stops consuming (<see cref="Paused"/>) until one has been sent.</item>
 /// </list>
 /// </summary>
-public sealed class FrameSession : ISession
+internal sealed class FrameSession : ISession
 {
     private readonly IFrameHandler _handler;
     private readonly IAsyncFrameHandler? _async;

@@ -5,7 +5,7 @@ namespace Appliance.Core.Protocol;
 /// For those, the connection hands over a copy of the payload and goes on reading; the reply is
 /// sent when the task completes, so replies may overtake each other (the request id matches them).
 /// </summary>
-public interface IAsyncFrameHandler : IFrameHandler
+internal interface IAsyncFrameHandler : IFrameHandler
 {
     bool IsAsync(Opcode opcode);
 

@@ -5,7 +5,7 @@ namespace Appliance.Core.Protocol;
 /// frame; the handler writes exactly one reply frame into <paramref name="output"/>. Handlers never
 /// see sockets; the transport never reads opcodes.
 /// </summary>
-public interface IFrameHandler
+internal interface IFrameHandler
 {
     void Handle(in FrameHeader header, ReadOnlySpan<byte> payload, FrameBuffer output);
 }

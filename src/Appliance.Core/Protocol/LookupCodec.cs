@@ -14,7 +14,7 @@ namespace Appliance.Core.Protocol;
 /// </code>
 /// One entry per requested key, in request order; duplicate keys are answered each time.
 /// </summary>
-public static class LookupCodec
+internal static class LookupCodec
 {
     public const uint MissingEntry = 0xFFFFFFFF;
 

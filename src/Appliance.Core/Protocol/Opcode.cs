@@ -1,7 +1,7 @@
 namespace Appliance.Core.Protocol;
 
 /// <summary>Wire opcodes (docs/protocol.md). The numbers are the protocol: never renumber.</summary>
-public enum Opcode : byte
+internal enum Opcode : byte
 {
     Ping = 1,
     Lookup = 2,

@@ -5,7 +5,7 @@ namespace Appliance.Core.Protocol;
 
 /// <summary>Reads a payload front to back; every read is bounds-checked and a short payload is
 /// reported as a <see cref="ProtocolException"/> naming the field and offset.</summary>
-public ref struct PayloadReader(ReadOnlySpan<byte> payload)
+internal ref struct PayloadReader(ReadOnlySpan<byte> payload)
 {
     private readonly ReadOnlySpan<byte> _payload = payload;
 

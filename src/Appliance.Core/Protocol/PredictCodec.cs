@@ -13,7 +13,7 @@ namespace Appliance.Core.Protocol;
 ///           | u32 E | E × (u32 sample index | u16 length | error message)
 /// </code>
 /// </summary>
-public static class PredictCodec
+internal static class PredictCodec
 {
     public static void WriteRequest(FrameBuffer buffer, uint requestId, string variant, IReadOnlyList<string> lines)
     {

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Protocol;
 
 /// <summary>What <see cref="FrameScanner"/> found at the start of a buffer.</summary>
-public enum ScanResult
+internal enum ScanResult
 {
     /// <summary>A whole frame is there.</summary>
     Done,

@@ -7,7 +7,7 @@ namespace Appliance.Core.Proxy;
 
 /// <summary>Settings of the proxy role (<c>cube run --roles proxy --conf cube.conf</c>); flags and
 /// defaults in <c>cube run --help</c>.</summary>
-public sealed record ProxyOptions
+internal sealed record ProxyOptions
 {
     public IPAddress Bind { get; init; } = IPAddress.Any;
 

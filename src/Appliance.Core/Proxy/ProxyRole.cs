@@ -18,11 +18,11 @@ namespace Appliance.Core.Proxy;
 /// every shard of a dict on one address. <c>GET /lookup</c> answers the same on HTTP. The proxy
 /// holds no table and no state beyond its connections: run as many as the clients need.
 /// </summary>
-public sealed class ProxyRole : IRole
+internal sealed class ProxyRole : IRole
 {
     private readonly ProxyOptions _options;
     private readonly CubeClient _client;
-    private readonly ClusterKeyspace _keyspace;
+    private readonly ClusterDictReader _reader;
     private readonly RespSessionFactory _sessions;
     private readonly TcpServer _tcp;
     private readonly ILogger _logger;
@@ -32,8 +32,8 @@ public sealed class ProxyRole : IRole
         _options = options;
         _logger = loggers.CreateLogger("cube.proxy");
         _client = new CubeClient(options.Dicts);
-        _keyspace = new ClusterKeyspace(_client, options.Dicts, options.DefaultDict);
-        _sessions = new RespSessionFactory(_keyspace, options.MaxPayloadBytes, options.RespToken, _logger);
+        _reader = new ClusterDictReader(_client, options.Dicts, options.DefaultDict);
+        _sessions = new RespSessionFactory(_reader, options.MaxPayloadBytes, options.RespToken, _logger);
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.RespPort), _sessions, options.Limits, loggers.CreateLogger("cube.resp"));
     }
 
@@ -45,7 +45,7 @@ public sealed class ProxyRole : IRole
 
     public IEnumerable<Heartbeat> Heartbeats => [_tcp.Heartbeat];
 
-    public void MapRoutes(IEndpointRouteBuilder routes) => LookupEndpoint.Map(routes, _keyspace, _options.RespToken, _logger);
+    public void MapRoutes(IEndpointRouteBuilder routes) => LookupEndpoint.Map(routes, _reader, _options.RespToken, _logger);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -57,7 +57,7 @@ public sealed class ProxyRole : IRole
 
     public void WriteStatus(Utf8JsonWriter writer)
     {
-        var info = _keyspace.Info();
+        var info = _reader.Info();
         writer.WriteStartObject();
         writer.WriteString("role", "proxy");
         writer.WriteString("conf", _options.ConfPath);

@@ -19,7 +19,7 @@ namespace Appliance.Core.Resp;
 /// a value not followed by CRLF, an element of another type) is <see cref="ScanResult.InvalidData"/>
 /// with the offset at fault, never a guess.
 /// </summary>
-public static class MgetReplyScanner
+internal static class MgetReplyScanner
 {
     /// <summary>Longest header line accepted ("*", "$" or "-" and its text, CRLF included) before
     /// the reply is called invalid; error lines may be longer and are cut at this many bytes.</summary>

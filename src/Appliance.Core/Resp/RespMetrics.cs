@@ -5,7 +5,7 @@ using Appliance.Core.Net;
 namespace Appliance.Core.Resp;
 
 /// <summary>A RESP port's part of /metrics, the same for a shard server and the proxy.</summary>
-public static class RespMetrics
+internal static class RespMetrics
 {
     public static void Write(MetricsWriter metrics, RespStats stats, TcpServer port, string labels)
     {

@@ -17,7 +17,7 @@ namespace Appliance.Core.Resp;
 /// arrives in pieces is resumed where the last call stopped (the input must start at the same
 /// command each time), so a large MGET dripping in costs one pass, not one per read.
 /// </summary>
-public sealed class RespReader
+internal sealed class RespReader
 {
     private readonly List<Range> _args = [];
     private int _count = -1; // the array's argument count, once read

@@ -1,12 +1,12 @@
 using System.Buffers.Text;
 using System.Text;
-using Appliance.Core.Protocol;
+using Appliance.Core.Buffers;
 
 namespace Appliance.Core.Resp;
 
 /// <summary>The connection commands: PING, ECHO, QUIT, AUTH, HELLO, SELECT, CLIENT — what the
 /// handshakes of stock clients send.</summary>
-public sealed partial class RespSession
+internal sealed partial class RespSession
 {
     private bool ConnectionCommand(string name, ReadOnlySpan<byte> input)
     {
@@ -81,7 +81,7 @@ public sealed partial class RespSession
             // Guessing is slowed: the answer, and everything after it on this connection, waits.
             var delay = FirstAuthDelay * Math.Pow(2, Math.Min(_authFailures - FreeAuthAttempts - 1, 10));
             StartChain();
-            var reply = new FrameBuffer(256);
+            var reply = new OutputBuffer(256);
             new RespWriter(reply) { Resp3 = _resp3 }.Error("WRONGPASS", "invalid username-password pair or user is disabled.");
             _throttle = Task.Delay(delay < MaxAuthDelay ? delay : MaxAuthDelay);
             _replies.Window.Enter();

@@ -1,6 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
-using Appliance.Core.Client;
+using Appliance.Core.Buffers;
 using Appliance.Core.Protocol;
 using Appliance.Core.Storage;
 
@@ -8,7 +8,7 @@ namespace Appliance.Core.Resp;
 
 /// <summary>The key commands: GET, MGET, EXISTS on the default dict; HGET, HMGET, HEXISTS with the
 /// dict named as the hash. Keys are parsed, looked up in one call, and the rows written in order.</summary>
-public sealed partial class RespSession
+internal sealed partial class RespSession
 {
     private bool KeyCommand(string name, ReadOnlySpan<byte> input)
     {
@@ -16,21 +16,21 @@ public sealed partial class RespSession
         switch (name)
         {
             case "GET" when args.Count == 2:
-                Lookup(input, _keyspace.DefaultDict, 1, RowReply.One);
+                Lookup(input, _dicts.DefaultDict, 1, RowReply.One);
                 return true;
             case "MGET" when args.Count >= 2:
-                Lookup(input, _keyspace.DefaultDict, 1, RowReply.Many);
+                Lookup(input, _dicts.DefaultDict, 1, RowReply.Many);
                 return true;
             case "EXISTS" when args.Count >= 2:
-                Lookup(input, _keyspace.DefaultDict, 1, RowReply.Count);
+                Lookup(input, _dicts.DefaultDict, 1, RowReply.Count);
                 return true;
             case "HGET" when args.Count == 3:
             case "HMGET" when args.Count >= 3:
             case "HEXISTS" when args.Count == 3:
                 var dict = Encoding.UTF8.GetString(input[args[1]]);
-                if (!_keyspace.Serves(dict))
+                if (!_dicts.Serves(dict))
                 {
-                    Fail("ERR", $"no dict '{dict}' here (this port serves '{_keyspace.DefaultDict}')");
+                    Fail("ERR", $"no dict '{dict}' here (this port serves '{_dicts.DefaultDict}')");
                     return true;
                 }
 
@@ -54,7 +54,7 @@ public sealed partial class RespSession
         var count = args.Count - firstKey;
         // A local shard answers before this returns: its key array is reused; the cluster's
         // lookup holds its array until it completes.
-        var keys = _keyspace.AnswersAtOnce ? Scratch(count) : new ulong[count];
+        var keys = _dicts.AnswersAtOnce ? Scratch(count) : new ulong[count];
         for (var i = 0; i < count; i++)
         {
             var text = input[args[firstKey + i]];
@@ -68,7 +68,7 @@ public sealed partial class RespSession
         }
 
         _stats.Read(count);
-        var lookup = _keyspace.LookupAsync(dict, keys, count);
+        var lookup = _dicts.LookupAsync(dict, keys, count);
         if (!_chained && lookup.IsCompletedSuccessfully)
         {
             using var rows = lookup.Result;
@@ -81,12 +81,12 @@ public sealed partial class RespSession
     }
 
     /// <summary>The next reply may go through the sink (and so counts against the window).</summary>
-    private bool RepliesLater => !_keyspace.AnswersAtOnce || (_chained && !_tail.IsCompleted);
+    private bool RepliesLater => !_dicts.AnswersAtOnce || (_chained && !_tail.IsCompleted);
 
     private async Task ReplyWhenDone(Task previous, ValueTask<KeyRows> lookup, RowReply reply, bool resp3)
     {
         _replies.Window.Enter();
-        var buffer = new FrameBuffer(1024);
+        var buffer = new OutputBuffer(1024);
         var writer = new RespWriter(buffer) { Resp3 = resp3 };
         try
         {

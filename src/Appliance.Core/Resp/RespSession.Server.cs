@@ -4,7 +4,7 @@ namespace Appliance.Core.Resp;
 
 /// <summary>The server commands: COMMAND, CONFIG GET, INFO, DBSIZE — introspection as stock
 /// clients and monitoring use it.</summary>
-public sealed partial class RespSession
+internal sealed partial class RespSession
 {
     private bool ServerCommand(string name, ReadOnlySpan<byte> input)
     {
@@ -47,7 +47,7 @@ public sealed partial class RespSession
                 Reply(w => w.Bulk(text));
                 return true;
             case "DBSIZE" when args.Count == 1:
-                if (_keyspace.Info().Keys is { } keys)
+                if (_dicts.Info().Keys is { } keys)
                 {
                     Reply(w => w.Integer(keys));
                 }
@@ -64,7 +64,7 @@ public sealed partial class RespSession
 
     private string InfoText(string section)
     {
-        var info = _keyspace.Info();
+        var info = _dicts.Info();
         var all = section is "all" or "everything" or "default";
         var text = new StringBuilder();
         if (all || section == "server")
@@ -86,7 +86,7 @@ public sealed partial class RespSession
                 .Append("\r\ncube_table_version:").Append(info.Version).Append("\r\n\r\n");
         }
 
-        if (all || section == "keyspace")
+        if (all || section == "dicts")
         {
             text.Append("# Keyspace\r\n");
             if (info.Keys is { } keys)

@@ -1,3 +1,4 @@
+using Appliance.Core.Buffers;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;
@@ -7,7 +8,7 @@ namespace Appliance.Core.Resp;
 /// <summary>
 /// A read-only Redis front on one connection (RESP2, RESP3 after <c>HELLO 3</c>), without the
 /// socket: commands are found by <see cref="RespReader"/> and answered from an
-/// <see cref="IRespKeyspace"/>. A key is the decimal uint64 text; a value is the row as float32
+/// <see cref="IDictReader"/>. A key is the decimal uint64 text; a value is the row as float32
 /// little-endian bytes whatever the table's codec (raw tables: the stored bytes).
 /// <list type="bullet">
 /// <item>Replies go out in request order, as RESP requires. A local shard answers at once, into
@@ -20,15 +21,15 @@ namespace Appliance.Core.Resp;
 /// no longer be trusted), as Redis does.</item>
 /// </list>
 /// </summary>
-public sealed partial class RespSession : ISession
+internal sealed partial class RespSession : ISession
 {
-    private readonly IRespKeyspace _keyspace;
+    private readonly IDictReader _dicts;
     private readonly int _maxRequest;
     private readonly BearerToken? _token;
     private readonly IReplySink _replies;
     private readonly RespStats _stats;
     private readonly RespReader _reader = new();
-    private readonly FrameBuffer _output = new(0);
+    private readonly OutputBuffer _output = new(0);
     private readonly RespWriter _writer;
     private readonly long _id;
     private ulong[] _keys = new ulong[128];
@@ -48,10 +49,10 @@ public sealed partial class RespSession : ISession
     private static readonly TimeSpan MaxAuthDelay = TimeSpan.FromSeconds(2);
 
     /// <param name="id">The client id CLIENT ID and HELLO report (the factory numbers connections).</param>
-    public RespSession(IRespKeyspace keyspace, int maxRequest, BearerToken? token, IReplySink replies, RespStats stats, long id = 0)
+    public RespSession(IDictReader dicts, int maxRequest, BearerToken? token, IReplySink replies, RespStats stats, long id = 0)
     {
         _id = id;
-        _keyspace = keyspace;
+        _dicts = dicts;
         _maxRequest = maxRequest;
         _token = token;
         _replies = replies;
@@ -177,7 +178,7 @@ public sealed partial class RespSession : ISession
             return;
         }
 
-        var buffer = new FrameBuffer(256);
+        var buffer = new OutputBuffer(256);
         write(new RespWriter(buffer) { Resp3 = _resp3 });
         _tail = SendAfter(_tail, buffer);
     }
@@ -198,14 +199,14 @@ public sealed partial class RespSession : ISession
         _chained = true;
         if (_output.Length > 0)
         {
-            var earlier = new FrameBuffer(_output.Length);
+            var earlier = new OutputBuffer(_output.Length);
             earlier.Write(_output.WrittenSpan);
             _output.Clear();
             _tail = SendAfter(_tail, earlier);
         }
     }
 
-    private Task SendAfter(Task previous, FrameBuffer reply)
+    private Task SendAfter(Task previous, OutputBuffer reply)
     {
         _replies.Window.Enter();
         return SendInTurn(previous, reply);
@@ -213,7 +214,7 @@ public sealed partial class RespSession : ISession
 
     /// <summary>Sends a computed reply after the one before it; releases its place in the window
     /// whether or not the send succeeded (a failed send closes the connection).</summary>
-    private async Task SendInTurn(Task previous, FrameBuffer reply)
+    private async Task SendInTurn(Task previous, OutputBuffer reply)
     {
         var bytes = reply.Length;
         _replies.Window.Computed(bytes);

@@ -4,11 +4,11 @@ using Appliance.Core.Net;
 namespace Appliance.Core.Resp;
 
 /// <summary>Makes the RESP session of each connection accepted on a <c>--resp-port</c>.</summary>
-public sealed class RespSessionFactory(IRespKeyspace keyspace, int maxRequest, BearerToken? token, Microsoft.Extensions.Logging.ILogger? logger = null) : ISessionFactory
+internal sealed class RespSessionFactory(IDictReader reader, int maxRequest, BearerToken? token, Microsoft.Extensions.Logging.ILogger? logger = null) : ISessionFactory
 {
     private long _connections;
 
     public RespStats Stats { get; } = new() { Logger = logger };
 
-    public ISession Create(IReplySink replies) => new RespSession(keyspace, maxRequest, token, replies, Stats, Interlocked.Increment(ref _connections));
+    public ISession Create(IReplySink replies) => new RespSession(reader, maxRequest, token, replies, Stats, Interlocked.Increment(ref _connections));
 }

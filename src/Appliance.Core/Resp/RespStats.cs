@@ -4,7 +4,7 @@ namespace Appliance.Core.Resp;
 
 /// <summary>Commands a RESP port answered, by name (the names it knows, else "other": the label
 /// stays small whatever clients send), and the error replies it gave.</summary>
-public sealed class RespStats
+internal sealed class RespStats
 {
     private readonly ConcurrentDictionary<string, long> _commands = new(StringComparer.Ordinal);
     private long _errors;

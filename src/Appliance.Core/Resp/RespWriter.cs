@@ -1,7 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
-
-using Appliance.Core.Protocol;
+using Appliance.Core.Buffers;
 
 namespace Appliance.Core.Resp;
 
@@ -9,9 +8,9 @@ namespace Appliance.Core.Resp;
 /// RESP replies into an output buffer. RESP2 and RESP3 differ here only in the null
 /// (<c>$-1</c> / <c>_</c>) and in maps (an array of pairs / <c>%</c>); <see cref="Resp3"/> picks.
 /// </summary>
-public sealed class RespWriter(FrameBuffer output)
+internal sealed class RespWriter(OutputBuffer output)
 {
-    public FrameBuffer Output => output;
+    public OutputBuffer Output => output;
 
     /// <summary>Set by HELLO 3: nulls and maps are written the RESP3 way.</summary>
     public bool Resp3 { get; set; }

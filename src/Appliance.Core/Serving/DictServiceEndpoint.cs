@@ -23,7 +23,7 @@ namespace Appliance.Core.Serving;
 /// fault: 400 a body that is not a DictRequest, 503 no version live yet, 413 a body over the HTTP
 /// port's limit.
 /// </summary>
-public static class DictServiceEndpoint
+internal static class DictServiceEndpoint
 {
     public const string Path = "/DictService/seek";
 

@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text.Json;
-using Appliance.Core.Client;
 using Appliance.Core.Hosting;
+using Appliance.Core.Protocol;
 using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -24,16 +24,16 @@ namespace Appliance.Core.Serving;
 ///   {"key": "3", "status": "failed", "error": "key 3: shard 1 unavailable: …"}]}
 /// </code>
 /// </summary>
-public static class LookupEndpoint
+internal static class LookupEndpoint
 {
     public const int MaxKeys = 10_000;
 
     /// <summary>Maps the route. With <paramref name="token"/> (the RESP port's secret) it needs
     /// <c>Authorization: Bearer &lt;token&gt;</c>: the same rows must not be public on one port and
     /// protected on another.</summary>
-    public static void Map(IEndpointRouteBuilder routes, IRespKeyspace keyspace, BearerToken? token, Microsoft.Extensions.Logging.ILogger logger)
+    public static void Map(IEndpointRouteBuilder routes, IDictReader reader, BearerToken? token, Microsoft.Extensions.Logging.ILogger logger)
     {
-        var route = routes.MapGet("/lookup", (Func<HttpContext, Task>)(context => LookupAsync(context, keyspace)));
+        var route = routes.MapGet("/lookup", (Func<HttpContext, Task>)(context => LookupAsync(context, reader)));
         if (token is not null)
         {
             route.RequireBearerToken(token, () => Results.Text(
@@ -41,12 +41,12 @@ public static class LookupEndpoint
         }
     }
 
-    private static async Task LookupAsync(HttpContext context, IRespKeyspace keyspace)
+    private static async Task LookupAsync(HttpContext context, IDictReader reader)
     {
-        var dict = context.Request.Query["dict"].ToString() is { Length: > 0 } named ? named : keyspace.DefaultDict;
-        if (!keyspace.Serves(dict))
+        var dict = context.Request.Query["dict"].ToString() is { Length: > 0 } named ? named : reader.DefaultDict;
+        if (!reader.Serves(dict))
         {
-            await Refuse(context, 404, $"dict '{dict}' is not served here (default: '{keyspace.DefaultDict}')").ConfigureAwait(false);
+            await Refuse(context, 404, $"dict '{dict}' is not served here (default: '{reader.DefaultDict}')").ConfigureAwait(false);
             return;
         }
 
@@ -69,16 +69,16 @@ public static class LookupEndpoint
 
         var body = new ArrayBufferWriter<byte>();
         // A local shard's answer holds the live version until disposed: written out before any await.
-        using (var rows = await keyspace.LookupAsync(dict, keys, keys.Length).ConfigureAwait(false))
+        using (var rows = await reader.LookupAsync(dict, keys, keys.Length).ConfigureAwait(false))
         {
-            Write(body, dict, keys, rows, keyspace);
+            Write(body, dict, keys, rows, reader);
         }
 
         context.Response.ContentType = "application/json";
         await context.Response.Body.WriteAsync(body.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
-    private static void Write(IBufferWriter<byte> body, string dict, ulong[] keys, KeyRows rows, IRespKeyspace keyspace)
+    private static void Write(IBufferWriter<byte> body, string dict, ulong[] keys, KeyRows rows, IDictReader reader)
     {
         using var json = new Utf8JsonWriter(body, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
@@ -123,7 +123,7 @@ public static class LookupEndpoint
 
                     json.WriteEndArray();
                     break;
-                case KeyStatus.Missing when keyspace.OtherShardOf(keys[i]) is { } owner:
+                case KeyStatus.Missing when reader.OtherShardOf(keys[i]) is { } owner:
                     // Not missing from the table: this server holds another shard.
                     json.WriteString("status", "other_shard");
                     json.WriteNumber("shard", owner);

@@ -4,7 +4,7 @@ namespace Appliance.Core.Serving;
 
 /// <summary>Settings of the server role; every field is documented with its flag and default in
 /// <c>cube run --help</c>.</summary>
-public sealed record ServerOptions
+internal sealed record ServerOptions
 {
     public IPAddress Bind { get; init; } = IPAddress.Any;
 

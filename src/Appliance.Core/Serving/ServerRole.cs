@@ -19,14 +19,14 @@ namespace Appliance.Core.Serving;
 /// deltas is served, and with <see cref="ServerOptions.WatchSeconds"/> newer versions are picked up
 /// as they appear. A version that fails to load is logged and the live one keeps serving.
 /// </summary>
-public sealed class ServerRole : IRole
+internal sealed class ServerRole : IRole
 {
     private readonly ServerOptions _options;
     private readonly ILogger _logger;
     private readonly TcpServer _tcp;
     private readonly TcpServer? _respTcp;
     private readonly RespSessionFactory? _resp;
-    private readonly ShardKeyspace _keyspace;
+    private readonly ShardDictReader _reader;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _watcher;
 
@@ -44,10 +44,10 @@ public sealed class ServerRole : IRole
         _tcp = new TcpServer(new IPEndPoint(options.Bind, options.Port), sessions, options.Limits, loggers.CreateLogger("cube.net"));
         Service.Connections = () => _tcp.OpenConnections;
         Service.Transport = _tcp.Stats;
-        _keyspace = new ShardKeyspace(options.Dict, options.Shard, Store);
+        _reader = new ShardDictReader(options.Dict, options.Shard, Store);
         if (options.RespPort is { } respPort)
         {
-            _resp = new RespSessionFactory(_keyspace, options.MaxPayloadBytes, options.RespToken, _logger);
+            _resp = new RespSessionFactory(_reader, options.MaxPayloadBytes, options.RespToken, _logger);
             _respTcp = new TcpServer(new IPEndPoint(options.Bind, respPort), _resp, options.Limits, loggers.CreateLogger("cube.resp"));
         }
     }
@@ -69,7 +69,7 @@ public sealed class ServerRole : IRole
 
     public void MapRoutes(IEndpointRouteBuilder routes)
     {
-        LookupEndpoint.Map(routes, _keyspace, _options.RespToken, _logger);
+        LookupEndpoint.Map(routes, _reader, _options.RespToken, _logger);
         DictServiceEndpoint.Map(routes, Service, _options.RespToken, _logger);
     }
 

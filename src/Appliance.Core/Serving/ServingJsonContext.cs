@@ -5,6 +5,6 @@ namespace Appliance.Core.Serving;
 /// <summary>Source-generated JSON for the serving roles' status documents.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
 [JsonSerializable(typeof(ShardStatus))]
-public sealed partial class ServingJsonContext : JsonSerializerContext
+internal sealed partial class ServingJsonContext : JsonSerializerContext
 {
 }

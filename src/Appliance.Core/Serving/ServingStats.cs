@@ -1,7 +1,7 @@
 namespace Appliance.Core.Serving;
 
 /// <summary>Counters of one served shard, updated lock-free on the request path.</summary>
-public sealed class ServingStats
+internal sealed class ServingStats
 {
     private long _requests;
     private long _lookups;

@@ -11,7 +11,7 @@ namespace Appliance.Core.Serving;
 /// decoded from the table's codec, the bytes an original client reads — <see cref="DictResponse.NotFound"/>
 /// and no bytes when not; the version label (<c>base</c> or <c>base_patch</c>) when asked.
 /// </summary>
-public sealed partial class ShardService : IDictService
+internal sealed partial class ShardService : IDictService
 {
     public void Seek(ReadOnlySpan<byte> request, BaiduStdReply reply)
     {

@@ -14,7 +14,7 @@ namespace Appliance.Core.Serving;
 /// connection stays open. While no version is live a lookup is answered NotReady (never "every key
 /// missing", which would look right): the client tries another replica or fails the keys.
 /// </summary>
-public sealed partial class ShardService : IFrameHandler
+internal sealed partial class ShardService : IFrameHandler
 {
     /// <summary>Keys per lookup request accepted (a request is one shard's part of a batch).</summary>
     public const int MaxKeysPerRequest = 1 << 20;

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Serving;
 
 /// <summary>What <c>GET /status</c> (and the status opcode) report for a server role.</summary>
-public sealed record ShardStatus
+internal sealed record ShardStatus
 {
     public required string Role { get; init; }
 

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Storage;
 
 /// <summary>Input of one build. Every field is validated by <see cref="TableBuilder"/> before any work.</summary>
-public sealed record BuildOptions
+internal sealed record BuildOptions
 {
     public required string InputPath { get; init; }
 

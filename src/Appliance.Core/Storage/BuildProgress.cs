@@ -9,7 +9,7 @@ namespace Appliance.Core.Storage;
 /// <see cref="RecordStep"/> (one interlocked add per 64 Ki records keeps the parse loop's cost
 /// unchanged), input bytes when a file is done.
 /// </summary>
-public sealed class BuildProgress
+internal sealed class BuildProgress
 {
     internal const int RecordStep = 1 << 16;
 

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Storage;
 
 /// <summary>What a build produced, with timings for the operator.</summary>
-public sealed record BuildResult(
+internal sealed record BuildResult(
     string Directory,
     VersionInfo Info,
     IReadOnlyList<string> InputFiles,

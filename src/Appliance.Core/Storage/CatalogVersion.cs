@@ -1,7 +1,7 @@
 namespace Appliance.Core.Storage;
 
 /// <summary>One complete version directory found in a builder's output.</summary>
-public sealed record CatalogVersion(string Directory, VersionInfo Info)
+internal sealed record CatalogVersion(string Directory, VersionInfo Info)
 {
     public string ShardDirectory(int shard) =>
         Path.Combine(Directory, VersionInfo.ShardDirectoryName(Info.Dict, shard));

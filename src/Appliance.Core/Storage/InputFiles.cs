@@ -5,7 +5,7 @@ namespace Appliance.Core.Storage;
 /// ordinal path order (so "last occurrence wins" is deterministic), skipping symlinks and names
 /// starting with '.' or '_' (Hadoop's <c>_SUCCESS</c>, <c>.crc</c> files; the original skipped '.' only).
 /// </summary>
-public static class InputFiles
+internal static class InputFiles
 {
     public static IReadOnlyList<string> List(string inputPath)
     {

@@ -12,7 +12,7 @@ namespace Appliance.Core.Storage;
 /// the fingerprint.
 /// Pinned by a golden test: changing it changes the on-disk index.
 /// </summary>
-public static class KeyHash
+internal static class KeyHash
 {
     private const ulong C1 = 0xff51afd7ed558ccdUL;
     private const ulong C2 = 0xc4ceb9fe1a85ec53UL;

@@ -9,7 +9,7 @@ namespace Appliance.Core.Storage;
 /// engine's local source and <c>cube lookup --data</c> all open tables through this type, so
 /// "which base and deltas make the live view" is decided in one place.
 /// </summary>
-public sealed class LocalTable : IDisposable
+internal sealed class LocalTable : IDisposable
 {
     private readonly ShardStore?[] _stores;
 

@@ -7,7 +7,7 @@ namespace Appliance.Core.Storage;
 /// every index slot points at a record start with that record's fingerprint, the counts agree,
 /// rows have the codec's length, and no key belongs to another shard. Each defect names the file
 /// and offset; the list is capped.</summary>
-public sealed unsafe partial class MappedShard
+internal sealed unsafe partial class MappedShard
 {
     public const int MaxDefects = 20;
 

@@ -1,6 +1,6 @@
 namespace Appliance.Core.Storage;
 
-public sealed unsafe partial class MappedShard
+internal sealed unsafe partial class MappedShard
 {
     /// <summary>The records of this package in the values file's order (the stored bytes,
     /// whatever the codec). Valid while the caller holds a reference on the package.</summary>

@@ -13,7 +13,7 @@ namespace Appliance.Core.Storage;
 /// The index is always faulted in (like the original, which kept its index in RAM);
 /// <c>inMemory</c> decides whether values are too.
 /// </summary>
-public sealed unsafe partial class MappedShard : RefCounted
+internal sealed unsafe partial class MappedShard : RefCounted
 {
     private readonly MappedFile _index;
     private readonly MappedFile _values;

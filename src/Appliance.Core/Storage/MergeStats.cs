@@ -1,7 +1,7 @@
 namespace Appliance.Core.Storage;
 
 /// <summary>What the merges of one shard's patch layers did (for /status and /metrics).</summary>
-public sealed class MergeStats
+internal sealed class MergeStats
 {
     private long _succeeded;
     private long _failed;

@@ -9,7 +9,7 @@ namespace Appliance.Core.Storage;
 /// renames a version directory into place after everything in it is written; temporary
 /// directories start with '.' and are ignored.
 /// </summary>
-public static class PackageCatalog
+internal static class PackageCatalog
 {
     /// <summary>The dicts that have a complete version in <paramref name="outputPath"/>, by name.</summary>
     public static IReadOnlyList<string> Dicts(string outputPath) =>

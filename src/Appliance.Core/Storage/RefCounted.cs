@@ -5,7 +5,7 @@ namespace Appliance.Core.Storage;
 /// when it reaches 0. Readers take a reference with <see cref="TryAddRef"/>, which fails once the
 /// count has reached 0, so a retired object is never resurrected.
 /// </summary>
-public abstract class RefCounted
+internal abstract class RefCounted
 {
     private int _references = 1;
 

@@ -35,7 +35,7 @@ namespace Appliance.Core.Storage;
 /// One lookup touches one cache line of index (the bucket) and the record, whose key confirms the
 /// fingerprint match. 8-byte slots at a load factor of 0.75 cost 10.7 bytes of index per key.
 /// </summary>
-public static class ShardLayout
+internal static class ShardLayout
 {
     public const uint IndexMagic = 0x58444943; // "CIDX"
     public const uint ValuesMagic = 0x4C415643; // "CVAL"

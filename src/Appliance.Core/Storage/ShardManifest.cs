@@ -4,7 +4,7 @@ namespace Appliance.Core.Storage;
 /// <c>manifest.json</c> of one shard package: what it holds, where it sits in its lineage, and the
 /// checksums a loader verifies before the package may go live.
 /// </summary>
-public sealed record ShardManifest
+internal sealed record ShardManifest
 {
     public const int CurrentFormat = 1;
 

@@ -6,7 +6,7 @@ namespace Appliance.Core.Storage;
 /// the cluster client, the engine's local source and <c>cube lookup</c> all route through it, and
 /// a golden test pins it. (Inside a shard the index uses a well-mixed hash, <see cref="KeyHash"/>.)
 /// </summary>
-public static class ShardRouting
+internal static class ShardRouting
 {
     public static int ShardOf(ulong key, int shardCount) => (int)(key % (ulong)shardCount);
 
@@ -76,4 +76,4 @@ public static class ShardRouting
 }
 
 /// <summary>Keys grouped by shard with their positions in the request (<see cref="ShardRouting.Split"/>).</summary>
-public readonly record struct ShardSplit(ulong[][] Keys, int[][] Positions);
+internal readonly record struct ShardSplit(ulong[][] Keys, int[][] Positions);

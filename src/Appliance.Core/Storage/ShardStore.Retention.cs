@@ -27,7 +27,7 @@ namespace Appliance.Core.Storage;
 /// the live fold) plus the merged layer plus the patches since the base package's fold — the window
 /// and at most that share of the base's keys before it.</para>
 /// </summary>
-public sealed partial class ShardStore
+internal sealed partial class ShardStore
 {
     /// <summary>Patch keys older than the window, in percent of the base's keys, from which the
     /// base package is rewritten with them in.</summary>

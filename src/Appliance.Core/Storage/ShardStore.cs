@@ -16,7 +16,7 @@ namespace Appliance.Core.Storage;
 /// view is one layer again, read as fast as a base alone, at the cost of one copy of the base
 /// per that many patches (never one per patch).</para>
 /// </summary>
-public sealed partial class ShardStore : IDisposable
+internal sealed partial class ShardStore : IDisposable
 {
     private readonly object _switchLock = new();
     private ShardView? _live;

@@ -12,7 +12,7 @@ namespace Appliance.Core.Storage;
 /// patches not merged yet). The base layer itself may be a folded base: the base with the oldest
 /// patches in it (its manifest's <see cref="ShardManifest.Merged"/>).</para>
 /// </summary>
-public sealed class ShardView : RefCounted
+internal sealed class ShardView : RefCounted
 {
     private readonly MappedShard[] _layers;
 

@@ -18,7 +18,7 @@ namespace Appliance.Core.Storage;
 /// </list>
 /// Input larger than the memory budget is built in several passes, each keeping one group of shards.
 /// </summary>
-public static class TableBuilder
+internal static class TableBuilder
 {
     /// <summary>Memory a build holds per byte of input. Per record it keeps the key (8 bytes), the
     /// value with a 4-byte length (EntryBuffer), the record's slot number (4) and ~11 bytes of index:

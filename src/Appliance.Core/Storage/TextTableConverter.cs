@@ -6,7 +6,7 @@ namespace Appliance.Core.Storage;
 /// <c>parts</c> files named part-00000… (so a builder can parse them in parallel) by a hash of the
 /// key: every occurrence of a key lands in the same file in input order, so "the last occurrence
 /// wins" means the same thing after the split as before it.</summary>
-public static class TextTableConverter
+internal static class TextTableConverter
 {
     /// <summary>Writes the parts into <paramref name="directory"/> (which must not exist yet: the
     /// files are written beside it and the directory renamed into place when complete).</summary>

@@ -1,7 +1,7 @@
 namespace Appliance.Core.Storage;
 
 /// <summary>How a shard stores its values. Disk enum: the numbers are written to values.bin.</summary>
-public enum ValueCodec : ushort
+internal enum ValueCodec : ushort
 {
     /// <summary>Opaque bytes, stored as given.</summary>
     Raw = 0,

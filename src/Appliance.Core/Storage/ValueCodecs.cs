@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Appliance.Core.Storage;
 
 /// <summary>Encoding and decoding of embedding rows for each <see cref="ValueCodec"/>.</summary>
-public static class ValueCodecs
+internal static class ValueCodecs
 {
     public const int I8HeaderSize = 8;
 

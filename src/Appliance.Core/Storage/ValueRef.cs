@@ -5,7 +5,7 @@ namespace Appliance.Core.Storage;
 /// while the <see cref="ShardLease"/> it came from is held. <see cref="Found"/> is false for a
 /// missing key (a value may legitimately be empty, so length alone cannot say).
 /// </summary>
-public readonly unsafe struct ValueRef
+internal readonly unsafe struct ValueRef
 {
     private readonly byte* _pointer;
 

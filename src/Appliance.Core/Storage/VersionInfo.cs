@@ -5,7 +5,7 @@ namespace Appliance.Core.Storage;
 /// directory is renamed into place only after every shard and this file are written, so a
 /// version directory that exists is complete.
 /// </summary>
-public sealed record VersionInfo
+internal sealed record VersionInfo
 {
     public int Format { get; init; } = ShardManifest.CurrentFormat;
 

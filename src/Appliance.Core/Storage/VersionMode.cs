@@ -6,7 +6,7 @@ namespace Appliance.Core.Storage;
 /// and on the wire it is the text "base" or "delta" (manifest.json, version.json, the transfer's
 /// records, the agent's commands), as the original wrote it.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<VersionMode>))]
-public enum VersionMode
+internal enum VersionMode
 {
     [JsonStringEnumMemberName("base")]
     Base,

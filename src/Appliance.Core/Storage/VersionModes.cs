@@ -1,7 +1,7 @@
 namespace Appliance.Core.Storage;
 
 /// <summary>The text form of <see cref="VersionMode"/> (flags, logs).</summary>
-public static class VersionModes
+internal static class VersionModes
 {
     public static string Name(this VersionMode mode) => mode == VersionMode.Base ? "base" : "delta";
 

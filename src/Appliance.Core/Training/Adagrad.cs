@@ -2,7 +2,7 @@ namespace Appliance.Core.Training;
 
 /// <summary>Adagrad for the sparse rows: G += g²; w −= lr · g / √G (G starts at 0.1, as in
 /// TensorFlow and Paddle, so the first steps are not huge).</summary>
-public static class Adagrad
+internal static class Adagrad
 {
     public const float InitialAccumulator = 0.1f;
 

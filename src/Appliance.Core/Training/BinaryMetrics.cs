@@ -1,7 +1,7 @@
 namespace Appliance.Core.Training;
 
 /// <summary>Evaluation metrics of binary scores.</summary>
-public static class BinaryMetrics
+internal static class BinaryMetrics
 {
     /// <summary>Rank-based AUC (Mann–Whitney, tied ranks averaged), as the original client computed it.</summary>
     public static double Auc(IReadOnlyList<(double Score, int Label)> samples)

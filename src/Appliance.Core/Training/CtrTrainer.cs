@@ -1,7 +1,7 @@
 namespace Appliance.Core.Training;
 
 /// <summary>Learning rates and batching of a run.</summary>
-public sealed record TrainerSettings
+internal sealed record TrainerSettings
 {
     public int Threads { get; init; } = Environment.ProcessorCount;
 
@@ -22,7 +22,7 @@ public sealed record TrainerSettings
 /// rows it touched (Adagrad, without locks: Hogwild). Loss is the 2-way softmax cross entropy of
 /// the original model.
 /// </summary>
-public sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
+internal sealed class CtrTrainer(TrainerState state, TrainerSettings settings)
 {
     public TrainerState State { get; } = state;
 

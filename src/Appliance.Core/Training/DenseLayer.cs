@@ -7,7 +7,7 @@ namespace Appliance.Core.Training;
 /// <see cref="Engine.MlpLayer"/> and the ONNX writer use), with Adam's moment estimates for W and b.
 /// Threads update it without locks (Hogwild).
 /// </summary>
-public sealed class DenseLayer
+internal sealed class DenseLayer
 {
     /// <summary>Weights drawn from Normal(0, 1/√fan_in), biases zero; with no
     /// <paramref name="random"/>, all zero (to be filled from a checkpoint).</summary>

@@ -6,7 +6,7 @@ namespace Appliance.Core.Training;
 /// exactly the rows training touched. Rows are added only between epochs (one thread); during an
 /// epoch threads update rows without locks (Hogwild), which only costs an occasional lost update.
 /// </summary>
-public sealed class EmbeddingTable
+internal sealed class EmbeddingTable
 {
     private readonly Dictionary<ulong, int> _index = [];
     private ulong[] _keys = [];

@@ -1,4 +1,5 @@
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 
 namespace Appliance.Core.Training;
@@ -10,7 +11,7 @@ namespace Appliance.Core.Training;
 /// computed exactly as the engine computes them (<see cref="CriteoSample"/>,
 /// <see cref="DenseNormalizer"/>, <see cref="FeatureHasher"/>).
 /// </summary>
-public sealed class EncodedSamples
+internal sealed class EncodedSamples
 {
     private const int Slots = CriteoSample.SparseCount;
     private const int Width = CriteoSample.DenseCount;

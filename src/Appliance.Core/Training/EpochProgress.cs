@@ -8,7 +8,7 @@ namespace Appliance.Core.Training;
 /// and the rate. Each training thread adds its own minibatches' rows and loss (one interlocked add
 /// per minibatch; the loss sits in a slot per thread), the meter reads them.
 /// </summary>
-public sealed class EpochProgress(int epoch, int epochs, long rows, int threads)
+internal sealed class EpochProgress(int epoch, int epochs, long rows, int threads)
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly double[] _loss = new double[threads * 8]; // a cache line per thread

@@ -2,7 +2,7 @@ namespace Appliance.Core.Training;
 
 /// <summary>Standard normal samples (Box–Muller) from a seeded <see cref="Random"/>, so generated
 /// data and initial weights are reproducible.</summary>
-public static class Gaussian
+internal static class Gaussian
 {
     public static double Next(Random random)
     {

@@ -12,7 +12,7 @@ namespace Appliance.Core.Training;
 /// cheap enough to train on two cores. Transposed operands are made explicit with
 /// <see cref="Transpose"/> (its cost is 1/m of the product's).
 /// </summary>
-public static class Gemm
+internal static class Gemm
 {
     public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n, bool accumulate)
     {

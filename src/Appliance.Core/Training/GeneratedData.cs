@@ -9,7 +9,7 @@ namespace Appliance.Core.Training;
 /// achievable AUC can be computed for any slice of the rows (e.g. a trainer's held-out tail).
 /// Both are written under temporary names and renamed when complete.
 /// </summary>
-public static class GeneratedData
+internal static class GeneratedData
 {
     public const string TruthSuffix = ".truth";
 

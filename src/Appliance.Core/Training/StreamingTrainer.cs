@@ -1,4 +1,5 @@
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Training;
@@ -13,7 +14,7 @@ namespace Appliance.Core.Training;
 /// <para>Split in two so a caller can put something between the halves: <c>cube demo --stream</c>
 /// asks the live deployment for the same scores before the interval is trained on.</para>
 /// </summary>
-public sealed class StreamingTrainer
+internal sealed class StreamingTrainer
 {
     private readonly CtrTrainer _trainer;
     private readonly string _outDir;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 
 namespace Appliance.Core.Training;
 
@@ -20,7 +21,7 @@ namespace Appliance.Core.Training;
 /// <para>Integer fields follow log-normal counts scaled to the CTR-DNN's normalisation ranges, with
 /// Criteo's missing rates; tokens are 8 lowercase hex digits, and a few slots are sometimes empty.</para>
 /// </summary>
-public sealed class SyntheticCriteo
+internal sealed class SyntheticCriteo
 {
     // Criteo's per-field missing rates, roughly (I1..I13).
     private static readonly double[] DenseMissing = [0.45, 0.0, 0.21, 0.22, 0.03, 0.22, 0.04, 0.0, 0.04, 0.45, 0.04, 0.77, 0.22];

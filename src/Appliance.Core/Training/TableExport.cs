@@ -14,7 +14,7 @@ namespace Appliance.Core.Training;
 /// A base holds every row; a patch holds the rows updated since the last export (their dirty
 /// flags), and names the last base as its key. Exporting clears the dirty flags.
 /// </summary>
-public static class TableExport
+internal static class TableExport
 {
     public const string DonefileDirectory = "donefile";
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 
 namespace Appliance.Core.Training;
@@ -20,7 +21,7 @@ namespace Appliance.Core.Training;
 /// </code>
 /// Written whole to a temporary file and renamed, so a crash leaves the previous checkpoint.
 /// </summary>
-public static class TrainerCheckpoint
+internal static class TrainerCheckpoint
 {
     public const string FileName = "checkpoint.bin";
     private const int Format = 1;

@@ -1,4 +1,5 @@
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 
 namespace Appliance.Core.Training;
 
@@ -7,7 +8,7 @@ namespace Appliance.Core.Training;
 /// optimizer state, and what has been exported (so a later run can export a delta of the right
 /// base). Saved as <see cref="TrainerCheckpoint"/>.
 /// </summary>
-public sealed class TrainerState
+internal sealed class TrainerState
 {
     public const int Slots = CriteoSample.SparseCount;
     public const int DenseWidth = CriteoSample.DenseCount;

@@ -1,5 +1,6 @@
 using System.Text;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 
 namespace Appliance.Core.Training;
@@ -11,7 +12,7 @@ namespace Appliance.Core.Training;
 /// first), so only the encoded rows and the held-out lines' text stay in memory: the full Criteo
 /// set (45M rows, 11 GB of text) fits in about 9 GB.
 /// </summary>
-public sealed class TrainingData
+internal sealed class TrainingData
 {
     private const int ChunkRows = 1 << 16;
 

@@ -4,6 +4,7 @@ using Appliance.Core.Client;
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Engine;
 using Appliance.Core.Hosting;
+using Appliance.Core.Net;
 using Appliance.Core.Node;
 using Appliance.Core.Storage;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Appliance.Core.Client;
+using Appliance.Core.Protocol;
 
 namespace Appliance.Cli;
 

@@ -1,4 +1,4 @@
-using Appliance.Core.Diagnostics;
+using Appliance.Core.Workload;
 
 namespace Appliance.Cli;
 

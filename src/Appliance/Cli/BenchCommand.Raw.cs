@@ -3,7 +3,6 @@ using System.Buffers.Text;
 using System.Diagnostics;
 using System.Net.Sockets;
 using Appliance.Core.Brpc;
-using Appliance.Core.Buffers;
 using Appliance.Core.Client;
 using Appliance.Core.Protocol;
 using Appliance.Core.Resp;

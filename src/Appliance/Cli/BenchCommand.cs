@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Appliance.Core.Client;
 using Appliance.Core.Diagnostics;
-using Appliance.Core.Formats;
+using Appliance.Core.Net;
 using Appliance.Core.Storage;
 
 namespace Appliance.Cli;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 
 namespace Appliance.Cli;
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Appliance.Core.Formats;
 using Appliance.Core.Storage;
+using Appliance.Core.Workload;
 
 namespace Appliance.Cli;
 
@@ -181,7 +182,7 @@ internal static class KvCommand
             ulong key;
             if (indexed)
             {
-                key = Core.Diagnostics.IndexedKeys.Of(i);
+                key = Core.Workload.IndexedKeys.Of(i);
             }
             else if (seen is not null)
             {
@@ -238,7 +239,7 @@ internal static class KvCommand
             var value = new byte[dimension * 4];
             for (long i = 0; i < count; i++)
             {
-                var key = indexed ? Core.Diagnostics.IndexedKeys.Of(i) : seen is not null ? UniqueKey(random, range, seen) : Next(ref state);
+                var key = indexed ? Core.Workload.IndexedKeys.Of(i) : seen is not null ? UniqueKey(random, range, seen) : Next(ref state);
 
                 for (var d = 0; d < dimension; d++)
                 {

@@ -91,8 +91,8 @@ internal static partial class LookupCommand
         {
             var text = result.Status[i] switch
             {
-                Core.Client.KeyStatus.Found => ValueText.Format(result.Value(i), floats, result.Codec),
-                Core.Client.KeyStatus.Missing => "MISSING",
+                Core.Protocol.KeyStatus.Found => ValueText.Format(result.Value(i), floats, result.Codec),
+                Core.Protocol.KeyStatus.Missing => "MISSING",
                 _ => "FAILED",
             };
             lines[i] = $"{keys[i].ToString(CultureInfo.InvariantCulture)}\t{text}";

@@ -59,7 +59,7 @@ internal static partial class PredictCommand
 
         var connections = a.Int("connections", 1, 1024);
         var engine = a.Require("engine");
-        if (!Core.Client.NodeAddress.TryParse(engine, out _))
+        if (!Core.Net.NodeAddress.TryParse(engine, out _))
         {
             throw new UsageException($"option --engine: '{engine}' is not HOST:PORT");
         }

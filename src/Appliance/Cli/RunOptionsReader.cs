@@ -3,7 +3,6 @@ using Appliance.Core.Client;
 using Appliance.Core.Control.Agent;
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Engine;
-using Appliance.Core.Formats;
 using Appliance.Core.Hosting;
 using Appliance.Core.Node;
 using Appliance.Core.Serving;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Appliance.Core.Client;
 using Appliance.Core.Control;
 using Appliance.Core.Control.Transfer;
+using Appliance.Core.Net;
 
 namespace Appliance.Cli;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Appliance.Core.Diagnostics;
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Native;
 using Appliance.Core.Storage;
 using Appliance.Core.Training;

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using Appliance.Core.Brpc;
-using Appliance.Core.Buffers;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Appliance.Core.Client;
+using Appliance.Core.Net;
 using Appliance.Core.Protocol;
 
 namespace Appliance.Core.Tests.Client;

@@ -1,5 +1,6 @@
 using Appliance.Core.Engine;
 using Appliance.Core.Engine.Onnx;
+using Appliance.Core.Features;
 
 namespace Appliance.Core.Tests.Engine;
 

@@ -9,14 +9,15 @@ namespace Appliance.Core.Tests.Engine;
 public sealed class RefusalTests
 {
     [Theory]
-    [InlineData(RefusalKind.BadRequest, 400, ErrorCode.BadRequest)]
-    [InlineData(RefusalKind.OverLimit, 400, ErrorCode.BadRequest)]
-    [InlineData(RefusalKind.NotReady, 503, ErrorCode.NotReady)]
-    [InlineData(RefusalKind.TableMismatch, 503, ErrorCode.NotReady)]
-    [InlineData(RefusalKind.ShardUnavailable, 503, ErrorCode.NotReady)]
-    public void EachKindHasOneAnswerPerFrontDoor(RefusalKind kind, int http, ErrorCode wire)
+    [InlineData(nameof(RefusalKind.BadRequest), 400, nameof(ErrorCode.BadRequest))]
+    [InlineData(nameof(RefusalKind.OverLimit), 400, nameof(ErrorCode.BadRequest))]
+    [InlineData(nameof(RefusalKind.NotReady), 503, nameof(ErrorCode.NotReady))]
+    [InlineData(nameof(RefusalKind.TableMismatch), 503, nameof(ErrorCode.NotReady))]
+    [InlineData(nameof(RefusalKind.ShardUnavailable), 503, nameof(ErrorCode.NotReady))]
+    public void EachKindHasOneAnswerPerFrontDoor(string kind, int http, string wireCode)
     {
-        var refusal = new Refusal(kind, "why");
+        var wire = Enum.Parse<ErrorCode>(wireCode);
+        var refusal = new Refusal(Enum.Parse<RefusalKind>(kind), "why");
         Assert.Equal((http, wire), (refusal.HttpStatus, refusal.WireCode));
         PredictOutcome outcome = refusal;
         Assert.Null(outcome.Response);

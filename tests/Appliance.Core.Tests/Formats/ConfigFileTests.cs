@@ -1,6 +1,7 @@
 using System.Text;
 using Appliance.Core.Client;
 using Appliance.Core.Formats;
+using Appliance.Core.Net;
 
 namespace Appliance.Core.Tests.Formats;
 

@@ -1,4 +1,3 @@
-using Appliance.Core.Buffers;
 using Appliance.Core.Net;
 using Appliance.Core.Protocol;
 

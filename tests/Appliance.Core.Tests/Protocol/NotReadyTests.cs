@@ -38,8 +38,8 @@ public sealed class NotReadyTests
     public async Task RespAndHttpLookupsFailEveryKey()
     {
         using var store = new ShardStore(inMemory: false);
-        var keyspace = new ShardKeyspace("emb", 0, store);
-        using var rows = await keyspace.LookupAsync("emb", [1, 2, 3], 3);
+        var reader = new ShardDictReader("emb", 0, store);
+        using var rows = await reader.LookupAsync("emb", [1, 2, 3], 3);
         Assert.Equal(3, rows.Count);
         Assert.All(Enumerable.Range(0, 3), i =>
         {

@@ -3,6 +3,7 @@ using Appliance.Core.Buffers;
 using Appliance.Core.Client;
 using Appliance.Core.Hosting;
 using Appliance.Core.Net;
+using Appliance.Core.Protocol;
 using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 
@@ -11,7 +12,7 @@ namespace Appliance.Core.Tests.Protocol;
 /// <summary>
 /// The Redis front without sockets: a table of requests and the exact bytes a Redis client must
 /// get back; malformed requests are answered and the connection closes; the same stream split
-/// anywhere gives the same replies; a keyspace that answers later keeps replies in order.
+/// anywhere gives the same replies; a reader that answers later keeps replies in order.
 /// </summary>
 public sealed class RespSessionTests
 {
@@ -139,13 +140,13 @@ public sealed class RespSessionTests
     [Fact]
     public async Task AKeyspaceThatAnswersLaterKeepsRepliesInOrder()
     {
-        var keyspace = new FakeKeyspace { Later = true };
+        var reader = new FakeDictReader { Later = true };
         var sink = new Sink();
-        var session = new RespSession(keyspace, 1 << 20, null, sink, new RespStats());
+        var session = new RespSession(reader, 1 << 20, null, sink, new RespStats());
         var consumed = session.Receive(Latin1("PING\r\nGET 1\r\nPING 2\r\nMGET 1 3 2\r\nECHO x\r\n"));
         Assert.Equal(41, consumed);
         Assert.Equal(0, session.Output.Length); // the first PONG went into the chain, ahead of the lookup
-        keyspace.Release();
+        reader.Release();
         await session.DrainAsync(TimeSpan.FromSeconds(10));
         Assert.Equal("+PONG\r\n$8\r\n\x01\0\0\0\x02\0\0\0\r\n$1\r\n2\r\n*3\r\n$8\r\n\x01\0\0\0\x02\0\0\0\r\n-ERR shard 1 unavailable: timed out\r\n$-1\r\n$1\r\nx\r\n", Latin1(sink.Sent.ToArray()));
     }
@@ -155,9 +156,9 @@ public sealed class RespSessionTests
     [Fact]
     public async Task PipelinedLookupsStopAtTheWindowUntilARepliesLeaves()
     {
-        var keyspace = new FakeKeyspace { Later = true };
+        var reader = new FakeDictReader { Later = true };
         var sink = new Sink { Window = new ReplyWindow(maxReplies: 2, maxBytes: 1 << 20) };
-        var session = new RespSession(keyspace, 1 << 20, null, sink, new RespStats());
+        var session = new RespSession(reader, 1 << 20, null, sink, new RespStats());
         var input = Latin1("GET 1\r\nGET 1\r\nGET 1\r\nGET 1\r\n");
         var consumed = session.Receive(input);
         Assert.Equal(14, consumed); // two lookups taken, the third waits
@@ -165,7 +166,7 @@ public sealed class RespSessionTests
         var resumable = session.WhenResumable();
         Assert.False(resumable.IsCompleted);
 
-        keyspace.Release();
+        reader.Release();
         await resumable.WaitAsync(TimeSpan.FromSeconds(10));
         while (consumed < input.Length)
         {
@@ -184,11 +185,11 @@ public sealed class RespSessionTests
     [Fact]
     public async Task Hello3BehindAPendingLookupSwitchesEveryLaterReply()
     {
-        var keyspace = new FakeKeyspace { Later = true };
+        var reader = new FakeDictReader { Later = true };
         var sink = new Sink();
-        var session = new RespSession(keyspace, 1 << 20, null, sink, new RespStats());
+        var session = new RespSession(reader, 1 << 20, null, sink, new RespStats());
         session.Receive(Latin1("GET 2\r\nHELLO 3\r\n"));
-        keyspace.Release();
+        reader.Release();
         await session.DrainAsync(TimeSpan.FromSeconds(10));
         Assert.StartsWith("$-1\r\n%7\r\n", Latin1(sink.Sent.ToArray()));
 
@@ -219,7 +220,7 @@ public sealed class RespSessionTests
         var token = TokenFile("resp-secret-0123456789");
         var sink = new Sink();
         var stats = new RespStats();
-        var session = new RespSession(new FakeKeyspace(), 1 << 20, token, sink, stats);
+        var session = new RespSession(new FakeDictReader(), 1 << 20, token, sink, stats);
         var wrong = Latin1("AUTH guess-guess-guess\r\n");
         var stream = Enumerable.Repeat(wrong, 6).SelectMany(b => b).ToArray();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -242,8 +243,8 @@ public sealed class RespSessionTests
     {
         var half = new byte[4];
         ValueCodecs.Encode(ValueCodec.F16, [0, 0, 0x80, 0x3F, 0, 0, 0x20, 0x40], half); // 1.0, 2.5
-        var keyspace = new FakeKeyspace { Codec = ValueCodec.F16, Row = half };
-        var session = new RespSession(keyspace, 1 << 20, null, new Sink(), new RespStats());
+        var reader = new FakeDictReader { Codec = ValueCodec.F16, Row = half };
+        var session = new RespSession(reader, 1 << 20, null, new Sink(), new RespStats());
         session.Receive(Latin1("GET 1\r\n"));
         Assert.Equal("$8\r\n\0\0\x80\x3F\0\0\x20\x40\r\n", Latin1(session.Output.ToArray()));
     }
@@ -263,7 +264,7 @@ public sealed class RespSessionTests
 
     private static (byte[] Output, bool Closing) Drive(byte[] stream, int[] chunks, int initialBuffer = 64, BearerToken? token = null)
     {
-        var session = new RespSession(new FakeKeyspace(), 1 << 20, token, new Sink(), new RespStats());
+        var session = new RespSession(new FakeDictReader(), 1 << 20, token, new Sink(), new RespStats());
         var input = new ReceiveBuffer(initialBuffer);
         var output = new List<byte>();
         var offset = 0;
@@ -287,7 +288,7 @@ public sealed class RespSessionTests
     }
 
     /// <summary>Key 1 holds <see cref="Row"/>, key 3's shard fails, every other key is missing.</summary>
-    private sealed class FakeKeyspace : IRespKeyspace
+    private sealed class FakeDictReader : IDictReader
     {
         private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -311,7 +312,7 @@ public sealed class RespSessionTests
             return Later ? new ValueTask<KeyRows>(_release.Task.ContinueWith(_ => (KeyRows)rows, TaskScheduler.Default)) : ValueTask.FromResult<KeyRows>(rows);
         }
 
-        public RespKeyspaceInfo Info() => new("server", 1, "100", "test");
+        public DictReaderInfo Info() => new("server", 1, "100", "test");
 
         private sealed class Rows(ulong[] keys, ValueCodec codec, byte[] row) : KeyRows
         {

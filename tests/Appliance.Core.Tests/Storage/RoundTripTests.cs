@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Tests.Storage;

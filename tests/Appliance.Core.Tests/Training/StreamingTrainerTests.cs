@@ -1,4 +1,5 @@
 using Appliance.Core.Engine;
+using Appliance.Core.Features;
 using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 using Appliance.Core.Training;

@@ -9,7 +9,7 @@ namespace Appliance.Core.Control.Agent;
 
 /// <summary>The agent's HTTP routes: POST /agent/stage|activate|retire (one route group behind the
 /// bearer token; body <see cref="VersionCommand"/>) and GET /agent/status.</summary>
-public static class AgentEndpoints
+internal static class AgentEndpoints
 {
     public static void Map(IEndpointRouteBuilder routes, AgentRole agent, ILogger logger)
     {

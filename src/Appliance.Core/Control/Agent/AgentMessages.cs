@@ -4,7 +4,7 @@ namespace Appliance.Core.Control.Agent;
 
 /// <summary>Body of POST /agent/stage, /agent/activate and /agent/retire: which version. Nothing in
 /// it becomes a path: the ids are checked to be digits and the agent builds every path itself.</summary>
-public sealed record VersionCommand
+internal sealed record VersionCommand
 {
     public string Version { get; init; } = string.Empty;
 
@@ -21,7 +21,7 @@ public sealed record VersionCommand
 }
 
 /// <summary>The agent's answer to a command.</summary>
-public sealed record AgentReply
+internal sealed record AgentReply
 {
     public required bool Ok { get; init; }
 
@@ -33,7 +33,7 @@ public sealed record AgentReply
 }
 
 /// <summary>One version being staged (downloaded and verified).</summary>
-public sealed record StagingProgress
+internal sealed record StagingProgress
 {
     public required string Version { get; init; }
 
@@ -50,7 +50,7 @@ public sealed record StagingProgress
 }
 
 /// <summary>What <c>GET /agent/status</c> (and the agent section of /status) report.</summary>
-public sealed record AgentStatus
+internal sealed record AgentStatus
 {
     public required string Dict { get; init; }
 
@@ -77,7 +77,7 @@ public sealed record AgentStatus
 }
 
 /// <summary>Which version the agent last activated (data-dir/ACTIVE.json): what a restart serves.</summary>
-public sealed record ActiveMarker
+internal sealed record ActiveMarker
 {
     public required string Base { get; init; }
 

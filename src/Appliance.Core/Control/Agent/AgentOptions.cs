@@ -3,7 +3,7 @@ using Appliance.Core.Hosting;
 namespace Appliance.Core.Control.Agent;
 
 /// <summary>Settings of the agent role (it shares --data-dir, --dict and --shard with the server role).</summary>
-public sealed record AgentOptions
+internal sealed record AgentOptions
 {
     public required string DataDir { get; init; }
 

@@ -8,7 +8,7 @@ namespace Appliance.Core.Control.Agent;
 
 /// <summary>Activation and retirement: a staged version becomes live by one atomic switch of the
 /// server's store (recorded in ACTIVE.json); one not live is deleted on the transfer's word.</summary>
-public sealed partial class AgentRole
+internal sealed partial class AgentRole
 {
     public async Task<AgentReply> Activate(VersionCommand command, CancellationToken cancellationToken)
     {

@@ -7,7 +7,7 @@ namespace Appliance.Core.Control.Agent;
 
 /// <summary>Staging: a version is downloaded from the transfer origin in the background (resumable,
 /// every checksum verified) into its own directory; a command asks again to see how far it got.</summary>
-public sealed partial class AgentRole
+internal sealed partial class AgentRole
 {
     public AgentReply Stage(VersionCommand command)
     {

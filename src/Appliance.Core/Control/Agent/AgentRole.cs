@@ -22,7 +22,7 @@ namespace Appliance.Core.Control.Agent;
 /// data-dir/.downloads/&lt;base&gt;_&lt;version&gt;/…       downloads in progress (*.part, resumable)
 /// </code>
 /// </summary>
-public sealed partial class AgentRole : IRole
+internal sealed partial class AgentRole : IRole
 {
     private const string ActiveFile = "ACTIVE.json";
 

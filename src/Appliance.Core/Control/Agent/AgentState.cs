@@ -5,7 +5,7 @@ namespace Appliance.Core.Control.Agent;
 /// <summary>The state an agent's reply reports (<c>state</c> in its JSON, lowercase); it also
 /// picks the reply's HTTP status (<see cref="AgentEndpoints"/>).</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<AgentState>))]
-public enum AgentState
+internal enum AgentState
 {
     /// <summary>Downloading and verifying; ask again.</summary>
     [JsonStringEnumMemberName("staging")]

@@ -1,7 +1,7 @@
 using System.Net.Http.Json;
-using Appliance.Core.Client;
 using Appliance.Core.Control.Agent;
 using Appliance.Core.Hosting;
+using Appliance.Core.Net;
 
 namespace Appliance.Core.Control.Transfer;
 

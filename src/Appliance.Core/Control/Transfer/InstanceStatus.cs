@@ -2,7 +2,7 @@ namespace Appliance.Core.Control.Transfer;
 
 /// <summary>Where one shard replica is with one version. The numbers are the original's
 /// DictInstance.status_id where it had one, and are on the wire (<c>status_id</c>): never renumber.</summary>
-public enum InstanceStatus
+internal enum InstanceStatus
 {
     Init = 10,
     StageFailed = 30,
@@ -13,7 +13,7 @@ public enum InstanceStatus
 }
 
 /// <summary>The names the original's <c>status</c> shows.</summary>
-public static class InstanceStatusNames
+internal static class InstanceStatusNames
 {
     public static string Name(this InstanceStatus status) => status switch
     {

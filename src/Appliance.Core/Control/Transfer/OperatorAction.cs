@@ -1,7 +1,7 @@
 namespace Appliance.Core.Control.Transfer;
 
 /// <summary>What an operator can ask of the transfer (POST /transfer/&lt;action&gt;, <c>cube transfer</c>).</summary>
-public enum OperatorAction
+internal enum OperatorAction
 {
     Rollback,
     Pin,

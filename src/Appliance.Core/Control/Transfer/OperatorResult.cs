@@ -1,7 +1,7 @@
 namespace Appliance.Core.Control.Transfer;
 
 /// <summary>The answer to an operator command: an HTTP status and one line saying what happened.</summary>
-public sealed record OperatorResult(int HttpStatus, string Message)
+internal sealed record OperatorResult(int HttpStatus, string Message)
 {
     public bool Ok => HttpStatus is >= 200 and < 300;
 }

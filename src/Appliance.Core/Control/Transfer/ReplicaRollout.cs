@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using Appliance.Core.Client;
 using Appliance.Core.Control.Agent;
 using Appliance.Core.Diagnostics;
+using Appliance.Core.Net;
 using Microsoft.Extensions.Logging;
 
 namespace Appliance.Core.Control.Transfer;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using Appliance.Core.Client;
 using Appliance.Core.Formats;
+using Appliance.Core.Net;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Control.Transfer;
@@ -13,7 +13,7 @@ namespace Appliance.Core.Control.Transfer;
 /// <c>cube&lt;s&gt;_&lt;r&gt;</c>. A file starting with '{' is read as JSON with the same keys
 /// (<c>"default": {...}, "cube_agent": {...}</c>). Errors name the file and line or key.
 /// </summary>
-public static class TransferConfReader
+internal static class TransferConfReader
 {
     private static readonly string[] Known =
     [

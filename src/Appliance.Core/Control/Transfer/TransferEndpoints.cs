@@ -17,7 +17,7 @@ namespace Appliance.Core.Control.Transfer;
 /// with byte ranges so an interrupted download resumes), and <c>POST /transfer/poll</c>. Packages
 /// and POSTs need the bearer token.
 /// </summary>
-public static partial class TransferEndpoints
+internal static partial class TransferEndpoints
 {
     private static readonly string[] PackageFiles = [ShardLayout.ManifestFileName, ShardLayout.IndexFileName, ShardLayout.ValuesFileName];
 

@@ -3,10 +3,10 @@ using Appliance.Core.Storage;
 namespace Appliance.Core.Control.Transfer;
 
 /// <summary>The original transfer's response envelope: <c>{"success":"0","message":"query ok","data":…}</c>.</summary>
-public sealed record Envelope<T>(string Success, string Message, T Data);
+internal sealed record Envelope<T>(string Success, string Message, T Data);
 
 /// <summary>One shard replica's progress with one version (field names follow the original's DictInstance).</summary>
-public sealed class InstanceRecord
+internal sealed class InstanceRecord
 {
     public string DictName { get; set; } = string.Empty;
 
@@ -48,7 +48,7 @@ public sealed class InstanceRecord
 }
 
 /// <summary>One version's life (field names follow the original's DictVersionInfo, plus timings).</summary>
-public sealed class VersionRecord
+internal sealed class VersionRecord
 {
     public string DictName { get; set; } = string.Empty;
 
@@ -129,7 +129,7 @@ public sealed class VersionRecord
 }
 
 /// <summary>Everything the transfer must remember across restarts (tmp_address/transfer-state.json).</summary>
-public sealed class TransferState
+internal sealed class TransferState
 {
     /// <summary>Label (&lt;base&gt;_&lt;version&gt;) of the version every shard serves.</summary>
     public string? Current { get; set; }
@@ -146,7 +146,7 @@ public sealed class TransferState
 }
 
 /// <summary>The original /dict/info document.</summary>
-public sealed record DictInfo
+internal sealed record DictInfo
 {
     public required string DictName { get; init; }
 
@@ -174,7 +174,7 @@ public sealed record DictInfo
 }
 
 /// <summary>The transfer's part of /status.</summary>
-public sealed record TransferStatus
+internal sealed record TransferStatus
 {
     public required string Dict { get; init; }
 
@@ -203,7 +203,7 @@ public sealed record TransferStatus
 }
 
 /// <summary>One operator action in the deploy history.</summary>
-public sealed class OperatorRecord
+internal sealed class OperatorRecord
 {
     public long Time { get; set; }
 
@@ -215,7 +215,7 @@ public sealed class OperatorRecord
 
 /// <summary>The body of POST /transfer/rollback and /transfer/abandon: the version as
 /// &lt;base&gt;_&lt;version&gt; (rollback: optional, the previous version by default).</summary>
-public sealed record OperatorRequest
+internal sealed record OperatorRequest
 {
     public string? Version { get; init; }
 }

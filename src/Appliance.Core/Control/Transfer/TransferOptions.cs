@@ -1,4 +1,4 @@
-using Appliance.Core.Client;
+using Appliance.Core.Net;
 
 namespace Appliance.Core.Control.Transfer;
 
@@ -8,7 +8,7 @@ namespace Appliance.Core.Control.Transfer;
 /// its external builder and wget (<c>buildtool_local</c>, <c>download_mode</c>, <c>wget_port</c>,
 /// <c>transfer_address</c>) are accepted and reported, not used.
 /// </summary>
-public sealed record TransferOptions
+internal sealed record TransferOptions
 {
     public required string DictName { get; init; }
 

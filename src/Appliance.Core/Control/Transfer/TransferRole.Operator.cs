@@ -12,7 +12,7 @@ namespace Appliance.Core.Control.Transfer;
 /// Abandoning the version being rolled out cancels that rollout unless it is already activating.
 /// Every action is logged and recorded on the version it concerns in the deploy history.
 /// </summary>
-public sealed partial class TransferRole
+internal sealed partial class TransferRole
 {
     private const int MaxQueuedCommands = 16;
 

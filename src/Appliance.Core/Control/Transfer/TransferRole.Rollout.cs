@@ -5,7 +5,7 @@ using Appliance.Core.Storage;
 namespace Appliance.Core.Control.Transfer;
 
 /// <summary>The rollout of one version: build → stage everywhere → activate everywhere → retire.</summary>
-public sealed partial class TransferRole
+internal sealed partial class TransferRole
 {
     private async Task DeployAsync(VersionRecord version, CancellationToken stopping)
     {

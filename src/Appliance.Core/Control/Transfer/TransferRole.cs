@@ -18,7 +18,7 @@ namespace Appliance.Core.Control.Transfer;
 /// applied by <see cref="RolloutSteps"/> (both pure); this class is the I/O around them: the
 /// donefile source and watcher, the builder, the agents, the state file, the operator's queue.
 /// </summary>
-public sealed partial class TransferRole : IRole
+internal sealed partial class TransferRole : IRole
 {
     private readonly TransferOptions _options;
     private readonly ILogger _logger;

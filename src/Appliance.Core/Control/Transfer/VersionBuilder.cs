@@ -1,5 +1,4 @@
 using Appliance.Core.Diagnostics;
-using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 using Microsoft.Extensions.Logging;
 

@@ -3,7 +3,7 @@ namespace Appliance.Core.Control.Transfer;
 /// <summary>Where a version is in its rollout. The numbers are the original's
 /// DictVersionInfo.status where it had one, and are on the wire (<c>status</c> in the deploy
 /// history and the persisted state): never renumber.</summary>
-public enum VersionStatus
+internal enum VersionStatus
 {
     Waiting = 0,
     Building = 20,
@@ -22,7 +22,7 @@ public enum VersionStatus
 }
 
 /// <summary>The names the original's <c>status_str</c> shows.</summary>
-public static class VersionStatusNames
+internal static class VersionStatusNames
 {
     public static string Name(this VersionStatus status) => status switch
     {

@@ -25,7 +25,7 @@ namespace Appliance.Core.Engine.Oip;
 /// 503 (not ready).</item>
 /// </list>
 /// </summary>
-public static class OipEndpoints
+internal static class OipEndpoints
 {
     public const string Extension = "binary_tensor_data";
     private const string HeaderLength = "Inference-Header-Content-Length";

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Appliance.Core.Engine.Oip;
 
 /// <summary>GET /v2/health/live and /v2/health/ready.</summary>
-public sealed record OipHealth
+internal sealed record OipHealth
 {
     public bool? Live { get; init; }
 
@@ -13,7 +13,7 @@ public sealed record OipHealth
 }
 
 /// <summary>GET /v2: the server metadata.</summary>
-public sealed record OipServerMetadata
+internal sealed record OipServerMetadata
 {
     public string Name { get; init; } = "cube-appliance";
 
@@ -23,7 +23,7 @@ public sealed record OipServerMetadata
 }
 
 /// <summary>GET /v2/models/{model}[/versions/{version}].</summary>
-public sealed record OipModelMetadata
+internal sealed record OipModelMetadata
 {
     public required string Name { get; init; }
 
@@ -36,7 +36,7 @@ public sealed record OipModelMetadata
     public required IReadOnlyList<OipTensorMetadata> Outputs { get; init; }
 }
 
-public sealed record OipTensorMetadata
+internal sealed record OipTensorMetadata
 {
     public required string Name { get; init; }
 
@@ -51,13 +51,13 @@ public sealed record OipTensorMetadata
 }
 
 /// <summary>The <c>parameters</c> of a tensor's metadata.</summary>
-public sealed record OipTensorParameters
+internal sealed record OipTensorParameters
 {
     public required IReadOnlyList<string> Datatypes { get; init; }
 }
 
 /// <summary>GET /v2/models/{model}[/versions/{version}]/ready.</summary>
-public sealed record OipModelReady
+internal sealed record OipModelReady
 {
     public required string Name { get; init; }
 
@@ -66,7 +66,7 @@ public sealed record OipModelReady
     public string? Error { get; init; }
 }
 
-public sealed record OipError
+internal sealed record OipError
 {
     public required string Error { get; init; }
 }

@@ -12,7 +12,7 @@ namespace Appliance.Core.Engine.Oip;
 /// little-endian; BYTES as a 4-byte little-endian length before each element). Every defect is an
 /// <see cref="OipException"/> naming the input and field (HTTP 400).
 /// </summary>
-public sealed class OipRequest
+internal sealed class OipRequest
 {
     public string? Id { get; private init; }
 
@@ -99,7 +99,7 @@ public sealed class OipRequest
 }
 
 /// <summary>One input tensor: name, datatype, shape and its elements as the datatype's array.</summary>
-public sealed class OipTensor
+internal sealed class OipTensor
 {
     public required string Name { get; init; }
 
@@ -281,7 +281,7 @@ public sealed class OipTensor
 }
 
 /// <summary>A request the protocol or the model cannot take: HTTP 400 with the message.</summary>
-public sealed class OipException(string message, int status = 400) : Exception(message)
+internal sealed class OipException(string message, int status = 400) : Exception(message)
 {
     public int Status { get; } = status;
 }

@@ -13,7 +13,7 @@ namespace Appliance.Core.Engine.Onnx;
 /// Field numbers are those of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto,
 /// ValueInfoProto, TypeProto, TensorShapeProto, AttributeProto, OperatorSetIdProto).
 /// </summary>
-public static class OnnxModelWriter
+internal static class OnnxModelWriter
 {
     public const string EmbeddingsInput = "embeddings";
     public const string DenseInput = "dense";

@@ -7,7 +7,7 @@ namespace Appliance.Core.Engine.Onnx;
 /// comes from serving several requests at once; two intra-op threads were erratic on small
 /// machines), inputs passed without copying.
 /// </summary>
-public sealed class OnnxScorer : IDisposable
+internal sealed class OnnxScorer : IDisposable
 {
     private readonly InferenceSession _session;
 

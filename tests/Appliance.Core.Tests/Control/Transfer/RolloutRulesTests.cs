@@ -1,5 +1,4 @@
 using Appliance.Core.Control.Transfer;
-using Appliance.Core.Formats;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Tests.Control.Transfer;

@@ -1,6 +1,7 @@
 using Appliance.Core.Client;
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Formats;
+using Appliance.Core.Net;
 
 namespace Appliance.Core.Tests.Control.Transfer;
 

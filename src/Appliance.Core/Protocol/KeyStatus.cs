@@ -1,7 +1,7 @@
-namespace Appliance.Core.Client;
+namespace Appliance.Core.Protocol;
 
 /// <summary>What a cluster lookup says about one key.</summary>
-public enum KeyStatus : byte
+internal enum KeyStatus : byte
 {
     Found = 0,
     Missing = 1,

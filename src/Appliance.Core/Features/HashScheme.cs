@@ -1,7 +1,7 @@
-namespace Appliance.Core.Engine;
+namespace Appliance.Core.Features;
 
 /// <summary>How a categorical token becomes a table key (named in model.json).</summary>
-public enum HashScheme
+internal enum HashScheme
 {
     /// <summary>The original demo's: CPython 2 string hash of "&lt;field index&gt;&lt;token&gt;" mod 1000001.</summary>
     Paddle = 0,

@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace Appliance.Core.Client;
+namespace Appliance.Core.Net;
 
 /// <summary>One replica's data-plane address.</summary>
-public sealed record NodeAddress(string Host, int Port)
+internal sealed record NodeAddress(string Host, int Port)
 {
     public override string ToString() => $"{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
 

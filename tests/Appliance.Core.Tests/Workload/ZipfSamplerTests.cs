@@ -1,6 +1,6 @@
-using Appliance.Core.Diagnostics;
+using Appliance.Core.Workload;
 
-namespace Appliance.Core.Tests.Diagnostics;
+namespace Appliance.Core.Tests.Workload;
 
 /// <summary>The load generator's skew: the frequencies drawn match 1/(k+1)^s, for exponents
 /// below, at and above 1, and for key spaces far too large for a table of weights.</summary>

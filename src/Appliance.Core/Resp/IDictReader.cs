@@ -1,14 +1,16 @@
-using Appliance.Core.Client;
+using Appliance.Core.Protocol;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Resp;
 
 /// <summary>
-/// What a RESP front reads: one shard served in this process (<c>--resp-port</c> on a server) or
-/// the whole cluster through the native client (the proxy role). A lookup may complete at once
-/// (a local shard: no allocation, no task) or later (the cluster).
+/// Rows of dicts read by key, for the fronts that are not the binary protocol: RESP (a server's
+/// <c>--resp-port</c>, the proxy) and a server's <c>GET /lookup</c>. Behind it, one shard served
+/// in this process (<c>Serving.ShardDictReader</c>) or the whole cluster through the native client
+/// (<c>Proxy.ClusterDictReader</c>). A lookup may complete at once (a local shard: no allocation,
+/// no task) or later (the cluster).
 /// </summary>
-public interface IRespKeyspace
+internal interface IDictReader
 {
     /// <summary>True when every lookup completes before <see cref="LookupAsync"/> returns (so the
     /// caller may reuse the key array at once).</summary>
@@ -24,20 +26,20 @@ public interface IRespKeyspace
     /// until the answer is disposed.</summary>
     ValueTask<KeyRows> LookupAsync(string dict, ulong[] keys, int count);
 
-    /// <summary>The shard that holds <paramref name="key"/> when it is not this keyspace's (a shard
+    /// <summary>The shard that holds <paramref name="key"/> when it is not this reader's (a shard
     /// server answers for its own shard only), else null. GET /lookup says so instead of "missing".</summary>
     int? OtherShardOf(ulong key) => null;
 
     /// <summary>For INFO and DBSIZE.</summary>
-    RespKeyspaceInfo Info();
+    DictReaderInfo Info();
 }
 
-/// <summary>The keyspace as INFO and DBSIZE show it (<paramref name="Keys"/> null: not known here).</summary>
-public sealed record RespKeyspaceInfo(string Role, long? Keys, string Version, string Description);
+/// <summary>The reader as INFO and DBSIZE show it (<paramref name="Keys"/> null: not known here).</summary>
+internal sealed record DictReaderInfo(string Role, long? Keys, string Version, string Description);
 
 /// <summary>The answer to one lookup: per key found (its stored row and the table's codec),
 /// missing, or failed (its shard could not answer: an error reply, never a nil).</summary>
-public abstract class KeyRows : IDisposable
+internal abstract class KeyRows : IDisposable
 {
     public abstract int Count { get; }
 

@@ -1,4 +1,4 @@
-namespace Appliance.Core.Diagnostics;
+namespace Appliance.Core.Workload;
 
 /// <summary>
 /// The keys of a generated test table as a function of the row number: row i of
@@ -7,7 +7,7 @@ namespace Appliance.Core.Diagnostics;
 /// The mix is SplitMix64's finalizer, a bijection on 64 bits: distinct rows, distinct keys, and
 /// the keys look random to the shard router and the index hash.
 /// </summary>
-public static class IndexedKeys
+internal static class IndexedKeys
 {
     public static ulong Of(long row)
     {

@@ -4,13 +4,13 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Appliance.Core.Engine;
+namespace Appliance.Core.Features;
 
 /// <summary>
 /// One Criteo-format sample: TAB-separated, 40 fields with a leading label
 /// or 39 without; I1..I13 integer counts, C1..C26 categorical tokens; any field may be empty.
 /// </summary>
-public sealed class CriteoSample
+internal sealed class CriteoSample
 {
     public const int DenseCount = 13;
     public const int SparseCount = 26;

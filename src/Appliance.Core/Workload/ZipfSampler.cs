@@ -1,4 +1,4 @@
-namespace Appliance.Core.Diagnostics;
+namespace Appliance.Core.Workload;
 
 /// <summary>
 /// Draws ranks 0..n-1 with P(rank k) proportional to 1/(k+1)^s — the skew of real key traffic,
@@ -7,7 +7,7 @@ namespace Appliance.Core.Diagnostics;
 /// table of n weights, so n may be the whole key space of a table of billions), about one
 /// log and one exp per draw, and the expected number of rejections is small for every s &gt; 0.
 /// </summary>
-public sealed class ZipfSampler
+internal sealed class ZipfSampler
 {
     private readonly double _s;
     private readonly long _n;

@@ -1,13 +1,14 @@
 using Appliance.Core.Client;
+using Appliance.Core.Protocol;
 using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 
 namespace Appliance.Core.Proxy;
 
-/// <summary>The whole cluster as one keyspace: keys are fanned out over the native client (its
+/// <summary>The whole cluster as one reader: keys are fanned out over the native client (its
 /// retries and backup requests); a key whose shard failed is a failed key — an error reply,
 /// never a nil.</summary>
-public sealed class ClusterKeyspace(CubeClient client, IReadOnlyList<DictConf> dicts, string defaultDict) : IRespKeyspace
+internal sealed class ClusterDictReader(CubeClient client, IReadOnlyList<DictConf> dicts, string defaultDict) : IDictReader
 {
     private string _lastVersion = string.Empty;
 
@@ -31,7 +32,7 @@ public sealed class ClusterKeyspace(CubeClient client, IReadOnlyList<DictConf> d
 
     /// <summary>The proxy holds no table: DBSIZE is unknown (null), the version is the one the
     /// default dict's shards last answered with.</summary>
-    public RespKeyspaceInfo Info() =>
+    public DictReaderInfo Info() =>
         new("proxy", null, _lastVersion, string.Join(", ", dicts.Select(d => $"dict {d.DictName} ({d.Shards} shards)")));
 
     private sealed class Rows(LookupResult result, ulong[] keys, int shards) : KeyRows

@@ -1,4 +1,4 @@
-using Appliance.Core.Client;
+using Appliance.Core.Protocol;
 using Appliance.Core.Resp;
 using Appliance.Core.Storage;
 
@@ -6,7 +6,7 @@ namespace Appliance.Core.Serving;
 
 /// <summary>The RESP view of the one shard this server serves: answered at once from the live
 /// version; a key of another shard is not in this shard's table, so it reads as nil.</summary>
-public sealed class ShardKeyspace(string served, int shard, ShardStore store) : IRespKeyspace
+internal sealed class ShardDictReader(string served, int shard, ShardStore store) : IDictReader
 {
     [ThreadStatic]
     private static Rows? t_rows;
@@ -31,10 +31,10 @@ public sealed class ShardKeyspace(string served, int shard, ShardStore store) : 
         return count > 0 && (int)(key % (ulong)count) is var owner && owner != shard ? owner : null;
     }
 
-    public RespKeyspaceInfo Info()
+    public DictReaderInfo Info()
     {
         using var lease = store.Acquire();
-        return new RespKeyspaceInfo("server", lease.View?.Keys ?? 0, lease.View?.VersionLabel ?? string.Empty, $"dict {served} shard {shard}");
+        return new DictReaderInfo("server", lease.View?.Keys ?? 0, lease.View?.VersionLabel ?? string.Empty, $"dict {served} shard {shard}");
     }
 
     /// <summary>One thread's answer, reused: the session writes it and disposes it (releasing the

@@ -1,10 +1,10 @@
-namespace Appliance.Core.Engine;
+namespace Appliance.Core.Features;
 
 /// <summary>
 /// Dense feature normalisation of the CTR-DNN: missing → 0, otherwise
 /// (x − min[k]) / diff[k] with no clipping (large counts give values above 1, as in training).
 /// </summary>
-public sealed class DenseNormalizer(IReadOnlyList<float> min, IReadOnlyList<float> diff)
+internal sealed class DenseNormalizer(IReadOnlyList<float> min, IReadOnlyList<float> diff)
 {
     public static readonly float[] CriteoMin = [0, -3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     public static readonly float[] CriteoDiff = [20, 603, 100, 50, 64000, 500, 100, 50, 500, 10, 10, 10, 50];

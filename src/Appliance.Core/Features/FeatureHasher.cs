@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.IO.Hashing;
 using System.Text;
 
-namespace Appliance.Core.Engine;
+namespace Appliance.Core.Features;
 
 /// <summary>
 /// Categorical tokens → table keys, exactly as training did.
@@ -14,7 +14,7 @@ namespace Appliance.Core.Engine;
 /// token's UTF-8 bytes; the full 64 bits are the key (no modulo, so no forced collisions).</item>
 /// </list>
 /// </summary>
-public static class FeatureHasher
+internal static class FeatureHasher
 {
     public const long PaddleHashDim = 1_000_001;
 
