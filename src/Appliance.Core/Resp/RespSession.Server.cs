@@ -86,7 +86,7 @@ internal sealed partial class RespSession
                 .Append("\r\ncube_table_version:").Append(info.Version).Append("\r\n\r\n");
         }
 
-        if (all || section == "dicts")
+        if (all || section == "keyspace")
         {
             text.Append("# Keyspace\r\n");
             if (info.Keys is { } keys)
