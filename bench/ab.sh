@@ -49,7 +49,7 @@ found = re.findall(sys.argv[1], open(sys.argv[3], errors="replace").read())
 if not found:
     sys.exit(1)
 pick = found[-1] if sys.argv[2] == "1" else found[0]
-print(float(pick[0] if isinstance(pick, tuple) else pick))
+print(float((pick[0] if isinstance(pick, tuple) else pick).replace(",", "")))  # 12,345 as printed
 PY
 }
 

@@ -79,12 +79,7 @@ public sealed class OipTests
     public async Task ReadinessIsFalseAndInferIs503UntilTheTableIsLive()
     {
         using var dir = new TempDirectory();
-        Directory.CreateDirectory(dir.Combine("empty"));
-        ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 62), new ModelSpec { Dict = "emb" }, "1");
-        using var shard = ServerProcess.StartServer(dir.Combine("empty"), "emb", 0);
-        File.WriteAllText(dir.Combine("cube.conf"), $$"""
-            [{"dict_name": "emb", "shard": 1, "dup": 1, "timeout": 300, "retry": 1, "backup_request": 0, "type": "ipport_list", "nodes": [{"ipport_list": "list://127.0.0.1:{{shard.DataPort}}"}]}]
-            """);
+        using var shard = StartEmptyCluster(dir, seed: 62);
         using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--model", dir.Combine("model"), "--conf", dir.Combine("cube.conf"));
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{engine.HttpPort}/") };
         Assert.Equal("{\"live\":true}", await GetAsync(http, "v2/health/live", HttpStatusCode.OK));
@@ -92,6 +87,19 @@ public sealed class OipTests
         Assert.Contains("\"ready\":false", await GetAsync(http, "v2/models/model/ready", HttpStatusCode.BadRequest));
         var line = File.ReadLines(TestData.CriteoSample).First();
         await AssertError(http, "{\"inputs\": [{\"name\": \"lines\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [" + JsonSerializer.Serialize(line) + "]}]}", HttpStatusCode.ServiceUnavailable, "waiting for the table");
+    }
+
+    /// <summary>A model in DIR/model and DIR/cube.conf naming one shard server that has no
+    /// version: an engine on them is not ready (waiting for the table).</summary>
+    internal static ServerProcess StartEmptyCluster(TempDirectory dir, int seed)
+    {
+        Directory.CreateDirectory(dir.Combine("empty"));
+        ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: seed), new ModelSpec { Dict = "emb" }, "1");
+        var shard = ServerProcess.StartServer(dir.Combine("empty"), "emb", 0);
+        File.WriteAllText(dir.Combine("cube.conf"), $$"""
+            [{"dict_name": "emb", "shard": 1, "dup": 1, "timeout": 300, "retry": 1, "backup_request": 0, "type": "ipport_list", "nodes": [{"ipport_list": "list://127.0.0.1:{{shard.DataPort}}"}]}]
+            """);
+        return shard;
     }
 
     private static StringContent Json(object value) => new(JsonSerializer.Serialize(value), Encoding.UTF8, "application/json");

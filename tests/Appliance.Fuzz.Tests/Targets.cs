@@ -186,7 +186,7 @@ public static class Targets
         JsonSerializer.Deserialize(input, StorageJsonContext.Default.ShardManifest), typeof(JsonException));
 
     private static readonly Func<Fuzzer>[] Factories =
-        [Frames, SessionTarget.Sessions, SessionTarget.Resp, SessionTarget.BaiduStd, MgetReplies, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies, OipRequests];
+        [Frames, SessionTarget.Sessions, SessionTarget.Resp, SessionTarget.BaiduStd, MgetReplies, SequenceFiles, TextTables, Donefiles, CubeConfs, TransferConfs, GflagsFiles, CriteoLines, PredictBodies, ModelSpecs, Manifests, AgentCommands, OperatorBodies, OipRequests, GrpcInferRequests];
 
     /// <summary>The load generator's MGET reply framing (replies from whatever server it is
     /// pointed at): replies back to back until one is incomplete or invalid; a framed reply lies
@@ -237,6 +237,35 @@ public static class Targets
         var split = input.Length == 0 ? 0 : input[0] % (input.Length + 1);
         Appliance.Core.Engine.Oip.OipRequest.Read(input.AsMemory(0, input.Length - split), input.AsSpan(input.Length - split));
     }, typeof(Appliance.Core.Engine.Oip.OipException));
+
+    /// <summary>A gRPC ModelInfer request's bytes: parsed as protobuf, its tensors read from
+    /// contents or raw_input_contents, and turned into samples for the default model.</summary>
+    public static Fuzzer GrpcInferRequests() => new("grpcinfer", [.. GrpcCorpus().Select(Google.Protobuf.MessageExtensions.ToByteArray)], input =>
+    {
+        var request = Appliance.Core.Engine.Grpc.V2.ModelInferRequest.Parser.ParseFrom(input);
+        var tensors = Appliance.Core.Engine.Grpc.GrpcTensors.Inputs(request);
+        Appliance.Core.Engine.Oip.OipEndpoints.Samples(tensors, new ModelSpec { Dict = "emb" }, 100);
+    }, typeof(Google.Protobuf.InvalidProtocolBufferException), typeof(Appliance.Core.Engine.Oip.OipException));
+
+    private static IEnumerable<Appliance.Core.Engine.Grpc.V2.ModelInferRequest> GrpcCorpus()
+    {
+        var line = System.Text.Encoding.UTF8.GetBytes(string.Join('\t', Enumerable.Range(0, 39).Select(i => i < 13 ? "1" : "a1b2c3d4")));
+        var contents = new Appliance.Core.Engine.Grpc.V2.ModelInferRequest { ModelName = "model", Id = "1" };
+        var input = new Appliance.Core.Engine.Grpc.V2.ModelInferRequest.Types.InferInputTensor { Name = "lines", Datatype = "BYTES", Shape = { 1 }, Contents = new() };
+        input.Contents.BytesContents.Add(Google.Protobuf.ByteString.CopyFrom(line));
+        contents.Inputs.Add(input);
+        yield return contents;
+        var raw = new Appliance.Core.Engine.Grpc.V2.ModelInferRequest { ModelName = "model" };
+        raw.Inputs.Add(new Appliance.Core.Engine.Grpc.V2.ModelInferRequest.Types.InferInputTensor { Name = "lines", Datatype = "BYTES", Shape = { 1 } });
+        raw.RawInputContents.Add(Google.Protobuf.ByteString.CopyFrom([.. BitConverter.GetBytes(line.Length), .. line]));
+        yield return raw;
+        var tensors = new Appliance.Core.Engine.Grpc.V2.ModelInferRequest { ModelName = "model" };
+        tensors.Inputs.Add(new Appliance.Core.Engine.Grpc.V2.ModelInferRequest.Types.InferInputTensor { Name = "dense", Datatype = "FP32", Shape = { 1, 13 } });
+        tensors.Inputs.Add(new Appliance.Core.Engine.Grpc.V2.ModelInferRequest.Types.InferInputTensor { Name = "sparse", Datatype = "INT64", Shape = { 1, 26 } });
+        tensors.RawInputContents.Add(Google.Protobuf.ByteString.CopyFrom(new byte[13 * 4]));
+        tensors.RawInputContents.Add(Google.Protobuf.ByteString.CopyFrom(new byte[26 * 8]));
+        yield return tensors;
+    }
 
     public static IEnumerable<Fuzzer> All() => Factories.Select(make => make());
 

@@ -46,6 +46,15 @@ internal sealed record EngineOptions
     /// <summary>Largest POST /predict body (HTTP 413 beyond it, before it is parsed).</summary>
     public long MaxBodyBytes { get; init; } = 8L << 20;
 
+    /// <summary>The Open Inference Protocol over gRPC (HTTP/2 cleartext) on this port (0: none).</summary>
+    public int GrpcPort { get; init; }
+
+    /// <summary>Largest gRPC message received or sent (RESOURCE_EXHAUSTED beyond it).</summary>
+    public int GrpcMaxMessageBytes { get; init; } = 8 << 20;
+
+    /// <summary>gRPC calls one HTTP/2 connection may have open at once.</summary>
+    public int GrpcMaxStreams { get; init; } = 100;
+
     /// <summary>Connection limits of the binary data port.</summary>
     public ServerLimits Limits { get; init; } = new();
 }

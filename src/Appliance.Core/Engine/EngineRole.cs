@@ -37,11 +37,15 @@ internal sealed partial class EngineRole : IRole
     private long _samples;
     private readonly RecentLatency _recentPredicts;
 
+    /// <summary>The gRPC port's services (null: no --grpc-port).</summary>
+    private readonly Grpc.EngineGrpc? _grpc;
+
     /// <summary>Loads every model package (once each: an ONNX session per package). Throws
     /// <see cref="Formats.InputFormatException"/> naming the package at fault.</summary>
-    public EngineRole(EngineOptions options, IEmbeddingSource source, string sourceName, ILoggerFactory loggers)
+    public EngineRole(EngineOptions options, IEmbeddingSource source, string sourceName, ILoggerFactory loggers, Grpc.EngineGrpc? grpc = null)
     {
         Options = options;
+        _grpc = grpc;
         _recentPredicts = new RecentLatency(Timings.Predict);
         _source = source;
         _sourceName = sourceName;
@@ -86,6 +90,11 @@ internal sealed partial class EngineRole : IRole
     {
         routes.MapPost("/predict", (Func<HttpContext, Task>)PredictAsync);
         Oip.OipEndpoints.Map(routes, this);
+        if (_grpc is not null)
+        {
+            _grpc.Engine = this;
+            Grpc.EngineGrpc.Map(routes, Options.GrpcPort);
+        }
     }
 
     /// <summary>Learns the table versions the shards serve (bounded: a shard that does not answer
@@ -210,6 +219,7 @@ internal sealed partial class EngineRole : IRole
     public void WriteMetrics(MetricsWriter metrics)
     {
         var s = GetStatus();
+        _grpc?.Stats.Write(metrics);
         metrics.Gauge("cube_engine_ready", "1 when predictions are answered (model loaded, its table live on every shard), else 0.", s.Ready ? 1 : 0);
         metrics.Counter("cube_engine_not_ready_refusals_total", "Predict requests refused because the table was not live yet (HTTP 503).", Interlocked.Read(ref _notReady));
         metrics.Counter("cube_engine_table_mismatch_refusals_total", "Predict requests refused because the table's rows do not fit the model (HTTP 503).", Interlocked.Read(ref _mismatches));

@@ -24,6 +24,22 @@ internal sealed record HostSettings
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
     public HttpLimits Limits { get; init; } = new();
+
+    /// <summary>A second port speaking gRPC (HTTP/2 cleartext only), or null.</summary>
+    public GrpcSettings? Grpc { get; init; }
+}
+
+/// <summary>The gRPC port: its limits and the services behind it (added to the host's services
+/// before it is built; mapped by the role that owns them).</summary>
+internal sealed record GrpcSettings
+{
+    public required int Port { get; init; }
+
+    public required int MaxMessageBytes { get; init; }
+
+    public required int MaxStreamsPerConnection { get; init; }
+
+    public required Action<Microsoft.Extensions.DependencyInjection.IServiceCollection> AddServices { get; init; }
 }
 
 /// <summary>

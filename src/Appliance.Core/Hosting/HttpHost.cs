@@ -19,7 +19,7 @@ namespace Appliance.Core.Hosting;
 internal static class HttpHost
 {
     /// <summary>Throws an IOException naming the port when another process listens on it.</summary>
-    public static void EnsurePortFree(System.Net.IPAddress bind, int port)
+    public static void EnsurePortFree(System.Net.IPAddress bind, int port, string flag = "--http-port")
     {
         if (port == 0)
         {
@@ -33,7 +33,7 @@ internal static class HttpHost
         }
         catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
         {
-            throw new IOException($"HTTP port {port} on {bind} is already in use (another process listens there; --http-port)", e);
+            throw new IOException($"{(flag == "--http-port" ? "HTTP" : "gRPC")} port {port} on {bind} is already in use (another process listens there; {flag})", e);
         }
     }
 
@@ -77,6 +77,12 @@ internal static class HttpHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(settings.Bind, settings.HttpPort);
+            if (settings.Grpc is { } grpc)
+            {
+                k.Listen(settings.Bind, grpc.Port, o => o.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+                k.Limits.Http2.MaxStreamsPerConnection = grpc.MaxStreamsPerConnection;
+            }
+
             k.AddServerHeader = false;
             k.Limits.MaxConcurrentConnections = settings.Limits.MaxConnections;
             k.Limits.RequestHeadersTimeout = settings.Limits.HeaderTimeout;
@@ -84,6 +90,16 @@ internal static class HttpHost
             k.Limits.MaxRequestBodySize = settings.Limits.MaxBodyBytes;
             k.Limits.MaxRequestHeadersTotalSize = HttpLimits.MaxHeaderBytes;
         });
+        if (settings.Grpc is { } services)
+        {
+            builder.Services.AddGrpc(o =>
+            {
+                o.MaxReceiveMessageSize = services.MaxMessageBytes;
+                o.MaxSendMessageSize = services.MaxMessageBytes;
+            });
+            services.AddServices(builder.Services);
+        }
+
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
         builder.Services.AddHttpClient("cube", c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionLifetime = TimeSpan.FromMinutes(2) });

@@ -53,6 +53,11 @@ internal sealed class RoleHost : IAsyncDisposable
             // Kestrel reports a port in use as a critical log line with its whole stack trace;
             // find out first and say it in one line, as the data port does.
             HttpHost.EnsurePortFree(_settings.Bind, _settings.HttpPort);
+            if (_settings.Grpc is { } grpc)
+            {
+                HttpHost.EnsurePortFree(_settings.Bind, grpc.Port, "--grpc-port");
+            }
+
             await _app.StartAsync().ConfigureAwait(false);
             foreach (var role in _roles)
             {

@@ -17,10 +17,12 @@ internal static class NodeHost
     /// <summary>Runs until SIGTERM/SIGINT; returns the exit code (1: something could not start).</summary>
     public static int Run(NodeOptions options)
     {
-        var host = new RoleHost(options.Host);
+        // The gRPC services are the host's, built before the roles: they reach the engine through grpc.
+        var grpc = options.Engine is { GrpcPort: > 0 } ? new Engine.Grpc.EngineGrpc() : null;
+        var host = new RoleHost(grpc is null ? options.Host : options.Host with { Grpc = grpc.Settings(options.Engine!) });
         try
         {
-            Compose(options, host);
+            Compose(options, host, grpc);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or Formats.InputFormatException or ArgumentException or UnauthorizedAccessException)
         {
@@ -32,7 +34,7 @@ internal static class NodeHost
         return host.RunAsync().GetAwaiter().GetResult();
     }
 
-    private static void Compose(NodeOptions options, RoleHost host)
+    private static void Compose(NodeOptions options, RoleHost host, Engine.Grpc.EngineGrpc? grpc)
     {
         ServerRole? server = null;
         if (options.Server is { } serverOptions)
@@ -63,7 +65,7 @@ internal static class NodeHost
             var (source, name) = EmbeddingSources.Open(engineOptions, server?.Table);
             try
             {
-                host.Add(new EngineRole(engineOptions, source, name, host.Loggers));
+                host.Add(new EngineRole(engineOptions, source, name, host.Loggers, grpc));
             }
             catch
             {

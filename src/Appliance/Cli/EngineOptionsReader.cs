@@ -62,6 +62,9 @@ internal static class EngineOptionsReader
             Limits = RunOptionsReader.Limits(a),
             MaxSamples = a.Int("max-samples", 1, 10_000_000),
             MaxBodyBytes = a.Long("max-body-mb", 1, 4096) << 20,
+            GrpcPort = a.Has("grpc-port") ? a.Int("grpc-port", 1, 65535) : 0,
+            GrpcMaxMessageBytes = a.Int("grpc-max-message-mb", 1, 1024) << 20,
+            GrpcMaxStreams = a.Int("grpc-max-streams", 1, 100_000),
         };
     }
 

@@ -23,7 +23,7 @@ internal static partial class PredictCommand
         new("batch", "samples per request", "32", Meta: "N"),
         new("connections", "requests in flight", "4", Meta: "C"),
         new("out", "write one score per line (ERROR<TAB>reason for a refused sample)", Meta: "FILE"),
-        new("protocol", "predict (POST /predict), oip (Open Inference Protocol JSON) or oip-binary (its binary tensor data extension)", "predict", Meta: "P"),
+        new("protocol", "predict (POST /predict), oip (Open Inference Protocol JSON), oip-binary (its binary tensor data extension) or grpc (the protocol over gRPC: --engine is the engine's --grpc-port)", "predict", Meta: "P"),
         new("model", "with oip: the model (variant) to call", "model", Meta: "NAME"),
         new("in-process", "score in this process, one thread, no HTTP (needs --model-dir and --data-dir; no --engine)", IsFlag: true),
         new("model-dir", "--in-process: the model package directory", Meta: "DIR"),

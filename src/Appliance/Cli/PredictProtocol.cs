@@ -6,13 +6,18 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Appliance.Core.Engine;
+using Appliance.Core.Engine.Grpc.V2;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Appliance.Cli;
 
 /// <summary>
 /// How <c>cube predict</c> sends a batch of lines: <c>predict</c> (POST /predict JSON),
-/// <c>oip</c> (Open Inference Protocol JSON, lines as a BYTES tensor) or <c>oip-binary</c> (the
-/// binary tensor data extension both ways). Each returns the scores, per-sample errors and the
+/// <c>oip</c> (Open Inference Protocol JSON, lines as a BYTES tensor), <c>oip-binary</c> (the
+/// binary tensor data extension both ways) or <c>grpc</c> (the same protocol over gRPC, lines in
+/// raw_input_contents as Triton's clients send them; --engine is then the engine's --grpc-port). Each returns the scores, per-sample errors and the
 /// keys of failed shards the engine reported.
 /// </summary>
 internal abstract class PredictProtocol
@@ -28,7 +33,8 @@ internal abstract class PredictProtocol
         "predict" => new Predict(),
         "oip" => new Oip(model, binary: false),
         "oip-binary" => new Oip(model, binary: true),
-        _ => throw new UsageException($"option --protocol: '{name}' is not predict, oip or oip-binary"),
+        "grpc" => new GrpcInfer(model),
+        _ => throw new UsageException($"option --protocol: '{name}' is not predict, oip, oip-binary or grpc"),
     };
 
     public abstract Task<Answer> SendAsync(HttpClient http, IReadOnlyList<string> lines);
@@ -137,7 +143,7 @@ internal abstract class PredictProtocol
         }
 
         /// <summary>A BYTES tensor's binary form: each element's length (4 bytes, little-endian), then its bytes.</summary>
-        private static byte[] BytesTensor(IReadOnlyList<string> lines)
+        internal static byte[] BytesTensor(IReadOnlyList<string> lines)
         {
             var size = lines.Sum(l => 4 + Encoding.UTF8.GetByteCount(l));
             var bytes = new byte[size];
@@ -150,6 +156,56 @@ internal abstract class PredictProtocol
             }
 
             return bytes;
+        }
+    }
+
+    /// <summary>ModelInfer on the engine's gRPC port, one HTTP/2 channel shared by every
+    /// connection loop of cube predict (its calls are streams on it).</summary>
+    private sealed class GrpcInfer(string model) : PredictProtocol
+    {
+        private GrpcChannel? _channel;
+
+        public override async Task<Answer> SendAsync(HttpClient http, IReadOnlyList<string> lines)
+        {
+            var channel = LazyInitializer.EnsureInitialized(ref _channel, () => GrpcChannel.ForAddress(http.BaseAddress!, new GrpcChannelOptions
+            {
+                MaxReceiveMessageSize = 256 << 20,
+                MaxSendMessageSize = 256 << 20,
+                HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
+            }));
+            var request = new ModelInferRequest { ModelName = model };
+            request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "lines", Datatype = "BYTES", Shape = { lines.Count } });
+            request.RawInputContents.Add(UnsafeByteOperations.UnsafeWrap(Oip.BytesTensor(lines)));
+            ModelInferResponse response;
+            try
+            {
+                response = await new GRPCInferenceService.GRPCInferenceServiceClient(channel).ModelInferAsync(request, deadline: DateTime.UtcNow.AddSeconds(60)).ResponseAsync.ConfigureAwait(false);
+            }
+            catch (RpcException e)
+            {
+                return Answer.Failed(lines.Count, $"gRPC {e.StatusCode}: {e.Status.Detail}");
+            }
+
+            var scores = new float?[lines.Count];
+            if (response.RawOutputContents.Count > 0)
+            {
+                var raw = response.RawOutputContents[0].Span;
+                for (var i = 0; i < scores.Length; i++)
+                {
+                    scores[i] = BinaryPrimitives.ReadSingleLittleEndian(raw[(i * 4)..]);
+                }
+            }
+            else
+            {
+                var contents = response.Outputs[0].Contents.Fp32Contents;
+                for (var i = 0; i < scores.Length; i++)
+                {
+                    scores[i] = contents[i];
+                }
+            }
+
+            var unavailable = response.Parameters.TryGetValue("unavailable_keys", out var u) ? (int)u.Int64Param : 0;
+            return new Answer(scores, new string?[lines.Count], unavailable);
         }
     }
 }

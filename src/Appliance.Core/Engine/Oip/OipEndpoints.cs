@@ -51,22 +51,26 @@ internal static class OipEndpoints
     /// <summary>The variant named, or why not (404).</summary>
     private static ModelVariant? Find(EngineRole engine, string model, string? version, out IResult? error)
     {
-        error = null;
-        var variant = engine.Variants.FirstOrDefault(v => v.Name == model);
-        if (variant is null)
+        try
         {
-            error = Error(404, $"no model '{model}' (models: {string.Join(", ", engine.Variants.Select(v => v.Name))})");
+            error = null;
+            return Variant(engine, model, version);
+        }
+        catch (OipException e)
+        {
+            error = Error(e.Status, e.Message);
             return null;
         }
+    }
 
+    /// <summary>The variant named (and its live version, if one is named); else an
+    /// <see cref="OipException"/> with 404. Shared with the gRPC service.</summary>
+    internal static ModelVariant Variant(EngineRole engine, string model, string? version)
+    {
+        var variant = engine.Variants.FirstOrDefault(v => v.Name == model)
+            ?? throw new OipException($"no model '{model}' (models: {string.Join(", ", engine.Variants.Select(v => v.Name))})", 404);
         var live = variant.Engine.Model.Timestamp;
-        if (version is not null && version != live)
-        {
-            error = Error(404, $"model '{model}' version '{version}' is not loaded (the live version is {live})");
-            return null;
-        }
-
-        return variant;
+        return version is null || version == live ? variant : throw new OipException($"model '{model}' version '{version}' is not loaded (the live version is {live})", 404);
     }
 
     private static IResult Metadata(EngineRole engine, string model, string? version)
@@ -147,7 +151,7 @@ internal static class OipEndpoints
 
         var request = OipRequest.Read(bytes[..jsonLength], bytes.Span[jsonLength..]);
         var spec = variant.Engine.Model.Spec;
-        var samples = Samples(request, spec, engine.Options.MaxSamples);
+        var samples = Samples(request.Inputs, spec, engine.Options.MaxSamples);
         var outputName = spec.Output;
         foreach (var (name, _) in request.Outputs)
         {
@@ -177,11 +181,11 @@ internal static class OipEndpoints
         return new InferResult(request.Id, variant.Name, answer, outputName, binary);
     }
 
-    /// <summary>The request's tensors as engine samples, checked against the model's shapes.</summary>
-    private static EngineSample[] Samples(OipRequest request, ModelSpec spec, int maxSamples)
+    /// <summary>The request's tensors as engine samples, checked against the model's shapes (REST and gRPC).</summary>
+    internal static EngineSample[] Samples(IReadOnlyList<OipTensor> inputs, ModelSpec spec, int maxSamples)
     {
         OipTensor? lines = null, dense = null, sparse = null;
-        foreach (var input in request.Inputs)
+        foreach (var input in inputs)
         {
             switch (input.Name)
             {
@@ -238,7 +242,7 @@ internal static class OipEndpoints
     {
         if (count > maxSamples)
         {
-            throw new OipException($"{count} samples; at most {maxSamples} per request (--max-samples)");
+            throw new OipException($"{count} samples; at most {maxSamples} per request (--max-samples)", overLimit: true);
         }
     }
 

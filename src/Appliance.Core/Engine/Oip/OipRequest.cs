@@ -125,22 +125,15 @@ internal sealed class OipTensor
         }
 
         var shape = new long[s.GetArrayLength()];
-        var elements = 1L;
         for (var i = 0; i < shape.Length; i++)
         {
-            if (!s[i].TryGetInt64(out shape[i]) || shape[i] < 0)
+            if (!s[i].TryGetInt64(out shape[i]))
             {
                 throw new OipException($"input {name}: shape[{i}] is not a non-negative integer");
             }
-
-            elements *= shape[i];
-            if (elements > 1L << 28)
-            {
-                throw new OipException($"input {name}: shape [{string.Join(",", shape)}] is too large");
-            }
         }
 
-        var count = (int)elements;
+        var count = ElementCount(name, shape);
         var parameters = input.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object ? p : default;
         if (parameters.ValueKind == JsonValueKind.Object && parameters.TryGetProperty("binary_data_size", out var size))
         {
@@ -178,6 +171,42 @@ internal sealed class OipTensor
         };
     }
 
+    /// <summary>How many elements <paramref name="shape"/> holds; refused when a dimension is
+    /// negative or the product over 2^28 (checked before anything is sized by it).</summary>
+    internal static int ElementCount(string name, IReadOnlyList<long> shape)
+    {
+        var elements = 1L;
+        for (var i = 0; i < shape.Count; i++)
+        {
+            if (shape[i] < 0)
+            {
+                throw new OipException($"input {name}: shape[{i}] is not a non-negative integer");
+            }
+
+            elements *= shape[i];
+            if (elements > 1L << 28)
+            {
+                throw new OipException($"input {name}: shape [{string.Join(",", shape)}] is too large");
+            }
+        }
+
+        return (int)elements;
+    }
+
+    /// <summary>An element of a BYTES tensor as text: refused unless valid UTF-8 (the JSON form and
+    /// /predict refuse such a line; it must not be scored as U+FFFD).</summary>
+    internal static string Utf8(string name, int index, ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new OipException($"input {name}: element {index} is not valid UTF-8");
+        }
+    }
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private static OipException Bad(string name, int index, string what) => new($"input {name}: element {index} is not {what}");
@@ -202,7 +231,9 @@ internal sealed class OipTensor
         }
     }
 
-    private static OipTensor FromBinary(string name, string datatype, long[] shape, int count, ReadOnlySpan<byte> bytes)
+    /// <summary>A tensor from its raw bytes (the binary extension's, gRPC's raw_input_contents):
+    /// FP32, INT64 and UINT64 little-endian; BYTES as a 4-byte little-endian length before each element.</summary>
+    internal static OipTensor FromBinary(string name, string datatype, long[] shape, int count, ReadOnlySpan<byte> bytes)
     {
         switch (datatype)
         {
@@ -255,16 +286,7 @@ internal sealed class OipTensor
                         throw new OipException($"input {name}: element {i} says {length} bytes, {bytes.Length - at} are left");
                     }
 
-                    try
-                    {
-                        strings[i] = StrictUtf8.GetString(bytes.Slice(at, (int)length));
-                    }
-                    catch (DecoderFallbackException)
-                    {
-                        // The JSON form and /predict refuse such a line; it must not be scored as U+FFFD.
-                        throw new OipException($"input {name}: element {i} is not valid UTF-8");
-                    }
-
+                    strings[i] = Utf8(name, i, bytes.Slice(at, (int)length));
                     at += (int)length;
                 }
 
@@ -280,8 +302,12 @@ internal sealed class OipTensor
     }
 }
 
-/// <summary>A request the protocol or the model cannot take: HTTP 400 with the message.</summary>
-internal sealed class OipException(string message, int status = 400) : Exception(message)
+/// <summary>A request the protocol or the model cannot take: HTTP 400 with the message (404: no
+/// such model or version). <see cref="OverLimit"/>: refused for a limit (more samples than
+/// --max-samples), which gRPC answers RESOURCE_EXHAUSTED.</summary>
+internal sealed class OipException(string message, int status = 400, bool overLimit = false) : Exception(message)
 {
     public int Status { get; } = status;
+
+    public bool OverLimit { get; } = overLimit;
 }
