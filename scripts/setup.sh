@@ -6,6 +6,7 @@
 #             baidu_std client of the brpc tests (tests/clients/cube_seek.py)
 #   python3-grpcio, protobuf-compiler  the independent gRPC client of the engine's gRPC tests
 #             (tests/clients/oip_grpc.py compiles the standard .proto files with protoc at run time)
+#   python3-torch  the PyTorch trainer (scripts/train-torch.sh) and its end-to-end test
 #   redis     redis-server, redis-cli, redis-benchmark for bench/server-vs-redis.sh
 #   prometheus promtool lints every role's /metrics (tests)
 #   afl++     only with --fuzz: afl-fuzz for `scripts/fuzz.sh --afl`
@@ -18,6 +19,7 @@ command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 /usr/bin/python3 -c "import google.protobuf" >/dev/null 2>&1 || missing="$missing python3-protobuf"
 /usr/bin/python3 -c "import grpc" >/dev/null 2>&1 || missing="$missing python3-grpcio"
 command -v protoc >/dev/null 2>&1 || missing="$missing protobuf-compiler"
+/usr/bin/python3 -c "import torch" >/dev/null 2>&1 || missing="$missing python3-torch"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server redis-tools"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ "${1:-}" = "--fuzz" ]; then

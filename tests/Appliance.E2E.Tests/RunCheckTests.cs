@@ -51,6 +51,7 @@ public sealed class RunCheckTests(ClusterFixture table) : IClassFixture<ClusterF
     [InlineData("--roles=all,server", "--roles all already includes every role; give it alone")]
     [InlineData("--roles=all", "--model")]
     [InlineData("--bind=somewhere", "option --bind: 'somewhere' is not an IP address")]
+    [InlineData("--grpc-port=8011", "--grpc-port: only the engine answers gRPC (--roles engine, or --roles all)")]
     public void InvalidSettingsExitTwo(string flag, string expected)
     {
         var args = new List<string> { "run", "--check", "--roles", "server", "--data-dir", "packages", "--dict", "emb", flag };

@@ -73,6 +73,73 @@ def paddle_key(slot, token):
     return cpython2_hash((str(14 + slot) + token).encode("utf-8")) % 1000001
 
 
+_P1, _P2, _P3, _P4, _P5 = 11400714785074694791, 14029467366897019727, 1609587929392839161, 9650029242287828579, 2870177450012600261
+_M = (1 << 64) - 1
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & _M
+
+
+def _round(acc, lane):
+    return (_rotl((acc + lane * _P2) & _M, 31) * _P1) & _M
+
+
+def xxh64(data, seed=0):
+    """XxHash64 of bytes (the reference algorithm, in Python integers)."""
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + _P1 + _P2) & _M, (seed + _P2) & _M, seed & _M, (seed - _P1) & _M]
+        while i + 32 <= n:
+            v = [_round(v[j], int.from_bytes(data[i + 8 * j:i + 8 * j + 8], "little")) for j in range(4)]
+            i += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M
+        for lane in v:
+            h = ((h ^ _round(0, lane)) * _P1 + _P4) & _M
+    else:
+        h = (seed + _P5) & _M
+    h = (h + n) & _M
+    while i + 8 <= n:
+        h = (_rotl(h ^ _round(0, int.from_bytes(data[i:i + 8], "little")), 27) * _P1 + _P4) & _M
+        i += 8
+    if i + 4 <= n:
+        h = (_rotl(h ^ ((int.from_bytes(data[i:i + 4], "little") * _P1) & _M), 23) * _P2 + _P3) & _M
+        i += 4
+    while i < n:
+        h = (_rotl(h ^ ((data[i] * _P5) & _M), 11) * _P1) & _M
+        i += 1
+    h = ((h ^ (h >> 33)) * _P2) & _M
+    h = ((h ^ (h >> 29)) * _P3) & _M
+    return h ^ (h >> 32)
+
+
+def xxh64_key(slot, token):
+    """Table key of categorical slot 0..25 as `hash: xxh64` in model.json: all 64 bits."""
+    return xxh64(bytes([slot]) + token.encode("utf-8"))
+
+
+DENSE_MIN = [0, -3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+DENSE_DIFF = [20, 603, 100, 50, 64000, 500, 100, 50, 500, 10, 10, 10, 50]
+HASHES = {"paddle": paddle_key, "xxh64": xxh64_key}
+
+
+def features(line, hash_scheme="paddle"):
+    """(label or None, 13 normalised dense values, 26 keys) of a Criteo line, as the engine
+    computes them (cube features): 40 fields with the label first, or 39 without; a missing count
+    is 0, else (x - dense_min) / dense_diff rounded to float32."""
+    fields = line.rstrip("\r\n").split("\t")
+    if len(fields) == 40:
+        label, fields = int(fields[0]), fields[1:]
+    elif len(fields) == 39:
+        label = None
+    else:
+        raise ValueError("a Criteo line has 39 or 40 tab-separated fields, this one %d" % len(fields))
+    dense = [0.0 if v == "" else struct.unpack("<f", struct.pack("<f", (float(v) - DENSE_MIN[k]) / DENSE_DIFF[k]))[0]
+             for k, v in enumerate(fields[:13])]
+    key = HASHES[hash_scheme]
+    return label, dense, [key(s, t) for s, t in enumerate(fields[13:39])]
+
+
 class Exporter:
     def __init__(self, out_dir, dict_name="test_dict", hash_scheme="paddle", value_codec="f32"):
         self.out = os.path.abspath(out_dir)
@@ -85,7 +152,6 @@ class Exporter:
     def write_base(self, rows):
         version = self._next_id()
         self._write_version(version, "base", rows, key=version)
-        self.base_id = version
         return version
 
     def write_patch(self, rows):
@@ -99,7 +165,7 @@ class Exporter:
         """layers: list of (W, b) with W as [inputs][outputs] (numpy arrays or nested lists); ReLU
         between layers, softmax over 2 outputs at the end; click probability is column 1."""
         import numpy as np
-        from onnx import TensorProto, helper, save_model
+        from onnx import TensorProto, helper
 
         nodes, inits = [], []
         width = slots * embedding_dim
@@ -123,19 +189,20 @@ class Exporter:
             inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
+        self.write_model_onnx(model.SerializeToString(), table_version, embedding_dim, slots, dense_width)
+
+    def write_model_onnx(self, onnx_bytes, table_version, embedding_dim=10, slots=26, dense_width=13):
+        """The model package from a graph already serialised (torch.onnx.export's): inputs
+        `embeddings` [N, slots x dim] and `dense` [N, dense_width], output `prob` [N, 2] softmax."""
         target = os.path.join(self.out, "model")
         os.makedirs(target, exist_ok=True)
-        tmp = os.path.join(target, ".model.onnx.tmp")
-        save_model(model, tmp)
-        with open(tmp, "rb") as f:
-            onnx_crc32 = "%08x" % (zlib.crc32(f.read()) & 0xFFFFFFFF)
-        os.replace(tmp, os.path.join(target, "model.onnx"))
+        onnx_crc32 = "%08x" % (zlib.crc32(onnx_bytes) & 0xFFFFFFFF)
+        _atomic_write(os.path.join(target, "model.onnx"), onnx_bytes)
         spec = {
             "format": 1, "name": "ctr_dnn", "dict": self.dict_name, "hash": self.hash_scheme,
             "value_codec": self.value_codec, "embedding_dim": embedding_dim, "sparse_slots": slots,
             "dense_width": dense_width,
-            "dense_min": [0, -3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            "dense_diff": [20, 603, 100, 50, 64000, 500, 100, 50, 500, 10, 10, 10, 50],
+            "dense_min": DENSE_MIN, "dense_diff": DENSE_DIFF,
             "embeddings_input": "embeddings", "dense_input": "dense", "output": "prob",
             "click_column": 1, "table_version": str(table_version),
             # version and onnx_crc32 tie the three files to one export: an engine reading while
@@ -146,31 +213,54 @@ class Exporter:
         _atomic_write(os.path.join(target, "timestamp"), ("%s\n" % table_version).encode())  # last: triggers reload
 
     def _write_version(self, version, kind, rows, key):
-        target = os.path.join(self.out, str(version), kind)
-        tmp = os.path.join(self.out, str(version), ".tmp-%s-%d" % (kind, os.getpid()))
-        os.makedirs(tmp)
+        self.write_parts(version, kind, rows)
+        self.commit(version, kind, key)
+
+    def write_parts(self, version, kind, rows, prefix=""):
+        """Writes rows as SequenceFiles <prefix>part-NNNNN into the version's temporary directory.
+        Several writers (one per trainer rank, each with its own prefix) may fill one version;
+        commit() then publishes it."""
+        tmp = self._tmp(version, kind)
+        os.makedirs(tmp, exist_ok=True)
         part, count, writer = 0, 0, None
         for k, values in rows:
             if writer is None or count == ROWS_PER_PART:
                 if writer is not None:
                     writer.close()
-                writer = SequenceFileWriter(os.path.join(tmp, "part-%05d" % part))
+                writer = SequenceFileWriter(os.path.join(tmp, "%spart-%05d" % (prefix, part)))
                 part, count = part + 1, 0
             writer.write(struct.pack("<Q", k), struct.pack("<%df" % len(values), *values))
             count += 1
         if writer is None:
-            SequenceFileWriter(os.path.join(tmp, "part-00000")).close()
+            SequenceFileWriter(os.path.join(tmp, "%spart-00000" % prefix)).close()
         else:
             writer.close()
-        os.rename(tmp, target)
+        return (part - 1) * ROWS_PER_PART + count if writer is not None else 0
+
+    def commit(self, version, kind, key=None):
+        """Publishes a version whose parts are written: its directory renamed into place, then its
+        donefile line appended and flushed (the line is the commit point: data first, line last)."""
+        if key is None:
+            key = version if kind == "base" else self.base_id
+        target = os.path.join(self.out, str(version), kind)
+        os.rename(self._tmp(version, kind), target)
         line = json.dumps({"id": str(version), "key": str(key), "input": target})
         donefile = os.path.join(self.out, "donefile", "%s.txt" % kind)
         os.makedirs(os.path.dirname(donefile), exist_ok=True)
-        with open(donefile, "a") as f:  # the line is the commit point: data first, line last
+        with open(donefile, "a") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
         self.last_id = version
+        if kind == "base":
+            self.base_id = version
+
+    def _tmp(self, version, kind):
+        return os.path.join(self.out, str(version), ".tmp-%s" % kind)
+
+    def next_id(self):
+        """The next version id: unix seconds, bumped past the last one written."""
+        return self._next_id()
 
     def _next_id(self):
         return max(int(time.time()), (self.last_id or 0) + 1)

@@ -36,6 +36,11 @@ internal static class RunOptionsReader
             throw new UsageException("--roles: the engine runs in a process of its own (--roles engine) or with every role (--roles all)");
         }
 
+        if (!roles.Contains("engine") && a.Has("grpc-port"))
+        {
+            throw new UsageException("--grpc-port: only the engine answers gRPC (--roles engine, or --roles all)");
+        }
+
         var bind = Bind(a);
         var alone = roles.Count == 1 ? roles.First() : null;
         var host = new HostSettings

@@ -78,7 +78,7 @@ public sealed class ManifestTests
     public void VolcanoJobHasParameterServersAndTrainersItsRoleAndVolumesExist()
     {
         var documents = Documents();
-        var job = documents.Single(d => Text(d, "kind") == "Job");
+        var job = documents.Single(d => Text(d, "kind") == "Job" && Text(d, "metadata", "name") == "ctr-train");
         var tasks = Items(Node(job, "spec", "tasks")).ToList();
         Assert.Equal(["pserver", "trainer"], tasks.Select(t => Text(t, "name")).Order());
         var replicas = tasks.Sum(t => int.Parse(Text(t, "replicas")!, System.Globalization.CultureInfo.InvariantCulture));
@@ -118,6 +118,25 @@ public sealed class ManifestTests
             Assert.Contains(Text(binding, "roleRef", "name")!, roles);
             Assert.All(Items(Node(binding, "subjects")), s => Assert.Contains(Text(s, "name")!, accounts));
         }
+    }
+
+    /// <summary>The PyTorch job: workers whose gang is the --nnodes torch.distributed.run is told,
+    /// rendezvous at worker 0's Volcano DNS name, the trainer and the writer from the ConfigMap.</summary>
+    [Fact]
+    public void TorchJobsWorkersAreTheNodesItsRendezvousExpects()
+    {
+        var documents = Documents();
+        var job = documents.Single(d => Text(d, "kind") == "Job" && Text(d, "metadata", "name") == "ctr-train-torch");
+        var worker = Assert.Single(Items(Node(job, "spec", "tasks")));
+        var replicas = Text(worker, "replicas")!;
+        Assert.Equal(replicas, Text(job, "spec", "minAvailable"));
+        var command = string.Join(' ', Items(Node(worker, "template", "spec", "containers")).SelectMany(c => Items(Node(c, "args"))).Select(a => ((YamlScalarNode)a).Value));
+        Assert.Contains($"--nnodes {replicas} ", command, StringComparison.Ordinal);
+        Assert.Contains("--master_addr ctr-train-torch-worker-0.ctr-train-torch ", command, StringComparison.Ordinal);
+        Assert.Contains("/opt/ctr/train_torch.py", command, StringComparison.Ordinal);
+        Assert.Contains("ctr-train-code", KustomizeGenerated());
+        Assert.True(File.Exists(Path.Combine(Root, "scripts", "train_torch.py")));
+        Assert.Contains(Text(Node(worker, "template", "spec")!, "serviceAccountName")!, Names(documents, "ServiceAccount"));
     }
 
     [Fact]
