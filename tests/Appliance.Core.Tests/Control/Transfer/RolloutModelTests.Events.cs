@@ -1,9 +1,5 @@
-using System.Globalization;
-using Appliance.Core.Client;
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Formats;
-using Appliance.Core.Net;
-using Appliance.Core.Storage;
 
 namespace Appliance.Core.Tests.Control.Transfer;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Appliance.Core.Client;
 using Appliance.Core.Control.Transfer;
 using Appliance.Core.Formats;
 using Appliance.Core.Net;
