@@ -93,9 +93,10 @@ internal sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Eng
 
                 _timings.Gather.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(gathering));
                 var running = System.Diagnostics.Stopwatch.GetTimestamp();
-                var output = Model.Scorer.Score(spec.EmbeddingsInput, embeddings.AsMemory(0, n * slots * dim), slots * dim, spec.DenseInput, dense.AsMemory(0, n * spec.DenseWidth), spec.DenseWidth, spec.Output, n);
+                var width = Model.Scorer.OutputWidth(spec.Output);
+                var output = scratch.Output(n * width);
+                Model.Scorer.Score(spec.EmbeddingsInput, embeddings.AsMemory(0, n * slots * dim), slots * dim, spec.DenseInput, dense.AsMemory(0, n * spec.DenseWidth), spec.DenseWidth, spec.Output, n, output.AsMemory(0, n * width));
                 _timings.Network.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(running));
-                var width = output.Length / n;
                 for (var r = 0; r < n; r++)
                 {
                     var score = output[(r * width) + spec.ClickColumn];
@@ -214,6 +215,7 @@ internal sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Eng
         private float[] _vectors = [];
         private bool[] _found = [];
         private float[] _embeddings = [];
+        private float[] _output = [];
 
         public KeyIndex Unique { get; } = new();
 
@@ -232,6 +234,8 @@ internal sealed class CtrEngine(ModelPackage model, IEmbeddingSource source, Eng
         public bool[] Found(int length) => Grown(ref _found, length);
 
         public float[] Embeddings(int length) => Grown(ref _embeddings, length);
+
+        public float[] Output(int length) => Grown(ref _output, length);
 
         private static T[] Grown<T>(ref T[] array, int length)
         {

@@ -11,6 +11,16 @@ internal sealed class OnnxScorer : IDisposable
 {
     private readonly InferenceSession _session;
 
+    /// <summary>One for every run (ORT reads it; nothing here sets it): a new one per batch was
+    /// allocated and finalised every time.</summary>
+    private readonly RunOptions _runOptions = new();
+
+    /// <summary>The names of the last run (a model's are always the same), kept so a run does not
+    /// build its name lists again; replaced whole, so concurrent runs never see half of one.</summary>
+    private RunNames? _names;
+
+    private sealed record RunNames(string[] Inputs, string[] Outputs);
+
     public OnnxScorer(byte[] model)
     {
         using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
@@ -45,12 +55,38 @@ internal sealed class OnnxScorer : IDisposable
     /// <summary>As above, over exactly n × width values of each memory (pooled buffers may be longer).</summary>
     public float[] Score(string embeddingsName, Memory<float> embeddings, int embeddingWidth, string denseName, Memory<float> dense, int denseWidth, string outputName, int n)
     {
-        using var e = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, embeddings[..(n * embeddingWidth)], [n, embeddingWidth]);
-        using var d = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, dense[..(n * denseWidth)], [n, denseWidth]);
-        using var runOptions = new RunOptions();
-        using var outputs = _session.Run(runOptions, [embeddingsName, denseName], [e, d], [outputName]);
-        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        var output = new float[n * OutputWidth(outputName)];
+        Score(embeddingsName, embeddings, embeddingWidth, denseName, dense, denseWidth, outputName, n, output);
+        return output;
     }
 
-    public void Dispose() => _session.Dispose();
+    /// <summary>Runs one batch of <paramref name="n"/> rows into <paramref name="output"/> (n × the
+    /// output's width values, e.g. a pooled buffer): ORT writes the scores there, nothing is
+    /// allocated for them.</summary>
+    public void Score(string embeddingsName, Memory<float> embeddings, int embeddingWidth, string denseName, Memory<float> dense, int denseWidth, string outputName, int n, Memory<float> output)
+    {
+        var width = OutputWidth(outputName);
+        using var e = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, embeddings[..(n * embeddingWidth)], [n, embeddingWidth]);
+        using var d = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, dense[..(n * denseWidth)], [n, denseWidth]);
+        using var o = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output[..(n * width)], [n, width]);
+        var names = Volatile.Read(ref _names);
+        if (names is null || names.Inputs[0] != embeddingsName || names.Inputs[1] != denseName || names.Outputs[0] != outputName)
+        {
+            names = new RunNames([embeddingsName, denseName], [outputName]);
+            Volatile.Write(ref _names, names);
+        }
+
+        _session.Run(_runOptions, names.Inputs, [e, d], names.Outputs, [o]);
+    }
+
+    /// <summary>Values per row of an output: its last dimension (2 for a softmax over click / no
+    /// click, 1 for a sigmoid).</summary>
+    public int OutputWidth(string outputName) =>
+        Outputs.TryGetValue(outputName, out var shape) && shape.Length == 2 && shape[1] > 0 ? shape[1] : throw new InvalidDataException($"output '{outputName}' is not [N, k] with a fixed k");
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
 }
