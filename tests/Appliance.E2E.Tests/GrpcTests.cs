@@ -95,6 +95,44 @@ public sealed class GrpcTests
         Assert.Equal(("NOT_SERVING", "NOT_SERVING"), (answer.GetProperty("health_check").GetString(), answer.GetProperty("watch_first").GetString()));
     }
 
+    /// <summary>A probe's Watch stream open when the engine is told to stop: it hears NOT_SERVING
+    /// and ends, and the engine drains and exits 0 (the stream held the drain up before, until
+    /// the host's timeout cut it off without a word).</summary>
+    [Fact]
+    public async Task SigtermTellsAWatchNotServingAndEndsIt()
+    {
+        using var dir = new TempDirectory();
+        EngineTests.BuildTable(dir);
+        ModelPackage.Write(dir.Combine("model"), DenseNetwork.Random(seed: 64), new ModelSpec { Dict = "emb" }, "1");
+        var grpcPort = ControlPlane.FreePort();
+        using var engine = ServerProcess.Start("run", "--roles", "engine", "--bind", "127.0.0.1", "--http-port", "0", "--grpc-port", Text(grpcPort), "--model", dir.Combine("model"), "--local", "--data-dir", dir.Combine("out"));
+        var protos = Path.Combine(TestData.RepositoryRoot, "src", "Appliance.Core", "Engine", "Grpc");
+        var info = new System.Diagnostics.ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(TestData.RepositoryRoot, "tests", "clients", "oip_grpc.py"), "watch", protos, $"127.0.0.1:{grpcPort}" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var watcher = System.Diagnostics.Process.Start(info)!;
+        try
+        {
+            var first = await watcher.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal("SERVING", first);
+            engine.Signal("TERM");
+            var rest = await watcher.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(["NOT_SERVING", "END OK"], rest.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.True(engine.WaitForExit(TimeSpan.FromSeconds(30)), "the engine did not exit");
+            Assert.Equal(0, engine.ExitCode);
+        }
+        finally
+        {
+            if (!watcher.HasExited)
+            {
+                watcher.Kill();
+            }
+        }
+    }
+
     [Fact]
     public void AGrpcPortInUseIsNamedAndTheEngineDoesNotStart()
     {

@@ -7,6 +7,7 @@ are made with Debian's grpcio (generic unary/stream calls, no generated stubs).
 usage:
   oip_grpc.py all PROTO_DIR HOST:PORT MODEL LINES_FILE MAX_SAMPLES MAX_MESSAGE_BYTES
   oip_grpc.py notready PROTO_DIR HOST:PORT MODEL LINES_FILE
+  oip_grpc.py watch PROTO_DIR HOST:PORT        (Health.Watch until the stream ends, a line per status)
 Prints one JSON object: what every call answered (scores as float32 bit patterns, errors as
 [status code name, message])."""
 import importlib
@@ -168,10 +169,26 @@ def run_notready(client, pb, model, lines):
     }
 
 
+def run_watch(client, health):
+    """Watch "" until the stream ends: every status received, one per line as it comes (flushed,
+    so a caller can act on the first), then how the stream ended."""
+    rpc = client.channel.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda m: m.SerializeToString(), response_deserializer=health.HealthCheckResponse.FromString)
+    try:
+        for answer in rpc(health.HealthCheckRequest(service=""), timeout=60):
+            print(health.HealthCheckResponse.ServingStatus.Name(answer.status), flush=True)
+        print("END OK", flush=True)
+    except grpc.RpcError as e:
+        print("END " + e.code().name, flush=True)
+
+
 def main():
-    command, proto_dir, address, model, lines_file = sys.argv[1:6]
+    command, proto_dir, address = sys.argv[1:4]
     pb, health = compile_protos(proto_dir)
     client = Client(address, pb, health)
+    if command == "watch":
+        run_watch(client, health)
+        return
+    model, lines_file = sys.argv[4:6]
     with open(lines_file, encoding="utf-8") as f:
         lines = [l.rstrip("\n") for l in f if l.strip()]
     if command == "all":

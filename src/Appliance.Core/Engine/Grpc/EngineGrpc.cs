@@ -30,7 +30,7 @@ internal sealed class EngineGrpc
         AddServices = services =>
         {
             services.AddSingleton(_ => new InferenceService(Engine, Stats));
-            services.AddSingleton(_ => new HealthService(Engine, Stats));
+            services.AddSingleton(sp => new HealthService(Engine, Stats, sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping));
         },
     };
 

@@ -8,9 +8,10 @@ namespace Appliance.Core.Engine.Grpc;
 /// the server as a whole ("") and <c>inference.GRPCInferenceService</c> are SERVING once the
 /// engine is ready (every model loaded and its table answering: what /status calls ready), else
 /// NOT_SERVING. Check on another service is NOT_FOUND; Watch on one sends SERVICE_UNKNOWN, then
-/// every change, as the protocol asks.
+/// every change, as the protocol asks. When the engine stops (SIGTERM) every watch is told
+/// NOT_SERVING and ended at once: a probe's open stream never holds the drain up.
 /// </summary>
-internal sealed class HealthService(EngineRole engine, GrpcStats stats) : Health.Health.HealthBase
+internal sealed class HealthService(EngineRole engine, GrpcStats stats, CancellationToken stopping) : Health.Health.HealthBase
 {
     public const string Inference = "inference.GRPCInferenceService";
 
@@ -26,7 +27,8 @@ internal sealed class HealthService(EngineRole engine, GrpcStats stats) : Health
     {
         await stats.RunAsync(nameof(Watch), async () =>
         {
-            var token = context.CancellationToken;
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
+            var token = watching.Token;
             var last = (HealthCheckResponse.Types.ServingStatus)(-1);
             try
             {
@@ -45,6 +47,11 @@ internal sealed class HealthService(EngineRole engine, GrpcStats stats) : Health
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 // the client went away, or the engine stops
+            }
+
+            if (stopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+            {
+                await responseStream.WriteAsync(new HealthCheckResponse { Status = HealthCheckResponse.Types.ServingStatus.NotServing }, context.CancellationToken).ConfigureAwait(false);
             }
 
             return true;
