@@ -21,7 +21,8 @@ public sealed class RunCheckTests(ClusterFixture table) : IClassFixture<ClusterF
         var model = table.Directory.Combine("all-model");
         Core.Engine.ModelPackage.Write(model, Core.Engine.DenseNetwork.Random(seed: 3), new Core.Engine.ModelSpec { Dict = "emb", ValueCodec = "f16" }, "7");
         var work = table.Directory.Combine("all-work");
-        var r = CubeProcess.Run(table.Directory.Path, "run", "--check", "--roles", "all", "--model", model, "--donefile", "donefile", "--work-dir", work).Ok();
+        var r = CubeProcess.Run(table.Directory.Path, "run", "--check", "--roles", "all", "--model", model, "--donefile", "donefile", "--work-dir", work, "--grpc-port", "8011").Ok();
+        Assert.Contains("grpc-port      8011 (Open Inference Protocol over gRPC, grpc.health.v1; messages up to 8 MiB, 100 calls per connection)", r.Stdout);
         Assert.Contains("roles          all (transfer, server + agent for shard 0 of 1, engine)", r.Stdout);
         Assert.Contains("(dict emb, hash paddle, value codec f16)", r.Stdout);
         Assert.Contains("configuration is valid", r.Stdout);

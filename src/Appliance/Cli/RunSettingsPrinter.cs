@@ -34,6 +34,7 @@ internal static class RunSettingsPrinter
             w.WriteLine($"embeddings     {Describe(engine)}");
             w.WriteLine($"http-port      {options.Host.HttpPort}");
             w.WriteLine($"http limits    {Describe(options.Host.Limits)}");
+            PrintGrpc(engine);
             w.WriteLine("configuration is valid");
             return;
         }
@@ -85,6 +86,15 @@ internal static class RunSettingsPrinter
         w.WriteLine($"model          {string.Join(", ", engine.Models.Select(m => m.Directory))} (dict {spec.Dict}, hash {spec.Hash}, value codec {spec.ValueCodec})");
         w.WriteLine($"donefile       {options.Transfer!.DonefileAddress}");
         w.WriteLine($"work-dir       {Path.GetDirectoryName(options.Server.DataDir)} (transfer/, node/, token)");
+        PrintGrpc(engine);
+    }
+
+    private static void PrintGrpc(EngineOptions engine)
+    {
+        if (engine.GrpcPort > 0)
+        {
+            Console.Out.WriteLine($"grpc-port      {engine.GrpcPort} (Open Inference Protocol over gRPC, grpc.health.v1; messages up to {engine.GrpcMaxMessageBytes >> 20} MiB, {engine.GrpcMaxStreams} calls per connection)");
+        }
     }
 
     private static void PrintServer(ServerOptions server)
