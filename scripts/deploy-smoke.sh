@@ -10,7 +10,7 @@
 #   cube status over the whole cluster
 # Exit 0 when every step did what the doc says; otherwise the step that did not and its log.
 # Usage: [CUBE_BIN=path] scripts/deploy-smoke.sh [--keep DIR]
-set -euo pipefail
+set -Eeuo pipefail   # -E: the ERR trap below also names a failure inside a function
 root=$(cd "$(dirname "$0")/.." && pwd)
 cube=$(realpath "${CUBE_BIN:-$("$root/scripts/publish.sh")}")
 work=$(mktemp -d /tmp/cube-deploy-smoke.XXXXXX)
