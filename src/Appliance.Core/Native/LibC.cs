@@ -88,4 +88,18 @@ internal static partial class LibC
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     public static unsafe partial nint Write(int fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
+    public static unsafe partial nint PRead(int fd, void* buffer, nuint count, long offset);
+
+    public const int FadvDontNeed = 4;
+
+    /// <summary>Returns the error number (not -1 and errno), as POSIX specifies.</summary>
+    [LibraryImport("libc", SetLastError = false)]
+    public static partial int posix_fadvise(int fd, long offset, long length, int advice);
+
+    /// <summary>A raw system call (io_uring has no libc wrapper). Every argument in a register; the
+    /// kernel's convention (-1 and errno) through glibc.</summary>
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 }

@@ -58,8 +58,10 @@ internal static class DictServiceEndpoint
         var results = new ValueRef[keys.Length];
         var answer = new ArrayBufferWriter<byte>();
         var ready = false;
-        service.Seek(keys, results, view =>
+        string? failure = null;
+        service.Seek(keys, results, (view, failed) =>
         {
+            failure = failed;
             if (view is not null)
             {
                 ready = true;
@@ -69,7 +71,7 @@ internal static class DictServiceEndpoint
 
         if (!ready)
         {
-            await Refuse(context, 503, $"dict {service.Dict} shard {service.Shard}: no version is live yet (loading, or none delivered)").ConfigureAwait(false);
+            await Refuse(context, 503, failure ?? $"dict {service.Dict} shard {service.Shard}: no version is live yet (loading, or none delivered)").ConfigureAwait(false);
             return;
         }
 

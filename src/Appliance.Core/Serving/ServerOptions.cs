@@ -18,6 +18,10 @@ internal sealed record ServerOptions
 
     public bool InMemory { get; init; } = true;
 
+    /// <summary>--values disk: values read from the device through a row cache (null: in memory
+    /// or mapped, as <see cref="InMemory"/> says).</summary>
+    public Storage.DiskTierOptions? Disk { get; init; }
+
     /// <summary>Patch layers left unmerged on a base before a background merge (--merge-after).</summary>
     public int MergeAfter { get; init; } = Storage.ShardStore.DefaultMergeAfter;
 

@@ -34,7 +34,7 @@ internal sealed class ServerRole : IRole
     {
         _options = options;
         _logger = loggers.CreateLogger("cube.server");
-        Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory, options.MergeAfter, options.FoldAt);
+        Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory, options.MergeAfter, options.FoldAt, options.Disk);
         Service = new ShardService(options.Dict, options.Shard, Store) { LatencyHistograms = options.LatencyHistograms };
         // One data port, two protocols, told apart by their first bytes (as brpc does): the binary
         // protocol, and baidu_std for the original cube clients (docs/protocol.md).
@@ -106,6 +106,18 @@ internal sealed class ServerRole : IRole
         metrics.Counter("cube_server_merge_seconds_total", "Time spent merging patch layers.", Store.Merges.TotalSeconds, labels);
         metrics.Histogram("cube_server_merge_duration_seconds", "How long each merge of patch layers (or fold of the base) took.", Store.Merges.Durations, labels);
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
+        if (Store.Tier is { } tier)
+        {
+            metrics.Counter("cube_server_disk_keys_total", "Disk tier: found keys answered (from the row cache or the device).", tier.Keys, labels);
+            metrics.Counter("cube_server_disk_cache_hits_total", "Disk tier: found keys answered by the row cache.", tier.CacheHits, labels);
+            metrics.Counter("cube_server_disk_reads_total", "Disk tier: device reads (one per key the cache missed; a long raw row takes two).", tier.DeviceReads, labels);
+            metrics.Counter("cube_server_disk_read_bytes_total", "Disk tier: bytes read from the device.", tier.ReadBytes, labels);
+            metrics.Counter("cube_server_disk_failed_keys_total", "Disk tier: keys whose read failed or came back short (their requests were refused).", tier.FailedKeys, labels);
+            metrics.Counter("cube_server_disk_cache_admitted_total", "Disk tier: rows the admission policy let into the row cache.", tier.Admitted, labels);
+            metrics.Gauge("cube_server_disk_cache_bytes", "Disk tier: memory of the row cache (rows, tags, frequency sketch).", tier.Cache?.Bytes ?? 0, labels);
+            metrics.Histogram("cube_server_disk_read_duration_seconds", "Disk tier: one request's batch of device reads, submitted together, until the last completed.", tier.ReadLatency, labels);
+        }
+
         if (s.LiveVersion.Length > 0)
         {
             metrics.Gauge("cube_server_live_version_info", "The version this shard serves (the label; always 1).", 1, $"{labels},version=\"{MetricsWriter.Escape(s.LiveVersion)}\"");

@@ -45,6 +45,9 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
         private ValueRef[] _refs = new ValueRef[128];
         private int _count;
 
+        /// <summary>A disk tier's values for this answer (reset by the next Fill).</summary>
+        private readonly ValueArena _arena = new();
+
         public override int Count => _count;
 
         public override ValueCodec Codec => _lease?.View?.Codec ?? ValueCodec.Raw;
@@ -61,7 +64,7 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
             var refs = _refs.AsSpan(0, count);
             if (lease.View is { } view)
             {
-                view.Lookup(keys.AsSpan(0, count), refs);
+                _ = view.Lookup(keys.AsSpan(0, count), refs, _arena); // failed keys answer Failed, one by one
             }
             else
             {
@@ -70,11 +73,14 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
         }
 
         public override KeyStatus Status(int index) =>
-            _lease?.View is null ? KeyStatus.Failed : _refs[index].Found ? KeyStatus.Found : KeyStatus.Missing;
+            _lease?.View is null || _refs[index].IsFailed ? KeyStatus.Failed : _refs[index].Found ? KeyStatus.Found : KeyStatus.Missing;
 
         public override ReadOnlySpan<byte> Row(int index) => _refs[index].Span;
 
-        public override string Error(int index) => _lease?.View is null ? "not ready: no version is live yet (loading, or none delivered)" : string.Empty;
+        public override string Error(int index) =>
+            _lease?.View is null ? "not ready: no version is live yet (loading, or none delivered)"
+            : _refs[index].IsFailed ? "read error: the row could not be read from the device (see cube_server_disk_failed_keys_total)"
+            : string.Empty;
 
         public override void Dispose()
         {

@@ -37,14 +37,14 @@ internal sealed partial class ShardService : IDictService
 
     /// <summary>For a front door that writes its answer while the version is held (HTTP):
     /// <paramref name="write"/> gets the live view the keys were looked up in, or null when none is
-    /// live yet (answer not-ready).</summary>
-    internal void Seek(ReadOnlySpan<ulong> keys, Span<ValueRef> results, Action<ShardView?> write)
+    /// live yet (answer not-ready) or when a key could not be read (with the reason).</summary>
+    internal void Seek(ReadOnlySpan<ulong> keys, Span<ValueRef> results, Action<ShardView?, string?> write)
     {
         Stats.Request();
         var started = LatencyHistograms ? Stopwatch.GetTimestamp() : 0;
         using (var lease = Store.Acquire())
         {
-            write(LookUp(lease, keys, results));
+            write(LookUp(lease, keys, results, out var failure), failure);
         }
 
         if (LatencyHistograms)
@@ -68,9 +68,10 @@ internal sealed partial class ShardService : IDictService
 
         var results = scratch.Results.AsSpan(0, count);
         using var lease = Store.Acquire();
-        if (LookUp(lease, scratch.Keys.AsSpan(0, count), results) is not { } view)
+        if (LookUp(lease, scratch.Keys.AsSpan(0, count), results, out var failure) is not { } view)
         {
-            reply.Error(BrpcError.LogOff, NotReadyMessage);
+            // Both send brpc's client to another replica, which may have the version, or a disk.
+            reply.Error(BrpcError.LogOff, failure ?? NotReadyMessage);
             return;
         }
 

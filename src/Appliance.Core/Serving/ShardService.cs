@@ -133,6 +133,7 @@ internal sealed partial class ShardService : IFrameHandler
             Keys = view?.Keys ?? 0,
             BytesMapped = view?.MappedBytes ?? 0,
             InMemory = Store.InMemory,
+            Disk = Store.Tier is { } tier ? DiskStatus(tier, view) : null,
             UptimeSeconds = Math.Round((DateTimeOffset.UtcNow - Stats.Started).TotalSeconds, 3),
             Requests = Stats.Requests,
             Lookups = Stats.Lookups,
@@ -148,6 +149,32 @@ internal sealed partial class ShardService : IFrameHandler
             LookupsPerSecond = Math.Round(recent.PerSecond, 1),
             LookupP99Seconds = recent.P99Seconds is { } p99 ? Math.Round(p99, 6) : null,
             RecentWindowSeconds = Math.Round(recent.WindowSeconds, 1),
+        };
+    }
+
+    private static DiskTierStatus DiskStatus(DiskTier tier, ShardView? view)
+    {
+        var (counts, _) = tier.ReadLatency.Snapshot();
+        var bounds = tier.ReadLatency.Bounds;
+        var keys = tier.Keys;
+        return new DiskTierStatus
+        {
+            ReadEngine = tier.Readers.Engine == ReadEngine.Uring ? "uring" : "pread",
+            DirectIo = view?.Layers.All(l => l.Disk?.Direct ?? false) ?? true,
+            CacheBytes = tier.Cache?.Bytes ?? 0,
+            CacheRows = tier.Cache?.Rows ?? 0,
+            CacheRowsFilled = tier.Cache?.Filled() ?? 0,
+            Keys = keys,
+            CacheHits = tier.CacheHits,
+            HitRate = keys == 0 ? 0 : Math.Round((double)tier.CacheHits / keys, 4),
+            DeviceReads = tier.DeviceReads,
+            ReadsPerKey = keys == 0 ? 0 : Math.Round((double)tier.DeviceReads / keys, 4),
+            ReadBytes = tier.ReadBytes,
+            FailedKeys = tier.FailedKeys,
+            Admitted = tier.Admitted,
+            ReadP50Ms = LatencyHistogram.Quantile(bounds, counts, 0.5) is { } p50 ? Math.Round(p50 * 1000, 3) : null,
+            ReadP99Ms = LatencyHistogram.Quantile(bounds, counts, 0.99) is { } p99 ? Math.Round(p99 * 1000, 3) : null,
+            Note = tier.Note,
         };
     }
 
@@ -167,9 +194,9 @@ internal sealed partial class ShardService : IFrameHandler
         var keys = scratch.Keys.AsSpan(0, count);
         var results = scratch.Results.AsSpan(0, count);
         using var lease = Store.Acquire();
-        if (LookUp(lease, keys, results) is not { } view)
+        if (LookUp(lease, keys, results, out var failure) is not { } view)
         {
-            output.WriteError(Opcode.Lookup, requestId, ErrorCode.NotReady, NotReadyMessage);
+            output.WriteError(Opcode.Lookup, requestId, failure is null ? ErrorCode.NotReady : ErrorCode.Internal, failure ?? NotReadyMessage);
             return;
         }
 
@@ -181,10 +208,14 @@ internal sealed partial class ShardService : IFrameHandler
     /// the version <paramref name="lease"/> holds, counted in the stats. Null when no version is
     /// live yet — the caller answers not-ready (never "every key missing", which would look right);
     /// a probe (no keys: an engine waiting for the table asks every second) is no error, so a
-    /// healthy start does not trip error alerts.
+    /// healthy start does not trip error alerts. Null too, with <paramref name="failure"/> saying
+    /// why, when a disk tier could not read a key (a device error, a file truncated under the
+    /// server): the whole request fails, so the client's failure path takes it (another replica),
+    /// never an answer with that key "missing".
     /// </summary>
-    private ShardView? LookUp(ShardLease lease, ReadOnlySpan<ulong> keys, Span<ValueRef> results)
+    private ShardView? LookUp(ShardLease lease, ReadOnlySpan<ulong> keys, Span<ValueRef> results, out string? failure)
     {
+        failure = null;
         if (lease.View is not { } view)
         {
             if (keys.IsEmpty)
@@ -199,7 +230,14 @@ internal sealed partial class ShardService : IFrameHandler
             return null;
         }
 
-        view.Lookup(keys, results);
+        var failed = view.Lookup(keys, results, (t_scratch ??= new Scratch()).Arena);
+        if (failed > 0)
+        {
+            Stats.Error();
+            failure = $"dict {Dict} shard {Shard}: {failed} of {keys.Length} keys could not be read from {view.Base.Directory} (device error or short read; see cube_server_disk_failed_keys_total)";
+            return null;
+        }
+
         var misses = 0;
         foreach (var r in results)
         {
@@ -231,6 +269,9 @@ internal sealed partial class ShardService : IFrameHandler
         public ulong[] Keys { get; private set; } = new ulong[256];
 
         public ValueRef[] Results { get; private set; } = new ValueRef[256];
+
+        /// <summary>A disk tier's values for the request being answered on this thread.</summary>
+        public ValueArena Arena { get; } = new();
 
         public void Ensure(int count)
         {

@@ -59,6 +59,9 @@ internal sealed record ShardStatus
 
     public required bool InMemory { get; init; }
 
+    /// <summary>The disk tier (--values disk), or null when values are in memory or mapped.</summary>
+    public DiskTierStatus? Disk { get; init; }
+
     public required double UptimeSeconds { get; init; }
 
     public required long Requests { get; init; }
@@ -91,4 +94,50 @@ internal sealed record ShardStatus
     public double? LookupP99Seconds { get; init; }
 
     public double RecentWindowSeconds { get; init; }
+}
+
+/// <summary>A disk tier's state in <c>/status</c>: where reads go, what the cache holds and how
+/// often it answers.</summary>
+internal sealed record DiskTierStatus
+{
+    /// <summary>uring or pread.</summary>
+    public required string ReadEngine { get; init; }
+
+    /// <summary>False where the file system refused O_DIRECT (reads then go through the page cache).</summary>
+    public required bool DirectIo { get; init; }
+
+    public required long CacheBytes { get; init; }
+
+    public required long CacheRows { get; init; }
+
+    public required long CacheRowsFilled { get; init; }
+
+    /// <summary>Found keys answered since start (from the cache or the device).</summary>
+    public required long Keys { get; init; }
+
+    public required long CacheHits { get; init; }
+
+    /// <summary>Hits ÷ keys (0 before the first key).</summary>
+    public required double HitRate { get; init; }
+
+    public required long DeviceReads { get; init; }
+
+    /// <summary>Device reads ÷ found keys: at most 1 plus the rare second read of a long raw row.</summary>
+    public required double ReadsPerKey { get; init; }
+
+    public required long ReadBytes { get; init; }
+
+    /// <summary>Keys failed by a read error or short read (their requests were refused).</summary>
+    public required long FailedKeys { get; init; }
+
+    /// <summary>Rows the admission policy let into the cache.</summary>
+    public required long Admitted { get; init; }
+
+    /// <summary>Median and 99th percentile of one request's batch of device reads, in ms.</summary>
+    public double? ReadP50Ms { get; init; }
+
+    public double? ReadP99Ms { get; init; }
+
+    /// <summary>Why the tier runs otherwise than asked (io_uring refused, rows too long for the cache), or null.</summary>
+    public string? Note { get; init; }
 }

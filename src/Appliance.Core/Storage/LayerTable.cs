@@ -97,6 +97,37 @@ internal readonly unsafe struct LayerTable
         return ValueRef.Missing;
     }
 
+    /// <summary>The record offsets whose slots carry the key's fingerprint, in probe order, up to
+    /// the first empty slot: where the key may be, from the index alone (the disk tier reads the
+    /// records to confirm). Returns how many were written (at most <paramref name="offsets"/>' length).</summary>
+    public int Candidates(ulong hash, Span<ulong> offsets)
+    {
+        var fingerprint = KeyHash.Fingerprint(hash);
+        var bucket = HomeBucket(hash);
+        var n = 0;
+        for (ulong probed = 0; probed < _bucketCount && n < offsets.Length; probed++)
+        {
+            var p = BucketAt(bucket);
+            var match = MatchBucket(p, fingerprint, out var empty);
+            // Matches before the first empty slot only (a key is never stored past one).
+            var before = empty == 0 ? match : match & ((1u << BitOperations.TrailingZeroCount(empty)) - 1);
+            while (before != 0 && n < offsets.Length)
+            {
+                offsets[n++] = ShardLayout.SlotRecordOffset(p[BitOperations.TrailingZeroCount(before)]);
+                before &= before - 1;
+            }
+
+            if (empty != 0)
+            {
+                break;
+            }
+
+            bucket = NextBucket(bucket);
+        }
+
+        return n;
+    }
+
     /// <summary>The value of the record at <paramref name="offset"/> if it holds <paramref name="key"/>
     /// (a fingerprint match can be another key) and lies inside the values file.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -17,7 +17,8 @@ internal sealed class LocalTable : IDisposable
     /// <param name="shards">the shards this process serves (others stay closed)</param>
     /// <param name="mergeAfter">patch layers left unmerged before a background merge (<see cref="ShardStore.MaxUnmerged"/>)</param>
     /// <param name="foldAt">patch keys, in percent of the base's, from which a merge folds the base in (<see cref="ShardStore.FoldAt"/>)</param>
-    public LocalTable(string directory, string dict, IEnumerable<int> shards, bool inMemory, int mergeAfter = ShardStore.DefaultMergeAfter, int foldAt = ShardStore.DefaultFoldAt)
+    /// <param name="disk">read values from the device through a disk tier per shard (null: in memory or mapped)</param>
+    public LocalTable(string directory, string dict, IEnumerable<int> shards, bool inMemory, int mergeAfter = ShardStore.DefaultMergeAfter, int foldAt = ShardStore.DefaultFoldAt, DiskTierOptions? disk = null)
     {
         Directory = directory;
         Dict = dict;
@@ -25,7 +26,7 @@ internal sealed class LocalTable : IDisposable
         _stores = new ShardStore?[served.Length == 0 ? 0 : served.Max() + 1];
         foreach (var shard in served)
         {
-            _stores[shard] ??= new ShardStore(inMemory) { MaxUnmerged = mergeAfter, FoldAt = foldAt };
+            _stores[shard] ??= new ShardStore(inMemory, disk is null ? null : new DiskTier(disk)) { MaxUnmerged = mergeAfter, FoldAt = foldAt };
         }
 
         Shards = [.. served.Distinct().Order()];

@@ -25,8 +25,10 @@ internal sealed unsafe partial class MappedShard : RefCounted
     /// <summary>This package as the one layer of a lookup.</summary>
     private readonly LayerTable[] _alone;
 
-    private MappedShard(string directory, ShardManifest manifest, MappedFile index, MappedFile values, ulong bucketCount)
+    private MappedShard(string directory, ShardManifest manifest, MappedFile index, MappedFile values, ulong bucketCount, DiskTier? tier, DiskValues? disk)
     {
+        Tier = tier;
+        Disk = disk;
         Directory = directory;
         Manifest = manifest;
         _index = index;
@@ -47,6 +49,12 @@ internal sealed unsafe partial class MappedShard : RefCounted
 
     public long Keys => Manifest.Keys;
 
+    /// <summary>The disk tier this package's values are read through, or null (values mapped).</summary>
+    public DiskTier? Tier { get; }
+
+    /// <summary>values.bin opened for direct reads (with <see cref="Tier"/>).</summary>
+    internal DiskValues? Disk { get; }
+
     public long MappedBytes => _index.Length + _values.Length;
 
     public long IndexBytes => _index.Length;
@@ -55,8 +63,12 @@ internal sealed unsafe partial class MappedShard : RefCounted
     /// <see cref="InputFormatException"/> naming the file at fault. The checksums are skipped only
     /// when <paramref name="trustStamp"/> and the <see cref="VerifiedStamp"/> proves the files are
     /// the ones hashed before (<c>cube package verify</c> passes false: it always hashes).</summary>
-    public static MappedShard Open(string directory, bool inMemory, bool trustStamp = true)
+    /// <param name="tier">the shard's disk tier: values are read from the device through it
+    /// (then <paramref name="inMemory"/> is ignored: the values file is mapped but never faulted in
+    /// for lookups)</param>
+    public static MappedShard Open(string directory, bool inMemory, bool trustStamp = true, DiskTier? tier = null)
     {
+        inMemory &= tier is null;
         if (!BitConverter.IsLittleEndian)
         {
             throw new PlatformNotSupportedException("shard files are little-endian and read in place");
@@ -88,7 +100,16 @@ internal sealed unsafe partial class MappedShard : RefCounted
                 VerifiedStamp.TryWrite(directory, manifest);
             }
 
-            return new MappedShard(directory, manifest, index, values, bucketCount);
+            DiskValues? disk = null;
+            if (tier is not null)
+            {
+                var rowBytes = ValueCodecs.TryParse(manifest.Codec, out var c) && ValueCodecs.IsFloat(c) ? ValueCodecs.EncodedLength(c, manifest.Dimension) : -1;
+                tier.Prepare(rowBytes);
+                disk = DiskValues.Open(valuesPath, rowBytes, values.Length);
+                _ = LibC.madvise((nint)values.Pointer, (nuint)values.Length, LibC.MadvRandom); // merges and audits only
+            }
+
+            return new MappedShard(directory, manifest, index, values, bucketCount, tier, disk);
         }
         catch
         {
@@ -136,6 +157,7 @@ internal sealed unsafe partial class MappedShard : RefCounted
     {
         _index.Dispose();
         _values.Dispose();
+        Disk?.Dispose();
     }
 
     private static void CheckLength(string path, long expected)

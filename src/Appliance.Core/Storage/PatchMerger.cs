@@ -38,7 +38,7 @@ internal static class PatchMerger
     /// up (each key once, the newest layer's value) and opens it. From 1: a merged patch layer.
     /// From 0: a folded base, the base with every patch of the view in it, which a view reads
     /// alone (its manifest is a base's, with <see cref="ShardManifest.Merged"/> naming the patches).</summary>
-    public static MappedShard Merge(ShardView view, int from, bool inMemory)
+    public static MappedShard Merge(ShardView view, int from, bool inMemory, DiskTier? tier = null)
     {
         var layers = view.Layers.Skip(from).ToList();
         var baseManifest = view.Base.Manifest;
@@ -80,7 +80,7 @@ internal static class PatchMerger
 
             Directory.Move(temporary, final);
             Native.DirectorySync.Sync(root);
-            return MappedShard.Open(final, inMemory);
+            return MappedShard.Open(final, inMemory, tier: tier);
         }
         catch
         {

@@ -23,12 +23,16 @@ internal sealed partial class ShardStore : IDisposable
     private bool _merging;
     private bool _disposed;
 
-    public ShardStore(bool inMemory)
+    public ShardStore(bool inMemory, DiskTier? tier = null)
     {
-        InMemory = inMemory;
+        InMemory = inMemory && tier is null;
+        Tier = tier;
     }
 
     public bool InMemory { get; }
+
+    /// <summary>The disk tier every version of this shard is read through, or null.</summary>
+    public DiskTier? Tier { get; }
 
     /// <summary>The live view for a moment; use <see cref="Acquire"/> to read through it.</summary>
     public ShardView? Live => Volatile.Read(ref _live);
@@ -168,6 +172,8 @@ internal sealed partial class ShardStore : IDisposable
             _disposed = true;
             Interlocked.Exchange(ref _live, null)?.Release();
         }
+
+        Tier?.Dispose();
     }
 
     /// <summary>Starts a background merge when the live view has too many patch layers and none
@@ -261,7 +267,7 @@ internal sealed partial class ShardStore : IDisposable
         var layers = view.Layers.Skip(fold ? 0 : 1).ToList();
         try
         {
-            var merged = PatchMerger.Merge(view, fold ? 0 : 1, InMemory);
+            var merged = PatchMerger.Merge(view, fold ? 0 : 1, InMemory, Tier);
             Merges.Succeeded(System.Diagnostics.Stopwatch.GetElapsedTime(started), layers.Sum(l => l.MappedBytes), layers.Count, fold);
             return merged;
         }
@@ -289,11 +295,11 @@ internal sealed partial class ShardStore : IDisposable
     private static void RemoveUnused(ShardView view) =>
         PatchMerger.RemoveOthers(view.MergeRoot, view.Layers.Select(l => l.Directory));
 
-    private ShardView Stack(Func<MappedShard, ShardView> compose, string directory) => Stack(compose, directory, InMemory);
+    private ShardView Stack(Func<MappedShard, ShardView> compose, string directory) => Stack(compose, directory, InMemory, Tier);
 
-    private static ShardView Stack(Func<MappedShard, ShardView> compose, string directory, bool inMemory)
+    private static ShardView Stack(Func<MappedShard, ShardView> compose, string directory, bool inMemory, DiskTier? tier = null)
     {
-        var package = MappedShard.Open(directory, inMemory);
+        var package = MappedShard.Open(directory, inMemory, tier: tier);
         try
         {
             return compose(package);

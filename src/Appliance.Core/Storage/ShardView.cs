@@ -28,7 +28,20 @@ internal sealed class ShardView : RefCounted
         // Read once here, not per key on the lookup path; a patch layer without one is always probed.
         _filters = [.. layers.Select((l, i) => i == 0 ? null : l.Filter)];
         _tables = [.. layers.Select(l => l.Table)];
+        _tier = layers[0].Tier;
+        if (_tier is not null)
+        {
+            _disk = [.. layers.Select(l => l.Disk ?? throw new InvalidOperationException($"{l.Directory} was opened without the disk tier its base uses"))];
+        }
     }
+
+    private readonly DiskTier? _tier;
+
+    /// <summary>Each layer's values file for direct reads (a disk-tier view), else null.</summary>
+    private readonly DiskValues[]? _disk;
+
+    /// <summary>The disk tier the values are read through, or null (values in memory or mapped).</summary>
+    public DiskTier? Tier => _tier;
 
     public IReadOnlyList<MappedShard> Layers => _layers;
 
@@ -147,7 +160,31 @@ internal sealed class ShardView : RefCounted
 
     /// <summary>Looks up a batch through every layer in one pipeline (<see cref="LayeredLookup"/>):
     /// each key costs one probe of the layer that holds it, however many layers there are.</summary>
-    public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results) => LayeredLookup.Lookup(_tables, _filters, keys, results);
+    /// <para>A disk-tier view's values are not in memory: it needs <see cref="Lookup(ReadOnlySpan{ulong}, Span{ValueRef}, ValueArena)"/>.</para>
+    public void Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results)
+    {
+        if (_disk is not null)
+        {
+            throw new InvalidOperationException("this view's values are on disk: look up with a ValueArena to hold them");
+        }
+
+        LayeredLookup.Lookup(_tables, _filters, keys, results);
+    }
+
+    /// <summary>Looks up a batch in any view; a disk-tier view's values are read into
+    /// <paramref name="arena"/> (valid until its next use). Returns the keys that failed
+    /// (<see cref="ValueRef.IsFailed"/>: a read error; always 0 in memory): the caller must not
+    /// answer as if they were missing.</summary>
+    public int Lookup(ReadOnlySpan<ulong> keys, Span<ValueRef> results, ValueArena arena)
+    {
+        if (_disk is null)
+        {
+            LayeredLookup.Lookup(_tables, _filters, keys, results);
+            return 0;
+        }
+
+        return DiskLookup.Lookup(_tables, _filters, _disk, _tier!, keys, results, arena);
+    }
 
     protected override void OnDrained()
     {

@@ -112,6 +112,7 @@ internal static class RunOptionsReader
             Dict = dict,
             Shard = shard,
             InMemory = a.Flag("in_mem"),
+            Disk = DiskTier(a),
             MergeAfter = a.Int("merge-after", 0, ShardStore.MaxMergeAfter),
             FoldAt = a.Int("fold-at", 0, ShardStore.MaxFoldAt),
             LatencyHistograms = a.Flag("latency-histograms"),
@@ -121,6 +122,41 @@ internal static class RunOptionsReader
             Managed = managed,
             RespPort = a.Has("resp-port") ? a.Int("resp-port", 0, 65535) : null,
             RespToken = a.Get("resp-token-file") is { } respToken ? BearerToken.FromFile(respToken) : null,
+        };
+    }
+
+    /// <summary>--values disk and its settings, or null (values in memory or mapped).</summary>
+    private static DiskTierOptions? DiskTier(ParsedArgs a)
+    {
+        var values = a.Get("values");
+        if (values == "memory")
+        {
+            foreach (var flag in (string[])["cache-mb", "read-engine", "pread-threads"])
+            {
+                if (a.Has(flag))
+                {
+                    throw new UsageException($"--{flag}: only with --values disk");
+                }
+            }
+
+            return null;
+        }
+
+        if (values != "disk")
+        {
+            throw new UsageException($"option --values: '{values}' is not memory or disk");
+        }
+
+        return new DiskTierOptions
+        {
+            CacheBytes = a.Long("cache-mb", 0, 1L << 30) << 20,
+            Engine = a.Get("read-engine") switch
+            {
+                "uring" => ReadEngine.Uring,
+                "pread" => ReadEngine.Pread,
+                var other => throw new UsageException($"option --read-engine: '{other}' is not uring or pread"),
+            },
+            PreadThreads = a.Int("pread-threads", 1, 1024),
         };
     }
 

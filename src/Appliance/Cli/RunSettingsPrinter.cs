@@ -105,7 +105,15 @@ internal static class RunSettingsPrinter
         w.WriteLine($"data-dir       {server.DataDir}");
         w.WriteLine($"dict           {server.Dict}");
         w.WriteLine($"shard          {server.Shard}");
-        w.WriteLine($"in_mem         {server.InMemory.ToString().ToLowerInvariant()}");
+        if (server.Disk is { } disk)
+        {
+            w.WriteLine($"values         disk (direct reads, {disk.Engine.ToString().ToLowerInvariant()}{(disk.Engine == Core.Storage.ReadEngine.Pread ? $", {disk.PreadThreads} threads" : string.Empty)}; index in memory)");
+            w.WriteLine($"cache-mb       {disk.CacheBytes >> 20}");
+        }
+        else
+        {
+            w.WriteLine($"in_mem         {server.InMemory.ToString().ToLowerInvariant()}");
+        }
         w.WriteLine($"merge-after    {server.MergeAfter}");
         w.WriteLine($"fold-at        {(server.FoldAt == 0 ? "never" : $"{server.FoldAt} % of the base's keys")}");
         w.WriteLine($"watch-seconds  {server.WatchSeconds}");

@@ -47,7 +47,8 @@ public sealed class PatchMergeTests
         using var lease = store.Acquire();
         var keys = Enumerable.Range(0, KeyRange).Select(k => (ulong)k).ToArray();
         var results = new ValueRef[keys.Length];
-        lease.View!.Lookup(keys, results);
+        using var arena = new ValueArena();
+        Assert.Equal(0, lease.View!.Lookup(keys, results, arena));
         for (var i = 0; i < keys.Length; i++)
         {
             if (expected.TryGetValue(keys[i], out var value))
@@ -82,15 +83,20 @@ public sealed class PatchMergeTests
     [InlineData(4, 100)]
     [InlineData(5, 20)]
     [InlineData(6, 0)]
-    public void RandomLineagesWithRollbacksServeExactlyTheModelThroughEveryMerge(int seed, int foldAt)
+    [InlineData(7, 0, true)]
+    [InlineData(8, 20, true)]
+    [InlineData(9, 100, true)]
+    public void RandomLineagesWithRollbacksServeExactlyTheModelThroughEveryMerge(int seed, int foldAt, bool disk = false)
     {
         var random = new Random(seed);
         var patches = random.Next(12, 30);
         var (dir, output, states) = Lineage(random, patches);
+        // A disk tier: values read from the files, a row cache small enough to evict.
+        var tier = disk ? new DiskTier(new DiskTierOptions { CacheBytes = 16 << 10, Engine = seed % 2 == 0 ? ReadEngine.Pread : ReadEngine.Uring, PreadThreads = 4 }) : null;
         using (dir)
         // --merge-after 0 (merge after every patch) to 3, --fold-at never to 100 %: other merge
         // points, other layer counts, folds after every merge or after several.
-        using (var store = new ShardStore(inMemory: seed % 2 == 0) { MaxUnmerged = (seed - 1) % 4, FoldAt = foldAt })
+        using (var store = new ShardStore(inMemory: seed % 2 == 0, tier) { MaxUnmerged = (seed - 1) % 4, FoldAt = foldAt })
         {
             store.LoadBase(Package(output, 0));
             var at = 0;

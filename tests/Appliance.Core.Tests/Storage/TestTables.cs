@@ -30,10 +30,12 @@ internal static class TestTables
         });
 
     /// <summary>Opens every shard of the newest base of <paramref name="output"/> plus its deltas.</summary>
-    public static ShardStore[] OpenAll(string output, bool inMemory = true)
+    public static ShardStore[] OpenAll(string output, bool inMemory = true, DiskTierOptions? disk = null)
     {
         // The stores outlive the table object; disposing them (DisposeAll) releases everything.
-        var table = LocalTable.OpenNewest(output, "test", inMemory);
+        var newest = PackageCatalog.ResolveNewest(output, "test")!.Value;
+        var table = new LocalTable(output, "test", Enumerable.Range(0, newest.Base.Info.ShardCount), inMemory, disk: disk);
+        table.Refresh();
         return [.. table.Shards.Select(table.Store)];
     }
 
@@ -47,20 +49,27 @@ internal static class TestTables
             using var lease = stores[group.Key].Acquire();
             var batch = group.ToArray();
             var results = new ValueRef[batch.Length];
+            using var arena = new ValueArena();
+            var values = new List<byte[]?>(batch.Length);
             for (var start = 0; start < batch.Length; start += 100)
             {
                 var n = Math.Min(100, batch.Length - start);
-                lease.View!.Lookup(batch.AsSpan(start, n), results.AsSpan(start, n));
+                Assert.Equal(0, lease.View!.Lookup(batch.AsSpan(start, n), results.AsSpan(start, n), arena));
+                // A disk tier's values live in the arena until its next lookup: copy them out.
+                for (var i = start; i < start + n; i++)
+                {
+                    values.Add(results[i].Found ? results[i].Span.ToArray() : null);
+                }
             }
 
             for (var i = 0; i < batch.Length; i++)
             {
                 var ok = expected.TryGetValue(batch[i], out var value)
-                    ? results[i].Found && results[i].Span.SequenceEqual(value)
-                    : !results[i].Found;
+                    ? values[i] is { } got && got.AsSpan().SequenceEqual(value)
+                    : values[i] is null;
                 if (!ok && mismatches++ < 5)
                 {
-                    Assert.Fail($"key {batch[i]}: expected {(value is null ? "MISSING" : Convert.ToHexStringLower(value))}, got {(results[i].Found ? Convert.ToHexStringLower(results[i].Span) : "MISSING")}");
+                    Assert.Fail($"key {batch[i]}: expected {(value is null ? "MISSING" : Convert.ToHexStringLower(value))}, got {(values[i] is { } v ? Convert.ToHexStringLower(v) : "MISSING")}");
                 }
             }
         }

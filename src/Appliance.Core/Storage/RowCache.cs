@@ -1,0 +1,199 @@
+using System.Runtime.InteropServices;
+
+namespace Appliance.Core.Storage;
+
+/// <summary>
+/// The disk tier's cache of hot rows, by record (not by page: a 4 KiB page holds ~60 rows of
+/// which one is hot, so a row cache holds ~60× more hot rows per MB than the page cache).
+/// Set-associative: a row's tag picks a set of <see cref="Ways"/> entries, so a lookup reads one
+/// set and eviction compares eight candidates (a sampled LFU).
+/// <para><b>Admission (TinyLFU):</b> a row read from the device replaces the set's least
+/// frequently asked-for entry only if the <see cref="FrequencySketch"/> says the newcomer is asked
+/// for more often; a scan of keys asked for once is refused, and the hot rows stay
+/// (RowCacheTests.AScanDoesNotFlushTheHotRows).</para>
+/// <para><b>Concurrency:</b> no lock on the lookup path. Each set has a sequence number, odd while
+/// a writer changes the set (a seqlock): a reader copies the row, then checks the number did not
+/// move, else it retries or counts a miss. A writer takes the set by compare-and-swap and gives up
+/// rather than wait if another holds it (the row is simply not cached this time).</para>
+/// <para><b>Tags:</b> a row is cached under (package, record offset), so a version that stacks a
+/// patch on the same base keeps every cached row of the base; the key is stored too and must
+/// match, so a tag can never answer another key.</para>
+/// </summary>
+internal sealed unsafe class RowCache : IDisposable
+{
+    public const int Ways = 8;
+    private const int MetaBytes = 8 + 8 + 4 + 4; // tag, key, length, sequence share
+    private readonly ulong[] _tags;
+    private readonly ulong[] _keys;
+    private readonly int[] _lengths;
+    private readonly int[] _sequences;
+    private readonly byte* _rows;
+    private readonly ulong _sets;
+    private readonly FrequencySketch _sketch;
+    private bool _disposed;
+
+    /// <param name="bytes">memory for the cache (rows, their tags and the sketch)</param>
+    /// <param name="rowBytes">the largest value a cached row holds; longer values are not cached</param>
+    public RowCache(long bytes, int rowBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowBytes);
+        RowBytes = (rowBytes + 7) & ~7;
+        var perRow = RowBytes + MetaBytes + 4; // + the sketch's counters
+        var sets = Math.Max(1L, bytes / perRow / Ways);
+        Rows = sets * Ways;
+        _sets = (ulong)sets;
+        _tags = new ulong[Rows];
+        _keys = new ulong[Rows];
+        _lengths = new int[Rows];
+        _sequences = new int[sets];
+        _rows = (byte*)NativeMemory.AlignedAlloc((nuint)(Rows * RowBytes), 64);
+        _sketch = new FrequencySketch(Rows);
+    }
+
+    /// <summary>Admit every row offered and evict in first-in first-out order (no frequencies: a
+    /// plain cache, as a page cache behaves under a scan); only to show what the admission policy
+    /// is worth (RowCacheTests).</summary>
+    internal bool Fifo { get; init; }
+
+    /// <summary>Rows the cache can hold.</summary>
+    public long Rows { get; }
+
+    /// <summary>Value bytes per row.</summary>
+    public int RowBytes { get; }
+
+    /// <summary>What the cache holds in memory: rows, tags, keys, lengths and the sketch.</summary>
+    public long Bytes => (Rows * (RowBytes + 20)) + (_sequences.Length * 4L) + _sketch.Bytes;
+
+    /// <summary>Rows filled (counted on demand, for /status).</summary>
+    public long Filled()
+    {
+        long n = 0;
+        foreach (var t in _tags)
+        {
+            n += t == 0 ? 0 : 1;
+        }
+
+        return n;
+    }
+
+    /// <summary>The row cached under <paramref name="tag"/> for <paramref name="key"/>, copied into
+    /// <paramref name="destination"/> (at least <see cref="RowBytes"/> long); counts the request
+    /// in the sketch either way.</summary>
+    public bool TryGet(ulong tag, ulong key, Span<byte> destination, out int length)
+    {
+        var hash = KeyHash.Mix(tag);
+        _sketch.Increment(hash);
+        var set = SetOf(hash);
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            var before = Volatile.Read(ref _sequences[set]);
+            if ((before & 1) != 0)
+            {
+                Thread.SpinWait(8);
+                continue;
+            }
+
+            var found = -1;
+            for (var way = 0; way < Ways; way++)
+            {
+                var i = (set * Ways) + way;
+                if (_tags[i] == tag && _keys[i] == key)
+                {
+                    found = i;
+                    break;
+                }
+            }
+
+            if (found < 0)
+            {
+                length = 0;
+                return false;
+            }
+
+            length = Math.Min(_lengths[found], RowBytes);
+            new ReadOnlySpan<byte>(_rows + ((long)found * RowBytes), length).CopyTo(destination);
+            // The copy must be complete before the sequence is read again.
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _sequences[set]) == before)
+            {
+                return true;
+            }
+        }
+
+        length = 0;
+        return false;
+    }
+
+    /// <summary>Offers a row just read from the device; true when it was admitted.</summary>
+    public bool Offer(ulong tag, ulong key, ReadOnlySpan<byte> value)
+    {
+        if (value.Length > RowBytes || tag == 0)
+        {
+            return false;
+        }
+
+        var hash = KeyHash.Mix(tag);
+        var set = SetOf(hash);
+        var before = Volatile.Read(ref _sequences[set]);
+        if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+        {
+            return false; // another writer has the set: skip, never wait
+        }
+
+        var admitted = false;
+        try
+        {
+            var victim = -1;
+            var victimFrequency = int.MaxValue;
+            for (var way = 0; way < Ways; way++)
+            {
+                var i = (set * Ways) + way;
+                if (_tags[i] == tag && _keys[i] == key)
+                {
+                    return false; // already cached by another reader of the same row
+                }
+
+                var frequency = _tags[i] == 0 ? -1 : _sketch.Estimate(KeyHash.Mix(_tags[i]));
+                if (frequency < victimFrequency)
+                {
+                    victim = i;
+                    victimFrequency = frequency;
+                }
+            }
+
+            if (Fifo)
+            {
+                victim = victimFrequency < 0 ? victim : (set * Ways) + ((before >> 1) % Ways);
+            }
+            else if (victimFrequency >= 0 && _sketch.Estimate(hash) <= victimFrequency)
+            {
+                return false;
+            }
+
+            _tags[victim] = tag;
+            _keys[victim] = key;
+            _lengths[victim] = value.Length;
+            value.CopyTo(new Span<byte>(_rows + ((long)victim * RowBytes), RowBytes));
+            admitted = true;
+            return true;
+        }
+        finally
+        {
+            // Unchanged set: back to the number readers saw (nothing they copied moved); changed: +2.
+            Volatile.Write(ref _sequences[set], admitted ? before + 2 : before);
+        }
+    }
+
+    /// <summary>The set of a mixed tag: the high half of hash × sets (Lemire's reduction: any
+    /// number of sets, so the cache uses the memory it is given).</summary>
+    private int SetOf(ulong hash) => (int)Math.BigMul(hash, _sets, out _);
+
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            NativeMemory.AlignedFree(_rows);
+        }
+    }
+}
