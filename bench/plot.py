@@ -60,17 +60,25 @@ def scaling(tsv, png):
 def memory(tsv, png):
     r = rows(tsv)
     fig, ax = plt.subplots(1, 3, figsize=(16, 5))
-    for i, z in enumerate(sorted({x["zipf"] for x in r}, reverse=True)):
-        pts = sorted((min(float(x["fit_pct"]), 100), x) for x in r if x["zipf"] == z)
-        label = "uniform" if float(z) == 0 else f"Zipf s={z}"
+    series = sorted({(x.get("mode", "mapped"), x["zipf"]) for x in r}, key=lambda s: (s[0], -float(s[1])))
+    for i, (mode, z) in enumerate(series):
+        pts = sorted((min(float(x["fit_pct"]), 100), x) for x in r if x["zipf"] == z and x.get("mode", "mapped") == mode)
+        label = ("uniform" if float(z) == 0 else f"Zipf s={z}") + f", {mode}"
+        style = "o-" if mode == "disk" else "s--"
         fit = [p for p, _ in pts]
-        ax[0].plot(fit, [float(x["keys_per_s"]) / 1e6 for _, x in pts], "o-", color=f"C{i}", label=label)
-        ax[1].plot(fit, [float(x["p99_us"]) / 1000 for _, x in pts], "o-", color=f"C{i}", label=f"{label} p99")
-        ax[1].plot(fit, [float(x["p50_us"]) / 1000 for _, x in pts], "v:", color=f"C{i}", label=f"{label} p50")
-        ax[2].plot(fit, [float(x["majflt_per_req"]) for _, x in pts], "o-", color=f"C{i}", label=label)
-    ax[0].set(xlabel="% of the package the memory limit holds", ylabel="M keys/s (closed loop, batch 100)", title="Throughput as the hot fraction shrinks", yscale="log")
+        ax[0].plot(fit, [float(x["keys_per_s"]) / 1e6 for _, x in pts], style, color=f"C{i}", label=label)
+        ax[1].plot(fit, [float(x["p99_us"]) / 1000 for _, x in pts], style, color=f"C{i}", label=f"{label} p99")
+        half = [(p, float(x["half_load_p99_us"]) / 1000) for p, x in pts if x.get("half_load_p99_us", "-") not in ("-", "")]
+        if half:
+            ax[1].plot([p for p, _ in half], [v for _, v in half], "v:", color=f"C{i}", label=f"{label} p99 at half load")
+        ax[2].plot(fit, [float(x["read_kb_per_req"]) for _, x in pts], style, color=f"C{i}", label=label)
+    iops = {x.get("iops") for x in r if x.get("iops")}
+    if len(iops) == 1:
+        v = float(iops.pop())
+        ax[0].axhline(v / 1e6, color="gray", lw=0.8, ls=":", label=f"device: fio 4 KiB random reads, {v / 1000:.0f}k IOPS")
+    ax[0].set(xlabel="% of the package (mapped) or of the values (disk) memory holds", ylabel="M keys/s (closed loop, batch 100)", title="Throughput as the hot fraction shrinks", yscale="log")
     ax[1].set(xlabel="% of the package the memory limit holds", ylabel="ms", yscale="log", title="Latency (closed loop)")
-    ax[2].set(xlabel="% of the package the memory limit holds", ylabel="major page faults per request (100 keys)", title="Where the time goes: reads from disk")
+    ax[2].set(xlabel="% of the package the memory limit holds", ylabel="KB read from the device per request (100 keys)", title="Where the time goes: reads from disk")
     for a in ax:
         a.invert_xaxis()
         a.grid(True, which="both", alpha=0.3)

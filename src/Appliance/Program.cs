@@ -40,7 +40,7 @@ internal static class Program
         }
 
         var rest = args[1..];
-        if (args[0] is "run" or "bench")
+        if (args[0] is "run" or "bench" && !ValuesOnDisk(rest))
         {
             UseInlineSocketCompletions();
         }
@@ -112,6 +112,22 @@ internal static class Program
         {
             Environment.SetEnvironmentVariable(Knob, "1");
         }
+    }
+
+    /// <summary><c>--values disk</c>: a lookup may wait for the device, so socket completions stay
+    /// on the thread pool (a RESP or baidu_std lookup waiting there holds a pool thread, not the
+    /// socket thread every other connection needs).</summary>
+    private static bool ValuesOnDisk(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--values=disk" || (args[i] == "--values" && i + 1 < args.Length && args[i + 1] == "disk"))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static int PrintVersion()

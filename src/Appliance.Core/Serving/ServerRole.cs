@@ -35,6 +35,15 @@ internal sealed class ServerRole : IRole
         _options = options;
         _logger = loggers.CreateLogger("cube.server");
         Table = new LocalTable(options.DataDir, options.Dict, [options.Shard], options.InMemory, options.MergeAfter, options.FoldAt, options.Disk);
+        if (options.Disk is { } disk)
+        {
+            // A disk-tier lookup waits for its reads on the thread that serves the connection; the
+            // thread pool would add threads for other connections only slowly (it sees a busy
+            // thread, not a wait), so their requests would queue behind one request's reads.
+            ThreadPool.GetMinThreads(out var workers, out var completions);
+            ThreadPool.SetMinThreads(Math.Max(workers, disk.Concurrency), completions);
+        }
+
         Service = new ShardService(options.Dict, options.Shard, Store) { LatencyHistograms = options.LatencyHistograms };
         // One data port, two protocols, told apart by their first bytes (as brpc does): the binary
         // protocol, and baidu_std for the original cube clients (docs/protocol.md).

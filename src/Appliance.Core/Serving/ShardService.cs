@@ -172,6 +172,7 @@ internal sealed partial class ShardService : IFrameHandler
             ReadBytes = tier.ReadBytes,
             FailedKeys = tier.FailedKeys,
             Admitted = tier.Admitted,
+            Prefilled = tier.Prefilled,
             ReadP50Ms = LatencyHistogram.Quantile(bounds, counts, 0.5) is { } p50 ? Math.Round(p50 * 1000, 3) : null,
             ReadP99Ms = LatencyHistogram.Quantile(bounds, counts, 0.99) is { } p99 ? Math.Round(p99 * 1000, 3) : null,
             Note = tier.Note,

@@ -130,6 +130,9 @@ internal sealed record DiskTierStatus
     /// <summary>Keys failed by a read error or short read (their requests were refused).</summary>
     public required long FailedKeys { get; init; }
 
+    /// <summary>Rows put into empty cache ways by the background prefill from a loaded base.</summary>
+    public required long Prefilled { get; init; }
+
     /// <summary>Rows the admission policy let into the cache.</summary>
     public required long Admitted { get; init; }
 

@@ -10,6 +10,10 @@ internal sealed record DiskTierOptions
 
     public ReadEngine Engine { get; init; } = ReadEngine.Uring;
 
+    /// <summary>Requests whose reads may be waited for at once (the thread pool's minimum: a
+    /// request waits for its reads on its connection's thread).</summary>
+    public int Concurrency { get; init; } = 64;
+
     /// <summary>Threads of the pread engine (also the fallback where io_uring is refused).</summary>
     public int PreadThreads { get; init; } = 32;
 }
@@ -30,9 +34,6 @@ internal sealed class DiskTier : IDisposable
     private long _readBytes;
     private long _failed;
     private long _admitted;
-
-    /// <summary>Raw values have no fixed length: the cache holds those up to this many bytes.</summary>
-    public const int RawRowBytes = 128;
 
     private readonly Lock _cacheLock = new();
     private RowCache? _cache;
@@ -62,7 +63,8 @@ internal sealed class DiskTier : IDisposable
     /// with longer rows is read from the device only, and says so in <see cref="Note"/>).</summary>
     public RowCache? Cache => Volatile.Read(ref _cache);
 
-    /// <summary>Called as each package opens: creates the cache for its row length.</summary>
+    /// <summary>Called as each package opens: creates the cache for its row length (a raw table's:
+    /// the longest of its first rows).</summary>
     public void Prepare(int rowBytes)
     {
         if (Options.CacheBytes <= 0)
@@ -70,7 +72,7 @@ internal sealed class DiskTier : IDisposable
             return;
         }
 
-        var bytes = rowBytes < 0 ? RawRowBytes : Math.Max(8, rowBytes);
+        var bytes = Math.Max(8, rowBytes);
         lock (_cacheLock)
         {
             if (_cache is null)
@@ -116,8 +118,113 @@ internal sealed class DiskTier : IDisposable
         Interlocked.Add(ref _admitted, admitted);
     }
 
+    /// <summary>Rows a prefill put into the cache since start.</summary>
+    public long Prefilled => Volatile.Read(ref _prefilled);
+
+    private long _prefilled;
+    private int _prefilling;
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>
+    /// Fills an empty cache from <paramref name="package"/>'s values file, in the background:
+    /// large sequential direct reads (1 MiB, a few ms each), each row put into an empty way of its
+    /// set, until the cache is full or the reads stop finding room. A restarted server or a new
+    /// base then starts with the cache full instead of one device read per key for minutes; the
+    /// rows requests ask for replace the prefilled ones (never asked for: frequency 0) as they come.
+    /// Takes its own reference on the package for the time it reads.
+    /// </summary>
+    public void Prefill(MappedShard package)
+    {
+        if (Cache is not { } cache || package.Disk is not { } file || Interlocked.Exchange(ref _prefilling, 1) != 0)
+        {
+            return;
+        }
+
+        if (!package.TryAddRef())
+        {
+            Volatile.Write(ref _prefilling, 0);
+            return; // already retired
+        }
+
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                PrefillFrom(cache, file, _stopping.Token);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                Note = $"prefill of {file.Path} stopped: {e.Message}";
+            }
+            finally
+            {
+                package.Release();
+                Volatile.Write(ref _prefilling, 0);
+            }
+        });
+    }
+
+    private unsafe void PrefillFrom(RowCache cache, DiskValues file, CancellationToken stopping)
+    {
+        const int Chunk = 1 << 20;
+        var buffer = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(Chunk, DiskValues.Block);
+        try
+        {
+            long next = ShardLayout.HeaderSize; // the next record's offset in the file
+            var (tried, filled) = (0L, 0L);
+            while (next < file.Length && !stopping.IsCancellationRequested && _prefilled < cache.Rows)
+            {
+                var start = next & ~(long)(DiskValues.Block - 1); // direct reads start on a block
+                var n = Native.LibC.PRead(file.Fd, buffer, Chunk, start);
+                if (n <= 0)
+                {
+                    break;
+                }
+
+                // Whole records inside this chunk only; the next chunk starts at the first one cut.
+                var at = next - start;
+                var parsed = false;
+                while (at + ShardLayout.RecordHeaderSize <= n)
+                {
+                    var key = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(buffer + at, 8));
+                    var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(buffer + at + 8, 4));
+                    if (length > Chunk / 2 || at + ShardLayout.RecordSize((int)length) > n)
+                    {
+                        break;
+                    }
+
+                    tried++;
+                    if (cache.Fill(file.TagOf((ulong)(start + at)), key, new ReadOnlySpan<byte>(buffer + at + ShardLayout.RecordHeaderSize, (int)length)))
+                    {
+                        filled++;
+                        Interlocked.Increment(ref _prefilled);
+                    }
+
+                    at += ShardLayout.RecordSize((int)length);
+                    parsed = true;
+                }
+
+                if (!parsed)
+                {
+                    break; // a record longer than half a chunk: not a table worth prefilling from
+                }
+
+                next = start + at;
+                if (tried > cache.Rows && filled * 10 < tried)
+                {
+                    break; // the sets are full: nine rows in ten find no room
+                }
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(buffer);
+        }
+    }
+
     public void Dispose()
     {
+        _stopping.Cancel();
         Readers.Dispose();
         _cache?.Dispose();
     }

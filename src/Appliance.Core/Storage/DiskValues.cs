@@ -22,20 +22,18 @@ internal sealed class DiskValues : IDisposable
     /// <summary>The window read for a raw record, whose length is not known in advance.</summary>
     private const int RawGuess = 256;
 
-    private static int s_nextLayer;
+    private static readonly Dictionary<FileIdentity, ulong> s_layers = [];
+    private static ulong s_nextLayer;
     private int _fd;
 
-    private DiskValues(string path, int fd, bool direct, int recordBytes, long length)
+    private DiskValues(string path, int fd, bool direct, int recordBytes, long length, ulong layer)
     {
         Path = path;
         _fd = fd;
         Direct = direct;
         RecordBytes = recordBytes;
         Length = length;
-        // 24 bits of package number above the record offset ÷ 8 (40 bits): a cache tag.
-        // Wraps after 16.7M package opens; a stale tag still has to match the key to answer.
-        var layer = Interlocked.Increment(ref s_nextLayer) & 0xFF_FFFF;
-        Layer = (ulong)(layer == 0 ? 1 : layer);
+        Layer = layer;
     }
 
     public string Path { get; }
@@ -51,7 +49,9 @@ internal sealed class DiskValues : IDisposable
 
     public long Length { get; }
 
-    /// <summary>This package's number in cache tags.</summary>
+    /// <summary>This package's number in cache tags: the same for the same file (device, inode,
+    /// size, times), so a package opened again (a rollback, a lineage reloaded) finds the rows it
+    /// cached before; another number for anything else, so a row is never taken for another's.</summary>
     public ulong Layer { get; }
 
     /// <summary>Opens <paramref name="path"/> for direct reads. <paramref name="rowBytes"/>: a
@@ -74,7 +74,35 @@ internal sealed class DiskValues : IDisposable
         // Pages a checksum pass or a copy left in the page cache would be a second cache of the
         // same rows: let the kernel drop them (direct reads do not need them).
         _ = LibC.posix_fadvise(fd, 0, 0, direct ? LibC.FadvDontNeed : 1 /* RANDOM */);
-        return new DiskValues(path, fd, direct, rowBytes < 0 ? 0 : ShardLayout.RecordHeaderSize + rowBytes, length);
+        return new DiskValues(path, fd, direct, rowBytes < 0 ? 0 : ShardLayout.RecordHeaderSize + rowBytes, length, LayerOf(path));
+    }
+
+    private static ulong LayerOf(string path)
+    {
+        lock (s_layers)
+        {
+            var identity = FileIdentity.Of(path);
+            if (identity is { } id && s_layers.TryGetValue(id, out var known))
+            {
+                return known;
+            }
+
+            // 24 bits in a tag: after 16.7M distinct packages (decades of patches) numbers are
+            // reused, and a stale entry would still need its key to match to answer.
+            s_nextLayer = (s_nextLayer % 0xFF_FFFF) + 1; // 1 … 2^24 − 1: a tag is never 0
+            var layer = s_nextLayer;
+            if (identity is { } fresh)
+            {
+                if (s_layers.Count > 100_000)
+                {
+                    s_layers.Clear();
+                }
+
+                s_layers[fresh] = layer;
+            }
+
+            return layer;
+        }
     }
 
     /// <summary>The cache tag of the record at <paramref name="offset"/> (never 0).</summary>

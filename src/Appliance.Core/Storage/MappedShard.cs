@@ -81,7 +81,9 @@ internal sealed unsafe partial class MappedShard : RefCounted
         CheckLength(valuesPath, manifest.Values.Bytes);
         // In memory: the process's own copy (a file changed on disk afterwards cannot reach it);
         // otherwise mapped (the page cache serves it; its files must not change while live).
-        var index = inMemory ? MappedFile.Copy(indexPath) : MappedFile.Open(indexPath, populate: true);
+        // A disk tier's index is the process's own memory too: under a memory limit the kernel
+        // could otherwise drop its pages (they are file pages) and every lookup would fault.
+        var index = inMemory || tier is not null ? MappedFile.Copy(indexPath) : MappedFile.Open(indexPath, populate: true);
         MappedFile? values = null;
         try
         {
@@ -104,7 +106,7 @@ internal sealed unsafe partial class MappedShard : RefCounted
             if (tier is not null)
             {
                 var rowBytes = ValueCodecs.TryParse(manifest.Codec, out var c) && ValueCodecs.IsFloat(c) ? ValueCodecs.EncodedLength(c, manifest.Dimension) : -1;
-                tier.Prepare(rowBytes);
+                tier.Prepare(rowBytes < 0 ? RawRowBytes(values, valuesPath) : rowBytes);
                 disk = DiskValues.Open(valuesPath, rowBytes, values.Length);
                 _ = LibC.madvise((nint)values.Pointer, (nuint)values.Length, LibC.MadvRandom); // merges and audits only
             }
@@ -158,6 +160,28 @@ internal sealed unsafe partial class MappedShard : RefCounted
         _index.Dispose();
         _values.Dispose();
         Disk?.Dispose();
+    }
+
+    /// <summary>Raw values have no length in the manifest: the longest of the first records (a
+    /// few pages of the file, read once at open) sizes a disk tier's cache rows, so a table of
+    /// equal-length raw rows wastes no cache memory; longer rows are read from the device.</summary>
+    private static int RawRowBytes(MappedFile values, string path)
+    {
+        var walker = new RecordWalker(values.Pointer, (ulong)values.Length, path);
+        var longest = 8;
+        try
+        {
+            for (var i = 0; i < 4096 && walker.Next(out _, out var value); i++)
+            {
+                longest = Math.Max(longest, value.Length);
+            }
+        }
+        catch (InputFormatException)
+        {
+            // a damaged record: the audit names it; the cache keeps what was seen
+        }
+
+        return Math.Min(longest, 4096);
     }
 
     private static void CheckLength(string path, long expected)

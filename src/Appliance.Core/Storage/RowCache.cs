@@ -188,6 +188,45 @@ internal sealed unsafe class RowCache : IDisposable
     /// number of sets, so the cache uses the memory it is given).</summary>
     private int SetOf(ulong hash) => (int)Math.BigMul(hash, _sets, out _);
 
+    /// <summary>Puts a row into an empty way of its set, evicting nothing (a prefill: the rows a
+    /// cold cache starts with until requests bring better ones). False when its set is full.</summary>
+    public bool Fill(ulong tag, ulong key, ReadOnlySpan<byte> value)
+    {
+        if (value.Length > RowBytes || tag == 0)
+        {
+            return false;
+        }
+
+        var set = SetOf(KeyHash.Mix(tag));
+        var before = Volatile.Read(ref _sequences[set]);
+        if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+        {
+            return false;
+        }
+
+        var filled = -1;
+        for (var way = 0; way < Ways && filled < 0; way++)
+        {
+            var i = (set * Ways) + way;
+            if (_tags[i] == tag)
+            {
+                break;
+            }
+
+            if (_tags[i] == 0)
+            {
+                _tags[i] = tag;
+                _keys[i] = key;
+                _lengths[i] = value.Length;
+                value.CopyTo(new Span<byte>(_rows + ((long)i * RowBytes), RowBytes));
+                filled = i;
+            }
+        }
+
+        Volatile.Write(ref _sequences[set], filled >= 0 ? before + 2 : before);
+        return filled >= 0;
+    }
+
     public void Dispose()
     {
         if (!_disposed)

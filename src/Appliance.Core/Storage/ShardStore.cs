@@ -138,6 +138,8 @@ internal sealed partial class ShardStore : IDisposable
             Activate(view);
         }
 
+        Tier?.Prefill(view.Base); // a cold cache (a start, a new base) fills from the base in the background
+
         return view;
     }
 

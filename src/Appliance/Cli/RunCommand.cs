@@ -48,6 +48,7 @@ internal static class RunCommand
         new("cache-mb", "server, --values disk: memory for the row cache (hot rows; 0 = every found key is a device read)", "256", Meta: "MB"),
         new("read-engine", "server, --values disk: how a request's reads go to the device together: uring (io_uring; falls back to pread where the kernel refuses it) or pread (a pool of threads)", "uring", Meta: "uring|pread"),
         new("pread-threads", "server, --values disk: threads of the pread engine", "32", Meta: "N"),
+        new("disk-concurrency", "server, --values disk: requests that may wait for their reads at once (each holds a thread meanwhile; more connections queue)", "64", Meta: "N"),
         new("merge-after", "server: patch layers left unmerged on a base before a background merge folds them into one merged layer (a lookup probes at most the base, the merged layer and these); 0 = merge every patch", "1", Meta: "N"),
         new("fold-at", "server: once patch layers hold this percentage of the base's keys, a merge folds the base in too and the view is one layer again (one copy of the base per that many patches); 0 = never", "5", Meta: "PERCENT"),
         new("latency-histograms", "server: time every data-plane request into cube_server_request_duration_seconds (false: to measure their cost)", "true", Meta: "BOOL"),

@@ -131,7 +131,7 @@ internal static class RunOptionsReader
         var values = a.Get("values");
         if (values == "memory")
         {
-            foreach (var flag in (string[])["cache-mb", "read-engine", "pread-threads"])
+            foreach (var flag in (string[])["cache-mb", "read-engine", "pread-threads", "disk-concurrency"])
             {
                 if (a.Has(flag))
                 {
@@ -157,6 +157,7 @@ internal static class RunOptionsReader
                 var other => throw new UsageException($"option --read-engine: '{other}' is not uring or pread"),
             },
             PreadThreads = a.Int("pread-threads", 1, 1024),
+            Concurrency = a.Int("disk-concurrency", 1, 4096),
         };
     }
 
