@@ -126,6 +126,11 @@ internal sealed class FrameSession : ISession
 
         if (_async is not null && _async.IsAsync(header.Opcode))
         {
+            if (_async.TryHandleNow(header, payload, _output))
+            {
+                return; // answered at once after all (a disk tier's lookup its cache held)
+            }
+
             // The transport reuses its receive buffer: the handler gets its own copy.
             _replies.Window.Enter();
             var task = ReplyLaterAsync(_async, header, payload.ToArray());

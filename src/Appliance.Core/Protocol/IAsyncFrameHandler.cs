@@ -9,6 +9,12 @@ internal interface IAsyncFrameHandler : IFrameHandler
 {
     bool IsAsync(Opcode opcode);
 
+    /// <summary>An opcode <see cref="IsAsync"/> said finishes later may still be answerable at
+    /// once (a disk tier's lookup whose keys are all in its cache): true when the reply was
+    /// written into <paramref name="output"/> here; false, with nothing written and nothing
+    /// counted, to hand it to <see cref="HandleAsync"/>.</summary>
+    bool TryHandleNow(in FrameHeader header, ReadOnlySpan<byte> payload, FrameBuffer output) => false;
+
     /// <summary>Writes exactly one reply frame into <paramref name="output"/>.</summary>
     Task HandleAsync(FrameHeader header, ReadOnlyMemory<byte> payload, FrameBuffer output);
 }

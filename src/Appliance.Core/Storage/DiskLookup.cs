@@ -75,6 +75,56 @@ internal static unsafe class DiskLookup
         return batch.Failed;
     }
 
+    /// <summary>The batch answered from the index and the cache alone, without waiting: false at
+    /// the first key the cache does not hold (the caller then does the full lookup, elsewhere).
+    /// Requests are counted in the cache's frequency sketch only when it succeeds, so a key is
+    /// never counted twice for one request.</summary>
+    public static bool TryCached(
+        ReadOnlySpan<LayerTable> tables, ReadOnlySpan<KeyFilter?> filters, ReadOnlySpan<DiskValues> files, DiskTier tier,
+        ReadOnlySpan<ulong> keys, Span<ValueRef> results, ValueArena arena)
+    {
+        if (tier.Cache is not { } cache)
+        {
+            return false;
+        }
+
+        arena.Reset();
+        var tags = (ulong*)arena.Allocate(keys.Length * sizeof(ulong));
+        Span<ulong> one = stackalloc ulong[1];
+        var hits = 0;
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var layer = LayerOf(tables, filters, KeyHash.Mix(keys[i]), one, out var offset);
+            if (layer < 0)
+            {
+                results[i] = ValueRef.Missing;
+                tags[i] = 0;
+                continue;
+            }
+
+            var into = arena.Allocate(cache.RowBytes);
+            tags[i] = files[layer].TagOf(offset);
+            if (!cache.TryGet(tags[i], keys[i], new Span<byte>(into, cache.RowBytes), out var length, record: false))
+            {
+                return false;
+            }
+
+            results[i] = new ValueRef(into, length);
+            hits++;
+        }
+
+        for (var i = 0; i < keys.Length; i++)
+        {
+            if (tags[i] != 0)
+            {
+                cache.Record(tags[i]);
+            }
+        }
+
+        tier.Count(hits, hits, 0, 0, 0, 0);
+        return true;
+    }
+
     /// <summary>One lookup's state: the keys waiting for a read, and the counts.</summary>
     private ref struct Batch(
         ReadOnlySpan<LayerTable> tables, ReadOnlySpan<KeyFilter?> filters, ReadOnlySpan<DiskValues> files, DiskTier tier,
@@ -202,6 +252,15 @@ internal static unsafe class DiskLookup
         OtherKey,
         Longer,
         Failed,
+    }
+
+    /// <summary>The cache tag a lookup of <paramref name="key"/> in these layers would read under
+    /// (its first candidate record), or 0 when no layer's index may hold it.</summary>
+    public static ulong TagOf(ReadOnlySpan<LayerTable> tables, ReadOnlySpan<KeyFilter?> filters, ReadOnlySpan<DiskValues> files, ulong key)
+    {
+        Span<ulong> one = stackalloc ulong[1];
+        var layer = LayerOf(tables, filters, KeyHash.Mix(key), one, out var offset);
+        return layer < 0 ? 0 : files[layer].TagOf(offset);
     }
 
     /// <summary>The newest layer whose index may hold the key and the record offset there, or −1

@@ -118,6 +118,41 @@ internal sealed class DiskTier : IDisposable
         Interlocked.Add(ref _admitted, admitted);
     }
 
+    /// <summary>
+    /// Keeps the cache warm across a merge or a fold: <paramref name="next"/> serves the same
+    /// lineage as <paramref name="old"/> from other packages (a merged layer, a folded base), so
+    /// every key has the same row in both. A cached row read from a package <paramref name="next"/>
+    /// no longer has is moved to the tag <paramref name="next"/> reads that key under — only if
+    /// it is the row <paramref name="old"/> serves for the key (a row of an older layer that a
+    /// patch overrode is dropped instead). No device read; the work is one index probe in each
+    /// view per cached row of a replaced package. Returns the rows moved.
+    /// </summary>
+    public long Carry(ShardView old, ShardView next)
+    {
+        if (Cache is not { } cache)
+        {
+            return 0;
+        }
+
+        var kept = next.Layers.Select(l => l.Disk?.Layer ?? 0).ToHashSet();
+        var moved = cache.Retag((tag, key) =>
+        {
+            if (kept.Contains(tag >> 40))
+            {
+                return tag; // its package is still read
+            }
+
+            return old.DiskTagOf(key) == tag ? next.DiskTagOf(key) : 0;
+        });
+        Interlocked.Add(ref _carried, moved);
+        return moved;
+    }
+
+    /// <summary>Cached rows moved to a merged layer or folded base by <see cref="Carry"/>.</summary>
+    public long Carried => Volatile.Read(ref _carried);
+
+    private long _carried;
+
     /// <summary>Rows a prefill put into the cache since start.</summary>
     public long Prefilled => Volatile.Read(ref _prefilled);
 

@@ -78,11 +78,15 @@ internal sealed unsafe class RowCache : IDisposable
 
     /// <summary>The row cached under <paramref name="tag"/> for <paramref name="key"/>, copied into
     /// <paramref name="destination"/> (at least <see cref="RowBytes"/> long); counts the request
-    /// in the sketch either way.</summary>
-    public bool TryGet(ulong tag, ulong key, Span<byte> destination, out int length)
+    /// in the sketch either way (unless <paramref name="record"/> is false: <see cref="Record"/> later).</summary>
+    public bool TryGet(ulong tag, ulong key, Span<byte> destination, out int length, bool record = true)
     {
         var hash = KeyHash.Mix(tag);
-        _sketch.Increment(hash);
+        if (record)
+        {
+            _sketch.Increment(hash);
+        }
+
         var set = SetOf(hash);
         for (var attempt = 0; attempt < 4; attempt++)
         {
@@ -123,6 +127,9 @@ internal sealed unsafe class RowCache : IDisposable
         length = 0;
         return false;
     }
+
+    /// <summary>Counts one request for the row under <paramref name="tag"/> in the frequency sketch.</summary>
+    public void Record(ulong tag) => _sketch.Increment(KeyHash.Mix(tag));
 
     /// <summary>Offers a row just read from the device; true when it was admitted.</summary>
     public bool Offer(ulong tag, ulong key, ReadOnlySpan<byte> value)
@@ -225,6 +232,106 @@ internal sealed unsafe class RowCache : IDisposable
 
         Volatile.Write(ref _sequences[set], filled >= 0 ? before + 2 : before);
         return filled >= 0;
+    }
+
+    /// <summary>
+    /// Re-files cached rows when the packages they were read from are replaced by others holding
+    /// the same rows (a merge, a fold): <paramref name="moveTo"/> gets an entry's tag and key and
+    /// answers the tag it now lives under (the same: kept; 0: dropped). A moved row keeps its
+    /// frequency, so the hot rows stay hot. Returns the rows moved. Readers see a moved row as a
+    /// miss for a moment (then a device read), never another row.
+    /// </summary>
+    public long Retag(Func<ulong, ulong, ulong> moveTo)
+    {
+        long moved = 0;
+        var row = new byte[RowBytes];
+        for (var set = 0; set < (int)_sets; set++)
+        {
+            for (var way = 0; way < Ways; way++)
+            {
+                var i = (set * Ways) + way;
+                var (tag, key) = (_tags[i], _keys[i]);
+                if (tag == 0)
+                {
+                    continue;
+                }
+
+                var to = moveTo(tag, key);
+                if (to == tag)
+                {
+                    continue;
+                }
+
+                // Take the row out under its set's lock, then file it under its new tag.
+                var before = Volatile.Read(ref _sequences[set]);
+                if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+                {
+                    way--; // a writer has the set for an instant: look again
+                    Thread.SpinWait(16);
+                    continue;
+                }
+
+                var length = 0;
+                var frequency = 0;
+                if (_tags[i] == tag)
+                {
+                    length = _lengths[i];
+                    new ReadOnlySpan<byte>(_rows + ((long)i * RowBytes), length).CopyTo(row);
+                    frequency = _sketch.Estimate(KeyHash.Mix(tag));
+                    _tags[i] = 0;
+                }
+
+                Volatile.Write(ref _sequences[set], before + 2);
+                if (to != 0 && length > 0 && Place(to, key, row.AsSpan(0, length), frequency))
+                {
+                    moved++;
+                }
+            }
+        }
+
+        return moved;
+    }
+
+    /// <summary>Files a row under <paramref name="tag"/>, evicting its set's least frequent entry
+    /// if it is more frequent than that, and gives it <paramref name="frequency"/> in the sketch.</summary>
+    private bool Place(ulong tag, ulong key, ReadOnlySpan<byte> value, int frequency)
+    {
+        var hash = KeyHash.Mix(tag);
+        for (var f = _sketch.Estimate(hash); f < frequency; f++)
+        {
+            _sketch.Increment(hash);
+        }
+
+        var set = SetOf(hash);
+        var before = Volatile.Read(ref _sequences[set]);
+        if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+        {
+            return false;
+        }
+
+        var victim = -1;
+        var victimFrequency = int.MaxValue;
+        for (var way = 0; way < Ways; way++)
+        {
+            var i = (set * Ways) + way;
+            var f = _tags[i] == 0 ? -1 : _tags[i] == tag ? int.MinValue : _sketch.Estimate(KeyHash.Mix(_tags[i]));
+            if (f < victimFrequency)
+            {
+                (victim, victimFrequency) = (i, f);
+            }
+        }
+
+        var placed = victimFrequency == int.MinValue || victimFrequency < frequency || victimFrequency < 0;
+        if (placed)
+        {
+            _tags[victim] = tag;
+            _keys[victim] = key;
+            _lengths[victim] = value.Length;
+            value.CopyTo(new Span<byte>(_rows + ((long)victim * RowBytes), RowBytes));
+        }
+
+        Volatile.Write(ref _sequences[set], placed ? before + 2 : before);
+        return placed;
     }
 
     public void Dispose()

@@ -218,6 +218,7 @@ internal sealed partial class ShardStore : IDisposable
                     }
 
                     var next = live.WithMerged(merged, view.Layers.Count - 1);
+                    Tier?.Carry(live, next);
                     Activate(next);
                     RemoveUnused(next);
                 }
@@ -252,6 +253,7 @@ internal sealed partial class ShardStore : IDisposable
         try
         {
             var next = view.WithMerged(merged, view.Layers.Count - 1);
+            Tier?.Carry(view, next);
             view.Release();
             RemoveUnused(next);
             return next;

@@ -171,6 +171,15 @@ internal sealed class ShardView : RefCounted
         LayeredLookup.Lookup(_tables, _filters, keys, results);
     }
 
+    /// <summary>A disk-tier lookup answered from the index and the row cache alone: false (at the
+    /// first key that needs a device read, nothing counted) when it cannot be.</summary>
+    public bool TryLookupCached(ReadOnlySpan<ulong> keys, Span<ValueRef> results, ValueArena arena) =>
+        _disk is not null && DiskLookup.TryCached(_tables, _filters, _disk, _tier!, keys, results, arena);
+
+    /// <summary>A disk-tier view's cache tag for <paramref name="key"/> (0: not in any layer's index).</summary>
+    public ulong DiskTagOf(ulong key) =>
+        _disk is null ? 0 : DiskLookup.TagOf(_tables, _filters, _disk, key);
+
     /// <summary>Looks up a batch in any view; a disk-tier view's values are read into
     /// <paramref name="arena"/> (valid until its next use). Returns the keys that failed
     /// (<see cref="ValueRef.IsFailed"/>: a read error; always 0 in memory): the caller must not

@@ -121,6 +121,26 @@ public sealed class FrameSessionTests
         Assert.Equal([7], late.Payload);
     }
 
+    /// <summary>An async opcode the handler can answer at once (a disk tier's lookup its cache
+    /// holds) gets exactly one reply, inline, in order — the first cut answered it twice (once at
+    /// once, then again through the synchronous path), and a client waiting on its next reply hung.</summary>
+    [Fact]
+    public async Task AnAsyncFrameAnsweredAtOnceGetsExactlyOneReply()
+    {
+        var handler = new EchoHandler();
+        var sink = new Sink();
+        var session = new FrameSession(handler, 1 << 20, sink);
+        var bytes = Frame(Opcode.Predict, 1, [EchoHandler.Now]).Concat(Ping(2)).Concat(Frame(Opcode.Predict, 3, [3])).ToArray();
+        Assert.Equal(bytes.Length, session.Receive(bytes));
+        var inline = Frames(session.Output.ToArray());
+        Assert.Equal([1u, 2u], inline.Select(f => f.Header.RequestId));
+        Assert.Equal(Opcode.Predict, inline[0].Header.Opcode);
+        Assert.Empty(sink.Sent);
+        handler.Release.SetResult();
+        await session.DrainAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(3u, Assert.Single(Frames([.. sink.Sent.SelectMany(b => b)])).Header.RequestId);
+    }
+
     /// <summary>The engine's predict opcode queued 2.58 M samples for one client that did not
     /// read: async frames stop at the window (synchronous ones before them are still answered).</summary>
     [Fact]
@@ -215,6 +235,22 @@ public sealed class FrameSessionTests
     private sealed class EchoHandler : IAsyncFrameHandler
     {
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>An async frame whose first payload byte is this is answered at once (TryHandleNow).</summary>
+        public const byte Now = 0xAA;
+
+        public bool TryHandleNow(in FrameHeader header, ReadOnlySpan<byte> payload, FrameBuffer output)
+        {
+            if (payload.IsEmpty || payload[0] != Now)
+            {
+                return false;
+            }
+
+            output.BeginFrame(header.Opcode, FrameFlags.Response, header.RequestId);
+            output.Write(payload);
+            output.EndFrame();
+            return true;
+        }
 
         public bool IsAsync(Opcode opcode) => opcode == Opcode.Predict;
 

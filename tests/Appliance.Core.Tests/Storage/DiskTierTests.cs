@@ -190,6 +190,43 @@ public sealed class DiskTierTests
         }
     }
 
+    /// <summary>A merge (or a fold) replaces the packages the cached rows came from: the rows move
+    /// to the merged layer or folded base without a device read, and every answer stays right.
+    /// Only the last patch's rows, never read before, are read from the device afterwards.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    public void AMergeOrAFoldCarriesTheCachedRowsOver(int foldAt)
+    {
+        var (dir, output, expected) = Table(ValueCodec.F32, 3000);
+        using (dir)
+        {
+            using var store = new ShardStore(inMemory: false, new DiskTier(new DiskTierOptions { CacheBytes = 8 << 20 })) { MaxUnmerged = 1, FoldAt = foldAt };
+            store.LoadBase(Path.Combine(output, "1_1", "test_part0"), [Path.Combine(output, "1_2", "test_part0")]);
+            var keys = expected.Keys.Where(k => k % 2 == 0).ToArray();
+            var cached = store.Live!.Layers.Select(l => ReadKeys(l.Directory)).SelectMany(k => k).ToHashSet();
+            var before = keys.Where(cached.Contains).ToArray();
+            Lookup(store, before);
+            Lookup(store, before);
+            store.ApplyDelta(Path.Combine(output, "1_3", "test_part0")); // two patch layers: a merge starts
+            var layers = foldAt > 0 ? 1 : 2; // a fold leaves the base alone; a merge, the base and the merged layer
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (store.Live!.Layers.Count != layers && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(20); // the merge is counted before it switches in: wait for the switch
+            }
+
+            Assert.Equal(layers, store.Live!.Layers.Count);
+            var tier = store.Tier!;
+            Assert.True(tier.Carried > 0, "no cached row was carried over");
+            var reads = tier.DeviceReads;
+            var patch3 = ReadKeys(Path.Combine(output, "1_3", "test_part0")).ToHashSet();
+            TestTables.AssertMatches([store, store], expected.Where(e => e.Key % 2 == 0).ToDictionary(), []);
+            var unchanged = before.Count(k => !patch3.Contains(k));
+            Assert.True(tier.DeviceReads - reads <= keys.Length - unchanged + (unchanged / 20), $"{tier.DeviceReads - reads} reads for {keys.Length} keys of which {unchanged} were cached and unchanged");
+        }
+    }
+
     private static void Lookup(ShardStore store, ulong[] keys)
     {
         using var lease = store.Acquire();
