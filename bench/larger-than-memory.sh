@@ -17,7 +17,7 @@
 #   cgroup; a warm-up of --warmup seconds under load then lets the hot keys' pages displace the rest.
 #   Server on core 0, generator on core 1, closed loop (connections x pipeline in flight).
 # Needs root and a cgroup-v1 memory controller (/sys/fs/cgroup/memory) or cgroup v2 (memory.max).
-# Needs fio (scripts/setup.sh --bench installs it).
+# Needs fio (scripts/setup.sh installs it).
 # Writes docs/bench/larger-than-memory-DATE.tsv and .png (bench/plot.py).
 # Usage: bench/larger-than-memory.sh [--keys 50] (millions) [--fits 200,90,50,10] [--zipf 0.99,0]
 #          [--modes mapped,disk] [--points Z:F,...] [--duration 10] [--warmup 10] [--pipeline 8]
@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 keys=$((millions * 1000000))
-command -v fio >/dev/null || { echo "$0: needs fio (scripts/setup.sh --bench)" >&2; exit 1; }
+command -v fio >/dev/null || { echo "$0: needs fio (scripts/setup.sh installs it)" >&2; exit 1; }
 cube=${CUBE_BIN:-$("$root/scripts/publish.sh")}
 work=$(mktemp -d /tmp/cube-ltm.XXXXXX)
 

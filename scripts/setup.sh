@@ -8,6 +8,7 @@
 #             (tests/clients/oip_grpc.py compiles the standard .proto files with protoc at run time)
 #   python3-torch  the PyTorch trainer (scripts/train-torch.sh) and its end-to-end test
 #   redis     redis-server, redis-cli, redis-benchmark for bench/server-vs-redis.sh
+#   fio       the device's random-read IOPS beside bench/larger-than-memory.sh's figures
 #   prometheus promtool lints every role's /metrics (tests)
 #   afl++     only with --fuzz: afl-fuzz for `scripts/fuzz.sh --afl`
 # Safe to run again; needs root (or sudo) only when something is missing. .ci/run calls it before
@@ -22,6 +23,7 @@ command -v protoc >/dev/null 2>&1 || missing="$missing protobuf-compiler"
 /usr/bin/python3 -c "import torch" >/dev/null 2>&1 || missing="$missing python3-torch"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server redis-tools"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+command -v fio >/dev/null 2>&1 || missing="$missing fio"
 if [ "${1:-}" = "--fuzz" ]; then
   command -v afl-fuzz >/dev/null 2>&1 || missing="$missing afl++"
 fi

@@ -158,6 +158,7 @@ internal sealed class DiskTier : IDisposable
 
     private long _prefilled;
     private int _prefilling;
+    private Task _prefill = Task.CompletedTask;
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>
@@ -181,15 +182,15 @@ internal sealed class DiskTier : IDisposable
             return; // already retired
         }
 
-        _ = Task.Run(() =>
+        _prefill = Task.Run(() =>
         {
             try
             {
                 PrefillFrom(cache, file, _stopping.Token);
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Note = $"prefill of {file.Path} stopped: {e.Message}";
+                Note = $"prefill of {file.Path} stopped: {e.Message}"; // the cache fills from requests instead
             }
             finally
             {
@@ -260,6 +261,9 @@ internal sealed class DiskTier : IDisposable
     public void Dispose()
     {
         _stopping.Cancel();
+        // The prefill writes into the cache: it must have stopped before the cache is freed
+        // (it checks between two 1 MiB reads, a few ms apart).
+        _prefill.Wait(TimeSpan.FromSeconds(10));
         Readers.Dispose();
         _cache?.Dispose();
     }
