@@ -36,4 +36,8 @@ internal sealed record ServerLimits
 
     /// <summary>Bytes of computed replies one connection may hold unsent before it stops reading.</summary>
     public long MaxPendingReplyBytes { get; init; } = 64L << 20;
+
+    /// <summary>--busy-poll-us: after answering, a connection whose client came back within this
+    /// long last time polls its socket for this long before it waits through epoll (0 = never).</summary>
+    public int BusyPollMicros { get; init; }
 }

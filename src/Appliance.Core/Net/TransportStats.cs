@@ -16,6 +16,18 @@ internal sealed class TransportStats
     private long _evictedIdle;
     private long _sendTimeouts;
     private long _readPauses;
+    private long _busyPollHits;
+    private long _busyPollMisses;
+
+    /// <summary>Busy-polls (--busy-poll-us) that found the next request, without a wait in epoll.</summary>
+    public long BusyPollHits => Interlocked.Read(ref _busyPollHits);
+
+    /// <summary>Busy-polls that ran their whole budget and then waited in epoll after all.</summary>
+    public long BusyPollMisses => Interlocked.Read(ref _busyPollMisses);
+
+    public void BusyPollHit() => Interlocked.Increment(ref _busyPollHits);
+
+    public void BusyPollMiss() => Interlocked.Increment(ref _busyPollMisses);
 
     public long Receives => Interlocked.Read(ref _receives);
 

@@ -59,6 +59,7 @@ internal static class RunCommand
         new("send-timeout-ms", "a client that takes no byte of a reply for this long is disconnected (a slow reader that keeps reading is not)", "10000", Meta: "MS"),
         new("max-pending-replies", "data and RESP ports: replies one connection may owe that finish later (engine predict, proxy lookups); at this many it stops reading until one is sent", "128", Meta: "N"),
         new("max-pending-reply-mb", "data and RESP ports: computed replies one connection may hold unsent before it stops reading", "64", Meta: "MB"),
+        new("busy-poll-us", "data port (server, engine): after a reply, a connection whose client came back within this many µs last time polls its socket that long before waiting in epoll (no wake-up when the next request comes quickly; costs CPU while it polls); 0 = never", "0", Meta: "US"),
         new("max-connections", "data port: connections open at once (more are closed at accept)", "10000", Meta: "N"),
         new("max-connections-per-peer", "data port: connections open at once from one IP address", "1024", Meta: "N"),
         new("idle-timeout-seconds", "data port: a connection that sends nothing for this long between requests is closed", "300", Meta: "S"),

@@ -220,6 +220,7 @@ internal static class RunOptionsReader
         MaxBufferedBytes = a.Long("max-buffered-mb", 1, 1 << 20) << 20,
         MaxPendingReplies = a.Int("max-pending-replies", 1, 1_000_000),
         MaxPendingReplyBytes = a.Long("max-pending-reply-mb", 1, 1 << 20) << 20,
+        BusyPollMicros = a.Int("busy-poll-us", 0, 10_000),
     };
 
     internal static HttpLimits HttpLimits(ParsedArgs a) => new()
