@@ -51,7 +51,9 @@ public sealed class DiskTierTests(ClusterFixture table) : IClassFixture<ClusterF
 
             using var status = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{cluster[0][0].HttpPort}/status"));
             var disk = status.RootElement.GetProperty("server").GetProperty("disk");
-            Assert.Equal("uring", disk.GetProperty("read_engine").GetString());
+            // io_uring, or pread where the kernel refuses it (a seccomp profile), which /status then says.
+            var engine = disk.GetProperty("read_engine").GetString();
+            Assert.True(engine == "uring" || (engine == "pread" && disk.GetProperty("note").GetString() is { Length: > 0 }), $"read engine {engine}");
             Assert.True(disk.GetProperty("device_reads").GetInt64() > 0);
             Assert.True(disk.GetProperty("cache_hits").GetInt64() > 0, "the second pass found nothing in the cache");
             Assert.Equal(0, disk.GetProperty("failed_keys").GetInt64());
