@@ -19,6 +19,10 @@ internal static unsafe class DiskLookup
     /// <summary>Reads in one round (a larger batch goes in rounds of this many).</summary>
     private const int Round = 256;
 
+    /// <summary>Keys resolved together: their index buckets, then their cache sets, prefetched as
+    /// a group before any is read, so the misses of a chunk overlap (as in <see cref="LayeredLookup"/>).</summary>
+    private const int Chunk = 32;
+
     /// <summary>Candidates the slow path reads for one key before it gives up (reports missing).</summary>
     private const int MaxCandidates = 16;
 
@@ -40,33 +44,40 @@ internal static unsafe class DiskLookup
         };
         var cache = tier.Cache;
         var rowBytes = cache?.RowBytes ?? 0;
-        Span<ulong> one = stackalloc ulong[1];
-        for (var i = 0; i < keys.Length; i++)
+        Span<int> layers = stackalloc int[Chunk];
+        Span<ulong> offsets = stackalloc ulong[Chunk];
+        for (var start = 0; start < keys.Length; start += Chunk)
         {
-            var key = keys[i];
-            var layer = LayerOf(tables, filters, KeyHash.Mix(key), one, out var offset);
-            if (layer < 0)
+            var n = Math.Min(Chunk, keys.Length - start);
+            Resolve(tables, filters, files, cache, keys.Slice(start, n), layers, offsets);
+            for (var j = 0; j < n; j++)
             {
-                results[i] = ValueRef.Missing;
-                continue;
-            }
-
-            if (cache is not null)
-            {
-                var into = arena.Allocate(rowBytes);
-                if (cache.TryGet(files[layer].TagOf(offset), key, new Span<byte>(into, rowBytes), out var length))
+                var i = start + j;
+                var key = keys[i];
+                var (layer, offset) = (layers[j], offsets[j]);
+                if (layer < 0)
                 {
-                    results[i] = new ValueRef(into, length);
-                    batch.Hits++;
-                    batch.Found++;
+                    results[i] = ValueRef.Missing;
                     continue;
                 }
-            }
 
-            batch.Add(i, layer, offset);
-            if (batch.Pending == Round)
-            {
-                batch.ReadRound();
+                if (cache is not null)
+                {
+                    var into = arena.Allocate(rowBytes);
+                    if (cache.TryGet(files[layer].TagOf(offset), key, new Span<byte>(into, rowBytes), out var length))
+                    {
+                        results[i] = new ValueRef(into, length);
+                        batch.Hits++;
+                        batch.Found++;
+                        continue;
+                    }
+                }
+
+                batch.Add(i, layer, offset);
+                if (batch.Pending == Round)
+                {
+                    batch.ReadRound();
+                }
             }
         }
 
@@ -90,27 +101,33 @@ internal static unsafe class DiskLookup
 
         arena.Reset();
         var tags = (ulong*)arena.Allocate(keys.Length * sizeof(ulong));
-        Span<ulong> one = stackalloc ulong[1];
+        Span<int> layers = stackalloc int[Chunk];
+        Span<ulong> offsets = stackalloc ulong[Chunk];
         var hits = 0;
-        for (var i = 0; i < keys.Length; i++)
+        for (var start = 0; start < keys.Length; start += Chunk)
         {
-            var layer = LayerOf(tables, filters, KeyHash.Mix(keys[i]), one, out var offset);
-            if (layer < 0)
+            var n = Math.Min(Chunk, keys.Length - start);
+            Resolve(tables, filters, files, cache, keys.Slice(start, n), layers, offsets);
+            for (var j = 0; j < n; j++)
             {
-                results[i] = ValueRef.Missing;
-                tags[i] = 0;
-                continue;
-            }
+                var i = start + j;
+                if (layers[j] < 0)
+                {
+                    results[i] = ValueRef.Missing;
+                    tags[i] = 0;
+                    continue;
+                }
 
-            var into = arena.Allocate(cache.RowBytes);
-            tags[i] = files[layer].TagOf(offset);
-            if (!cache.TryGet(tags[i], keys[i], new Span<byte>(into, cache.RowBytes), out var length, record: false))
-            {
-                return false;
-            }
+                var into = arena.Allocate(cache.RowBytes);
+                tags[i] = files[layers[j]].TagOf(offsets[j]);
+                if (!cache.TryGet(tags[i], keys[i], new Span<byte>(into, cache.RowBytes), out var length, record: false))
+                {
+                    return false;
+                }
 
-            results[i] = new ValueRef(into, length);
-            hits++;
+                results[i] = new ValueRef(into, length);
+                hits++;
+            }
         }
 
         for (var i = 0; i < keys.Length; i++)
@@ -252,6 +269,34 @@ internal static unsafe class DiskLookup
         OtherKey,
         Longer,
         Failed,
+    }
+
+    /// <summary>Where each key of a chunk may be (layer −1: in no layer's index), with the chunk's
+    /// memory misses overlapped: every key's bucket in the base is prefetched before any is
+    /// walked, then every candidate's cache set and frequency counters before any is probed.
+    /// Measured with everything cached (perf: the cache probe, the sketch and the index walk were
+    /// 51 % of the server's time, each key's misses one after another).</summary>
+    private static void Resolve(
+        ReadOnlySpan<LayerTable> tables, ReadOnlySpan<KeyFilter?> filters, ReadOnlySpan<DiskValues> files, RowCache? cache,
+        ReadOnlySpan<ulong> keys, Span<int> layers, Span<ulong> offsets)
+    {
+        Span<ulong> hashes = stackalloc ulong[Chunk];
+        Span<ulong> one = stackalloc ulong[1];
+        KeyHash.MixBatch(keys, hashes);
+        ref readonly var bottom = ref tables[0];
+        for (var j = 0; j < keys.Length; j++)
+        {
+            LayerTable.Prefetch(bottom.BucketAt(bottom.HomeBucket(hashes[j])));
+        }
+
+        for (var j = 0; j < keys.Length; j++)
+        {
+            layers[j] = LayerOf(tables, filters, hashes[j], one, out offsets[j]);
+            if (layers[j] >= 0)
+            {
+                cache?.Prefetch(files[layers[j]].TagOf(offsets[j]));
+            }
+        }
     }
 
     /// <summary>The cache tag a lookup of <paramref name="key"/> in these layers would read under

@@ -51,6 +51,16 @@ internal sealed class FrequencySketch
         }
     }
 
+    /// <summary>Starts loading the row's counters (a lookup prefetches a batch's before it counts them).</summary>
+    public unsafe void Prefetch(ulong hash)
+    {
+        var counters = _counters;
+        for (var d = 0; d < Depth; d++)
+        {
+            LayerTable.Prefetch(System.Runtime.CompilerServices.Unsafe.AsPointer(ref counters[Index(hash, d)]));
+        }
+    }
+
     /// <summary>The estimated requests for the row (never under the truth, up to 15).</summary>
     public int Estimate(ulong hash)
     {

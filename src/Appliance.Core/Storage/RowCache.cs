@@ -76,6 +76,17 @@ internal sealed unsafe class RowCache : IDisposable
         return n;
     }
 
+    /// <summary>Starts loading what <see cref="TryGet"/> of <paramref name="tag"/> will read first
+    /// (its set's tags and keys, its frequency counters), so a batch's misses overlap.</summary>
+    public void Prefetch(ulong tag)
+    {
+        var hash = KeyHash.Mix(tag);
+        var first = SetOf(hash) * Ways;
+        LayerTable.Prefetch(System.Runtime.CompilerServices.Unsafe.AsPointer(ref _tags[first]));
+        LayerTable.Prefetch(System.Runtime.CompilerServices.Unsafe.AsPointer(ref _keys[first]));
+        _sketch.Prefetch(hash);
+    }
+
     /// <summary>The row cached under <paramref name="tag"/> for <paramref name="key"/>, copied into
     /// <paramref name="destination"/> (at least <see cref="RowBytes"/> long); counts the request
     /// in the sketch either way (unless <paramref name="record"/> is false: <see cref="Record"/> later).</summary>
