@@ -84,40 +84,57 @@ public sealed class RowCacheTests
     }
 
     /// <summary>Two writers replace rows in the same few sets while two readers copy them: every
-    /// row read is whole (its bytes are a function of its key), never half of one and half of another.</summary>
+    /// row read is whole (its bytes are a function of its key), never half of one and half of another.
+    /// Bounded by count, not by a clock alone: on a loaded machine (the whole suite in parallel) the
+    /// pool may start a thread late, so each runs on its own thread, all start together, and the
+    /// readers go on until they have copied enough rows (or a generous deadline passes).</summary>
     [Fact]
     public async Task ReadersRacingWritersNeverCopyATornRow()
     {
+        const int WantedReads = 20_000;
         using var cache = new RowCache(RowCache.Ways * 4 * 300, 256); // a few sets: constant eviction
-        var stop = DateTime.UtcNow.AddSeconds(1);
+        using var start = new Barrier(4);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var readersDone = 0;
         long reads = 0;
         var torn = 0;
-        var writers = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
+        Task Run(Action body) => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            body();
+        }, TaskCreationOptions.LongRunning);
+
+        var writers = Enumerable.Range(0, 2).Select(w => Run(() =>
         {
             var random = new Random(w);
-            while (DateTime.UtcNow < stop)
+            var scratch = new byte[256];
+            while (Volatile.Read(ref readersDone) < 2 && DateTime.UtcNow < deadline)
             {
                 var key = (ulong)random.Next(1, 200);
                 cache.Offer(key, key, RowOf(key, 256));
-                cache.TryGet(key, key, new byte[256], out _); // raise its frequency so it is admitted
+                cache.TryGet(key, key, scratch, out _); // raise its frequency so it is admitted
             }
         })).ToArray();
-        var readers = Enumerable.Range(0, 2).Select(r => Task.Run(() =>
+        var readers = Enumerable.Range(0, 2).Select(r => Run(() =>
         {
             var random = new Random(100 + r);
             var into = new byte[256];
-            while (DateTime.UtcNow < stop)
+            var mine = 0;
+            while (mine < WantedReads && DateTime.UtcNow < deadline)
             {
                 var key = (ulong)random.Next(1, 200);
                 if (cache.TryGet(key, key, into, out var length))
                 {
-                    Interlocked.Increment(ref reads);
+                    mine++;
                     if (length != 256 || !into.AsSpan().SequenceEqual(RowOf(key, 256)))
                     {
                         Interlocked.Increment(ref torn);
                     }
                 }
             }
+
+            Interlocked.Add(ref reads, mine);
+            Interlocked.Increment(ref readersDone);
         })).ToArray();
         await Task.WhenAll([.. writers, .. readers]);
         Assert.Equal(0, torn);
