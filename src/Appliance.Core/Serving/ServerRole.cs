@@ -114,8 +114,11 @@ internal sealed class ServerRole : IRole
         metrics.Counter("cube_server_merged_bytes_total", "Bytes of patch layers read by merges.", Store.Merges.BytesMerged, labels);
         metrics.Counter("cube_server_merge_seconds_total", "Time spent merging patch layers.", Store.Merges.TotalSeconds, labels);
         metrics.Histogram("cube_server_merge_duration_seconds", "How long each merge of patch layers (or fold of the base) took.", Store.Merges.Durations, labels);
-        metrics.Counter("cube_server_busy_polls_total", "Data port busy-polls (--busy-poll-us) by outcome: hit = the next request came while polling (no wait in epoll), miss = it polled its whole budget.", _tcp.Stats.BusyPollHits, $"{labels},outcome=\"hit\"");
-        metrics.Counter("cube_server_busy_polls_total", "Data port busy-polls (--busy-poll-us) by outcome: hit = the next request came while polling (no wait in epoll), miss = it polled its whole budget.", _tcp.Stats.BusyPollMisses, $"{labels},outcome=\"miss\"");
+        foreach (var (outcome, count) in (ReadOnlySpan<(string, long)>)[("hit", _tcp.Stats.BusyPollHits), ("miss", _tcp.Stats.BusyPollMisses)])
+        {
+            metrics.Counter("cube_server_busy_polls_total", "Data port busy-polls (--busy-poll-us) by outcome: hit = the next request came while polling (no wait in epoll), miss = it polled its whole budget.", count, $"{labels},outcome=\"{outcome}\"");
+        }
+
         metrics.Gauge("cube_server_buffered_bytes", "Receive memory held for large requests beyond each connection's first 64 KiB (--max-buffered-mb).", _tcp.BufferedBytes, labels);
         if (Store.Tier is { } tier)
         {

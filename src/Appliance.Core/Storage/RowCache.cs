@@ -152,8 +152,7 @@ internal sealed unsafe class RowCache : IDisposable
 
         var hash = KeyHash.Mix(tag);
         var set = SetOf(hash);
-        var before = Volatile.Read(ref _sequences[set]);
-        if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+        if (!TryTakeSet(set, out var before))
         {
             return false; // another writer has the set: skip, never wait
         }
@@ -188,17 +187,13 @@ internal sealed unsafe class RowCache : IDisposable
                 return false;
             }
 
-            _tags[victim] = tag;
-            _keys[victim] = key;
-            _lengths[victim] = value.Length;
-            value.CopyTo(new Span<byte>(_rows + ((long)victim * RowBytes), RowBytes));
+            Write(victim, tag, key, value);
             admitted = true;
             return true;
         }
         finally
         {
-            // Unchanged set: back to the number readers saw (nothing they copied moved); changed: +2.
-            Volatile.Write(ref _sequences[set], admitted ? before + 2 : before);
+            ReleaseSet(set, before, changed: admitted);
         }
     }
 
@@ -216,8 +211,7 @@ internal sealed unsafe class RowCache : IDisposable
         }
 
         var set = SetOf(KeyHash.Mix(tag));
-        var before = Volatile.Read(ref _sequences[set]);
-        if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+        if (!TryTakeSet(set, out var before))
         {
             return false;
         }
@@ -233,15 +227,12 @@ internal sealed unsafe class RowCache : IDisposable
 
             if (_tags[i] == 0)
             {
-                _tags[i] = tag;
-                _keys[i] = key;
-                _lengths[i] = value.Length;
-                value.CopyTo(new Span<byte>(_rows + ((long)i * RowBytes), RowBytes));
+                Write(i, tag, key, value);
                 filled = i;
             }
         }
 
-        Volatile.Write(ref _sequences[set], filled >= 0 ? before + 2 : before);
+        ReleaseSet(set, before, changed: filled >= 0);
         return filled >= 0;
     }
 
@@ -274,8 +265,7 @@ internal sealed unsafe class RowCache : IDisposable
                 }
 
                 // Take the row out under its set's lock, then file it under its new tag.
-                var before = Volatile.Read(ref _sequences[set]);
-                if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+                if (!TryTakeSet(set, out var before))
                 {
                     way--; // a writer has the set for an instant: look again
                     Thread.SpinWait(16);
@@ -292,7 +282,7 @@ internal sealed unsafe class RowCache : IDisposable
                     _tags[i] = 0;
                 }
 
-                Volatile.Write(ref _sequences[set], before + 2);
+                ReleaseSet(set, before, changed: true);
                 if (to != 0 && length > 0 && Place(to, key, row.AsSpan(0, length), frequency))
                 {
                     moved++;
@@ -314,8 +304,7 @@ internal sealed unsafe class RowCache : IDisposable
         }
 
         var set = SetOf(hash);
-        var before = Volatile.Read(ref _sequences[set]);
-        if ((before & 1) != 0 || Interlocked.CompareExchange(ref _sequences[set], before + 1, before) != before)
+        if (!TryTakeSet(set, out var before))
         {
             return false;
         }
@@ -335,14 +324,33 @@ internal sealed unsafe class RowCache : IDisposable
         var placed = victimFrequency == int.MinValue || victimFrequency < frequency || victimFrequency < 0;
         if (placed)
         {
-            _tags[victim] = tag;
-            _keys[victim] = key;
-            _lengths[victim] = value.Length;
-            value.CopyTo(new Span<byte>(_rows + ((long)victim * RowBytes), RowBytes));
+            Write(victim, tag, key, value);
         }
 
-        Volatile.Write(ref _sequences[set], placed ? before + 2 : before);
+        ReleaseSet(set, before, changed: placed);
         return placed;
+    }
+
+    /// <summary>Takes a set for writing: its sequence goes odd, so a reader copying from it looks
+    /// again. False when another writer has it: writers skip, never wait.</summary>
+    private bool TryTakeSet(int set, out int before)
+    {
+        before = Volatile.Read(ref _sequences[set]);
+        return (before & 1) == 0 && Interlocked.CompareExchange(ref _sequences[set], before + 1, before) == before;
+    }
+
+    /// <summary>Gives a set back: unchanged, to the number readers saw (nothing they copied moved);
+    /// changed, two on (a reader that copied during the write sees the difference and looks again).</summary>
+    private void ReleaseSet(int set, int before, bool changed) =>
+        Volatile.Write(ref _sequences[set], changed ? before + 2 : before);
+
+    /// <summary>Writes one entry; the caller holds its set.</summary>
+    private void Write(int entry, ulong tag, ulong key, ReadOnlySpan<byte> value)
+    {
+        _tags[entry] = tag;
+        _keys[entry] = key;
+        _lengths[entry] = value.Length;
+        value.CopyTo(new Span<byte>(_rows + ((long)entry * RowBytes), RowBytes));
     }
 
     public void Dispose()
