@@ -155,12 +155,18 @@ internal readonly unsafe struct LayerTable
         return true;
     }
 
+    /// <summary>Starts loading <paramref name="address"/>'s cache line into L2 (prefetcht1), not L1.
+    /// A chunk prefetches a hundred lines at once; into L1, each holds one of the core's ~12-16 L1
+    /// fill buffers until it arrives, so the prefetches queued behind them and perf showed the
+    /// lookup stalled at the prefetch instructions. Into L2 they overlap further and the probe that
+    /// follows takes an L2 hit: in-process lookups of 100 keys, 1M keys, 40-byte values went from
+    /// ~19.5 M to ~33 M keys/s on one core (prefetcht2 measured the same as prefetcht1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Prefetch(void* address)
     {
         if (Sse.IsSupported)
         {
-            Sse.Prefetch0(address);
+            Sse.Prefetch1(address);
         }
     }
 

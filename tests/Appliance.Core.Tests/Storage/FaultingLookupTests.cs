@@ -58,7 +58,7 @@ public sealed unsafe class FaultingLookupTests
                 }
 
                 SampledCallTakingFaults();
-                Assert.True(ThreadFaults.PerCall >= 3, $"{ThreadFaults.PerCall} faults in the sampled call");
+                Assert.True(ThreadFaults.PerCall >= LayeredLookup.ReadAheadFaultsPerChunk, $"{ThreadFaults.PerCall} faults in the sampled call");
                 using var lease = stores[0].Acquire();
                 lease.View!.Lookup(keys, results);
                 for (var i = 0; i < keys.Length; i++)
@@ -84,7 +84,7 @@ public sealed unsafe class FaultingLookupTests
     public void OnlyFaultsInsideASampledCallCount()
     {
         SampledCallTakingFaults();
-        Assert.True(ThreadFaults.PerCall >= 3, $"{ThreadFaults.PerCall} faults");
+        Assert.True(ThreadFaults.PerCall >= LayeredLookup.ReadAheadFaultsPerChunk, $"{ThreadFaults.PerCall} faults");
         for (var call = 0; call < ThreadFaults.Window * 40; call++) // 40 samples: the average decays to 0
         {
             TouchFreshPages(64); // between calls
@@ -115,10 +115,10 @@ public sealed unsafe class FaultingLookupTests
         var stores = TestTables.OpenAll(dir.Combine("out"), inMemory: true);
         try
         {
-            var keys = new ulong[128];
+            var keys = new ulong[64]; // one chunk
             var results = new ValueRef[keys.Length];
             var faulting = 0;
-            var batches = ThreadFaults.Window * 20; // 2 chunks each: 40 samples
+            var batches = ThreadFaults.Window * 40; // 40 samples
             for (var batch = 0; batch < batches; batch++)
             {
                 for (var i = 0; i < keys.Length; i++)
@@ -131,7 +131,7 @@ public sealed unsafe class FaultingLookupTests
                 lease.View!.Lookup(keys, results);
                 // In the second half (20 samples in): the average is this test's own lookups',
                 // whatever an earlier test left in this thread's measure.
-                faulting += batch >= batches / 2 && ThreadFaults.PerCall >= 3 ? 1 : 0;
+                faulting += batch >= batches / 2 && ThreadFaults.PerCall >= LayeredLookup.ReadAheadFaultsPerChunk ? 1 : 0;
             }
 
             Assert.Equal(0, faulting);
