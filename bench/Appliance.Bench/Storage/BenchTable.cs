@@ -24,7 +24,10 @@ internal sealed class BenchTable : IDisposable
 
     public ShardStore Store { get; }
 
-    public static BenchTable Create(int count, int seed, bool withDictionary)
+    /// <summary>A table of <paramref name="count"/> rows with random 63-bit keys, or with
+    /// <paramref name="denseKeys"/> the keys 0 … count-1 (bench/server-vs-redis.sh's table, whose
+    /// keys redis-benchmark writes as 12-digit decimal text).</summary>
+    public static BenchTable Create(int count, int seed, bool withDictionary, bool denseKeys = false)
     {
         var random = new Random(seed);
         var keys = new ulong[count];
@@ -33,7 +36,7 @@ internal sealed class BenchTable : IDisposable
         var value = new byte[ValueSize];
         for (var i = 0; i < count; i++)
         {
-            keys[i] = (ulong)random.NextInt64();
+            keys[i] = denseKeys ? (ulong)i : (ulong)random.NextInt64();
             random.NextBytes(value);
             value[0] = (byte)keys[i];
             buffer.Add(keys[i], value);

@@ -30,16 +30,7 @@ public class ShardServiceBenchmarks
     {
         _table = BenchTable.Create(1_000_000, seed: 1, withDictionary: false);
         _service = new ShardService("t", 0, _table.Store) { LatencyHistograms = Histograms };
-        var keys = _table.SampleKeys(Batch * Requests, seed: 2);
-        var request = new FrameBuffer();
-        _payloads = new byte[Requests][];
-        for (var r = 0; r < Requests; r++)
-        {
-            request.Clear();
-            LookupCodec.WriteRequest(request, (uint)r, "t", keys.AsSpan(r * Batch, Batch));
-            _payloads[r] = request.WrittenSpan[FrameHeader.Size..].ToArray();
-        }
-
+        _payloads = LookupFrames.Build(_table.SampleKeys(Batch * Requests, seed: 2), Batch, Requests, "t");
         _output = new FrameBuffer(1 << 20);
         Lookups();
         if (_service.Stats.Keys != Batch * Requests || _service.Stats.Misses != 0 || _service.Stats.Errors != 0)
@@ -52,16 +43,5 @@ public class ShardServiceBenchmarks
     public void Cleanup() => _table.Dispose();
 
     [Benchmark(OperationsPerInvoke = Batch * Requests)]
-    public int Lookups()
-    {
-        var written = 0;
-        for (var r = 0; r < Requests; r++)
-        {
-            _output.Clear();
-            _service.Handle(new FrameHeader(Opcode.Lookup, FrameFlags.None, (uint)r, _payloads[r].Length), _payloads[r], _output);
-            written += _output.Length;
-        }
-
-        return written;
-    }
+    public int Lookups() => LookupFrames.HandleAll(_service, _payloads, _output);
 }
