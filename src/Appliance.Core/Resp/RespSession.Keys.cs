@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Text;
 using Appliance.Core.Buffers;
 using Appliance.Core.Protocol;
@@ -57,7 +58,7 @@ internal sealed partial class RespSession
         for (var i = 0; i < count; i++)
         {
             var text = input[args[firstKey + i]];
-            if (!DecimalKey.TryParse(text, out var key))
+            if (!TryParseKey(text, out var key))
             {
                 Fail("ERR", $"key '{Printable(text)}' (argument {firstKey + i + 1}) is not a decimal uint64; the table's keys are numbers");
                 return;
@@ -165,6 +166,30 @@ internal sealed partial class RespSession
 
     /// <summary>A key's decimal text (leading zeros allowed, nothing else): up to 19 digits cannot
     /// overflow and are read in one loop; longer ones are checked by the library parser.</summary>
+    private static bool TryParseKey(ReadOnlySpan<byte> text, out ulong key)
+    {
+        if (text.Length is > 0 and <= 19)
+        {
+            ulong value = 0;
+            foreach (var b in text)
+            {
+                var digit = (uint)(b - '0');
+                if (digit > 9)
+                {
+                    key = 0;
+                    return false;
+                }
+
+                value = (value * 10) + digit;
+            }
+
+            key = value;
+            return true;
+        }
+
+        return Utf8Parser.TryParse(text, out key, out var used) && used == text.Length && text.Length > 0;
+    }
+
     private ulong[] Scratch(int count)
     {
         if (_keys.Length < count)
