@@ -44,10 +44,15 @@ internal static class ExternalTool
             if (!process.WaitForExit(limit))
             {
                 process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish in {limit.TotalSeconds:F0} s");
+                process.WaitForExit(10_000); // the pipes close with the process: what it wrote so far
+                throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish in {limit.TotalSeconds:F0} s; its output so far:\n{Tail(stdout)}\n{Tail(stderr)}");
             }
 
             return new Result(process.ExitCode, stdout.Result, stderr.Result);
         }
     }
+
+    /// <summary>The last 4,000 characters a pipe delivered, or a note that it had not closed.</summary>
+    private static string Tail(Task<string> pipe) =>
+        pipe.Wait(TimeSpan.FromSeconds(5)) ? pipe.Result[Math.Max(0, pipe.Result.Length - 4000)..] : "(the pipe had not closed)";
 }
