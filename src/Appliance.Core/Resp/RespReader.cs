@@ -28,6 +28,9 @@ internal sealed class RespReader
     /// <summary>An inline command's line (Redis uses the same bound).</summary>
     public const int MaxInline = 64 << 10;
 
+    /// <summary>True when no command is part-read (the next input starts a new one).</summary>
+    public bool BetweenCommands => _count < 0;
+
     /// <summary>The arguments of the command last read whole.</summary>
     public IReadOnlyList<Range> Arguments => _args;
 

@@ -48,6 +48,25 @@ internal sealed partial class RespSession
         Count,
     }
 
+    /// <summary>A GET or MGET read by <see cref="KeyCommandScanner"/>, answered as the general
+    /// path answers it; 0 when the scanner does not read what comes next.</summary>
+    private int TryKeyCommand(ReadOnlySpan<byte> input)
+    {
+        if (!_authenticated || !_reader.BetweenCommands)
+        {
+            return 0;
+        }
+
+        var used = KeyCommandScanner.TryScan(input, _maxRequest, ref _keys, out var count, out var many);
+        if (used > 0)
+        {
+            _stats.Command(many ? "MGET" : "GET");
+            Answer(_dicts.DefaultDict, _dicts.AnswersAtOnce ? _keys : _keys[..count], count, many ? RowReply.Many : RowReply.One);
+        }
+
+        return used;
+    }
+
     private void Lookup(ReadOnlySpan<byte> input, string dict, int firstKey, RowReply reply)
     {
         var args = _reader.Arguments;
@@ -67,6 +86,12 @@ internal sealed partial class RespSession
             keys[i] = key;
         }
 
+        Answer(dict, keys, count, reply);
+    }
+
+    /// <summary>Looks the parsed keys up and replies: at once into Output, or behind the chain.</summary>
+    private void Answer(string dict, ulong[] keys, int count, RowReply reply)
+    {
         _stats.Read(count);
         var lookup = _dicts.LookupAsync(dict, keys, count);
         if (!_chained && lookup.IsCompletedSuccessfully)

@@ -102,6 +102,12 @@ internal sealed partial class RespSession : ISession
             }
 
             var rest = input[consumed..];
+            if (TryKeyCommand(rest) is var scanned and > 0)
+            {
+                consumed += scanned;
+                continue;
+            }
+
             switch (_reader.TryRead(rest, _maxRequest, out var used, out var needed, out var error))
             {
                 case ScanResult.Done:

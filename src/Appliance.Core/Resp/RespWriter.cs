@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Buffers.Text;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Appliance.Core.Buffers;
 
@@ -10,6 +12,10 @@ namespace Appliance.Core.Resp;
 /// </summary>
 internal sealed class RespWriter(OutputBuffer output)
 {
+    private ulong _header;        // "$<len>\r\n" of the last bulk length written, little-endian
+    private int _headerBytes;
+    private int _headerFor = -1;  // that length; -1: none kept
+
     public OutputBuffer Output => output;
 
     /// <summary>Set by HELLO 3: nulls and maps are written the RESP3 way.</summary>
@@ -40,16 +46,51 @@ internal sealed class RespWriter(OutputBuffer output)
         output.Write("\r\n"u8);
     }
 
-    /// <summary><c>$len CRLF bytes CRLF</c>, written through one span: an MGET writes one per key.</summary>
+    /// <summary><c>$len CRLF bytes CRLF</c>, written through one span: an MGET writes one per key,
+    /// most often all of one length, so the header of the last length is kept as one word, ready
+    /// to store (the header is at most 8 bytes up to a length of 99,999; longer ones are written
+    /// digit by digit).</summary>
     public void Bulk(ReadOnlySpan<byte> value)
     {
         var span = output.GetSpan(value.Length + 16); // '$', at most 10 digits, two CRLFs
-        span[0] = (byte)'$';
-        var n = 1 + Digits(span[1..], value.Length);
-        span[n] = (byte)'\r';
-        span[n + 1] = (byte)'\n';
-        value.CopyTo(span[(n + 2)..]);
-        n += 2 + value.Length;
+        if (value.Length != _headerFor && !KeepHeader(value.Length))
+        {
+            span[0] = (byte)'$';
+            var n = 1 + Digits(span[1..], value.Length);
+            span[n] = (byte)'\r';
+            span[n + 1] = (byte)'\n';
+            WriteBody(span, n + 2, value);
+            return;
+        }
+
+        BinaryPrimitives.WriteUInt64LittleEndian(span, _header); // bytes past the header are overwritten next
+        WriteBody(span, _headerBytes, value);
+    }
+
+    /// <summary>Keeps the header of <paramref name="length"/> when it fits a word. Out of line:
+    /// its scratch space would cost every call of <see cref="Bulk(ReadOnlySpan{byte})"/> (perf).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool KeepHeader(int length)
+    {
+        if (length > 99_999)
+        {
+            return false;
+        }
+
+        Span<byte> header = stackalloc byte[16];
+        header[0] = (byte)'$';
+        var n = 1 + Digits(header[1..], length);
+        header[n] = (byte)'\r';
+        header[n + 1] = (byte)'\n';
+        (_header, _headerBytes, _headerFor) = (BinaryPrimitives.ReadUInt64LittleEndian(header), n + 2, length);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WriteBody(Span<byte> span, int n, ReadOnlySpan<byte> value)
+    {
+        value.CopyTo(span[n..]);
+        n += value.Length;
         span[n] = (byte)'\r';
         span[n + 1] = (byte)'\n';
         output.Advance(n + 2);

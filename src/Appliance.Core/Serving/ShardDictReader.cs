@@ -44,6 +44,7 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
         private ShardLease? _lease;
         private ValueRef[] _refs = new ValueRef[128];
         private int _count;
+        private bool _live; // a version answered (else every key failed: nothing is live yet)
 
         /// <summary>A disk tier's values for this answer (reset by the next Fill).</summary>
         private readonly ValueArena _arena = new();
@@ -62,6 +63,7 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
             }
 
             var refs = _refs.AsSpan(0, count);
+            _live = lease.View is not null;
             if (lease.View is { } view)
             {
                 _ = view.Lookup(keys.AsSpan(0, count), refs, _arena); // failed keys answer Failed, one by one
@@ -73,12 +75,12 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
         }
 
         public override KeyStatus Status(int index) =>
-            _lease?.View is null || _refs[index].IsFailed ? KeyStatus.Failed : _refs[index].Found ? KeyStatus.Found : KeyStatus.Missing;
+            !_live || _refs[index].IsFailed ? KeyStatus.Failed : _refs[index].Found ? KeyStatus.Found : KeyStatus.Missing;
 
         public override ReadOnlySpan<byte> Row(int index) => _refs[index].Span;
 
         public override string Error(int index) =>
-            _lease?.View is null ? "not ready: no version is live yet (loading, or none delivered)"
+            !_live ? "not ready: no version is live yet (loading, or none delivered)"
             : _refs[index].IsFailed ? "read error: the row could not be read from the device (see cube_server_disk_failed_keys_total)"
             : string.Empty;
 
@@ -86,6 +88,7 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
         {
             _lease?.Dispose();
             _lease = null;
+            _live = false;
             base.Dispose();
         }
     }

@@ -16,20 +16,27 @@ public sealed class AllocationFreeTests
 {
     private const int Batch = 100;
 
-    /// <summary>Bytes allocated per call, rounded down: a path that allocates anything per request
-    /// shows at least its smallest object (24 bytes), while a one-off allocation the runtime makes
-    /// on this thread meanwhile (under a loaded full run, once in a few runs: a few hundred bytes
-    /// in 1000 calls) does not fail the test.</summary>
+    /// <summary>Bytes allocated per call, rounded down, in the least of three windows of
+    /// <paramref name="times"/> calls: a path that allocates anything per request shows at least
+    /// its smallest object (24 bytes) in every window, while a one-off allocation the runtime makes
+    /// on this thread meanwhile (under a loaded full run, once in a few runs: a few hundred bytes,
+    /// once 7 KB, in 1000 calls) lands in one window only and does not fail the test.</summary>
     private static long AllocatedBy(int times, Action action)
     {
         action(); // warm: first-call statics, thread-static caches, buffer growth
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < times; i++)
+        var least = long.MaxValue;
+        for (var window = 0; window < 3; window++)
         {
-            action();
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < times; i++)
+            {
+                action();
+            }
+
+            least = Math.Min(least, (GC.GetAllocatedBytesForCurrentThread() - before) / times);
         }
 
-        return (GC.GetAllocatedBytesForCurrentThread() - before) / times;
+        return least;
     }
 
     [Fact]
@@ -69,7 +76,7 @@ public sealed class AllocationFreeTests
                 output.Clear();
                 service.Handle(header, payload, output);
             }));
-            Assert.Equal(1001L * Batch, service.Stats.Keys);
+            Assert.Equal(3001L * Batch, service.Stats.Keys); // one warm-up call and three windows of 1000
             Assert.Equal(0, service.Stats.Errors);
 
             var reply = output.WrittenSpan[FrameHeader.Size..].ToArray();
