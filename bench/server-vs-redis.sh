@@ -7,9 +7,11 @@
 #   cannot flatter or hide the server. Both generators are lean: redis-benchmark for Redis,
 #   `cube bench lookup --raw` for cube (blocking sockets, no per-request tasks or timers), so at
 #   half the maximum rate the generator's own queue does not dominate the measured tail.
-#   The RESP row is the same cube server answering redis-benchmark's MGET on --resp-port: the
+#   Two RESP rows, the same cube server's --resp-port: one driven by redis-benchmark's MGET, the
 #   same generator, command line and keys as the Redis row (keys are the 12-digit decimal text
-#   redis-benchmark makes of __rand_int__; cube parses it as the number).
+#   redis-benchmark makes of __rand_int__; cube parses it as the number) — RESP ÷ Redis; one by
+#   `cube bench lookup --raw --protocol resp` (the same keys' text), the generator of the native
+#   row, which saturates the server as it does for native — RESP ÷ native.
 # Usage: bench/server-vs-redis.sh [--duration S] [--connections C] [--pipeline P]
 #   CUBE_SERVER_ARGS="--latency-histograms false" adds flags to the cube server (e.g. to measure
 #   what the latency histograms cost: run it with and without, in the same session).
@@ -55,12 +57,14 @@ for _ in $(seq 50); do grep -q "ready:" "$work/server.log" && break; sleep 0.1; 
 # One closed-loop run of the raw generator: its report, and the server's CPU cores over the same
 # wall-clock span (the generator's warm-up second included on both sides, at the same load; the
 # CPU divided by --duration alone would charge cube the warm-up's CPU against fewer seconds).
-closed() { # PROTOCOL OUT
-  local c0 c1 start end
+closed() { # PROTOCOL OUT [where: --conf FILE (default) or --address HOST:PORT --dict NAME]
+  local c0 c1 start end proto=$1 out=$2
+  shift 2
+  local where=("$@"); [ ${#where[@]} -gt 0 ] || where=(--conf "$work/cube.conf")
   c0=$(cpu_ticks "$server"); start=$(date +%s.%N)
-  taskset -c 1 "$cube" bench lookup --raw --protocol "$1" --conf "$work/cube.conf" --key-range 1000000 --batch 100 --connections "$connections" --pipeline "$pipeline" --duration "$duration" | tee "$2"
+  taskset -c 1 "$cube" bench lookup --raw --protocol "$proto" "${where[@]}" --key-range 1000000 --batch 100 --connections "$connections" --pipeline "$pipeline" --duration "$duration" | tee "$out"
   end=$(date +%s.%N); c1=$(cpu_ticks "$server")
-  python3 -c "print(($c1 - $c0) / $hz / ($end - $start))" > "$2.cpu"
+  python3 -c "print(($c1 - $c0) / $hz / ($end - $start))" > "$out.cpu"
 }
 closed native "$work/cube-closed.txt"
 cube_rps=$(awk '/^requests/ {gsub(/[()]/, "", $3); print $3}' "$work/cube-closed.txt")
@@ -91,8 +95,18 @@ mget() { # PORT PID OUT
   end=$(date +%s.%N); c1=$(cpu_ticks "$2")
   python3 -c "print(($c1 - $c0) / $hz / ($end - $start))" > "$3.cpu"
 }
-resp_rps=0; resp_p99=0; resp_cpu=1
+resp_rps=0; resp_p99=0; resp_cpu=1; own_rps=0; own_cpu=1
 if [ ${#resp_flag[@]} -gt 0 ]; then
+  # RESP against native with the same generator: redis-benchmark on one core does not saturate
+  # cube's RESP port (the server ~0.85 busy), and a server that waits between reads spends more
+  # CPU per key; cube's raw generator saturates both, so their per-core figures compare the
+  # protocols' own costs.
+  if "$cube" bench lookup --help | grep -q "resp ("; then
+    echo "== cube RESP (core 0) ← cube bench lookup --protocol resp (core 1): MGET of the same keys as 12-digit text, same generator as the native row"
+    closed resp "$work/resp-own.txt" --address "127.0.0.1:$respport" --dict bench
+    own_rps=$(awk '/^requests/ {gsub(/[()]/, "", $3); print $3}' "$work/resp-own.txt")
+    own_cpu=$(cat "$work/resp-own.txt.cpu")
+  fi
   echo "== cube RESP (core 0) ← redis-benchmark MGET of 100 random keys (core 1), $connections connections × $pipeline pipelined"
   mget "$respport" "$server" "$work/resp.txt"
   resp_rps=$(awk '/throughput summary/ {print $3}' "$work/resp.txt")
@@ -113,16 +127,18 @@ redis_p99=$(awk 'f {print $5; exit} /avg/ {f=1}' "$work/redis.txt")
 redis_cpu=$(cat "$work/redis.txt.cpu")
 
 python3 - <<PY
-cube_rps, cube_cpu, redis_rps, redis_cpu, resp_rps, resp_cpu, brpc_rps, brpc_cpu = $cube_rps, $cube_cpu, $redis_rps, $redis_cpu, $resp_rps, $resp_cpu, $brpc_rps, $brpc_cpu
-cube_kps = cube_rps * 100; redis_kps = redis_rps * 100; resp_kps = resp_rps * 100; brpc_kps = brpc_rps * 100
-cube_core = cube_kps / max(cube_cpu, 1e-9); redis_core = redis_kps / max(redis_cpu, 1e-9); resp_core = resp_kps / max(resp_cpu, 1e-9); brpc_core = brpc_kps / max(brpc_cpu, 1e-9)
+cube_rps, cube_cpu, redis_rps, redis_cpu, resp_rps, resp_cpu, brpc_rps, brpc_cpu, own_rps, own_cpu = $cube_rps, $cube_cpu, $redis_rps, $redis_cpu, $resp_rps, $resp_cpu, $brpc_rps, $brpc_cpu, $own_rps, $own_cpu
+cube_kps = cube_rps * 100; redis_kps = redis_rps * 100; resp_kps = resp_rps * 100; brpc_kps = brpc_rps * 100; own_kps = own_rps * 100
+cube_core = cube_kps / max(cube_cpu, 1e-9); redis_core = redis_kps / max(redis_cpu, 1e-9); resp_core = resp_kps / max(resp_cpu, 1e-9); brpc_core = brpc_kps / max(brpc_cpu, 1e-9); own_core = own_kps / max(own_cpu, 1e-9)
 print()
 print("| server | keys/s | server CPU (cores) | keys/s per server core | p99 at max | p99 at half max |")
 print("|---|---:|---:|---:|---:|---:|")
 print(f"| cube  | {cube_kps/1e6:.2f} M | {cube_cpu:.2f} | {cube_core/1e6:.2f} M | {int('$cube_p99')} us | {int('$cube_half_p99')} us |")
 print(f"| cube baidu_std seek | {brpc_kps/1e6:.2f} M | {brpc_cpu:.2f} | {brpc_core/1e6:.2f} M | {int('$brpc_p99')} us | - |")
+print(f"| cube RESP MGET (cube's generator) | {own_kps/1e6:.2f} M | {own_cpu:.2f} | {own_core/1e6:.2f} M | - | - |")
 print(f"| cube RESP MGET | {resp_kps/1e6:.2f} M | {resp_cpu:.2f} | {resp_core/1e6:.2f} M | {float('$resp_p99')*1000:.0f} us | - |")
 print(f"| redis MGET | {redis_kps/1e6:.2f} M | {redis_cpu:.2f} | {redis_core/1e6:.2f} M | {float('$redis_p99')*1000:.0f} us | - |")
 print(f"cube / redis, keys/s per server core: {cube_core / redis_core:.1f}x (native), {resp_core / redis_core:.1f}x (RESP, same generator and command)")
 print(f"baidu_std / native, keys/s per server core: {brpc_core / max(cube_core, 1e-9):.2f}")
+print(f"RESP / native, keys/s per server core, both from cube's generator: {own_core / max(cube_core, 1e-9):.2f}")
 PY

@@ -53,6 +53,16 @@ internal abstract class KeyRows : IDisposable
     /// <summary>Why a failed key failed.</summary>
     public abstract string Error(int index);
 
+    /// <summary>The rows as the store gave them, one per key, when this answer is one live
+    /// store's: a reply of many keys is written from them without two calls per key (found: a
+    /// pointer; missing: none; failed: <see cref="ValueRef.IsFailed"/>, its reason from
+    /// <see cref="Error"/>). False otherwise: read key by key.</summary>
+    public virtual bool TryGetRefs(out ReadOnlySpan<ValueRef> refs)
+    {
+        refs = default;
+        return false;
+    }
+
     public virtual void Dispose()
     {
         GC.SuppressFinalize(this);

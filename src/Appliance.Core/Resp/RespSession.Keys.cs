@@ -155,6 +155,30 @@ internal sealed partial class RespSession
         }
 
         var codec = rows.Codec;
+        if (codec is ValueCodec.Raw or ValueCodec.F32 && rows.TryGetRefs(out var refs))
+        {
+            // Rows as stored, straight from the store's answer (perf: the two calls per key were
+            // 4 % of a RESP server's CPU).
+            for (var i = 0; i < refs.Length; i++)
+            {
+                if (refs[i].Found)
+                {
+                    w.Bulk(refs[i].Span);
+                }
+                else if (refs[i].IsFailed)
+                {
+                    _stats.Error();
+                    w.Error("ERR", rows.Error(i));
+                }
+                else
+                {
+                    w.Null();
+                }
+            }
+
+            return;
+        }
+
         for (var i = 0; i < rows.Count; i++)
         {
             switch (rows.Status(i))

@@ -79,6 +79,12 @@ internal sealed class ShardDictReader(string served, int shard, ShardStore store
 
         public override ReadOnlySpan<byte> Row(int index) => _refs[index].Span;
 
+        public override bool TryGetRefs(out ReadOnlySpan<ValueRef> refs)
+        {
+            refs = _live ? _refs.AsSpan(0, _count) : default;
+            return _live;
+        }
+
         public override string Error(int index) =>
             !_live ? "not ready: no version is live yet (loading, or none delivered)"
             : _refs[index].IsFailed ? "read error: the row could not be read from the device (see cube_server_disk_failed_keys_total)"
