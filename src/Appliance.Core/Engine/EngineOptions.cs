@@ -32,6 +32,10 @@ internal sealed record EngineOptions
     /// <summary>Network runs at once (0: one per core).</summary>
     public int Runners { get; init; }
 
+    /// <summary>How long the batcher's loop polls an empty queue before it parks, while requests
+    /// come at most that far apart (µs; 0: never).</summary>
+    public int BatchSpinMicros { get; init; }
+
     public IPAddress Bind { get; init; } = IPAddress.Any;
 
     /// <summary>The binary protocol's predict opcode on this port (null: HTTP only).</summary>

@@ -56,7 +56,7 @@ internal sealed partial class EngineRole : IRole
         {
             foreach (var (directory, weight) in options.Models)
             {
-                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, options.MaxBatch, runners, Timings));
+                variants.Add(new ModelVariant(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), directory, weight, source, logger, options.MaxBatch, runners, Timings, options.BatchSpinMicros));
             }
         }
         catch
@@ -238,6 +238,11 @@ internal sealed partial class EngineRole : IRole
 
         Timings.Write(metrics);
         _source.WriteMetrics(metrics);
+        foreach (var (outcome, count) in (ReadOnlySpan<(string, long)>)[("hit", _variants.Sum(v => v.BatchSpins.Hits)), ("miss", _variants.Sum(v => v.BatchSpins.Misses))])
+        {
+            metrics.Counter("cube_engine_batch_spins_total", "Polls of the batcher's empty queue (--batch-spin-us) by outcome: hit = a request came while polling (no wake-up), miss = it polled its whole budget and parked.", count, $"outcome=\"{outcome}\"");
+        }
+
         metrics.Counter("cube_engine_table_switch_retries_total", "Batches read again because their rows came from a table version the model does not take (a switch in progress).", _variants.Sum(v => v.SwitchRetries));
         if (s.TableVersion is { Length: > 0 } table)
         {

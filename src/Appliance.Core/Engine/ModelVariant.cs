@@ -30,7 +30,7 @@ internal sealed class ModelVariant : IAsyncDisposable
 
     private readonly EngineTimings? _timings;
 
-    public ModelVariant(string name, string directory, int weight, IEmbeddingSource source, ILogger logger, int maxBatch, int runners, EngineTimings? timings = null)
+    public ModelVariant(string name, string directory, int weight, IEmbeddingSource source, ILogger logger, int maxBatch, int runners, EngineTimings? timings = null, int batchSpinMicros = 0)
     {
         Name = name;
         Directory = directory;
@@ -39,7 +39,7 @@ internal sealed class ModelVariant : IAsyncDisposable
         _logger = logger;
         _timings = timings;
         _live = new Live(new CtrEngine(ModelPackage.Load(directory), source, timings));
-        _batcher = new MicroBatcher(ScoreOnLiveAsync, maxBatch, runners);
+        _batcher = new MicroBatcher(ScoreOnLiveAsync, maxBatch, runners, batchSpinMicros);
     }
 
     public string Name { get; }
@@ -70,6 +70,9 @@ internal sealed class ModelVariant : IAsyncDisposable
     public string? WaitingForTable { get; private set; }
 
     public double MeanBatch => _batcher.MeanBatch;
+
+    /// <summary>The batcher's polls of an empty queue (--batch-spin-us): ended by a request, and spent whole.</summary>
+    public (long Hits, long Misses) BatchSpins => (_batcher.SpinHits, _batcher.SpinMisses);
 
     public Task<ScoreResult> ScoreAsync(IReadOnlyList<EngineSample> lines, CancellationToken cancellationToken)
     {

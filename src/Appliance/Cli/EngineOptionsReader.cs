@@ -56,6 +56,7 @@ internal static class EngineOptionsReader
             InMemory = a.Flag("in_mem"),
             MaxBatch = a.Int("max-batch", 1, 1 << 20),
             Runners = a.Has("runners") ? a.Int("runners", 1, 1024) : 0,
+            BatchSpinMicros = a.Int("batch-spin-us", 0, 10_000),
             Bind = bind,
             DataPort = a.Has("port") ? a.Int("port", 0, 65535) : null,
             MaxPayloadBytes = RunOptionsReader.MaxPayload(a),

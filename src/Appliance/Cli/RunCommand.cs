@@ -25,6 +25,7 @@ internal static class RunCommand
         new("on-shard-failure", "engine with --conf: zero (missing embeddings) or error (the request fails)", "zero", Meta: "POLICY"),
         new("max-batch", "engine: most samples in one network run (requests queued while runs are busy are merged; 1 = no merging)", "256", Meta: "N"),
         new("runners", "engine: network runs at once (ONNX sessions use one thread each)", "the number of cores", Meta: "N"),
+        new("batch-spin-us", "engine: while requests come at most this many µs apart, the loop that hands them to the runners polls an empty queue that long before it parks (no wake-up for the next one; costs CPU while it polls, yielding to other threads); 0 = never", "0", Meta: "US"),
         new("max-samples", "engine: most samples in one predict request (HTTP or opcode); more are refused whole (HTTP 400, error 5)", "10000", Meta: "N"),
         new("max-body-mb", "engine: largest POST /predict body; larger ones get HTTP 413 before parsing", "8", Meta: "MB"),
         new("grpc-port", "engine: also answer the Open Inference Protocol over gRPC (inference.GRPCInferenceService, grpc.health.v1.Health; HTTP/2 cleartext) on this port", "off", Meta: "PORT"),

@@ -53,4 +53,45 @@ public sealed class MicroBatcherTests
         Assert.Equal(10, big.Scores.Length);
         Assert.Equal([1, 10], runs);
     }
+
+    [Fact]
+    public async Task WithASpinBudgetRequestsThatComeCloseTogetherAreTakenWhileItPolls()
+    {
+        var runs = new List<int>();
+        await using var batcher = new MicroBatcher((lines, _) => Echo(lines, runs), maxBatch: 8, concurrency: 1, spinMicros: 20_000);
+        for (var i = 0; i < 50; i++)
+        {
+            var result = await batcher.ScoreAsync(EngineSample.FromLines([$"{i}"]), CancellationToken.None);
+            Assert.Equal((float)i, result.Scores[0]);
+        }
+
+        Assert.True(batcher.SpinHits > 0, $"hits {batcher.SpinHits}, misses {batcher.SpinMisses}");
+
+        // Nothing more comes: the poll spends its budget and the loop parks (a miss), and still
+        // answers the next request.
+        for (var waited = 0; batcher.SpinMisses == 0 && waited < 10_000; waited += 10)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(batcher.SpinMisses > 0);
+        Assert.Equal(7f, (await batcher.ScoreAsync(EngineSample.FromLines(["7"]), CancellationToken.None)).Scores[0]);
+    }
+
+    [Theory]
+    [InlineData(0, 0)]     // no budget: never polls
+    [InlineData(1_000, 30)] // requests 30 ms apart, budget 1 ms: an idle engine does not poll
+    public async Task WithoutABudgetOrWithRequestsFarApartItNeverPolls(int spinMicros, int apartMs)
+    {
+        var runs = new List<int>();
+        await using var batcher = new MicroBatcher((lines, _) => Echo(lines, runs), maxBatch: 8, concurrency: 1, spinMicros: spinMicros);
+        for (var i = 0; i < 10; i++)
+        {
+            await batcher.ScoreAsync(EngineSample.FromLines([$"{i}"]), CancellationToken.None);
+            await Task.Delay(apartMs);
+        }
+
+        Assert.Equal((0L, 0L), (batcher.SpinHits, batcher.SpinMisses));
+        Assert.Equal(10, runs.Count);
+    }
 }
