@@ -8,6 +8,7 @@
 # Several machines: the same command on each, with NNODES, NODE_RANK and MASTER_ADDR (and
 # MASTER_PORT) in the environment: they are torch.distributed.run's --nnodes, --node_rank,
 # --master_addr and --master_port. Needs Debian's python3-torch (scripts/setup.sh installs it).
+# On one machine the processes talk over loopback only (GLOO_SOCKET_IFNAME=lo unless set).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 procs=1; args=()
@@ -20,8 +21,10 @@ while [ $# -gt 0 ]; do
 done
 [[ "$procs" =~ ^[1-9][0-9]*$ ]] || { echo "train-torch.sh: --procs must be a positive integer, not '$procs'" >&2; exit 2; }
 /usr/bin/python3 -c "import torch" 2>/dev/null || { echo "train-torch.sh: python3-torch is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
+gloo_if=${GLOO_SOCKET_IFNAME:-}
+if [ "${NNODES:-1}" = 1 ] && [ -z "$gloo_if" ]; then gloo_if=lo; fi
 # --redirects/--tee 2 (stderr): with Python 3.11, Debian's torch 1.13 cannot parse the default 0 for these.
-exec env OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" /usr/bin/python3 -m torch.distributed.run \
+exec env OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" ${gloo_if:+GLOO_SOCKET_IFNAME=$gloo_if} /usr/bin/python3 -m torch.distributed.run \
   --nproc_per_node "$procs" --nnodes "${NNODES:-1}" --node_rank "${NODE_RANK:-0}" \
   --master_addr "${MASTER_ADDR:-127.0.0.1}" --master_port "${MASTER_PORT:-$((29500 + RANDOM % 2000))}" \
   --redirects 2 --tee 2 "$root/deploy/k8s/scripts/train_torch.py" "${args[@]}"
