@@ -20,6 +20,14 @@ internal static class PatchMerger
 {
     public const string DirectoryName = ".merged";
 
+    /// <summary>Directories of merges in progress (their temporary and final paths), which no
+    /// clean-up may remove: a rollback's merge or clean-up runs beside a background merge of the
+    /// lineage it replaces, and removing that merge's directory under it made it fail (an E2E run
+    /// under load: "Could not find a part of the path '…/.tmp-100+101-110-…/manifest.json.tmp…'").
+    /// The final path stays here until the caller has installed or dropped the layer
+    /// (<see cref="Settled"/>).</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> s_inProgress = new(StringComparer.Ordinal);
+
     /// <summary>Where merged layers of the shard whose base package is in
     /// <paramref name="baseDirectory"/> are kept: <c>DATA/.merged/DICT_partN</c>.</summary>
     public static string MergeRoot(string baseDirectory)
@@ -54,6 +62,8 @@ internal static class PatchMerger
         var name = $"{view.BaseVersion}{(from == 0 ? "+" : "_")}{covered[0]}-{covered[^1]}";
         var temporary = Path.Combine(root, $".tmp-{name}-{Guid.NewGuid():N}");
         var final = Path.Combine(root, $"{name}-{Guid.NewGuid():N}");
+        s_inProgress[Path.GetFullPath(temporary)] = 0;
+        s_inProgress[Path.GetFullPath(final)] = 0;
         try
         {
             var sources = layers.Select(l => new LayerRecords(l)).ToList();
@@ -86,9 +96,18 @@ internal static class PatchMerger
         {
             TryDelete(temporary);
             TryDelete(final);
+            Settled(final);
             throw;
         }
+        finally
+        {
+            s_inProgress.TryRemove(Path.GetFullPath(temporary), out _);
+        }
     }
+
+    /// <summary>The merged layer in <paramref name="directory"/> is in a view now, or dropped:
+    /// clean-ups may judge it like any other.</summary>
+    public static void Settled(string directory) => s_inProgress.TryRemove(Path.GetFullPath(directory), out _);
 
     /// <summary>Removes merged layers in <paramref name="root"/> other than <paramref name="keep"/>
     /// (a view that still maps one keeps its pages: unlinking a mapped file is safe).</summary>
@@ -102,7 +121,8 @@ internal static class PatchMerger
         var kept = keep.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
         foreach (var directory in Directory.EnumerateDirectories(root))
         {
-            if (!kept.Contains(Path.GetFullPath(directory)))
+            var full = Path.GetFullPath(directory);
+            if (!kept.Contains(full) && !s_inProgress.ContainsKey(full))
             {
                 TryDelete(directory);
             }
@@ -113,7 +133,10 @@ internal static class PatchMerger
     {
         foreach (var directory in Directory.EnumerateDirectories(root, ".tmp-*"))
         {
-            TryDelete(directory);
+            if (!s_inProgress.ContainsKey(Path.GetFullPath(directory)))
+            {
+                TryDelete(directory);
+            }
         }
     }
 

@@ -183,6 +183,11 @@ internal sealed partial class ShardStore
         }
         finally
         {
+            if (written is not null)
+            {
+                PatchMerger.Settled(written.Directory);
+            }
+
             written?.Release();
             lock (_switchLock)
             {

@@ -225,6 +225,7 @@ internal sealed partial class ShardStore : IDisposable
             }
             finally
             {
+                PatchMerger.Settled(merged.Directory);
                 merged.Release();
             }
         }
@@ -260,6 +261,7 @@ internal sealed partial class ShardStore : IDisposable
         }
         finally
         {
+            PatchMerger.Settled(merged.Directory);
             merged.Release();
         }
     }

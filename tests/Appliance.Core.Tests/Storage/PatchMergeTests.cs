@@ -199,6 +199,45 @@ public sealed class PatchMergeTests
         }
     }
 
+    /// <summary>A rollback cleans up merged layers its view does not read while a background merge
+    /// of the lineage it replaces is still writing one: that merge's directories must survive (an
+    /// E2E run under load saw the merge fail with its temporary directory gone). Here a clean-up
+    /// runs in a loop beside twenty merges and folds; every one must complete.</summary>
+    [Fact]
+    public void ACleanUpBesideAMergeInProgressLeavesItsDirectoriesAlone()
+    {
+        var (dir, output, _) = Lineage(new Random(21), 6);
+        using (dir)
+        using (var store = new ShardStore(inMemory: false) { FoldAt = 0, MaxUnmerged = 64 })
+        {
+            store.LoadBase(Package(output, 0), Enumerable.Range(1, 6).Select(p => Package(output, p)));
+            var view = store.Live!;
+            using var stop = new CancellationTokenSource();
+            var cleaner = new Thread(() =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    PatchMerger.RemoveOthers(view.MergeRoot, view.Layers.Select(l => l.Directory));
+                }
+            });
+            cleaner.Start();
+            try
+            {
+                for (var i = 0; i < 20; i++)
+                {
+                    var merged = PatchMerger.Merge(view, i % 2, inMemory: false);
+                    PatchMerger.Settled(merged.Directory);
+                    merged.Release();
+                }
+            }
+            finally
+            {
+                stop.Cancel();
+                cleaner.Join();
+            }
+        }
+    }
+
     [Theory]
     [InlineData(1, "merged layer")]
     [InlineData(0, "folded base")]
