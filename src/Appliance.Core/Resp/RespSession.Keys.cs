@@ -158,7 +158,8 @@ internal sealed partial class RespSession
         if (codec is ValueCodec.Raw or ValueCodec.F32 && rows.TryGetRefs(out var refs))
         {
             // Rows as stored, straight from the store's answer (perf: the two calls per key were
-            // 4 % of a RESP server's CPU).
+            // 4 % of a RESP server's CPU). A loop of its own: folded into the general loop below
+            // with a branch per key it measured 0.923 of this (bench/ab.sh, 6 pairs, all below 1).
             for (var i = 0; i < refs.Length; i++)
             {
                 if (refs[i].Found)
