@@ -57,8 +57,8 @@ public sealed unsafe class FaultingLookupTests
                     keys[i] = i % 5 == 4 ? (ulong)random.NextInt64() : present[random.Next(present.Length)];
                 }
 
-                SampledCallTakingFaults();
-                Assert.True(ThreadFaults.PerCall >= LayeredLookup.ReadAheadFaultsPerChunk, $"{ThreadFaults.PerCall} faults in the sampled call");
+                SwitchReadAheadOn();
+                Assert.True(ThreadFaults.PerCall >= LayeredLookup.ReadAheadFaultsPerChunk, $"{ThreadFaults.PerCall} faults in the sampled calls");
                 using var lease = stores[0].Acquire();
                 lease.View!.Lookup(keys, results);
                 for (var i = 0; i < keys.Length; i++)
@@ -83,7 +83,7 @@ public sealed unsafe class FaultingLookupTests
     [Fact]
     public void OnlyFaultsInsideASampledCallCount()
     {
-        SampledCallTakingFaults();
+        SwitchReadAheadOn();
         Assert.True(ThreadFaults.PerCall >= LayeredLookup.ReadAheadFaultsPerChunk, $"{ThreadFaults.PerCall} faults");
         for (var call = 0; call < ThreadFaults.Window * 40; call++) // 40 samples: the average decays to 0
         {
@@ -92,6 +92,18 @@ public sealed unsafe class FaultingLookupTests
         }
 
         Assert.Equal(0, ThreadFaults.PerCall);
+    }
+
+    /// <summary>Sampled calls that touch fresh pages until the average says the thread faults (at
+    /// most 50): one was not always enough — a full CI run once saw the average at 3 after one
+    /// (the lookups' own sampled calls, with few faults, weigh it down; the count of one call's
+    /// faults moves under load).</summary>
+    private static void SwitchReadAheadOn()
+    {
+        for (var attempt = 0; attempt < 50 && ThreadFaults.PerCall < LayeredLookup.ReadAheadFaultsPerChunk; attempt++)
+        {
+            SampledCallTakingFaults();
+        }
     }
 
     /// <summary>Calls until one is sampled, and makes that one touch 64 fresh pages.</summary>
